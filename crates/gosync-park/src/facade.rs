@@ -1,0 +1,190 @@
+//! The loom/std facade: every gosync crate takes its atomics, cells, threads and spin hints
+//! from here, so one `--cfg gosync_loom` model-checks all of them, down to the park queues.
+//!
+//! Under `cfg(gosync_loom)` these are `loom`'s types; otherwise they are `std`'s, at no cost.
+
+/// Atomics, `Arc` and a plain bookkeeping lock.
+pub mod sync {
+    #[cfg(gosync_loom)]
+    pub use loom::sync::{
+        atomic::{
+            fence, AtomicBool, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
+            AtomicUsize, Ordering,
+        },
+        Arc, Weak,
+    };
+    #[cfg(not(gosync_loom))]
+    pub use std::sync::{
+        atomic::{
+            fence, AtomicBool, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
+            AtomicUsize, Ordering,
+        },
+        Arc, Weak,
+    };
+
+    #[cfg(gosync_loom)]
+    type InnerMutex<T> = loom::sync::Mutex<T>;
+    #[cfg(gosync_loom)]
+    type InnerGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+    #[cfg(not(gosync_loom))]
+    type InnerMutex<T> = std::sync::Mutex<T>;
+    #[cfg(not(gosync_loom))]
+    type InnerGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+
+    /// A plain lock for short bookkeeping (queue buckets, lists of wakers), never held while a
+    /// thread sleeps. It ignores poisoning: every critical section that uses it leaves its data
+    /// consistent before anything in it can panic.
+    ///
+    /// This is not the user-facing `gosync::Mutex`; it is `std::sync::Mutex` (loom's under loom),
+    /// which the park layer itself sits on.
+    pub struct BookkeepingLock<T>(InnerMutex<T>);
+
+    /// The guard of a [`BookkeepingLock`].
+    pub type BookkeepingGuard<'a, T> = InnerGuard<'a, T>;
+
+    impl<T> std::fmt::Debug for BookkeepingLock<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("BookkeepingLock { .. }")
+        }
+    }
+
+    impl<T> BookkeepingLock<T> {
+        /// Creates the lock.
+        #[cfg(not(gosync_loom))]
+        pub const fn new(value: T) -> Self {
+            Self(InnerMutex::new(value))
+        }
+
+        /// Creates the lock.
+        #[cfg(gosync_loom)]
+        pub fn new(value: T) -> Self {
+            Self(InnerMutex::new(value))
+        }
+
+        /// Locks it, ignoring poison (see the type's docs).
+        #[inline]
+        pub fn lock(&self) -> BookkeepingGuard<'_, T> {
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+    }
+}
+
+/// Threads, as `std::thread` (loom's under loom).
+pub mod thread {
+    #[cfg(gosync_loom)]
+    pub use loom::thread::{current, park, spawn, yield_now, JoinHandle, Thread};
+    #[cfg(not(gosync_loom))]
+    pub use std::thread::{current, park, spawn, yield_now, JoinHandle, Thread};
+}
+
+/// `spin_loop`, which under loom yields so that the model makes progress.
+pub mod hint {
+    #[cfg(gosync_loom)]
+    pub use loom::hint::spin_loop;
+    #[cfg(not(gosync_loom))]
+    pub use std::hint::spin_loop;
+}
+
+/// An `UnsafeCell` whose accesses loom can check.
+pub mod cell {
+    /// `std::cell::UnsafeCell` with an access API loom can track: [`ptr`](Self::ptr) for shared
+    /// reads and [`mut_ptr`](Self::mut_ptr) for exclusive writes. Under loom each call records an
+    /// access at that moment, so a lock whose orderings do not order its critical sections is
+    /// reported as a data race.
+    #[derive(Default)]
+    #[repr(transparent)]
+    pub struct UnsafeCell<T: ?Sized>(
+        #[cfg(gosync_loom)] loom::cell::UnsafeCell<T>,
+        #[cfg(not(gosync_loom))] std::cell::UnsafeCell<T>,
+    );
+
+    impl<T: ?Sized> std::fmt::Debug for UnsafeCell<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("UnsafeCell { .. }")
+        }
+    }
+
+    impl<T> UnsafeCell<T> {
+        /// Wraps `value`.
+        #[cfg(not(gosync_loom))]
+        #[inline]
+        pub const fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+
+        /// Wraps `value`.
+        #[cfg(gosync_loom)]
+        pub fn new(value: T) -> Self {
+            Self(loom::cell::UnsafeCell::new(value))
+        }
+
+        /// Unwraps the value.
+        #[inline]
+        pub fn into_inner(self) -> T {
+            self.0.into_inner()
+        }
+    }
+
+    impl<T: ?Sized> UnsafeCell<T> {
+        /// A pointer for reading. The caller must ensure no write happens concurrently.
+        #[inline]
+        pub fn ptr(&self) -> *const T {
+            #[cfg(gosync_loom)]
+            return self.0.with(|p| p);
+            #[cfg(not(gosync_loom))]
+            return self.0.get();
+        }
+
+        /// A pointer for writing. The caller must ensure no other access happens concurrently.
+        #[inline]
+        pub fn mut_ptr(&self) -> *mut T {
+            #[cfg(gosync_loom)]
+            return self.0.with_mut(|p| p);
+            #[cfg(not(gosync_loom))]
+            return self.0.get();
+        }
+
+        /// The value, through exclusive access.
+        #[inline]
+        pub fn get_mut(&mut self) -> &mut T {
+            // SAFETY: `&mut self` proves no other access to the cell exists.
+            unsafe { &mut *self.mut_ptr() }
+        }
+    }
+}
+
+/// Deadlines: real time normally; under loom, where time does not exist, every deadline counts as
+/// reached at the first look, which lets the model explore a timeout at every point of the race.
+pub(crate) mod time {
+    use std::time::Instant;
+
+    /// Whether `deadline` has passed.
+    #[inline]
+    pub(crate) fn has_passed(deadline: Instant) -> bool {
+        #[cfg(gosync_loom)]
+        return {
+            let _ = deadline;
+            true
+        };
+        #[cfg(not(gosync_loom))]
+        return Instant::now() >= deadline;
+    }
+
+    /// Sleeps the current thread until it is unparked or `deadline` (if any) passes. May wake
+    /// spuriously: callers re-check their condition.
+    #[inline]
+    pub(crate) fn sleep_until(deadline: Option<Instant>) {
+        match deadline {
+            None => super::thread::park(),
+            #[cfg(gosync_loom)]
+            Some(_) => {}
+            #[cfg(not(gosync_loom))]
+            Some(deadline) => {
+                let now = Instant::now();
+                if deadline > now {
+                    std::thread::park_timeout(deadline - now);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,636 @@
+//! Queues of parked threads keyed by address: Go's `sema.go` table, for OS threads.
+//!
+//! A primitive parks the current thread on a *key* (by convention the address of its state
+//! word) and later unparks one, some or all threads parked on that key. The queues live in a
+//! fixed table of buckets shared by the whole process, so a primitive carries no queue of its
+//! own: a mutex stays one byte.
+//!
+//! Each queued thread is a [`Waiter`] on its own stack, pointed at from its bucket while it is
+//! queued. The invariants that make that sound:
+//!
+//! 1. A waiter is in at most one bucket, the one of its current `key`, and only while its
+//!    `state` is `WAITING`. Every change of queue membership, of `key`, and the store of
+//!    `WOKEN` happen under that bucket's lock.
+//! 2. A parked thread does not return from [`park`] while it is queued: it leaves only after
+//!    seeing `WOKEN` (set by an unparker that already removed it), or after removing itself
+//!    under the lock (timeout, cancellation, a panic unwinding out of `before_sleep`).
+//! 3. An unparker touches a waiter only under the bucket lock and only before it stores `WOKEN`;
+//!    it keeps a clone of the waiter's thread handle to call `unpark` after unlocking.
+//!
+//! Notes about memory ordering: the bucket lock orders everything done under it. The one
+//! access outside it is the waiter's own read of its `state` while it spins or sleeps: the
+//! unparker's `Release` store of `WOKEN` pairs with that `Acquire` load, so the waiter sees
+//! the unpark token stored just before, and every write the unparker made before unparking
+//! (which is how a mutex hands its protected data over in a direct hand-off).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::ptr::NonNull;
+use std::time::Instant;
+
+use crate::facade::sync::{AtomicU32, AtomicUsize, BookkeepingGuard, BookkeepingLock, Ordering};
+use crate::facade::thread::{self, Thread};
+use crate::facade::time;
+use crate::spin::spin_until_woken;
+
+/// A waiter's `state`: queued and waiting.
+const WAITING: u32 = 0;
+/// A waiter's `state`: an unparker removed it and left its token.
+const WOKEN: u32 = 1;
+
+/// Why [`park`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParkResult {
+    /// Another thread unparked this one, passing this token (the callback's return value).
+    Unparked(usize),
+    /// The `validate` callback returned `false`: the thread never slept.
+    Invalid,
+    /// The deadline passed before any unpark.
+    TimedOut,
+    /// The cancellation source was cancelled (or its own deadline passed) before any unpark.
+    Cancelled,
+}
+
+impl ParkResult {
+    /// Whether the thread was unparked by another thread.
+    #[inline]
+    pub fn is_unparked(self) -> bool {
+        matches!(self, Self::Unparked(_))
+    }
+}
+
+/// A source of cancellation that a parked thread also listens to: a `Context` implements it.
+///
+/// A parked thread registers a [`Waker`] before it sleeps and unregisters it when it leaves;
+/// when the source is cancelled it must call [`Waker::wake`] on every registered waker. The
+/// thread then checks [`is_cancelled`](Self::is_cancelled), removes itself from its queue and
+/// returns [`ParkResult::Cancelled`]. Deadlines need no timer: the thread sleeps no later than
+/// [`deadline`](Self::deadline).
+pub trait Cancellation: Sync {
+    /// Whether the source is cancelled, counting a deadline that has passed.
+    fn is_cancelled(&self) -> bool;
+    /// When the source cancels itself, if ever.
+    fn deadline(&self) -> Option<Instant>;
+    /// Keeps `waker` to wake on cancellation. Returns `false`, keeping nothing, when the
+    /// source is already cancelled.
+    fn register(&self, waker: Waker) -> bool;
+    /// Forgets the waker registered with this id, if still kept.
+    fn unregister(&self, waker_id: usize);
+}
+
+/// A handle that wakes one parked thread so that it re-checks its cancellation source.
+#[derive(Clone, Debug)]
+pub struct Waker {
+    id: usize,
+    thread: Thread,
+}
+
+impl Waker {
+    /// An id unique among the wakers currently registered anywhere.
+    #[inline]
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Wakes the thread. Harmless if it has already left.
+    #[inline]
+    pub fn wake(&self) {
+        self.thread.unpark();
+    }
+}
+
+/// How to park; see [`park`].
+#[derive(Clone, Copy, Default)]
+pub struct ParkOptions<'a> {
+    /// A value unparkers see in [`unpark_filter`]'s filter (a semaphore waiter's request, say).
+    pub token: usize,
+    /// Give up at this instant.
+    pub deadline: Option<Instant>,
+    /// Give up when this is cancelled.
+    pub cancel: Option<&'a dyn Cancellation>,
+    /// Queue at the head rather than the tail (a waiter re-parking after a failed hand-over
+    /// keeps its turn, as Go's `queueLifo`).
+    pub front: bool,
+}
+
+impl fmt::Debug for ParkOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParkOptions")
+            .field("token", &self.token)
+            .field("deadline", &self.deadline)
+            .field("cancel", &self.cancel.map(|_| ".."))
+            .field("front", &self.front)
+            .finish()
+    }
+}
+
+/// What an unpark did; passed to its callback while the queue is still locked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnparkResult {
+    /// Threads unparked.
+    pub unparked: usize,
+    /// Threads moved to another key ([`unpark_requeue`] only).
+    pub requeued: usize,
+    /// Whether threads remain parked on the key after this call.
+    pub have_more: bool,
+}
+
+/// The decision of [`unpark_filter`]'s filter for one waiter, in queue order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterOp {
+    /// Unpark this waiter and go on.
+    Unpark,
+    /// Leave this waiter parked and go on.
+    Skip,
+    /// Leave this waiter and every later one parked.
+    Stop,
+}
+
+/// The decision of [`unpark_requeue`]'s validate callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequeueOp {
+    /// Do nothing.
+    Abort,
+    /// Unpark the first waiter and move the others to the target key.
+    UnparkOneRequeueRest,
+    /// Move every waiter to the target key.
+    RequeueAll,
+}
+
+/// One parked thread, on its own stack. See the module docs for the invariants.
+struct Waiter {
+    /// The key it is queued on; changed only by [`unpark_requeue`], under both buckets' locks.
+    key: AtomicUsize,
+    park_token: usize,
+    /// Written by the unparker before it stores `WOKEN`.
+    unpark_token: AtomicUsize,
+    state: AtomicU32,
+    thread: Thread,
+}
+
+impl Waiter {
+    /// Whether an unparker has woken it. `Acquire` pairs with the `Release` in [`Self::wake`].
+    #[inline]
+    fn is_woken(&self) -> bool {
+        self.state.load(Ordering::Acquire) == WOKEN
+    }
+
+    /// Leaves `token` and marks it woken. Returns the thread to `unpark` once the bucket is
+    /// unlocked: after this store the waiter may return and its memory be gone.
+    fn wake(&self, token: usize) -> Thread {
+        let thread = self.thread.clone();
+        // Relaxed: published by the Release store below.
+        self.unpark_token.store(token, Ordering::Relaxed);
+        // Release: pairs with `is_woken`'s Acquire, publishing the token and everything the
+        // unparker wrote before unparking.
+        self.state.store(WOKEN, Ordering::Release);
+        thread
+    }
+}
+
+/// A pointer to a queued [`Waiter`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct WaiterRef(NonNull<Waiter>);
+
+// SAFETY: a `WaiterRef` is dereferenced only under its bucket's lock while the waiter is queued,
+// when (invariant 2) the waiter is alive; `Waiter` itself is `Sync` (atomics and a `Thread`).
+unsafe impl Send for WaiterRef {}
+
+impl WaiterRef {
+    /// # Safety
+    ///
+    /// The caller holds the lock of the bucket this waiter is queued in.
+    #[inline]
+    unsafe fn get(&self) -> &Waiter {
+        // SAFETY: the waiter is queued and the caller holds its bucket's lock, so by invariant 2
+        // its thread is still inside `park` and its stack frame is alive.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`get`](Self::get).
+    #[inline]
+    unsafe fn key(&self) -> usize {
+        // SAFETY: forwarded to the caller. Relaxed: keys change only under this bucket's lock,
+        // which the caller holds.
+        unsafe { self.get() }.key.load(Ordering::Relaxed)
+    }
+}
+
+type Queue = VecDeque<WaiterRef>;
+
+/// One bucket of the table, on its own cache line so that unrelated keys do not false-share.
+#[repr(align(128))]
+struct Bucket {
+    queue: BookkeepingLock<Queue>,
+}
+
+impl Bucket {
+    #[cfg(not(gosync_loom))]
+    const fn new() -> Self {
+        Self { queue: BookkeepingLock::new(VecDeque::new()) }
+    }
+
+    #[cfg(gosync_loom)]
+    fn new() -> Self {
+        Self { queue: BookkeepingLock::new(VecDeque::new()) }
+    }
+}
+
+/// log2 of the number of buckets: 256 normally (32 KiB, so a few hundred keys in use rarely
+/// share one), 2 under loom (so that models cover keys in one bucket and in two).
+#[cfg(not(gosync_loom))]
+const BUCKET_BITS: u32 = 8;
+#[cfg(gosync_loom)]
+const BUCKET_BITS: u32 = 1;
+
+#[cfg(not(gosync_loom))]
+static TABLE: [Bucket; 1 << BUCKET_BITS] = [const { Bucket::new() }; 1 << BUCKET_BITS];
+
+#[cfg(gosync_loom)]
+loom::lazy_static! {
+    static ref TABLE: [Bucket; 1 << BUCKET_BITS] = [Bucket::new(), Bucket::new()];
+}
+
+/// The bucket index of `key` (Fibonacci hashing: keys are aligned addresses).
+#[inline]
+fn bucket_index(key: usize) -> usize {
+    const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+    ((key as u64).wrapping_mul(GOLDEN) >> (64 - BUCKET_BITS)) as usize
+}
+
+#[inline]
+fn lock_bucket(key: usize) -> BookkeepingGuard<'static, Queue> {
+    TABLE[bucket_index(key)].queue.lock()
+}
+
+/// Locks the bucket `waiter` is queued in, following it if a requeue moves it meanwhile.
+/// Returns its key and the locked queue.
+fn lock_bucket_of(waiter: &Waiter) -> (usize, BookkeepingGuard<'static, Queue>) {
+    loop {
+        // Relaxed: re-checked under the lock, which orders it against requeues.
+        let key = waiter.key.load(Ordering::Relaxed);
+        let queue = lock_bucket(key);
+        if waiter.key.load(Ordering::Relaxed) == key {
+            return (key, queue);
+        }
+    }
+}
+
+/// Whether `queue` holds a waiter on `key`. The caller holds the queue's lock.
+fn has_waiter(queue: &Queue, key: usize) -> bool {
+    // SAFETY: the caller holds the lock of `queue`, in which every entry is queued.
+    queue.iter().any(|w| unsafe { w.key() } == key)
+}
+
+/// Parks the current thread on `key` until it is unparked, its deadline passes or its
+/// cancellation source is cancelled.
+///
+/// Under the key's bucket lock, `validate` runs first: if it returns `false` the thread does
+/// not park ([`ParkResult::Invalid`]). This is what makes a check-then-sleep atomic against
+/// unparkers, which take the same lock. Then the thread is queued, the lock released, and
+/// `before_sleep` runs (a condition variable unlocks its mutex there). If the thread gives up
+/// (timeout, cancellation), `on_abort(key, was_last)` runs under the lock after it has left the
+/// queue, `was_last` telling whether no thread remains parked on the key, so that a primitive
+/// can clear its "someone is parked" bit atomically with the last waiter leaving.
+///
+/// Callbacks run with a bucket lock held: they must be short and must not park or unpark.
+/// Before sleeping the thread spins for a while (see the [`spin`](crate::spin) module).
+///
+/// # Examples
+///
+/// ```
+/// use gosync_park::{park, unpark_one, ParkOptions, ParkResult};
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+///
+/// let ready = Arc::new(AtomicBool::new(false));
+/// let key = Arc::as_ptr(&ready) as usize;
+/// let setter = {
+///     let ready = Arc::clone(&ready);
+///     std::thread::spawn(move || {
+///         ready.store(true, Ordering::Release);
+///         unpark_one(key, |_| 0);
+///     })
+/// };
+/// while !ready.load(Ordering::Acquire) {
+///     // Sleeps only if `ready` is still false under the queue's lock: no lost wake-up.
+///     let result = park(key, ParkOptions::default(), || !ready.load(Ordering::Acquire), || {}, |_, _| {});
+///     assert!(matches!(result, ParkResult::Unparked(0) | ParkResult::Invalid));
+/// }
+/// setter.join().unwrap();
+/// ```
+pub fn park(
+    key: usize,
+    options: ParkOptions<'_>,
+    validate: impl FnOnce() -> bool,
+    before_sleep: impl FnOnce(),
+    on_abort: impl FnOnce(usize, bool),
+) -> ParkResult {
+    let waiter = Waiter {
+        key: AtomicUsize::new(key),
+        park_token: options.token,
+        unpark_token: AtomicUsize::new(0),
+        state: AtomicU32::new(WAITING),
+        thread: thread::current(),
+    };
+    {
+        let mut queue = lock_bucket(key);
+        if !validate() {
+            return ParkResult::Invalid;
+        }
+        let entry = WaiterRef(NonNull::from(&waiter));
+        if options.front {
+            queue.push_front(entry);
+        } else {
+            queue.push_back(entry);
+        }
+    }
+    // From here until `wait` returns, `waiter` is (or may be) queued: it must not be popped off
+    // the stack. If `before_sleep` unwinds, this guard takes it out of the queue first.
+    let queued = Dequeue(&waiter);
+    before_sleep();
+    let result = wait(&waiter, &options, on_abort);
+    std::mem::forget(queued);
+    result
+}
+
+/// Removes its waiter from the queue on unwind (see [`park`]).
+struct Dequeue<'a>(&'a Waiter);
+
+impl Drop for Dequeue<'_> {
+    fn drop(&mut self) {
+        // Leaves as a timeout would. If an unparker won the race, the waiter is already out of
+        // the queue and its token is dropped with the panic.
+        let _ = abort(self.0, |_, _| {});
+    }
+}
+
+/// The waiting half of [`park`]: spin, then sleep until woken, timed out or cancelled.
+fn wait(waiter: &Waiter, options: &ParkOptions<'_>, on_abort: impl FnOnce(usize, bool)) -> ParkResult {
+    if spin_until_woken(|| waiter.is_woken()) {
+        return unparked(waiter);
+    }
+    let cancel = options.cancel;
+    let deadline = match (options.deadline, cancel.and_then(Cancellation::deadline)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let waker_id = waiter as *const Waiter as usize;
+    let registered = cancel.is_some_and(|c| {
+        c.register(Waker {
+            id: waker_id,
+            thread: waiter.thread.clone(),
+        })
+    });
+    let mut on_abort = Some(on_abort);
+    let result = loop {
+        if waiter.is_woken() {
+            break unparked(waiter);
+        }
+        let reason = if cancel.is_some_and(|c| !registered || c.is_cancelled()) {
+            Some(ParkResult::Cancelled)
+        } else if options.deadline.is_some_and(time::has_passed) {
+            Some(ParkResult::TimedOut)
+        } else if deadline.is_some_and(time::has_passed) {
+            // The cancellation source's own deadline.
+            Some(ParkResult::Cancelled)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            let on_abort = on_abort.take().expect("a waiter aborts at most once");
+            if abort(waiter, on_abort).is_some() {
+                break reason;
+            }
+            // An unparker got there first: its `WOKEN` is visible on the next look.
+            continue;
+        }
+        time::sleep_until(deadline);
+    };
+    if registered {
+        if let Some(cancel) = cancel {
+            cancel.unregister(waker_id);
+        }
+    }
+    result
+}
+
+#[inline]
+fn unparked(waiter: &Waiter) -> ParkResult {
+    // Relaxed: ordered after the store by the Acquire in `is_woken`, which the caller saw true.
+    ParkResult::Unparked(waiter.unpark_token.load(Ordering::Relaxed))
+}
+
+/// Takes `waiter` out of its queue unless an unparker already did. Returns `None` when an
+/// unparker won (the waiter is `WOKEN`); otherwise runs `on_abort` under the lock.
+fn abort(waiter: &Waiter, on_abort: impl FnOnce(usize, bool)) -> Option<()> {
+    let (key, mut queue) = lock_bucket_of(waiter);
+    // Relaxed: `WOKEN` is stored under this lock, which we hold.
+    if waiter.state.load(Ordering::Relaxed) == WOKEN {
+        return None;
+    }
+    let me = WaiterRef(NonNull::from(waiter));
+    let position = queue
+        .iter()
+        .position(|w| *w == me)
+        .expect("gosync-park: a waiting thread is missing from its queue");
+    queue.remove(position);
+    on_abort(key, !has_waiter(&queue, key));
+    Some(())
+}
+
+/// Unparks the longest-waiting thread on `key`.
+///
+/// `callback` runs under the bucket lock with what was done, before the thread runs; its return
+/// value is the token the thread receives ([`ParkResult::Unparked`]). A primitive uses it to
+/// update its state atomically with the queue (clear a "parked" bit when `have_more` is false,
+/// or hand ownership straight to the woken thread).
+///
+/// # Examples
+///
+/// ```
+/// let key = 0x1000; // nobody is parked here
+/// let result = gosync_park::unpark_one(key, |r| {
+///     assert_eq!(r.unparked, 0);
+///     0
+/// });
+/// assert!(!result.have_more);
+/// ```
+pub fn unpark_one(key: usize, callback: impl FnOnce(UnparkResult) -> usize) -> UnparkResult {
+    unpark_filter(
+        key,
+        {
+            let mut first = true;
+            move |_| {
+                if std::mem::take(&mut first) {
+                    FilterOp::Unpark
+                } else {
+                    FilterOp::Stop
+                }
+            }
+        },
+        callback,
+    )
+}
+
+/// Unparks every thread parked on `key`, each receiving `token`. Returns how many.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(gosync_park::unpark_all(0x2000, 0), 0);
+/// ```
+pub fn unpark_all(key: usize, token: usize) -> usize {
+    unpark_filter(key, |_| FilterOp::Unpark, |_| token).unparked
+}
+
+/// Unparks the threads parked on `key` that `filter` picks, in queue order.
+///
+/// `filter` sees each waiter's park token ([`ParkOptions::token`]) and decides; `callback`
+/// then runs under the lock with the totals and returns the token every unparked thread
+/// receives. A FIFO semaphore uses it to wake waiters from the head while permits last,
+/// stopping at the first that does not fit.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_park::{unpark_filter, FilterOp};
+/// let result = unpark_filter(0x3000, |_| FilterOp::Unpark, |r| r.unparked);
+/// assert_eq!(result.unparked, 0);
+/// ```
+pub fn unpark_filter(
+    key: usize,
+    mut filter: impl FnMut(usize) -> FilterOp,
+    callback: impl FnOnce(UnparkResult) -> usize,
+) -> UnparkResult {
+    let mut queue = lock_bucket(key);
+    let mut picked = Vec::new();
+    let mut index = 0;
+    while index < queue.len() {
+        let entry = queue[index];
+        // SAFETY: `entry` is in the queue whose lock we hold.
+        let waiter = unsafe { entry.get() };
+        // Relaxed: under the bucket lock (see `WaiterRef::key`).
+        if waiter.key.load(Ordering::Relaxed) != key {
+            index += 1;
+            continue;
+        }
+        match filter(waiter.park_token) {
+            FilterOp::Unpark => {
+                queue.remove(index);
+                picked.push(entry);
+            }
+            FilterOp::Skip => index += 1,
+            FilterOp::Stop => break,
+        }
+    }
+    let result = UnparkResult {
+        unparked: picked.len(),
+        requeued: 0,
+        have_more: has_waiter(&queue, key),
+    };
+    let token = callback(result);
+    // SAFETY: each picked waiter was in this locked queue and is not woken yet, so it is still
+    // parked (invariant 2) until `wake` stores `WOKEN`.
+    let threads: Vec<Thread> = picked.iter().map(|w| unsafe { w.get() }.wake(token)).collect();
+    drop(queue);
+    for thread in threads {
+        thread.unpark();
+    }
+    result
+}
+
+/// Moves the threads parked on `from` to `to`, optionally unparking the first: a condition
+/// variable's broadcast wakes one waiter and queues the rest on the mutex, so they are let in one
+/// at a time instead of stampeding.
+///
+/// `validate` runs first under both buckets' locks and decides; `callback` then runs with what
+/// was done and returns the token for the unparked thread. Requeued threads keep their order
+/// and go behind the threads already parked on `to`.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_park::{unpark_requeue, RequeueOp};
+/// let result = unpark_requeue(0x4000, 0x5000, || RequeueOp::RequeueAll, |_, _| 0);
+/// assert_eq!((result.unparked, result.requeued), (0, 0));
+/// ```
+pub fn unpark_requeue(
+    from: usize,
+    to: usize,
+    validate: impl FnOnce() -> RequeueOp,
+    callback: impl FnOnce(RequeueOp, UnparkResult) -> usize,
+) -> UnparkResult {
+    let (from_index, to_index) = (bucket_index(from), bucket_index(to));
+    // Two buckets are always locked in index order, so two requeues cannot deadlock.
+    let (mut from_queue, mut to_queue) = if from_index == to_index {
+        (lock_bucket(from), None)
+    } else if from_index < to_index {
+        let first = lock_bucket(from);
+        (first, Some(lock_bucket(to)))
+    } else {
+        let first = lock_bucket(to);
+        (lock_bucket(from), Some(first))
+    };
+    let op = validate();
+    if op == RequeueOp::Abort {
+        return UnparkResult::default();
+    }
+    let mut moving = Vec::new();
+    from_queue.retain(|w| {
+        // SAFETY: `w` is in the queue whose lock we hold.
+        let matches = unsafe { w.key() } == from;
+        if matches {
+            moving.push(*w);
+        }
+        !matches
+    });
+    let woken = match op {
+        RequeueOp::UnparkOneRequeueRest if !moving.is_empty() => Some(moving.remove(0)),
+        _ => None,
+    };
+    let target: &mut Queue = match to_queue.as_mut() {
+        Some(queue) => queue,
+        None => &mut from_queue,
+    };
+    for w in &moving {
+        // SAFETY: `w` was in the locked `from` queue; Relaxed: under both buckets' locks.
+        unsafe { w.get() }.key.store(to, Ordering::Relaxed);
+        target.push_back(*w);
+    }
+    let result = UnparkResult {
+        unparked: usize::from(woken.is_some()),
+        requeued: moving.len(),
+        have_more: false,
+    };
+    let token = callback(op, result);
+    // SAFETY: `w` was in the locked `from` queue and is not woken yet.
+    let thread = woken.map(|w| unsafe { w.get() }.wake(token));
+    drop(to_queue);
+    drop(from_queue);
+    if let Some(thread) = thread {
+        thread.unpark();
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_index_stays_in_the_table() {
+        for key in (0..4096).map(|k| k * 8) {
+            assert!(bucket_index(key) < TABLE.len());
+        }
+    }
+
+    #[test]
+    fn nearby_keys_spread_over_buckets() {
+        let buckets: std::collections::HashSet<_> =
+            (0..64usize).map(|k| bucket_index(0x7f00_0000 + k * 8)).collect();
+        assert!(buckets.len() >= 32, "poor spread: {} buckets for 64 keys", buckets.len());
+    }
+}
