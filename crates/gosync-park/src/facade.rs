@@ -11,7 +11,7 @@ pub mod sync {
             fence, AtomicBool, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
             AtomicUsize, Ordering,
         },
-        Arc, Weak,
+        Arc,
     };
     #[cfg(not(gosync_loom))]
     pub use std::sync::{
@@ -19,7 +19,7 @@ pub mod sync {
             fence, AtomicBool, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
             AtomicUsize, Ordering,
         },
-        Arc, Weak,
+        Arc,
     };
 
     #[cfg(gosync_loom)]
@@ -45,6 +45,12 @@ pub mod sync {
     impl<T> std::fmt::Debug for BookkeepingLock<T> {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("BookkeepingLock { .. }")
+        }
+    }
+
+    impl<T: Default> Default for BookkeepingLock<T> {
+        fn default() -> Self {
+            Self::new(T::default())
         }
     }
 
@@ -169,21 +175,70 @@ pub(crate) mod time {
         #[cfg(not(gosync_loom))]
         return Instant::now() >= deadline;
     }
+}
 
-    /// Sleeps the current thread until it is unparked or `deadline` (if any) passes. May wake
-    /// spuriously: callers re-check their condition.
-    #[inline]
-    pub(crate) fn sleep_until(deadline: Option<Instant>) {
-        match deadline {
-            None => super::thread::park(),
-            #[cfg(gosync_loom)]
-            Some(_) => {}
+/// The per-thread sleep under every wait: a handle that wakes one thread, with `std::thread`'s
+/// park/unpark token semantics (an unpark before the sleep makes the sleep return at once).
+///
+/// Normally it is the thread's own `std::thread::Thread` (a futex parker with timeouts). Under
+/// loom it is a `Mutex<bool>` + `Condvar` pair made per wait: loom's own `Thread::unpark` also
+/// wakes a thread blocked on a lock or a join, which a stray unpark after a race would do.
+pub(crate) mod parker {
+    use std::time::Instant;
+
+    /// Wakes one thread; see the module docs.
+    #[derive(Clone, Debug)]
+    pub(crate) struct Parker(
+        #[cfg(not(gosync_loom))] std::thread::Thread,
+        #[cfg(gosync_loom)] loom::sync::Arc<(loom::sync::Mutex<bool>, loom::sync::Condvar)>,
+    );
+
+    impl Parker {
+        /// A parker for the calling thread, to hand to whoever will wake it.
+        #[inline]
+        pub(crate) fn for_current_thread() -> Self {
             #[cfg(not(gosync_loom))]
-            Some(deadline) => {
-                let now = Instant::now();
-                if deadline > now {
-                    std::thread::park_timeout(deadline - now);
+            return Self(std::thread::current());
+            #[cfg(gosync_loom)]
+            return Self(loom::sync::Arc::new(Default::default()));
+        }
+
+        /// Makes the token available and wakes the thread if it sleeps.
+        #[inline]
+        pub(crate) fn unpark(&self) {
+            #[cfg(not(gosync_loom))]
+            self.0.unpark();
+            #[cfg(gosync_loom)]
+            {
+                let (token, condvar) = &*self.0;
+                *token.lock().unwrap() = true;
+                condvar.notify_one();
+            }
+        }
+
+        /// Called by the thread this parker belongs to: sleeps until the token is available
+        /// (consuming it) or `deadline` passes. May return spuriously; callers re-check.
+        #[inline]
+        pub(crate) fn sleep_until(&self, deadline: Option<Instant>) {
+            #[cfg(not(gosync_loom))]
+            match deadline {
+                None => std::thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if deadline > now {
+                        std::thread::park_timeout(deadline - now);
+                    }
                 }
+            }
+            #[cfg(gosync_loom)]
+            {
+                let (token, condvar) = &*self.0;
+                let mut available = token.lock().unwrap();
+                // Under loom a deadline has always passed (see `time`): only untimed sleeps wait.
+                while !*available && deadline.is_none() {
+                    available = condvar.wait(available).unwrap();
+                }
+                *available = false;
             }
         }
     }

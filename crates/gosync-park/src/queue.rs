@@ -15,7 +15,7 @@
 //!    seeing `WOKEN` (set by an unparker that already removed it), or after removing itself
 //!    under the lock (timeout, cancellation, a panic unwinding out of `before_sleep`).
 //! 3. An unparker touches a waiter only under the bucket lock and only before it stores `WOKEN`;
-//!    it keeps a clone of the waiter's thread handle to call `unpark` after unlocking.
+//!    it keeps a clone of the waiter's parker to call `unpark` after unlocking.
 //!
 //! Notes about memory ordering: the bucket lock orders everything done under it. The one
 //! access outside it is the waiter's own read of its `state` while it spins or sleeps: the
@@ -29,7 +29,7 @@ use std::ptr::NonNull;
 use std::time::Instant;
 
 use crate::facade::sync::{AtomicU32, AtomicUsize, BookkeepingGuard, BookkeepingLock, Ordering};
-use crate::facade::thread::{self, Thread};
+use crate::facade::parker::Parker;
 use crate::facade::time;
 use crate::spin::spin_until_woken;
 
@@ -82,7 +82,7 @@ pub trait Cancellation: Sync {
 #[derive(Clone, Debug)]
 pub struct Waker {
     id: usize,
-    thread: Thread,
+    parker: Parker,
 }
 
 impl Waker {
@@ -95,7 +95,7 @@ impl Waker {
     /// Wakes the thread. Harmless if it has already left.
     #[inline]
     pub fn wake(&self) {
-        self.thread.unpark();
+        self.parker.unpark();
     }
 }
 
@@ -165,7 +165,7 @@ struct Waiter {
     /// Written by the unparker before it stores `WOKEN`.
     unpark_token: AtomicUsize,
     state: AtomicU32,
-    thread: Thread,
+    parker: Parker,
 }
 
 impl Waiter {
@@ -175,16 +175,16 @@ impl Waiter {
         self.state.load(Ordering::Acquire) == WOKEN
     }
 
-    /// Leaves `token` and marks it woken. Returns the thread to `unpark` once the bucket is
+    /// Leaves `token` and marks it woken. Returns the parker to `unpark` once the bucket is
     /// unlocked: after this store the waiter may return and its memory be gone.
-    fn wake(&self, token: usize) -> Thread {
-        let thread = self.thread.clone();
+    fn wake(&self, token: usize) -> Parker {
+        let parker = self.parker.clone();
         // Relaxed: published by the Release store below.
         self.unpark_token.store(token, Ordering::Relaxed);
         // Release: pairs with `is_woken`'s Acquire, publishing the token and everything the
         // unparker wrote before unparking.
         self.state.store(WOKEN, Ordering::Release);
-        thread
+        parker
     }
 }
 
@@ -239,25 +239,29 @@ impl Bucket {
 }
 
 /// log2 of the number of buckets: 256 normally (32 KiB, so a few hundred keys in use rarely
-/// share one), 2 under loom (so that models cover keys in one bucket and in two).
+/// share one), 1 under loom: keys are heap addresses that change from one model iteration to
+/// the next, and loom needs every iteration to take the same locks.
 #[cfg(not(gosync_loom))]
 const BUCKET_BITS: u32 = 8;
 #[cfg(gosync_loom)]
-const BUCKET_BITS: u32 = 1;
+const BUCKET_BITS: u32 = 0;
 
 #[cfg(not(gosync_loom))]
 static TABLE: [Bucket; 1 << BUCKET_BITS] = [const { Bucket::new() }; 1 << BUCKET_BITS];
 
 #[cfg(gosync_loom)]
 loom::lazy_static! {
-    static ref TABLE: [Bucket; 1 << BUCKET_BITS] = [Bucket::new(), Bucket::new()];
+    static ref TABLE: [Bucket; 1 << BUCKET_BITS] = [Bucket::new()];
 }
 
 /// The bucket index of `key` (Fibonacci hashing: keys are aligned addresses).
 #[inline]
 fn bucket_index(key: usize) -> usize {
     const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
-    ((key as u64).wrapping_mul(GOLDEN) >> (64 - BUCKET_BITS)) as usize
+    (key as u64)
+        .wrapping_mul(GOLDEN)
+        .checked_shr(64 - BUCKET_BITS)
+        .unwrap_or(0) as usize
 }
 
 #[inline]
@@ -333,7 +337,7 @@ pub fn park(
         park_token: options.token,
         unpark_token: AtomicUsize::new(0),
         state: AtomicU32::new(WAITING),
-        thread: thread::current(),
+        parker: Parker::for_current_thread(),
     };
     {
         let mut queue = lock_bucket(key);
@@ -381,7 +385,7 @@ fn wait(waiter: &Waiter, options: &ParkOptions<'_>, on_abort: impl FnOnce(usize,
     let registered = cancel.is_some_and(|c| {
         c.register(Waker {
             id: waker_id,
-            thread: waiter.thread.clone(),
+            parker: waiter.parker.clone(),
         })
     });
     let mut on_abort = Some(on_abort);
@@ -407,7 +411,7 @@ fn wait(waiter: &Waiter, options: &ParkOptions<'_>, on_abort: impl FnOnce(usize,
             // An unparker got there first: its `WOKEN` is visible on the next look.
             continue;
         }
-        time::sleep_until(deadline);
+        waiter.parker.sleep_until(deadline);
     };
     if registered {
         if let Some(cancel) = cancel {
@@ -534,10 +538,10 @@ pub fn unpark_filter(
     let token = callback(result);
     // SAFETY: each picked waiter was in this locked queue and is not woken yet, so it is still
     // parked (invariant 2) until `wake` stores `WOKEN`.
-    let threads: Vec<Thread> = picked.iter().map(|w| unsafe { w.get() }.wake(token)).collect();
+    let parkers: Vec<Parker> = picked.iter().map(|w| unsafe { w.get() }.wake(token)).collect();
     drop(queue);
-    for thread in threads {
-        thread.unpark();
+    for parker in parkers {
+        parker.unpark();
     }
     result
 }
@@ -607,11 +611,11 @@ pub fn unpark_requeue(
     };
     let token = callback(op, result);
     // SAFETY: `w` was in the locked `from` queue and is not woken yet.
-    let thread = woken.map(|w| unsafe { w.get() }.wake(token));
+    let parker = woken.map(|w| unsafe { w.get() }.wake(token));
     drop(to_queue);
     drop(from_queue);
-    if let Some(thread) = thread {
-        thread.unpark();
+    if let Some(parker) = parker {
+        parker.unpark();
     }
     result
 }

@@ -1,0 +1,240 @@
+//! Loom models of the park layer's races: unpark against timeout and against cancellation,
+//! hand-off tokens and the writes they publish, word waits, and requeueing.
+#![cfg(gosync_loom)]
+
+use std::time::Instant;
+
+use gosync_park::cell::UnsafeCell;
+use gosync_park::sync::{Arc, AtomicBool, AtomicU32, AtomicUsize, BookkeepingLock, Ordering};
+use gosync_park::{
+    park, thread, unpark_all, unpark_one, unpark_requeue, wait, wake_one, Cancellation,
+    ParkOptions, ParkResult, RequeueOp, Waker,
+};
+
+const TOKEN: usize = 7;
+
+fn key_of<T>(value: &T) -> usize {
+    value as *const T as usize
+}
+
+/// A waiter with a deadline and an unparker race: exactly one of "unparked with the token" and
+/// "timed out" happens, the unparker's view agrees, and the abort callback reports the queue
+/// empty exactly when the waiter really left it.
+#[test]
+fn unpark_races_timeout() {
+    loom::model(|| {
+        let queued = Arc::new(AtomicBool::new(false));
+        let key = key_of(&*queued);
+        let waiter = {
+            let queued = Arc::clone(&queued);
+            thread::spawn(move || {
+                let options = ParkOptions {
+                    deadline: Some(Instant::now()),
+                    ..ParkOptions::default()
+                };
+                let mut last = None;
+                let result = park(
+                    key,
+                    options,
+                    || {
+                        queued.store(true, Ordering::Relaxed);
+                        true
+                    },
+                    || {},
+                    |_, was_last| last = Some(was_last),
+                );
+                (result, last)
+            })
+        };
+        let unparked = unpark_one(key, |r| {
+            assert!(!r.have_more);
+            TOKEN
+        });
+        let (result, last) = waiter.join().unwrap();
+        match result {
+            ParkResult::Unparked(token) => {
+                assert_eq!(token, TOKEN);
+                assert_eq!(unparked.unparked, 1);
+                assert_eq!(last, None);
+            }
+            ParkResult::TimedOut => {
+                assert_eq!(unparked.unparked, 0);
+                assert_eq!(last, Some(true));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Nobody is left behind in the queue.
+        assert_eq!(unpark_all(key, 0), 0);
+    });
+}
+
+/// The writes an unparker makes before unparking are visible to the woken thread: the
+/// hand-off a mutex in starvation mode relies on.
+#[test]
+fn hand_off_publishes_writes_to_the_named_thread() {
+    loom::model(|| {
+        let data = Arc::new(UnsafeCell::new(0u32));
+        let parked = Arc::new(AtomicBool::new(false));
+        let key = key_of(&*data);
+        let waiter = {
+            let data = Arc::clone(&data);
+            let parked = Arc::clone(&parked);
+            thread::spawn(move || {
+                let result = park(
+                    key,
+                    ParkOptions::default(),
+                    || {
+                        parked.store(true, Ordering::Relaxed);
+                        true
+                    },
+                    || {},
+                    |_, _| unreachable!("no deadline"),
+                );
+                assert_eq!(result, ParkResult::Unparked(TOKEN));
+                // SAFETY: the unparker wrote before handing off and never touches it again.
+                assert_eq!(unsafe { *data.ptr() }, 42);
+            })
+        };
+        // Spin (loom yields) until the waiter is queued, then hand off.
+        loop {
+            // SAFETY: nobody else accesses `data` until the hand-off below.
+            unsafe { *data.mut_ptr() = 42 };
+            let result = unpark_one(key, |_| TOKEN);
+            if result.unparked == 1 {
+                break;
+            }
+            thread::yield_now();
+        }
+        waiter.join().unwrap();
+        assert!(parked.load(Ordering::Relaxed));
+    });
+}
+
+/// A minimal cancellation source for the models: one flag and one registered waker.
+#[derive(Default)]
+struct Flag {
+    cancelled: AtomicBool,
+    waker: BookkeepingLock<Option<Waker>>,
+}
+
+impl Flag {
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        if let Some(waker) = self.waker.lock().take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Cancellation for Flag {
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    fn register(&self, waker: Waker) -> bool {
+        let mut slot = self.waker.lock();
+        if self.is_cancelled() {
+            return false;
+        }
+        *slot = Some(waker);
+        true
+    }
+    fn unregister(&self, waker_id: usize) {
+        let mut slot = self.waker.lock();
+        if slot.as_ref().is_some_and(|w| w.id() == waker_id) {
+            *slot = None;
+        }
+    }
+}
+
+/// Cancellation racing an unpark: the waiter always returns (no lost wake), with the token if
+/// and only if the unparker found it.
+#[test]
+fn cancellation_races_unpark() {
+    loom::model(|| {
+        let flag = Arc::new(Flag::default());
+        let key = key_of(&*flag);
+        let waiter = {
+            let flag = Arc::clone(&flag);
+            thread::spawn(move || {
+                let options = ParkOptions {
+                    cancel: Some(&*flag),
+                    ..ParkOptions::default()
+                };
+                park(key, options, || true, || {}, |_, _| {})
+            })
+        };
+        let canceller = {
+            let flag = Arc::clone(&flag);
+            thread::spawn(move || flag.cancel())
+        };
+        let unparked = unpark_one(key, |_| TOKEN);
+        let result = waiter.join().unwrap();
+        canceller.join().unwrap();
+        match result {
+            ParkResult::Unparked(TOKEN) => assert_eq!(unparked.unparked, 1),
+            ParkResult::Cancelled => assert_eq!(unparked.unparked, 0),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(flag.waker.lock().is_none(), "the waker was left registered");
+    });
+}
+
+/// A word wait never misses the store-then-wake that ends it.
+#[test]
+fn word_wait_does_not_lose_a_wake() {
+    loom::model(|| {
+        let word = Arc::new(AtomicU32::new(0));
+        let waiter = {
+            let word = Arc::clone(&word);
+            thread::spawn(move || {
+                while word.load(Ordering::Acquire) == 0 {
+                    wait(&word, 0);
+                }
+            })
+        };
+        word.store(1, Ordering::Release);
+        wake_one(&*word);
+        waiter.join().unwrap();
+    });
+}
+
+/// A waiter requeued from one key to another is woken through the second key, and nobody is
+/// lost in either queue.
+#[test]
+fn requeue_moves_waiters_to_the_target_key() {
+    loom::model(|| {
+        let keys = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let (from, to) = (key_of(&keys[0]), key_of(&keys[1]));
+        let parked = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let parked = Arc::clone(&parked);
+            thread::spawn(move || {
+                park(
+                    from,
+                    ParkOptions::default(),
+                    || {
+                        parked.store(true, Ordering::Relaxed);
+                        true
+                    },
+                    || {},
+                    |_, _| unreachable!("no deadline"),
+                )
+            })
+        };
+        loop {
+            let result = unpark_requeue(from, to, || RequeueOp::RequeueAll, |_, _| 0);
+            if result.requeued == 1 {
+                break;
+            }
+            thread::yield_now();
+        }
+        assert_eq!(unpark_all(from, 0), 0);
+        let result = unpark_one(to, |_| TOKEN);
+        assert_eq!(result.unparked, 1);
+        assert_eq!(waiter.join().unwrap(), ParkResult::Unparked(TOKEN));
+        assert!(parked.load(Ordering::Relaxed));
+    });
+}
