@@ -70,7 +70,9 @@ pub mod sync {
         /// Locks it, ignoring poison (see the type's docs).
         #[inline]
         pub fn lock(&self) -> BookkeepingGuard<'_, T> {
-            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 }

@@ -28,8 +28,8 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::time::Instant;
 
-use crate::facade::sync::{AtomicU32, AtomicUsize, BookkeepingGuard, BookkeepingLock, Ordering};
 use crate::facade::parker::Parker;
+use crate::facade::sync::{AtomicU32, AtomicUsize, BookkeepingGuard, BookkeepingLock, Ordering};
 use crate::facade::time;
 use crate::spin::spin_until_woken;
 
@@ -229,12 +229,16 @@ struct Bucket {
 impl Bucket {
     #[cfg(not(gosync_loom))]
     const fn new() -> Self {
-        Self { queue: BookkeepingLock::new(VecDeque::new()) }
+        Self {
+            queue: BookkeepingLock::new(VecDeque::new()),
+        }
     }
 
     #[cfg(gosync_loom)]
     fn new() -> Self {
-        Self { queue: BookkeepingLock::new(VecDeque::new()) }
+        Self {
+            queue: BookkeepingLock::new(VecDeque::new()),
+        }
     }
 }
 
@@ -372,7 +376,11 @@ impl Drop for Dequeue<'_> {
 }
 
 /// The waiting half of [`park`]: spin, then sleep until woken, timed out or cancelled.
-fn wait(waiter: &Waiter, options: &ParkOptions<'_>, on_abort: impl FnOnce(usize, bool)) -> ParkResult {
+fn wait(
+    waiter: &Waiter,
+    options: &ParkOptions<'_>,
+    on_abort: impl FnOnce(usize, bool),
+) -> ParkResult {
     if spin_until_woken(|| waiter.is_woken()) {
         return unparked(waiter);
     }
@@ -538,7 +546,10 @@ pub fn unpark_filter(
     let token = callback(result);
     // SAFETY: each picked waiter was in this locked queue and is not woken yet, so it is still
     // parked (invariant 2) until `wake` stores `WOKEN`.
-    let parkers: Vec<Parker> = picked.iter().map(|w| unsafe { w.get() }.wake(token)).collect();
+    let parkers: Vec<Parker> = picked
+        .iter()
+        .map(|w| unsafe { w.get() }.wake(token))
+        .collect();
     drop(queue);
     for parker in parkers {
         parker.unpark();
@@ -633,8 +644,13 @@ mod tests {
 
     #[test]
     fn nearby_keys_spread_over_buckets() {
-        let buckets: std::collections::HashSet<_> =
-            (0..64usize).map(|k| bucket_index(0x7f00_0000 + k * 8)).collect();
-        assert!(buckets.len() >= 32, "poor spread: {} buckets for 64 keys", buckets.len());
+        let buckets: std::collections::HashSet<_> = (0..64usize)
+            .map(|k| bucket_index(0x7f00_0000 + k * 8))
+            .collect();
+        assert!(
+            buckets.len() >= 32,
+            "poor spread: {} buckets for 64 keys",
+            buckets.len()
+        );
     }
 }
