@@ -1,1 +1,854 @@
-//! TODO
+//! Go's `context` for threads: trees of cancellation with deadlines, which every gosync
+//! `_ctx` wait listens to.
+//!
+//! A [`Context`] is a read-only view of "should this work stop?": it is done when its
+//! [`Canceler`] is called, when its deadline passes, or when its parent is done. Every blocking
+//! operation in gosync has an `op_ctx(&Context)` variant that gives up with the context's
+//! [`ContextError`] as soon as the context is done; the thread is woken by the cancellation
+//! itself, never by polling.
+//!
+//! # From Go
+//!
+//! | Go | Rust here |
+//! | --- | --- |
+//! | `context.Background()`, `context.TODO()` | [`Context::background()`], `Context::default()` |
+//! | `ctx, cancel := context.WithCancel(parent)` | `let (ctx, cancel) = parent.with_cancel();` |
+//! | `context.WithTimeout(parent, d)` | [`parent.with_timeout(d)`](Context::with_timeout) |
+//! | `context.WithDeadline(parent, t)` | [`parent.with_deadline(t)`](Context::with_deadline) |
+//! | `cancel()` | [`cancel.cancel()`](Canceler::cancel) |
+//! | `<-ctx.Done()` | [`ctx.wait()`](Context::wait), [`ctx.wait_for(d)`](Context::wait_for) |
+//! | `select { case <-ctx.Done(): … default: … }` | [`ctx.is_done()`](Context::is_done) |
+//! | `ctx.Err()` | [`ctx.err()`](Context::err): `None`, `Some(Canceled)`, `Some(DeadlineExceeded)` |
+//! | `ctx.Deadline()` | [`ctx.deadline()`](Context::deadline) |
+//! | `context.Canceled`, `context.DeadlineExceeded` | [`ContextError::Canceled`], [`ContextError::DeadlineExceeded`] |
+//!
+//! # Differences from Go
+//!
+//! - **No values.** `context.WithValue` is not here: pass data as arguments (or in your own
+//!   struct next to the context).
+//! - **No `Done()` channel.** Threads wait with [`Context::wait`] / [`Context::wait_for`] or
+//!   poll [`Context::is_done`]; gosync's own waits take a `&Context` and wake when it is done.
+//! - **Dropping a [`Canceler`] does not cancel**, exactly as not calling Go's `CancelFunc` does
+//!   not (Go's `vet` warns about it; here the type is `#[must_use]`). Unlike Go, forgetting to
+//!   cancel leaks nothing: once every handle of a child (its `Context` clones and `Canceler`s)
+//!   is dropped and its own children have gone the same way, the child leaves its parent.
+//! - **No timer per context.** A deadline is compared with the clock when someone looks, and a
+//!   waiter sleeps no later than the deadline, so a context with a deadline costs nothing while
+//!   nobody waits on it.
+//! - No `WithCancelCause`, `AfterFunc` or `WithoutCancel`.
+//!
+//! # Examples
+//!
+//! A worker that stops when its context is cancelled from another thread:
+//!
+//! ```
+//! use gosync_context::{Context, ContextError};
+//! use std::time::Duration;
+//!
+//! let (ctx, cancel) = Context::background().with_timeout(Duration::from_secs(60));
+//! let worker = std::thread::spawn(move || {
+//!     let mut rounds = 0u64;
+//!     while !ctx.is_done() {
+//!         rounds += 1; // one unit of work
+//!         if rounds == 1_000 {
+//!             ctx.wait(); // nothing left to do: wait to be told to stop
+//!         }
+//!     }
+//!     ctx.err()
+//! });
+//! cancel.cancel();
+//! assert_eq!(worker.join().unwrap(), Some(ContextError::Canceled));
+//! ```
+
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+// Notes about memory ordering
+//
+// A node's `state` changes once, from `ACTIVE` to a done state, and only while the node's
+// `lists` lock is held, together with taking its children and wakers. Everything else about the
+// tree (children lists, wakers, a child's `slot` in its parent's list) is read and written only
+// under the lock that owns it, which orders it.
+//
+// The one access outside a lock is the fast-path load of `state` in `is_done`/`err`: it is
+// `Acquire` and pairs with the `Release` store in `Node::finish`, so a thread that sees a
+// context done also sees everything the cancelling thread did before `cancel()` (as Go's
+// `close(done)` happens before a receive that sees it closed).
+
+use std::error::Error;
+use std::fmt;
+use std::mem;
+use std::time::{Duration, Instant};
+
+use gosync_park::sync::{Arc, AtomicU8, AtomicUsize, BookkeepingLock, Ordering};
+use gosync_park::{
+    deadline_passed, earliest_deadline, park, Cancellation, ParkOptions, ParkResult, Waker,
+};
+
+/// `Node::state`: not done yet (a passed deadline is still seen through `Node::deadline`).
+const ACTIVE: u8 = 0;
+/// `Node::state`: cancelled by a `Canceler` or by a parent that was cancelled.
+const CANCELED: u8 = 1;
+/// `Node::state`: cancelled after its deadline had passed, or by a parent whose deadline had.
+const DEADLINE_EXCEEDED: u8 = 2;
+
+/// `Node::slot`: the node is not in its parent's children list.
+const NO_SLOT: usize = usize::MAX;
+
+/// The key that waits on the background context park on (nothing ever wakes it).
+static BACKGROUND_KEY: u8 = 0;
+
+/// Why a [`Context`] is done: Go's `context.Canceled` and `context.DeadlineExceeded`.
+///
+/// Its `Display` is Go's text: `context canceled` and `context deadline exceeded`.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{Context, ContextError};
+///
+/// let (ctx, cancel) = Context::background().with_cancel();
+/// cancel.cancel();
+/// let err = ctx.err().unwrap();
+/// assert_eq!(err, ContextError::Canceled);
+/// assert_eq!(err.to_string(), "context canceled");
+/// assert_eq!(ContextError::DeadlineExceeded.to_string(), "context deadline exceeded");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContextError {
+    /// The context was cancelled through a [`Canceler`] (its own or an ancestor's).
+    Canceled,
+    /// The context's deadline (its own or an ancestor's) passed.
+    DeadlineExceeded,
+}
+
+impl ContextError {
+    /// The `Node::state` that records this error.
+    #[inline]
+    fn state(self) -> u8 {
+        match self {
+            Self::Canceled => CANCELED,
+            Self::DeadlineExceeded => DEADLINE_EXCEEDED,
+        }
+    }
+}
+
+impl fmt::Display for ContextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Canceled => "context canceled",
+            Self::DeadlineExceeded => "context deadline exceeded",
+        })
+    }
+}
+
+impl Error for ContextError {}
+
+/// One cancellable context, shared by its handles, its parent's children list and the
+/// cancellations walking the tree.
+struct Node {
+    /// `ACTIVE`, `CANCELED` or `DEADLINE_EXCEEDED`; leaves `ACTIVE` once, under `lists`.
+    state: AtomicU8,
+    /// The earlier of its own deadline and its parent's.
+    deadline: Option<Instant>,
+    /// Kept so that a child whose handles are all gone can leave its parent's list, and so that
+    /// the parent (and the ancestors that would cancel it) live as long as the child.
+    parent: Option<Arc<Node>>,
+    /// Its index in `parent`'s children list, or `NO_SLOT`; read and written only under the
+    /// parent's `lists` lock.
+    slot: AtomicUsize,
+    lists: BookkeepingLock<Lists>,
+}
+
+/// What a cancellation must reach (children and wakers are taken when the node is cancelled),
+/// guarded by `Node::lists`.
+#[derive(Default)]
+struct Lists {
+    /// Children listed while this node is active, until their last handle (and child) goes;
+    /// dense: each knows its index (`Node::slot`).
+    children: Vec<Arc<Node>>,
+    /// Threads parked with this context as their cancellation source.
+    wakers: Vec<Waker>,
+    /// Every handle (`Context` clone, `Canceler`) of this node is gone: nobody can add a child
+    /// any more, and once `children` is empty nothing needs the node to be reachable.
+    orphaned: bool,
+}
+
+impl Lists {
+    /// Takes the child at `slot` out of the list, keeping the moved child's `slot` right, and
+    /// gives memory back after a burst of children. The caller holds this list's lock.
+    fn remove_child(&mut self, slot: usize) -> Arc<Node> {
+        let children = &mut self.children;
+        let removed = children.swap_remove(slot);
+        if let Some(moved) = children.get(slot) {
+            // Relaxed: `slot` is used only under this list's lock, which the caller holds.
+            moved.slot.store(slot, Ordering::Relaxed);
+        }
+        if children.capacity() > 16 && children.len() < children.capacity() / 4 {
+            children.shrink_to(children.len() * 2);
+        }
+        removed
+    }
+}
+
+/// Takes `node`, which nothing needs any more (no handles, no listed children), out of its
+/// parent's list; when that leaves the parent in the same state, goes on up the tree.
+///
+/// A node stays listed while it has children even after its last handle is gone: a
+/// cancellation of an ancestor must still reach those children through it.
+fn detach(node: &Node) {
+    let mut child = node;
+    // Every `parent` below is kept alive by `node`, which holds its parent, which holds its own.
+    while let Some(parent) = child.parent.as_deref() {
+        let (removed, cascade) = {
+            let mut lists = parent.lists.lock();
+            // Relaxed: `state` changes only under this lock, which we hold.
+            if parent.state.load(Ordering::Relaxed) != ACTIVE {
+                return; // `finish` took the list; the child went with it.
+            }
+            // Relaxed: `slot` is used only under the parent's lock, which we hold.
+            let slot = child.slot.load(Ordering::Relaxed);
+            if slot == NO_SLOT {
+                return; // made when the parent's deadline had passed: never listed.
+            }
+            let removed = lists.remove_child(slot);
+            debug_assert!(std::ptr::eq(&*removed, child), "a child's slot is stale");
+            (removed, lists.orphaned && lists.children.is_empty())
+        };
+        // Never the last reference (`child` is alive), but dropped outside the lock anyway.
+        drop(removed);
+        if !cascade {
+            return;
+        }
+        child = parent;
+    }
+}
+
+impl Node {
+    /// Why the node is done, if it is; the fast path under `is_done` and `err`.
+    #[inline]
+    fn err(&self) -> Option<ContextError> {
+        // Acquire: pairs with the Release store in `finish` (see the notes at the top).
+        match self.state.load(Ordering::Acquire) {
+            ACTIVE => match self.deadline {
+                Some(deadline) if deadline_passed(deadline) => Some(ContextError::DeadlineExceeded),
+                _ => None,
+            },
+            CANCELED => Some(ContextError::Canceled),
+            _ => Some(ContextError::DeadlineExceeded),
+        }
+    }
+
+    /// Lists `child` as a child, or, when this node is already done, makes `child` done with
+    /// the same error. `child` is not shared with anyone yet.
+    fn adopt(&self, child: &Arc<Node>) {
+        let mut lists = self.lists.lock();
+        match self.err() {
+            // Relaxed: `child` is not shared yet; it is published with the handles made from it.
+            Some(err) => child.state.store(err.state(), Ordering::Relaxed),
+            None => {
+                // Relaxed: under this node's lock, the only place `slot` is used.
+                child.slot.store(lists.children.len(), Ordering::Relaxed);
+                lists.children.push(Arc::clone(child));
+            }
+        }
+    }
+
+    /// Marks this node done (with `DeadlineExceeded` if its deadline had passed already, as
+    /// the deadline came first; otherwise with `reason`), wakes its waiters, and returns the
+    /// error and the children to cancel in turn. `None` if it was done already.
+    fn finish(&self, reason: ContextError) -> Option<(ContextError, Vec<Arc<Node>>)> {
+        let mut lists = self.lists.lock();
+        // Relaxed: `state` changes only under this lock, which we hold.
+        if self.state.load(Ordering::Relaxed) != ACTIVE {
+            return None;
+        }
+        let err = match self.deadline {
+            Some(deadline) if deadline_passed(deadline) => ContextError::DeadlineExceeded,
+            _ => reason,
+        };
+        // Release: pairs with the Acquire load in `err` (see the notes at the top).
+        self.state.store(err.state(), Ordering::Release);
+        let children = mem::take(&mut lists.children);
+        let wakers = mem::take(&mut lists.wakers);
+        drop(lists);
+        for waker in &wakers {
+            waker.wake();
+        }
+        Some((err, children))
+    }
+
+    /// Cancels this node and, through an explicit work list (no recursion, however deep the
+    /// tree), every descendant not done yet, each with this node's error.
+    #[cold]
+    fn cancel(&self, reason: ContextError) {
+        let Some((err, children)) = self.finish(reason) else {
+            return;
+        };
+        let mut work: Vec<(Arc<Node>, ContextError)> =
+            children.into_iter().map(|child| (child, err)).collect();
+        while let Some((node, reason)) = work.pop() {
+            if let Some((err, children)) = node.finish(reason) {
+                work.extend(children.into_iter().map(|child| (child, err)));
+            }
+        }
+    }
+}
+
+impl Drop for Node {
+    /// Drops the chain of parents that this node held last iteratively, so that a long chain of
+    /// contexts whose handles are gone does not recurse once per level.
+    fn drop(&mut self) {
+        let mut parent = self.parent.take();
+        while let Some(node) = parent {
+            parent = match Arc::try_unwrap(node) {
+                Ok(mut node) => node.parent.take(),
+                Err(_) => None, // someone else still holds it
+            };
+        }
+    }
+}
+
+/// What every `Context` clone and `Canceler` of one node share; when the last goes, the node
+/// leaves its parent's list (at once, or when its last child leaves; see [`detach`]).
+struct Handle {
+    node: Arc<Node>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        {
+            let mut lists = self.node.lists.lock();
+            lists.orphaned = true;
+            if !lists.children.is_empty() {
+                return; // the last child to leave detaches this node (see `detach`).
+            }
+        }
+        detach(&self.node);
+    }
+}
+
+/// Go's `context.Context`: a signal that work should stop, with an optional deadline.
+///
+/// A context is done when its [`Canceler`] is called, when its deadline passes, or when its
+/// parent is done; [`err`](Self::err) then says why. Contexts form a tree: cancelling a context
+/// cancels every context made from it, recursively, and never its parent. A child's deadline is
+/// the earlier of its own and its parent's.
+///
+/// Cloning is cheap (a reference count) and every clone is the same context. The background
+/// context allocates nothing.
+///
+/// # Differences from Go
+///
+/// There is no `Done()` channel: use [`wait`](Self::wait), [`wait_for`](Self::wait_for) or
+/// [`is_done`](Self::is_done), or pass the context to a gosync `_ctx` operation, which wakes as
+/// soon as it is done. There are no values (`WithValue`). See the [crate docs](crate) for the
+/// whole mapping.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{Context, ContextError};
+///
+/// let (parent, cancel_parent) = Context::background().with_cancel();
+/// let (child, _cancel_child) = parent.with_cancel();
+/// assert!(!child.is_done());
+///
+/// cancel_parent.cancel();
+/// assert!(parent.is_done());
+/// assert_eq!(child.err(), Some(ContextError::Canceled));
+/// ```
+#[derive(Clone, Default)]
+pub struct Context {
+    /// `None` for the background context.
+    handle: Option<Arc<Handle>>,
+}
+
+impl Context {
+    /// The root context: never cancelled, no deadline. Go's `context.Background()` (and
+    /// `context.TODO()`).
+    ///
+    /// It allocates nothing; `Context::default()` is the same.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::Context;
+    ///
+    /// const ROOT: Context = Context::background();
+    /// assert!(!ROOT.is_done());
+    /// assert_eq!(ROOT.err(), None);
+    /// assert_eq!(ROOT.deadline(), None);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub const fn background() -> Context {
+        Context { handle: None }
+    }
+
+    /// A child that is done when `cancel` is called on the returned [`Canceler`] or when this
+    /// context is done. Go's `context.WithCancel(parent)`.
+    ///
+    /// The child reports this context's deadline. If this context is done already, so is the
+    /// child, with the same error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{Context, ContextError};
+    ///
+    /// let root = Context::background();
+    /// let (ctx, cancel) = root.with_cancel();
+    /// assert_eq!(ctx.err(), None);
+    /// cancel.cancel();
+    /// assert_eq!(ctx.err(), Some(ContextError::Canceled));
+    /// assert!(!root.is_done()); // a child never cancels its parent
+    /// ```
+    #[must_use = "the context is done only through the Canceler or an ancestor; use both"]
+    pub fn with_cancel(&self) -> (Context, Canceler) {
+        self.child(None)
+    }
+
+    /// A child that is also done `timeout` from now, with
+    /// [`ContextError::DeadlineExceeded`]. Go's `context.WithTimeout(parent, timeout)`.
+    ///
+    /// A timeout too long to represent as an [`Instant`] means no deadline of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{Context, ContextError};
+    /// use std::time::Duration;
+    ///
+    /// let (ctx, _cancel) = Context::background().with_timeout(Duration::ZERO);
+    /// assert_eq!(ctx.err(), Some(ContextError::DeadlineExceeded));
+    ///
+    /// let (ctx, cancel) = Context::background().with_timeout(Duration::from_secs(60));
+    /// assert!(ctx.deadline().is_some());
+    /// cancel.cancel(); // release it early, as Go's `defer cancel()`
+    /// assert_eq!(ctx.err(), Some(ContextError::Canceled));
+    /// ```
+    #[must_use = "the context is done only through the Canceler, the deadline or an ancestor"]
+    pub fn with_timeout(&self, timeout: Duration) -> (Context, Canceler) {
+        self.child(gosync_park::deadline_after(timeout))
+    }
+
+    /// A child that is also done at `deadline`, with [`ContextError::DeadlineExceeded`]. Go's
+    /// `context.WithDeadline(parent, deadline)`.
+    ///
+    /// The child's deadline is the earlier of `deadline` and this context's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::Context;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let soon = Instant::now() + Duration::from_secs(10);
+    /// let (parent, _cancel_parent) = Context::background().with_deadline(soon);
+    /// let (child, _cancel_child) = parent.with_deadline(soon + Duration::from_secs(50));
+    /// assert_eq!(child.deadline(), Some(soon)); // the parent's is earlier
+    /// ```
+    #[must_use = "the context is done only through the Canceler, the deadline or an ancestor"]
+    pub fn with_deadline(&self, deadline: Instant) -> (Context, Canceler) {
+        self.child(Some(deadline))
+    }
+
+    fn child(&self, deadline: Option<Instant>) -> (Context, Canceler) {
+        let parent = self.node();
+        let node = Arc::new(Node {
+            state: AtomicU8::new(ACTIVE),
+            deadline: earliest_deadline(deadline, self.deadline()),
+            parent: parent.cloned(),
+            slot: AtomicUsize::new(NO_SLOT),
+            lists: BookkeepingLock::new(Lists::default()),
+        });
+        if let Some(parent) = parent {
+            parent.adopt(&node);
+        }
+        let handle = Arc::new(Handle { node });
+        let ctx = Context {
+            handle: Some(Arc::clone(&handle)),
+        };
+        (ctx, Canceler { handle })
+    }
+
+    #[inline]
+    fn node(&self) -> Option<&Arc<Node>> {
+        self.handle.as_ref().map(|handle| &handle.node)
+    }
+
+    /// Whether the context is done: cancelled, or past its deadline. Go's
+    /// `select { case <-ctx.Done(): … default: … }`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::Context;
+    ///
+    /// let (ctx, cancel) = Context::background().with_cancel();
+    /// assert!(!ctx.is_done());
+    /// cancel.cancel();
+    /// assert!(ctx.is_done());
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn is_done(&self) -> bool {
+        self.err().is_some()
+    }
+
+    /// Why the context is done, or `None` while it is not. Go's `ctx.Err()`.
+    ///
+    /// The first reason wins: a context whose deadline had passed before it was cancelled
+    /// reports [`ContextError::DeadlineExceeded`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{Context, ContextError};
+    /// use std::time::Instant;
+    ///
+    /// let (ctx, cancel) = Context::background().with_deadline(Instant::now());
+    /// assert_eq!(ctx.err(), Some(ContextError::DeadlineExceeded));
+    /// cancel.cancel(); // too late: the deadline came first
+    /// assert_eq!(ctx.err(), Some(ContextError::DeadlineExceeded));
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn err(&self) -> Option<ContextError> {
+        self.node().and_then(|node| node.err())
+    }
+
+    /// When the context will be done by itself, if ever: the earliest deadline on its path to
+    /// the root. Go's `ctx.Deadline()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::Context;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// assert_eq!(Context::background().deadline(), None);
+    /// let at = Instant::now() + Duration::from_secs(5);
+    /// let (ctx, _cancel) = Context::background().with_deadline(at);
+    /// let (child, _cancel_child) = ctx.with_cancel();
+    /// assert_eq!(child.deadline(), Some(at));
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn deadline(&self) -> Option<Instant> {
+        self.node().and_then(|node| node.deadline)
+    }
+
+    /// Blocks until the context is done. Go's `<-ctx.Done()`.
+    ///
+    /// The thread sleeps and is woken by the cancellation (or at the deadline); it does not
+    /// poll. On the background context, which is never done, it blocks forever (as a receive
+    /// from Go's nil `Done()` channel).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{Context, ContextError};
+    ///
+    /// let (ctx, cancel) = Context::background().with_cancel();
+    /// let waiter = std::thread::spawn(move || {
+    ///     ctx.wait();
+    ///     ctx.err()
+    /// });
+    /// cancel.cancel();
+    /// assert_eq!(waiter.join().unwrap(), Some(ContextError::Canceled));
+    /// ```
+    pub fn wait(&self) {
+        while !self.is_done() {
+            let options = ParkOptions {
+                cancel: Some(self),
+                ..ParkOptions::default()
+            };
+            let _ = park(self.key(), options, || !self.is_done(), || {}, |_, _| {});
+        }
+    }
+
+    /// Blocks until the context is done or `timeout` has passed; returns whether it is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::Context;
+    /// use std::time::Duration;
+    ///
+    /// let (ctx, cancel) = Context::background().with_cancel();
+    /// assert!(!ctx.wait_for(Duration::from_millis(1)));
+    /// cancel.cancel();
+    /// assert!(ctx.wait_for(Duration::from_secs(10)));
+    /// ```
+    pub fn wait_for(&self, timeout: Duration) -> bool {
+        let deadline = gosync_park::deadline_after(timeout);
+        loop {
+            if self.is_done() {
+                return true;
+            }
+            let options = ParkOptions {
+                deadline,
+                cancel: Some(self),
+                ..ParkOptions::default()
+            };
+            let result = park(self.key(), options, || !self.is_done(), || {}, |_, _| {});
+            if result == ParkResult::TimedOut {
+                return self.is_done();
+            }
+        }
+    }
+
+    /// The park key of waits on this context. Nothing unparks it: waiters are woken through
+    /// their registered [`Waker`]s.
+    #[inline]
+    fn key(&self) -> usize {
+        match self.node() {
+            Some(node) => Arc::as_ptr(node) as usize,
+            None => &BACKGROUND_KEY as *const u8 as usize,
+        }
+    }
+
+    /// The number of children listed in this context's node (test helper).
+    #[cfg(all(test, not(gosync_loom)))]
+    fn listed_children(&self) -> usize {
+        self.node()
+            .map_or(0, |node| node.lists.lock().children.len())
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("err", &self.err())
+            .field("deadline", &self.deadline())
+            .finish()
+    }
+}
+
+/// A context is a cancellation source for the park layer: a thread parked with
+/// `cancel: Some(&ctx)` wakes as soon as `ctx` is done (cancelled, or at its deadline).
+impl Cancellation for Context {
+    #[inline]
+    fn is_cancelled(&self) -> bool {
+        self.is_done()
+    }
+
+    #[inline]
+    fn deadline(&self) -> Option<Instant> {
+        Context::deadline(self)
+    }
+
+    fn register(&self, waker: Waker) -> bool {
+        let Some(node) = self.node() else {
+            return true; // never cancelled: nothing will ever need waking.
+        };
+        let mut lists = node.lists.lock();
+        if node.err().is_some() {
+            return false;
+        }
+        lists.wakers.push(waker);
+        true
+    }
+
+    fn unregister(&self, waker_id: usize) {
+        if let Some(node) = self.node() {
+            let mut lists = node.lists.lock();
+            if let Some(index) = lists.wakers.iter().position(|w| w.id() == waker_id) {
+                lists.wakers.swap_remove(index);
+            }
+        }
+    }
+}
+
+/// Cancels the [`Context`] it was made with: Go's `context.CancelFunc`.
+///
+/// [`cancel`](Self::cancel) makes the context and all its descendants done with
+/// [`ContextError::Canceled`] (or `DeadlineExceeded` where the deadline had passed first) and
+/// wakes everyone waiting on them. Cancelling again does nothing.
+///
+/// # Differences from Go
+///
+/// Dropping a `Canceler` does not cancel, as not calling Go's `CancelFunc` does not (Go's `vet`
+/// warns about that; here the type is `#[must_use]`). Unlike Go, it leaks nothing either: when
+/// the context's last handle goes (and its children have gone), it leaves its parent. Call `cancel` when the work is over so
+/// that anything still waiting on the context (or its children) stops.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::Context;
+///
+/// let (ctx, cancel) = Context::background().with_cancel();
+/// let also = cancel.clone();
+/// also.cancel();
+/// cancel.cancel(); // idempotent
+/// assert!(ctx.is_done());
+/// ```
+#[derive(Clone)]
+#[must_use = "dropping a Canceler does not cancel its context; call cancel() when the work is done"]
+pub struct Canceler {
+    handle: Arc<Handle>,
+}
+
+impl Canceler {
+    /// Cancels the context and its descendants, and wakes every thread waiting on them.
+    /// Idempotent: only the first call (or deadline) decides the error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{Context, ContextError};
+    ///
+    /// let (ctx, cancel) = Context::background().with_cancel();
+    /// let (grandchild, _c) = ctx.with_cancel().0.with_cancel();
+    /// cancel.cancel();
+    /// assert_eq!(grandchild.err(), Some(ContextError::Canceled));
+    /// ```
+    #[inline]
+    pub fn cancel(&self) {
+        self.handle.node.cancel(ContextError::Canceled);
+    }
+}
+
+impl fmt::Debug for Canceler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Canceler")
+            .field("err", &self.handle.node.err())
+            .finish()
+    }
+}
+
+static_assertions::assert_impl_all!(Context: Send, Sync, Clone, Default, fmt::Debug);
+static_assertions::assert_impl_all!(Canceler: Send, Sync, Clone, fmt::Debug);
+static_assertions::assert_impl_all!(
+    ContextError: Send,
+    Sync,
+    Copy,
+    Eq,
+    std::hash::Hash,
+    Error,
+    fmt::Display
+);
+
+#[cfg(all(test, not(gosync_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_children_leave_the_parent() {
+        let (parent, _cancel) = Context::background().with_cancel();
+        let rounds = if cfg!(miri) { 200 } else { 100_000 };
+        let mut kept = Vec::new();
+        for i in 0..rounds {
+            let (child, cancel) = parent.with_timeout(Duration::from_secs(3600));
+            let (grandchild, _c) = child.with_cancel();
+            if i % 1000 == 0 {
+                kept.push((child, cancel));
+            }
+            drop(grandchild);
+        }
+        assert_eq!(parent.listed_children(), kept.len());
+        assert!(kept.iter().all(|(child, _)| child.listed_children() == 0));
+        kept.clear();
+        assert_eq!(parent.listed_children(), 0);
+        let capacity = parent.node().unwrap().lists.lock().children.capacity();
+        assert!(capacity <= 32, "capacity {capacity} was not given back");
+    }
+
+    #[test]
+    fn slots_stay_right_after_out_of_order_drops() {
+        let (parent, _cancel) = Context::background().with_cancel();
+        let mut children: Vec<_> = (0..50).map(|_| parent.with_cancel()).collect();
+        for index in [3, 0, 40, 7, 7, 1] {
+            drop(children.remove(index.min(children.len() - 1)));
+        }
+        assert_eq!(parent.listed_children(), children.len());
+        // Every remaining child is still reachable from the parent.
+        let node = parent.node().unwrap();
+        for (child, _) in &children {
+            let lists = node.lists.lock();
+            let slot = child.node().unwrap().slot.load(Ordering::Relaxed);
+            assert!(Arc::ptr_eq(&lists.children[slot], child.node().unwrap()));
+        }
+    }
+
+    #[test]
+    fn a_cancelled_parent_holds_no_children() {
+        let (parent, cancel) = Context::background().with_cancel();
+        let kept: Vec<_> = (0..10).map(|_| parent.with_cancel()).collect();
+        cancel.cancel();
+        assert_eq!(parent.listed_children(), 0);
+        drop(kept); // leaving a cancelled parent touches nothing
+        let (late, _c) = parent.with_cancel();
+        assert_eq!(parent.listed_children(), 0);
+        assert_eq!(late.err(), Some(ContextError::Canceled));
+    }
+
+    #[test]
+    fn a_node_without_handles_stays_while_it_has_children() {
+        let (root, cancel) = Context::background().with_cancel();
+        let (leaf, _c) = root.with_cancel().0.with_cancel().0.with_cancel();
+        assert_eq!(
+            root.listed_children(),
+            1,
+            "the handle-less middle left too early"
+        );
+        cancel.cancel();
+        assert_eq!(leaf.err(), Some(ContextError::Canceled));
+
+        let (root, _cancel) = Context::background().with_cancel();
+        let (mid, mid_cancel) = root.with_cancel();
+        let (leaf, leaf_cancel) = mid.with_cancel().0.with_cancel();
+        drop((mid, mid_cancel));
+        assert_eq!(root.listed_children(), 1);
+        drop((leaf, leaf_cancel)); // the whole handle-less chain leaves, up to the root
+        assert_eq!(root.listed_children(), 0);
+    }
+
+    #[test]
+    fn wakers_are_forgotten() {
+        let (ctx, _cancel) = Context::background().with_cancel();
+        assert!(!ctx.wait_for(Duration::ZERO));
+        assert!(ctx.node().unwrap().lists.lock().wakers.is_empty());
+    }
+
+    #[test]
+    fn a_deep_chain_of_dropped_handles_neither_leaks_nor_recurses() {
+        let depth = if cfg!(miri) { 100 } else { 100_000 };
+        let (root, cancel) = Context::background().with_cancel();
+        let mut ctx = root.clone();
+        for _ in 0..depth {
+            ctx = ctx.with_cancel().0;
+        }
+        assert_eq!(root.listed_children(), 1);
+        drop(ctx);
+        assert_eq!(root.listed_children(), 0);
+
+        let mut ctx = root.clone();
+        for _ in 0..depth {
+            ctx = ctx.with_cancel().0;
+        }
+        cancel.cancel();
+        assert!(ctx.is_done());
+    }
+
+    #[test]
+    fn a_deep_chain_cancels_without_recursion() {
+        let depth = if cfg!(miri) { 100 } else { 100_000 };
+        let (root, cancel) = Context::background().with_cancel();
+        let mut chain = vec![root];
+        let mut cancelers = Vec::new();
+        for _ in 0..depth {
+            let (next, c) = chain.last().unwrap().with_cancel();
+            chain.push(next);
+            cancelers.push(c);
+        }
+        cancel.cancel();
+        assert!(chain.iter().all(Context::is_done));
+        // Drop from the leaf up, so that dropping does not recurse down the chain either.
+        while chain.pop().is_some() {
+            cancelers.pop();
+        }
+    }
+}

@@ -161,24 +161,6 @@ pub mod cell {
     }
 }
 
-/// Deadlines: real time normally; under loom, where time does not exist, every deadline counts as
-/// reached at the first look, which lets the model explore a timeout at every point of the race.
-pub(crate) mod time {
-    use std::time::Instant;
-
-    /// Whether `deadline` has passed.
-    #[inline]
-    pub(crate) fn has_passed(deadline: Instant) -> bool {
-        #[cfg(gosync_loom)]
-        return {
-            let _ = deadline;
-            true
-        };
-        #[cfg(not(gosync_loom))]
-        return Instant::now() >= deadline;
-    }
-}
-
 /// The per-thread sleep under every wait: a handle that wakes one thread, with `std::thread`'s
 /// park/unpark token semantics (an unpark before the sleep makes the sleep return at once).
 ///

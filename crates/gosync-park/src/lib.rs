@@ -72,3 +72,47 @@ pub use word::{wait, wake_all, wake_one};
 pub fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
+
+/// Whether `deadline` has passed.
+///
+/// Under loom, where time does not exist, every deadline counts as passed at the first look:
+/// a timed wait then models "the timeout fires at any point of the race". Every primitive asks
+/// this rather than the clock, so the rule is the same everywhere.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// assert!(gosync_park::deadline_passed(Instant::now()));
+/// assert!(!gosync_park::deadline_passed(Instant::now() + Duration::from_secs(60)));
+/// ```
+#[inline]
+pub fn deadline_passed(deadline: Instant) -> bool {
+    #[cfg(gosync_loom)]
+    return {
+        let _ = deadline;
+        true
+    };
+    #[cfg(not(gosync_loom))]
+    return Instant::now() >= deadline;
+}
+
+/// The earlier of two optional deadlines, `None` meaning "never".
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let now = Instant::now();
+/// let later = now + Duration::from_secs(1);
+/// assert_eq!(gosync_park::earliest_deadline(Some(later), Some(now)), Some(now));
+/// assert_eq!(gosync_park::earliest_deadline(None, Some(later)), Some(later));
+/// assert_eq!(gosync_park::earliest_deadline(None, None), None);
+/// ```
+#[inline]
+pub fn earliest_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}

@@ -30,8 +30,8 @@ use std::time::Instant;
 
 use crate::facade::parker::Parker;
 use crate::facade::sync::{AtomicU32, AtomicUsize, BookkeepingGuard, BookkeepingLock, Ordering};
-use crate::facade::time;
 use crate::spin::spin_until_woken;
+use crate::{deadline_passed, earliest_deadline};
 
 /// A waiter's `state`: queued and waiting.
 const WAITING: u32 = 0;
@@ -385,10 +385,7 @@ fn wait(
         return unparked(waiter);
     }
     let cancel = options.cancel;
-    let deadline = match (options.deadline, cancel.and_then(Cancellation::deadline)) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let deadline = earliest_deadline(options.deadline, cancel.and_then(Cancellation::deadline));
     let waker_id = waiter as *const Waiter as usize;
     let registered = cancel.is_some_and(|c| {
         c.register(Waker {
@@ -403,9 +400,9 @@ fn wait(
         }
         let reason = if cancel.is_some_and(|c| !registered || c.is_cancelled()) {
             Some(ParkResult::Cancelled)
-        } else if options.deadline.is_some_and(time::has_passed) {
+        } else if options.deadline.is_some_and(deadline_passed) {
             Some(ParkResult::TimedOut)
-        } else if deadline.is_some_and(time::has_passed) {
+        } else if deadline.is_some_and(deadline_passed) {
             // The cancellation source's own deadline.
             Some(ParkResult::Cancelled)
         } else {

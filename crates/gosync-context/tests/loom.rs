@@ -1,0 +1,151 @@
+//! Loom models of the races in a context tree: a waiter registering against a cancel (no lost
+//! wake), a child being created against its parent's cancel (the child always ends up done),
+//! two cancels of one tree, and handles being dropped (nodes leaving their parent) against a
+//! cancel of an ancestor.
+//!
+//! Run: `RUSTFLAGS="--cfg gosync_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p gosync-context --test loom --release`
+
+#![cfg(gosync_loom)]
+
+use std::time::Duration;
+
+use gosync_context::{Context, ContextError};
+use gosync_park::thread;
+
+/// A thread waiting on a context always returns when another thread cancels it, whichever of
+/// the waiter's steps (check, register, sleep) the cancel lands between.
+#[test]
+fn cancel_races_waiter() {
+    loom::model(|| {
+        let (ctx, cancel) = Context::background().with_cancel();
+        let waiter = {
+            let ctx = ctx.clone();
+            thread::spawn(move || {
+                ctx.wait();
+                ctx.err()
+            })
+        };
+        cancel.cancel();
+        assert_eq!(waiter.join().unwrap(), Some(ContextError::Canceled));
+    });
+}
+
+/// A waiter on a grandchild is woken by a cancel of the root.
+#[test]
+fn root_cancel_wakes_grandchild_waiter() {
+    loom::model(|| {
+        let (root, cancel) = Context::background().with_cancel();
+        let (child, _child_cancel) = root.with_cancel();
+        let (grandchild, _grandchild_cancel) = child.with_cancel();
+        let waiter = thread::spawn(move || {
+            grandchild.wait();
+            grandchild.err()
+        });
+        cancel.cancel();
+        assert_eq!(waiter.join().unwrap(), Some(ContextError::Canceled));
+    });
+}
+
+/// `wait_for` (whose timeout counts as passed at once under loom) returns, and says `true`
+/// exactly when the context is done.
+#[test]
+fn cancel_races_wait_for() {
+    loom::model(|| {
+        let (ctx, cancel) = Context::background().with_cancel();
+        let waiter = {
+            let ctx = ctx.clone();
+            thread::spawn(move || {
+                let done = ctx.wait_for(Duration::from_secs(1));
+                assert!(!done || ctx.is_done());
+            })
+        };
+        cancel.cancel();
+        waiter.join().unwrap();
+        assert!(ctx.is_done());
+    });
+}
+
+/// A child made while its parent is being cancelled ends up done: either it was listed before
+/// the cancel took the list, or it saw the parent done.
+#[test]
+fn parent_cancel_races_child_creation() {
+    loom::model(|| {
+        let (parent, cancel) = Context::background().with_cancel();
+        let maker = {
+            let parent = parent.clone();
+            thread::spawn(move || {
+                let (child, child_cancel) = parent.with_cancel();
+                (child, child_cancel)
+            })
+        };
+        cancel.cancel();
+        let (child, _child_cancel) = maker.join().unwrap();
+        assert_eq!(child.err(), Some(ContextError::Canceled));
+    });
+}
+
+/// A thread makes a child and waits on it while the parent is cancelled: it always returns.
+#[test]
+fn waiter_on_a_new_child_races_parent_cancel() {
+    loom::model(|| {
+        let (parent, cancel) = Context::background().with_cancel();
+        let waiter = {
+            let parent = parent.clone();
+            thread::spawn(move || {
+                let (child, _child_cancel) = parent.with_cancel();
+                child.wait();
+                child.err()
+            })
+        };
+        cancel.cancel();
+        assert_eq!(waiter.join().unwrap(), Some(ContextError::Canceled));
+    });
+}
+
+/// Two cancels of the same tree, at the root and at the child: both end done with `Canceled`,
+/// and a waiter on the child wakes.
+#[test]
+fn cancel_races_cancel() {
+    loom::model(|| {
+        let (root, cancel_root) = Context::background().with_cancel();
+        let (child, cancel_child) = root.with_cancel();
+        let other = thread::spawn(move || cancel_child.cancel());
+        cancel_root.cancel();
+        other.join().unwrap();
+        assert_eq!(root.err(), Some(ContextError::Canceled));
+        assert_eq!(child.err(), Some(ContextError::Canceled));
+    });
+}
+
+/// A middle context's handles are dropped (it must stay listed, for its child's sake) while
+/// the root is cancelled: the leaf is always reached. Then the leaf's handles go, racing
+/// nothing, which must leave the tree consistent.
+#[test]
+fn dropping_a_middle_races_root_cancel() {
+    loom::model(|| {
+        let (root, cancel) = Context::background().with_cancel();
+        let (mid, mid_cancel) = root.with_cancel();
+        let (leaf, leaf_cancel) = mid.with_cancel();
+        let dropper = thread::spawn(move || drop((mid, mid_cancel)));
+        cancel.cancel();
+        dropper.join().unwrap();
+        assert_eq!(leaf.err(), Some(ContextError::Canceled));
+        drop((leaf, leaf_cancel));
+        assert!(root.is_done());
+    });
+}
+
+/// A leaf's last handles are dropped (the leaf and its handle-less parent leave the tree)
+/// while the root is cancelled.
+#[test]
+fn detach_races_root_cancel() {
+    loom::model(|| {
+        let (root, cancel) = Context::background().with_cancel();
+        let (leaf, leaf_cancel) = root.with_cancel().0.with_cancel();
+        let dropper = thread::spawn(move || drop((leaf, leaf_cancel)));
+        cancel.cancel();
+        dropper.join().unwrap();
+        let (late, _c) = root.with_cancel();
+        assert!(late.is_done());
+    });
+}
