@@ -468,20 +468,25 @@ fn abort(waiter: &Waiter, on_abort: impl FnOnce(usize, bool)) -> Option<()> {
 /// assert!(!result.have_more);
 /// ```
 pub fn unpark_one(key: usize, callback: impl FnOnce(UnparkResult) -> usize) -> UnparkResult {
-    unpark_filter(
-        key,
-        {
-            let mut first = true;
-            move |_| {
-                if std::mem::take(&mut first) {
-                    FilterOp::Unpark
-                } else {
-                    FilterOp::Stop
-                }
-            }
-        },
-        callback,
-    )
+    // The hot path of every contended unlock: no allocation, one scan of the bucket.
+    let mut queue = lock_bucket(key);
+    // SAFETY: every entry is in the queue whose lock we hold.
+    let position = queue.iter().position(|w| unsafe { w.key() } == key);
+    let woken = position.and_then(|index| queue.remove(index));
+    let result = UnparkResult {
+        unparked: usize::from(woken.is_some()),
+        requeued: 0,
+        have_more: woken.is_some() && has_waiter(&queue, key),
+    };
+    let token = callback(result);
+    // SAFETY: the waiter was in this locked queue and is not woken yet, so it is still parked
+    // (invariant 2) until `wake` stores `WOKEN`.
+    let parker = woken.map(|w| unsafe { w.get() }.wake(token));
+    drop(queue);
+    if let Some(parker) = parker {
+        parker.unpark();
+    }
+    result
 }
 
 /// Unparks every thread parked on `key`, each receiving `token`. Returns how many.

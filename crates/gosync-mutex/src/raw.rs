@@ -1,0 +1,729 @@
+//! The bare lock word: Go's `sync.Mutex` algorithm on gosync-park's keyed queues.
+//!
+//! Notes about memory ordering: a lock is an `Acquire` read-modify-write of `state` that sets
+//! `LOCKED` (the fast-path CAS, the slow path's CAS, `try_lock`), and an unlock is a `Release`
+//! write that clears it (the fast-path CAS, or the store in `unlock_slow`'s callback), so each
+//! critical section happens before the next one that sees the lock free. A direct hand-off never
+//! clears `LOCKED`: there the park layer's `Release` store of the woken flag (after the
+//! callback) and the woken thread's `Acquire` load of it carry the previous owner's writes to the
+//! new owner. Every other change to `state` (`PARKED`, `STARVING`) is `Relaxed`: it is made
+//! under the key's bucket lock or by the owner, guards no data, and a thread that acts on it
+//! re-reads the word with an `Acquire` CAS before touching data.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use gosync_park::sync::{AtomicU8, Ordering};
+use gosync_park::{park, unpark_filter, unpark_one, FilterOp, ParkOptions, ParkResult, SpinWait};
+
+/// `state`: some thread holds the lock.
+const LOCKED: u8 = 0b001;
+/// `state`: threads are (or may be) queued on [`RawMutex::key`]; unlock must take the slow path.
+const PARKED: u8 = 0b010;
+/// `state`: starvation mode; unlock hands the lock to the head waiter, newcomers queue.
+const STARVING: u8 = 0b100;
+
+/// How long a waiter may go without the lock before it switches the mutex to starvation mode
+/// (Go's `starvationThresholdNs`).
+#[cfg(not(gosync_loom))]
+const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
+
+/// Whether a thread that sees `state` may take the lock with a CAS. `STARVING` always comes with
+/// `LOCKED` (the lock is handed over, never released, while starving), so newcomers cannot barge
+/// in starvation mode.
+#[inline]
+fn is_free(state: u8) -> bool {
+    state & LOCKED == 0
+}
+
+/// Whether a thread that found the lock held may spin on it rather than park: only while nobody
+/// is queued. Spinning past a queue would only steal time from the owner and the woken waiter.
+#[inline]
+fn may_spin(state: u8) -> bool {
+    state & (PARKED | STARVING) == 0
+}
+
+/// Whether `state` is one the algorithm can produce: `STARVING` only with `LOCKED | PARKED`.
+#[cfg(test)]
+fn is_consistent(state: u8) -> bool {
+    state & !(LOCKED | PARKED | STARVING) == 0
+        && (state & STARVING == 0 || state & (LOCKED | PARKED) == LOCKED | PARKED)
+}
+
+/// How long a waiter has waited, from its first park, against [`STARVATION_THRESHOLD`].
+///
+/// Under loom, which has no time, a waiter counts as starving from its second wake-up on, so
+/// models explore both the normal and the starving branches deterministically.
+struct WaitClock {
+    #[cfg(not(gosync_loom))]
+    since: Instant,
+    #[cfg(gosync_loom)]
+    wakes: u32,
+}
+
+impl WaitClock {
+    #[inline]
+    fn start() -> Self {
+        Self {
+            #[cfg(not(gosync_loom))]
+            since: Instant::now(),
+            #[cfg(gosync_loom)]
+            wakes: 0,
+        }
+    }
+
+    /// Called once per wake-up: whether the waiter has now waited past the threshold.
+    #[inline]
+    fn starving(&mut self) -> bool {
+        #[cfg(not(gosync_loom))]
+        return self.since.elapsed() > STARVATION_THRESHOLD;
+        #[cfg(gosync_loom)]
+        return {
+            self.wakes += 1;
+            self.wakes > 1
+        };
+    }
+}
+
+/// The bare lock of a [`Mutex`](crate::Mutex): one byte, no data, no guard.
+///
+/// For code that needs a lock apart from the data it protects: a condition variable (gosync's
+/// `Cond` unlocks and relocks it around a wait), and `lock_api`-generic code (with the `lock_api`
+/// feature, it implements [`lock_api::RawMutex`](https://docs.rs/lock_api/0.4/lock_api/trait.RawMutex.html) and [`lock_api::RawMutexTimed`](https://docs.rs/lock_api/0.4/lock_api/trait.RawMutexTimed.html)). Prefer
+/// [`Mutex`](crate::Mutex), whose guard makes the pairing of lock and unlock automatic.
+///
+/// The algorithm is Go's `sync.Mutex`: normal mode lets a running thread take a just-released
+/// lock (throughput), and a waiter kept out for more than 1 ms switches the lock to starvation
+/// mode, where each unlock hands ownership straight to the longest waiter. The waiting happens in
+/// gosync-park's queues, keyed by this lock's address, so the lock stays one byte.
+///
+/// # Differences from Go
+///
+/// Go's `Unlock` of an unlocked mutex is a fatal error; [`unlock`](Self::unlock) here is an
+/// `unsafe fn` whose caller promises the lock is held. As in Go, the lock is not tied to a
+/// thread: one thread may lock it and another unlock it.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_mutex::RawMutex;
+///
+/// static LOCK: RawMutex = RawMutex::new();
+///
+/// LOCK.lock();
+/// assert!(LOCK.is_locked());
+/// assert!(!LOCK.try_lock());
+/// // SAFETY: this thread locked it just above.
+/// unsafe { LOCK.unlock() };
+/// assert!(!LOCK.is_locked());
+/// ```
+pub struct RawMutex {
+    /// The lock word. The states the algorithm produces:
+    ///
+    /// | bits | meaning |
+    /// | --- | --- |
+    /// | `0` | free, nobody queued |
+    /// | `LOCKED` | held, nobody queued: unlock is one CAS |
+    /// | `PARKED` | free, threads queued: a woken waiter and running threads race for it (normal mode) |
+    /// | `LOCKED \| PARKED` | held, threads queued: unlock wakes the head waiter and frees the lock |
+    /// | `LOCKED \| PARKED \| STARVING` | held, starvation mode: unlock hands it to the head waiter, keeping `LOCKED` |
+    ///
+    /// `PARKED` is set and cleared only under the key's bucket lock (in park's validate, in the
+    /// unpark callback, in the abort callback of the last waiter leaving, in the requeue of a
+    /// condition variable), so it is set whenever a thread is queued. `STARVING` is set by a waiter
+    /// re-queueing itself at the head after it waited more than 1 ms, under the same lock, and
+    /// only while `LOCKED` is set; it is cleared when the last waiter leaves, and by a waiter that
+    /// received the lock by hand-off after waiting less than 1 ms.
+    state: AtomicU8,
+}
+
+impl RawMutex {
+    /// The unpark token of a plain wake-up: the lock was released, and the woken thread must lock
+    /// it again (with [`lock`](Self::lock)), possibly racing other threads.
+    pub const TOKEN_NORMAL: usize = 0;
+
+    /// The unpark token of a hand-off: the unlocking thread passed the lock to the woken thread
+    /// without releasing it. The woken thread owns the lock and must not lock it again.
+    ///
+    /// A condition variable whose waiters were requeued onto [`key`](Self::key) sees this token
+    /// (or [`TOKEN_NORMAL`](Self::TOKEN_NORMAL)) as the result of its own park.
+    pub const TOKEN_HANDOFF: usize = 1;
+
+    /// Creates an unlocked lock. A `const fn`, so it can initialise a `static`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_mutex::RawMutex;
+    ///
+    /// static LOCK: RawMutex = RawMutex::new();
+    /// assert!(!LOCK.is_locked());
+    /// ```
+    #[cfg(not(gosync_loom))]
+    #[inline]
+    pub const fn new() -> Self {
+        Self {
+            state: AtomicU8::new(0),
+        }
+    }
+
+    /// Creates an unlocked lock.
+    #[cfg(gosync_loom)]
+    pub fn new() -> Self {
+        Self {
+            state: AtomicU8::new(0),
+        }
+    }
+
+    /// Locks, blocking the current thread until it can.
+    ///
+    /// Not reentrant: locking a lock this thread holds deadlocks, as in Go.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = gosync_mutex::RawMutex::new();
+    /// lock.lock();
+    /// assert!(lock.is_locked());
+    /// // SAFETY: locked just above.
+    /// unsafe { lock.unlock() };
+    /// ```
+    #[inline]
+    pub fn lock(&self) {
+        // Acquire: pairs with the Release of the unlock that freed it.
+        if self
+            .state
+            .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            let locked = self.lock_slow(None);
+            debug_assert!(locked, "an untimed lock cannot time out");
+        }
+    }
+
+    /// Locks if the lock is free now; never blocks. Returns whether it locked.
+    ///
+    /// In starvation mode the lock is never free to newcomers, so this fails while threads are
+    /// queued for a hand-off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = gosync_mutex::RawMutex::new();
+    /// assert!(lock.try_lock());
+    /// assert!(!lock.try_lock());
+    /// // SAFETY: locked by the first try_lock.
+    /// unsafe { lock.unlock() };
+    /// ```
+    #[inline]
+    pub fn try_lock(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        while is_free(state) {
+            // Acquire: pairs with the Release of the unlock that freed it.
+            match self.state.compare_exchange_weak(
+                state,
+                state | LOCKED,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+        false
+    }
+
+    /// Locks, giving up after `timeout`. Returns whether it locked.
+    ///
+    /// A zero timeout still locks a free lock. A timeout too large to represent waits forever.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lock = gosync_mutex::RawMutex::new();
+    /// assert!(lock.try_lock_for(Duration::ZERO));
+    /// assert!(!lock.try_lock_for(Duration::from_millis(1)));
+    /// // SAFETY: locked by the first call.
+    /// unsafe { lock.unlock() };
+    /// ```
+    #[inline]
+    pub fn try_lock_for(&self, timeout: Duration) -> bool {
+        self.lock_until(gosync_park::deadline_after(timeout))
+    }
+
+    /// Locks, giving up at `deadline`. Returns whether it locked.
+    ///
+    /// A deadline in the past still locks a free lock, and otherwise returns `false` at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let lock = gosync_mutex::RawMutex::new();
+    /// assert!(lock.try_lock_until(Instant::now()));
+    /// assert!(!lock.try_lock_until(Instant::now() + Duration::from_millis(1)));
+    /// // SAFETY: locked by the first call.
+    /// unsafe { lock.unlock() };
+    /// ```
+    #[inline]
+    pub fn try_lock_until(&self, deadline: Instant) -> bool {
+        self.lock_until(Some(deadline))
+    }
+
+    /// Locks, giving up at `deadline` if there is one.
+    #[inline]
+    fn lock_until(&self, deadline: Option<Instant>) -> bool {
+        // Acquire: pairs with the Release of the unlock that freed it.
+        self.state
+            .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            || self.lock_slow(deadline)
+    }
+
+    /// Unlocks.
+    ///
+    /// If threads are waiting, one of them is woken: in normal mode it races running threads for
+    /// the lock; in starvation mode it receives the lock directly.
+    ///
+    /// # Safety
+    ///
+    /// The lock must be locked, and the caller must own that locked state: it (or a thread that
+    /// passed ownership to it, since the lock is not tied to a thread) locked it and has not
+    /// unlocked it since. Unlocking a lock that someone else holds breaks their mutual exclusion.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = gosync_mutex::RawMutex::new();
+    /// lock.lock();
+    /// // SAFETY: this thread locked it and has not unlocked it.
+    /// unsafe { lock.unlock() };
+    /// assert!(!lock.is_locked());
+    /// ```
+    #[inline]
+    pub unsafe fn unlock(&self) {
+        // Release: pairs with the Acquire of the next lock.
+        if self
+            .state
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.unlock_slow();
+        }
+    }
+
+    /// Whether the lock is held by some thread right now. Only a hint: it may change at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = gosync_mutex::RawMutex::new();
+    /// assert!(!lock.is_locked());
+    /// ```
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        // Relaxed: a snapshot that orders nothing.
+        !is_free(self.state.load(Ordering::Relaxed))
+    }
+
+    /// The park key of this lock: the address of its state word. Waiters queue in gosync-park
+    /// under this key.
+    ///
+    /// A condition variable requeues its waiters onto this key (`gosync_park::unpark_requeue`),
+    /// so that a broadcast lets them in one at a time instead of waking them all to fight over
+    /// the lock. It must then call [`mark_parked_if_locked`](Self::mark_parked_if_locked) or
+    /// [`mark_parked`](Self::mark_parked) under the requeue's bucket locks, and each requeued
+    /// thread, when unparked, owns the lock if its token is
+    /// [`TOKEN_HANDOFF`](Self::TOKEN_HANDOFF) and otherwise calls [`lock`](Self::lock).
+    ///
+    /// # Examples
+    ///
+    /// A thread queued on the key directly, as a requeued condition-variable waiter is: the
+    /// unlock wakes it, and it owns the lock on a hand-off or locks it otherwise.
+    ///
+    /// ```
+    /// use gosync_mutex::RawMutex;
+    /// use gosync_park::{park, ParkOptions, ParkResult};
+    /// use std::sync::Arc;
+    ///
+    /// let lock = Arc::new(RawMutex::new());
+    /// lock.lock();
+    /// let waiter = {
+    ///     let lock = Arc::clone(&lock);
+    ///     std::thread::spawn(move || {
+    ///         // Sleeps only while the lock is held (checked under the queue's lock).
+    ///         let validate = || lock.mark_parked_if_locked();
+    ///         match park(lock.key(), ParkOptions::default(), validate, || {}, |_, _| {}) {
+    ///             ParkResult::Unparked(RawMutex::TOKEN_HANDOFF) => {}
+    ///             _ => lock.lock(),
+    ///         }
+    ///         // SAFETY: this thread owns the lock, by hand-off or by `lock`.
+    ///         unsafe { lock.unlock() };
+    ///     })
+    /// };
+    /// // SAFETY: locked above; the waiter, if queued, is woken by this unlock.
+    /// unsafe { lock.unlock() };
+    /// waiter.join().unwrap();
+    /// assert!(!lock.is_locked());
+    /// ```
+    #[inline]
+    pub fn key(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Marks the lock as having queued waiters if it is locked, and returns whether it did.
+    ///
+    /// For a condition variable's requeue: call it under the bucket locks of
+    /// `gosync_park::unpark_requeue` (in its `validate` callback). If it returns `true`, the lock
+    /// is held and its unlock will take the slow path and wake the requeued threads, so they can
+    /// all be requeued; if `false`, the lock is free and the condition variable must wake one
+    /// thread itself (`RequeueOp::UnparkOneRequeueRest`, then [`mark_parked`](Self::mark_parked)
+    /// for the rest). Calling it elsewhere is harmless but makes the next unlock slower.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = gosync_mutex::RawMutex::new();
+    /// assert!(!lock.mark_parked_if_locked());
+    /// lock.lock();
+    /// assert!(lock.mark_parked_if_locked());
+    /// // SAFETY: locked just above. The unlock finds nobody queued and clears the mark.
+    /// unsafe { lock.unlock() };
+    /// assert!(!lock.is_locked());
+    /// ```
+    #[inline]
+    pub fn mark_parked_if_locked(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if is_free(state) {
+                return false;
+            }
+            // Relaxed: PARKED guards no data; the bucket lock orders it (see `key`).
+            match self.state.compare_exchange_weak(
+                state,
+                state | PARKED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Marks the lock as having queued waiters, whether or not it is locked.
+    ///
+    /// For a condition variable that requeued threads onto [`key`](Self::key) while waking one
+    /// of them to take the lock: call it under the requeue's bucket locks (in its callback, when
+    /// threads were requeued), so that whoever unlocks next wakes the rest.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = gosync_mutex::RawMutex::new();
+    /// lock.mark_parked();
+    /// // A free lock with the mark still locks; the slow unlock clears the mark.
+    /// lock.lock();
+    /// // SAFETY: locked just above.
+    /// unsafe { lock.unlock() };
+    /// assert!(!lock.is_locked());
+    /// ```
+    #[inline]
+    pub fn mark_parked(&self) {
+        // Relaxed: as in `mark_parked_if_locked`.
+        self.state.fetch_or(PARKED, Ordering::Relaxed);
+    }
+
+    /// Switches the lock to starvation mode if it is locked and a thread is queued on it, and
+    /// returns whether it did. The next unlock then hands the lock to the head waiter.
+    ///
+    /// A test hook (normally a waiter switches the mode after waiting 1 ms), so that models can
+    /// reach the hand-off path deterministically.
+    #[doc(hidden)]
+    pub fn force_starvation(&self) -> bool {
+        let mut switched = false;
+        // Stop at once: this only borrows the bucket lock, to change the mode under it.
+        unpark_filter(
+            self.key(),
+            |_| FilterOp::Stop,
+            |result| {
+                // Relaxed: under the bucket lock, as every change of the mode bits.
+                let state = self.state.load(Ordering::Relaxed);
+                if result.have_more && !is_free(state) {
+                    self.state.fetch_or(PARKED | STARVING, Ordering::Relaxed);
+                    switched = true;
+                }
+                Self::TOKEN_NORMAL
+            },
+        );
+        switched
+    }
+
+    /// Whether the mark "threads are queued" (or the starvation mode, which implies it) is set.
+    ///
+    /// A test hook: models check that the mark is cleared once the last waiter has left, however
+    /// it left (woken, handed the lock, timed out).
+    #[doc(hidden)]
+    pub fn is_parked(&self) -> bool {
+        // Relaxed: a snapshot for tests.
+        self.state.load(Ordering::Relaxed) & (PARKED | STARVING) != 0
+    }
+
+    /// The contended lock: spin while that may help, then queue; in normal mode race for the
+    /// lock each time we are woken, in starvation mode receive it by hand-off.
+    #[cold]
+    fn lock_slow(&self, deadline: Option<Instant>) -> bool {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            // A past deadline: only a free lock will do.
+            return self.try_lock();
+        }
+        let mut spin = SpinWait::new();
+        // Set at the first park: Go's `waitStartTime`.
+        let mut clock: Option<WaitClock> = None;
+        let mut starving = false;
+        // Relaxed: only a guess for the CAS below, which Acquires.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if is_free(state) {
+                // Acquire: pairs with the Release of the unlock that freed it.
+                match self.state.compare_exchange_weak(
+                    state,
+                    state | LOCKED,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(actual) => state = actual,
+                }
+                continue;
+            }
+            if may_spin(state) && spin.spin() {
+                state = self.state.load(Ordering::Relaxed);
+                continue;
+            }
+
+            // Queue: at the tail the first time, at the head after losing a race once woken
+            // (Go's `queueLifo`), keeping this thread's turn. A waiter that has waited too long
+            // also switches the lock to starvation mode as it re-queues.
+            let options = ParkOptions {
+                deadline,
+                front: clock.is_some(),
+                ..ParkOptions::default()
+            };
+            let mode = if starving { PARKED | STARVING } else { PARKED };
+            let validate = || {
+                // Relaxed: under the bucket lock, which unlock_slow's callback also holds.
+                let mut state = self.state.load(Ordering::Relaxed);
+                loop {
+                    if is_free(state) {
+                        // Released meanwhile: race for it instead of sleeping.
+                        return false;
+                    }
+                    if state & mode == mode {
+                        return true;
+                    }
+                    match self.state.compare_exchange_weak(
+                        state,
+                        state | mode,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => return true,
+                        Err(actual) => state = actual,
+                    }
+                }
+            };
+            let on_abort = |_key, was_last: bool| {
+                if was_last {
+                    // Relaxed: under the bucket lock. The lock is held by someone (we never
+                    // time out while owning it), so no data is published here.
+                    self.state
+                        .fetch_and(!(PARKED | STARVING), Ordering::Relaxed);
+                }
+            };
+            let clock = clock.get_or_insert_with(WaitClock::start);
+            match park(self.key(), options, validate, || {}, on_abort) {
+                ParkResult::Unparked(Self::TOKEN_HANDOFF) => {
+                    // Eventual fairness, Go's way: the previous owner kept the lock locked and
+                    // passed it to us. Starvation mode ends when hand-offs are no longer needed:
+                    // when we got the lock within the threshold (the unlocker already ended it
+                    // if we were the last waiter).
+                    if !clock.starving() {
+                        // Relaxed: we own the lock; the mode bit guards no data.
+                        self.state.fetch_and(!STARVING, Ordering::Relaxed);
+                    }
+                    return true;
+                }
+                ParkResult::Unparked(_) => starving = starving || clock.starving(),
+                ParkResult::Invalid => {}
+                ParkResult::TimedOut | ParkResult::Cancelled => return false,
+            }
+            spin.reset();
+            state = self.state.load(Ordering::Relaxed);
+        }
+    }
+
+    /// The unlock with waiters (or the mode bits) set: wake the head waiter, and either free the
+    /// lock (normal mode) or hand it over (starvation mode).
+    #[cold]
+    fn unlock_slow(&self) {
+        unpark_one(self.key(), |result| {
+            // Relaxed: nothing else changes the state now. We hold the lock, so no one can take
+            // it, and every other change (PARKED, STARVING) happens under this bucket lock, or
+            // by the owner.
+            let state = self.state.load(Ordering::Relaxed);
+            if result.unparked != 0 && state & STARVING != 0 {
+                // Starvation mode: keep LOCKED and pass the lock to the woken head waiter. The
+                // mode ends with the last waiter.
+                if !result.have_more {
+                    // Relaxed: the hand-off publishes our writes through the park layer.
+                    self.state.store(LOCKED, Ordering::Relaxed);
+                }
+                return Self::TOKEN_HANDOFF;
+            }
+            // Normal mode: free the lock; the woken thread races for it.
+            let next = if result.have_more { PARKED } else { 0 };
+            // Release: pairs with the Acquire of the next lock.
+            self.state.store(next, Ordering::Release);
+            Self::TOKEN_NORMAL
+        });
+    }
+}
+
+impl Default for RawMutex {
+    /// An unlocked lock.
+    #[inline]
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for RawMutex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawMutex")
+            .field("locked", &self.is_locked())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `lock_api`'s lock over this one, for `lock_api::Mutex<RawMutex, T>` and generic code.
+#[cfg(all(feature = "lock_api", not(gosync_loom)))]
+// SAFETY: `lock` and a `true` from `try_lock` give the caller the lock, exclusive until the
+// matching `unlock`, with every write of the previous owner visible (see the notes about memory
+// ordering above); `INIT` is unlocked. The guard is `!Send`, as `MutexGuard`'s.
+unsafe impl lock_api::RawMutex for RawMutex {
+    const INIT: Self = Self::new();
+
+    type GuardMarker = lock_api::GuardNoSend;
+
+    #[inline]
+    fn lock(&self) {
+        RawMutex::lock(self);
+    }
+
+    #[inline]
+    fn try_lock(&self) -> bool {
+        RawMutex::try_lock(self)
+    }
+
+    #[inline]
+    unsafe fn unlock(&self) {
+        // SAFETY: lock_api's contract on `unlock` is ours: the caller holds the lock.
+        unsafe { RawMutex::unlock(self) }
+    }
+
+    #[inline]
+    fn is_locked(&self) -> bool {
+        RawMutex::is_locked(self)
+    }
+}
+
+/// `lock_api`'s timed locking, for `lock_api::Mutex::try_lock_for` and friends.
+#[cfg(all(feature = "lock_api", not(gosync_loom)))]
+// SAFETY: a `true` return locks exactly as `lock` does; `false` leaves the caller without the
+// lock and the lock as others left it (a timed-out waiter only removes its own queue mark).
+unsafe impl lock_api::RawMutexTimed for RawMutex {
+    type Duration = Duration;
+    type Instant = Instant;
+
+    #[inline]
+    fn try_lock_for(&self, timeout: Duration) -> bool {
+        RawMutex::try_lock_for(self, timeout)
+    }
+
+    #[inline]
+    fn try_lock_until(&self, deadline: Instant) -> bool {
+        RawMutex::try_lock_until(self, deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [u8; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
+
+    #[test]
+    fn only_an_unlocked_state_is_free() {
+        assert!(is_free(0));
+        assert!(is_free(PARKED));
+        assert!(!is_free(LOCKED));
+        assert!(!is_free(LOCKED | PARKED));
+        assert!(!is_free(LOCKED | PARKED | STARVING));
+    }
+
+    #[test]
+    fn spinning_only_without_a_queue() {
+        assert!(may_spin(LOCKED));
+        assert!(may_spin(0));
+        assert!(!may_spin(LOCKED | PARKED));
+        assert!(!may_spin(LOCKED | PARKED | STARVING));
+    }
+
+    #[test]
+    fn starving_states_are_locked_queued_and_never_free() {
+        let consistent: Vec<u8> = ALL.into_iter().filter(|&s| is_consistent(s)).collect();
+        assert_eq!(
+            consistent,
+            [
+                0,
+                LOCKED,
+                PARKED,
+                LOCKED | PARKED,
+                LOCKED | PARKED | STARVING
+            ]
+        );
+        for state in consistent {
+            if state & STARVING != 0 {
+                assert!(!is_free(state) && !may_spin(state));
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(not(gosync_loom))] // loom atomics work only inside `loom::model`
+    fn slow_unlock_with_a_stale_mark_frees_the_lock() {
+        let lock = RawMutex::new();
+        lock.lock();
+        assert!(lock.mark_parked_if_locked());
+        assert_eq!(lock.state.load(Ordering::Relaxed), LOCKED | PARKED);
+        // SAFETY: locked above.
+        unsafe { lock.unlock() };
+        assert_eq!(lock.state.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    #[cfg(not(gosync_loom))] // loom atomics work only inside `loom::model`
+    fn force_starvation_needs_a_waiter() {
+        let lock = RawMutex::new();
+        assert!(!lock.force_starvation());
+        lock.lock();
+        assert!(!lock.force_starvation());
+        assert_eq!(lock.state.load(Ordering::Relaxed), LOCKED);
+        // SAFETY: locked above.
+        unsafe { lock.unlock() };
+    }
+}

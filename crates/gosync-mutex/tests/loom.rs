@@ -1,0 +1,231 @@
+//! Loom models of the mutex: mutual exclusion (the data cell is loom's, so a missing
+//! `Acquire`/`Release` shows up as a data race), `try_lock` against `unlock`, a timed lock
+//! against `unlock` (under loom every finite deadline counts as reached at the park layer's first
+//! look, so a timeout is explored at every point of the race), and the starvation-mode hand-off.
+#![cfg(gosync_loom)]
+
+use std::time::{Duration, Instant};
+
+use gosync_mutex::{Mutex, MutexGuard};
+use gosync_park::sync::{Arc, AtomicBool, Ordering};
+use gosync_park::thread;
+
+/// A deadline the test's own clock never reaches: only the park layer's loom rule can time out.
+fn far_deadline() -> Instant {
+    Instant::now() + Duration::from_secs(3600)
+}
+
+/// Two threads and the main thread increment under the lock: no lost update, no data race, the
+/// lock free and unmarked at the end.
+#[test]
+fn mutual_exclusion_three_threads() {
+    loom::model(|| {
+        let mutex = Arc::new(Mutex::new(0usize));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let mutex = Arc::clone(&mutex);
+                thread::spawn(move || *mutex.lock() += 1)
+            })
+            .collect();
+        *mutex.lock() += 1;
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        let guard = mutex.lock();
+        assert_eq!(*guard, 3);
+        assert!(!MutexGuard::raw(&guard).is_parked());
+    });
+}
+
+/// Each of two threads locks twice in a row: the re-lock races the other thread's wake-up, so
+/// normal mode's barging and the re-queue at the head are explored.
+#[test]
+fn mutual_exclusion_relock() {
+    loom::model(|| {
+        let mutex = Arc::new(Mutex::new(0usize));
+        let other = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    *mutex.lock() += 1;
+                }
+            })
+        };
+        for _ in 0..2 {
+            *mutex.lock() += 1;
+        }
+        other.join().unwrap();
+        let guard = mutex.try_lock().expect("free at the end");
+        assert_eq!(*guard, 4);
+        assert!(!MutexGuard::raw(&guard).is_parked());
+    });
+}
+
+/// `try_lock` racing an unlock: either it fails, or it succeeds and sees the holder's write.
+#[test]
+fn try_lock_against_unlock() {
+    loom::model(|| {
+        let mutex = Arc::new(Mutex::new(0usize));
+        let guard = mutex.lock();
+        let other = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || mutex.try_lock().map(|guard| *guard))
+        };
+        let mut guard = guard;
+        *guard = 1;
+        drop(guard);
+        if let Some(seen) = other.join().unwrap() {
+            assert_eq!(seen, 1);
+        }
+        assert!(!mutex.is_locked());
+        assert!(!MutexGuard::raw(&mutex.lock()).is_parked());
+    });
+}
+
+/// A timed lock racing the holder's unlock: exactly one outcome (the lock, seeing the holder's
+/// write; or a timeout), and either way the lock ends free with no queue mark left behind.
+#[test]
+fn timed_lock_against_unlock() {
+    loom::model(|| {
+        let mutex = Arc::new(Mutex::new(0usize));
+        let mut guard = mutex.lock();
+        let other = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || {
+                mutex.try_lock_until(far_deadline()).map(|mut guard| {
+                    *guard += 1;
+                    *guard
+                })
+            })
+        };
+        *guard = 1;
+        drop(guard);
+        let got = other.join().unwrap();
+        let guard = mutex
+            .try_lock()
+            .expect("nobody holds it: no thread is stuck");
+        assert!(!MutexGuard::raw(&guard).is_parked());
+        match got {
+            Some(seen) => {
+                assert_eq!(seen, 2);
+                assert_eq!(*guard, 2);
+            }
+            None => assert_eq!(*guard, 1),
+        }
+    });
+}
+
+/// A timed waiter and an untimed waiter behind the holder: whatever the timed one does, the
+/// untimed one gets the lock, and the mark is clear at the end.
+#[test]
+fn timed_waiter_leaving_does_not_strand_another() {
+    loom::model(|| {
+        let mutex = Arc::new(Mutex::new(0usize));
+        let guard = mutex.lock();
+        let timed = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || mutex.try_lock_until(far_deadline()).is_some())
+        };
+        let untimed = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || *mutex.lock() += 1)
+        };
+        drop(guard);
+        timed.join().unwrap();
+        untimed.join().unwrap();
+        let guard = mutex.try_lock().expect("free at the end");
+        assert_eq!(*guard, 1);
+        assert!(!MutexGuard::raw(&guard).is_parked());
+    });
+}
+
+/// Starvation mode, forced while a thread is queued: the unlock hands the lock over without
+/// freeing it, so the unlocking thread cannot take it back before the waiter has had its turn;
+/// and the waiter sees the previous owner's write. If the waiter was not queued yet, the mode
+/// stays normal and the race is free.
+#[test]
+fn starvation_hand_off() {
+    loom::model(|| {
+        let mutex = Arc::new(Mutex::new(0usize));
+        let waiter_done = Arc::new(AtomicBool::new(false));
+        let mut guard = mutex.lock();
+        let waiter = {
+            let mutex = Arc::clone(&mutex);
+            let waiter_done = Arc::clone(&waiter_done);
+            thread::spawn(move || {
+                let mut guard = mutex.lock();
+                *guard += 1;
+                // Relaxed: published by the unlock below.
+                waiter_done.store(true, Ordering::Relaxed);
+            })
+        };
+        let forced = MutexGuard::raw(&guard).force_starvation();
+        *guard += 10;
+        drop(guard);
+        if let Some(guard) = mutex.try_lock() {
+            if forced {
+                // Handed off: we can only have it back after the waiter's turn.
+                assert!(waiter_done.load(Ordering::Relaxed));
+                assert_eq!(*guard, 11);
+            }
+        }
+        waiter.join().unwrap();
+        let guard = mutex.try_lock().expect("free at the end");
+        assert_eq!(*guard, 11);
+        assert!(!MutexGuard::raw(&guard).is_parked());
+    });
+}
+
+/// Starvation mode with two queued threads: the first is handed the lock (and, having waited
+/// "briefly" in loom's clock, ends the mode), the second still gets its turn, and everything is
+/// clean at the end.
+#[test]
+fn starvation_hand_off_two_waiters() {
+    loom::model(|| {
+        let mutex = Arc::new(Mutex::new(0usize));
+        let guard = mutex.lock();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let mutex = Arc::clone(&mutex);
+                thread::spawn(move || *mutex.lock() += 1)
+            })
+            .collect();
+        MutexGuard::raw(&guard).force_starvation();
+        drop(guard);
+        for waiter in waiters {
+            waiter.join().unwrap();
+        }
+        let guard = mutex.try_lock().expect("free at the end");
+        assert_eq!(*guard, 2);
+        assert!(!MutexGuard::raw(&guard).is_parked());
+    });
+}
+
+/// Three threads, each locking twice: wake-ups race re-locks, so woken waiters lose, re-queue at
+/// the head and (by loom's clock, from their second wake-up) switch the lock to starvation mode
+/// on their own. No lost update, no data race, nothing stranded, the mark clear at the end.
+#[test]
+fn contention_reaches_starvation_mode() {
+    loom::model(|| {
+        let mutex = Arc::new(Mutex::new(0usize));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let mutex = Arc::clone(&mutex);
+                thread::spawn(move || {
+                    for _ in 0..2 {
+                        *mutex.lock() += 1;
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..2 {
+            *mutex.lock() += 1;
+        }
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        let guard = mutex.try_lock().expect("free at the end");
+        assert_eq!(*guard, 6);
+        assert!(!MutexGuard::raw(&guard).is_parked());
+    });
+}
