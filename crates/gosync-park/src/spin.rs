@@ -5,7 +5,7 @@
 //! - [`SpinWait`]: a primitive's own bounded back-off before it decides to park (the mutex
 //!   spinning while the holder is running), as Go's `runtime_canSpin` and parking_lot's
 //!   `SpinWait`: a few rounds of exponentially longer `spin_loop` bursts, then a few yields.
-//! - [`spin_until_woken`]: the park layer's wait before it sleeps. A thread that has queued
+//! - `spin_until_woken`: the park layer's wait before it sleeps. A thread that has queued
 //!   itself spins on its own wake flag for a while before paying for a futex sleep, so a wake that
 //!   arrives within microseconds costs no sleep+wake round trip (~20 µs on a small VM). The
 //!   budget adapts per thread: it doubles when a spin ended in a wake and halves when it did not,
