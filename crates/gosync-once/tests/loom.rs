@@ -1,0 +1,125 @@
+//! Loom models of `Once` and `OnceCell`: racing callers run the function once and see its
+//! write, also when it panics; racing `set` and `get_or_init`.
+
+#![cfg(gosync_loom)]
+
+use std::panic::{self, AssertUnwindSafe};
+
+use gosync_once::{Once, OnceCell};
+use gosync_park::cell::UnsafeCell;
+use gosync_park::sync::{Arc, AtomicUsize, Ordering};
+use gosync_park::thread;
+
+/// A `Once` with a plain (non-atomic) value it guards, so loom reports a missing ordering.
+struct Guarded {
+    once: Once,
+    value: UnsafeCell<usize>,
+    runs: AtomicUsize,
+}
+
+// SAFETY: `value` is written only inside `call_once` and read only after it returned.
+unsafe impl Sync for Guarded {}
+
+impl Guarded {
+    fn new() -> Self {
+        Self {
+            once: Once::new(),
+            value: UnsafeCell::new(0),
+            runs: AtomicUsize::new(0),
+        }
+    }
+
+    /// Calls `call_once` with a function that writes `value` (and panics when `panics`),
+    /// then returns what it reads.
+    fn call(&self, panics: bool) -> usize {
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.once.call_once(|| {
+                self.runs.fetch_add(1, Ordering::Relaxed);
+                // SAFETY: only the one running function writes.
+                unsafe { *self.value.mut_ptr() = 42 };
+                if panics {
+                    panic!("f panics");
+                }
+            })
+        }));
+        assert!(self.once.is_done());
+        // SAFETY: `call_once` returned, so the write happened before (and no write follows).
+        unsafe { *self.value.ptr() }
+    }
+}
+
+fn racing_calls(first_panics: bool, second_panics: bool) {
+    loom::model(move || {
+        let g = Arc::new(Guarded::new());
+        let other = {
+            let g = g.clone();
+            thread::spawn(move || g.call(second_panics))
+        };
+        assert_eq!(g.call(first_panics), 42);
+        assert_eq!(other.join().unwrap(), 42);
+        assert_eq!(g.runs.load(Ordering::Relaxed), 1);
+    });
+}
+
+#[test]
+fn racing_callers_run_f_once() {
+    racing_calls(false, false);
+}
+
+#[test]
+fn racing_callers_with_a_panicking_f() {
+    racing_calls(true, true);
+}
+
+#[test]
+fn three_callers_one_runs() {
+    loom::model(|| {
+        let g = Arc::new(Guarded::new());
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let g = g.clone();
+                thread::spawn(move || g.call(false))
+            })
+            .collect();
+        assert_eq!(g.call(false), 42);
+        for h in handles {
+            assert_eq!(h.join().unwrap(), 42);
+        }
+        assert_eq!(g.runs.load(Ordering::Relaxed), 1);
+    });
+}
+
+#[test]
+fn cell_racing_set_and_get_or_init() {
+    loom::model(|| {
+        let cell = Arc::new(OnceCell::new());
+        let setter = {
+            let cell = cell.clone();
+            thread::spawn(move || cell.set(String::from("set")).is_ok())
+        };
+        let got = cell.get_or_init(|| String::from("init")).clone();
+        let set_won = setter.join().unwrap();
+        assert_eq!(got, if set_won { "set" } else { "init" });
+        assert_eq!(cell.get().map(String::as_str), Some(got.as_str()));
+    });
+}
+
+#[test]
+fn cell_panicking_init_hands_over() {
+    loom::model(|| {
+        let cell = Arc::new(OnceCell::new());
+        let panicker = {
+            let cell = cell.clone();
+            thread::spawn(move || {
+                panic::catch_unwind(AssertUnwindSafe(|| {
+                    cell.get_or_init(|| panic!("init panics"));
+                }))
+                .is_err()
+            })
+        };
+        assert_eq!(*cell.get_or_init(|| 5), 5);
+        // The panicker either panicked or found the value already there.
+        let _ = panicker.join().unwrap();
+        assert_eq!(cell.get(), Some(&5));
+    });
+}

@@ -1,0 +1,110 @@
+//! Loom models of `WaitGroup`: `done` racing `wait` (no lost wake-up, the workers' writes are
+//! visible), `wait_for`'s timeout racing `done`, and two waiters.
+
+#![cfg(gosync_loom)]
+
+use std::time::Duration;
+
+use gosync_park::cell::UnsafeCell;
+use gosync_park::sync::Arc;
+use gosync_park::thread;
+use gosync_waitgroup::WaitGroup;
+
+/// A group and a plain value the worker writes before `done`, so loom reports a missing ordering.
+struct Shared {
+    wg: WaitGroup,
+    value: UnsafeCell<usize>,
+}
+
+// SAFETY: `value` is written by the one worker before its `done` and read after `wait`.
+unsafe impl Sync for Shared {}
+
+fn worker(shared: &Shared, value: usize) {
+    // SAFETY: only this worker writes, before its `done`; readers read after the wait.
+    unsafe { *shared.value.mut_ptr() = value };
+    shared.wg.done();
+}
+
+#[test]
+fn done_vs_wait_no_lost_wakeup() {
+    loom::model(|| {
+        let shared = Arc::new(Shared {
+            wg: WaitGroup::new(),
+            value: UnsafeCell::new(0),
+        });
+        shared.wg.add(1);
+        let t = {
+            let shared = shared.clone();
+            thread::spawn(move || worker(&shared, 7))
+        };
+        shared.wg.wait();
+        // SAFETY: the wait returned after the worker's `done`.
+        assert_eq!(unsafe { *shared.value.ptr() }, 7);
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn two_dones_vs_wait() {
+    loom::model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(2);
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let wg = wg.clone();
+                thread::spawn(move || wg.done())
+            })
+            .collect();
+        wg.wait();
+        assert_eq!(wg.count(), 0);
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn wait_for_timeout_vs_done() {
+    loom::model(|| {
+        let shared = Arc::new(Shared {
+            wg: WaitGroup::new(),
+            value: UnsafeCell::new(0),
+        });
+        shared.wg.add(1);
+        let t = {
+            let shared = shared.clone();
+            thread::spawn(move || worker(&shared, 9))
+        };
+        // Under loom every deadline may pass at any point.
+        if shared.wg.wait_for(Duration::from_secs(1)) {
+            // SAFETY: the counter reached zero, so the worker's write is ordered before.
+            assert_eq!(unsafe { *shared.value.ptr() }, 9);
+        }
+        t.join().unwrap();
+        // Whatever the timed wait did, it left no stale waiter behind.
+        shared.wg.add(1);
+        shared.wg.done();
+        shared.wg.wait();
+    });
+}
+
+#[test]
+fn timed_and_untimed_waiters() {
+    loom::model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let timed = {
+            let wg = wg.clone();
+            thread::spawn(move || {
+                let _ = wg.wait_for(Duration::from_secs(1));
+            })
+        };
+        let doer = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.done())
+        };
+        wg.wait();
+        timed.join().unwrap();
+        doer.join().unwrap();
+    });
+}

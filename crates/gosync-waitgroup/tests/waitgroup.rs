@@ -1,0 +1,329 @@
+//! Public behaviour of `WaitGroup`.
+//!
+//! Ported behaviours from Go's `src/sync/waitgroup_test.go`: `TestWaitGroup` (two phases of
+//! workers, each phase released only when all are done, the group reused), `TestWaitGroupMisuse`
+//! (a negative counter panics with Go's text), `TestWaitGroupRace` (done racing wait), and
+//! `TestWaitGroupGo` (`Go` + `Wait`), rewritten in our own code; plus the timeout, context and
+//! panic-carrying additions.
+
+#![cfg(not(gosync_loom))]
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use gosync_context::{Context, ContextError};
+use gosync_waitgroup::WaitGroup;
+
+/// Runs `f` on a thread and fails the test if it does not finish within 10 s.
+fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(panic::catch_unwind(AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(payload)) => panic::resume_unwind(payload),
+        Err(_) => panic!("did not finish within 10 s (deadlock?)"),
+    }
+}
+
+/// The message of a caught panic.
+fn message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Go's `testWaitGroup`: `n` workers check in on one group, then wait on a second group that
+/// the main thread releases; the first group must not be released before all check in.
+fn two_phases(wg1: &Arc<WaitGroup>, wg2: &Arc<WaitGroup>) {
+    let n = if cfg!(miri) { 4 } else { 16 };
+    wg1.add(n as isize);
+    wg2.add(n as isize);
+    let exited = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel();
+    for _ in 0..n {
+        let (wg1, wg2, exited, tx) = (wg1.clone(), wg2.clone(), exited.clone(), tx.clone());
+        thread::spawn(move || {
+            wg1.done();
+            wg2.wait();
+            exited.fetch_add(1, Ordering::Relaxed);
+            tx.send(()).unwrap();
+        });
+    }
+    wg1.wait();
+    // Every worker checked in; none can have passed wg2.
+    assert_eq!(
+        exited.load(Ordering::Relaxed),
+        0,
+        "wg2 released before wg2.done"
+    );
+    for _ in 0..n {
+        wg2.done();
+    }
+    for _ in 0..n {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("a worker did not leave wg2.wait");
+    }
+}
+
+#[test]
+fn two_phases_and_reuse() {
+    within_10s(|| {
+        let wg1 = Arc::new(WaitGroup::new());
+        let wg2 = Arc::new(WaitGroup::new());
+        // Run the same test a few times to ensure that the groups can be reused.
+        for _ in 0..if cfg!(miri) { 2 } else { 8 } {
+            two_phases(&wg1, &wg2);
+        }
+    });
+}
+
+#[test]
+fn negative_counter_panics_with_gos_text() {
+    let wg = WaitGroup::new();
+    wg.add(1);
+    wg.done();
+    let caught = panic::catch_unwind(|| wg.done()).unwrap_err();
+    assert_eq!(message(&caught), "sync: negative WaitGroup counter");
+    let caught = panic::catch_unwind(|| wg.add(-5)).unwrap_err();
+    assert_eq!(message(&caught), "sync: negative WaitGroup counter");
+    let caught = panic::catch_unwind(|| wg.add(isize::MIN)).unwrap_err();
+    assert_eq!(message(&caught), "sync: negative WaitGroup counter");
+    // The counter is left at zero and the group still works.
+    assert_eq!(wg.count(), 0);
+    wg.add(1);
+    wg.done();
+    wg.wait();
+}
+
+#[test]
+fn overflow_panics() {
+    let wg = WaitGroup::new();
+    wg.add(i32::MAX as isize);
+    let caught = panic::catch_unwind(|| wg.add(1)).unwrap_err();
+    assert_eq!(message(&caught), "sync: WaitGroup counter overflow");
+    assert_eq!(wg.count(), i32::MAX as usize);
+}
+
+#[test]
+fn zero_counter_waits_return_at_once() {
+    let wg = WaitGroup::default();
+    wg.wait();
+    assert!(wg.wait_for(Duration::ZERO));
+    assert_eq!(wg.wait_ctx(&Context::background()), Ok(()));
+    assert_eq!(wg.count(), 0);
+}
+
+#[test]
+fn wait_for_times_out() {
+    let wg = WaitGroup::new();
+    wg.add(1);
+    assert!(!wg.wait_for(Duration::ZERO));
+    assert!(!wg.wait_for(Duration::from_millis(20)));
+    assert_eq!(wg.count(), 1);
+    wg.done();
+    assert!(wg.wait_for(Duration::ZERO));
+}
+
+#[test]
+fn wait_for_released_by_done() {
+    within_10s(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let worker = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.done())
+        };
+        assert!(wg.wait_for(Duration::from_secs(60)));
+        worker.join().unwrap();
+    });
+}
+
+#[test]
+fn wait_ctx_already_done_fails_at_once() {
+    let wg = WaitGroup::new();
+    let (ctx, cancel) = Context::background().with_cancel();
+    cancel.cancel();
+    // Even with a zero counter: the cancellation came first.
+    assert_eq!(wg.wait_ctx(&ctx), Err(ContextError::Canceled));
+    let (ctx, _cancel) = Context::background().with_timeout(Duration::ZERO);
+    assert_eq!(wg.wait_ctx(&ctx), Err(ContextError::DeadlineExceeded));
+}
+
+#[test]
+fn wait_ctx_cancelled_from_another_thread() {
+    within_10s(|| {
+        let wg = WaitGroup::new();
+        wg.add(1);
+        let (ctx, cancel) = Context::background().with_cancel();
+        let canceller = thread::spawn(move || cancel.cancel());
+        assert_eq!(wg.wait_ctx(&ctx), Err(ContextError::Canceled));
+        canceller.join().unwrap();
+        assert_eq!(wg.count(), 1);
+        // The group is not disturbed.
+        wg.done();
+        wg.wait();
+    });
+}
+
+#[test]
+fn wait_ctx_deadline() {
+    within_10s(|| {
+        let wg = WaitGroup::new();
+        wg.add(1);
+        let (ctx, _cancel) = Context::background().with_timeout(Duration::from_millis(20));
+        assert_eq!(wg.wait_ctx(&ctx), Err(ContextError::DeadlineExceeded));
+    });
+}
+
+#[test]
+fn wait_ctx_released_by_done() {
+    within_10s(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(2);
+        let (ctx, _cancel) = Context::background().with_timeout(Duration::from_secs(60));
+        for _ in 0..2 {
+            let wg = wg.clone();
+            thread::spawn(move || wg.done());
+        }
+        assert_eq!(wg.wait_ctx(&ctx), Ok(()));
+    });
+}
+
+#[test]
+fn go_and_wait() {
+    within_10s(|| {
+        let wg = Arc::new(WaitGroup::new());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let n = if cfg!(miri) { 4 } else { 32 };
+        for _ in 0..n {
+            let hits = hits.clone();
+            wg.go(move || {
+                hits.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        wg.wait();
+        assert_eq!(hits.load(Ordering::Relaxed), n);
+        assert_eq!(wg.count(), 0);
+    });
+}
+
+#[test]
+fn go_panic_is_reraised_by_wait_once() {
+    within_10s(|| {
+        let wg = Arc::new(WaitGroup::new());
+        let hits = Arc::new(AtomicUsize::new(0));
+        wg.go(|| panic!("task exploded"));
+        for _ in 0..3 {
+            let hits = hits.clone();
+            wg.go(move || {
+                hits.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| wg.wait())).unwrap_err();
+        assert_eq!(message(&caught), "task exploded");
+        // Every task finished (done ran for the panicking one too).
+        assert_eq!(hits.load(Ordering::Relaxed), 3);
+        assert_eq!(wg.count(), 0);
+        // Handed over once.
+        wg.wait();
+        assert!(wg.wait_for(Duration::ZERO));
+    });
+}
+
+#[test]
+fn go_panic_reaches_wait_for_and_wait_ctx() {
+    within_10s(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.go(|| panic!("one"));
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| wg.wait_for(Duration::from_secs(60))))
+            .unwrap_err();
+        assert_eq!(message(&caught), "one");
+        wg.go(|| panic!("two"));
+        let ctx = Context::background();
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| wg.wait_ctx(&ctx))).unwrap_err();
+        assert_eq!(message(&caught), "two");
+        assert_eq!(wg.wait_ctx(&ctx), Ok(()));
+    });
+}
+
+#[test]
+fn many_waiters_all_released() {
+    within_10s(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let waiters: Vec<_> = (0..if cfg!(miri) { 3 } else { 8 })
+            .map(|i| {
+                let wg = wg.clone();
+                thread::spawn(move || match i % 3 {
+                    0 => wg.wait(),
+                    1 => assert!(wg.wait_for(Duration::from_secs(60))),
+                    _ => assert_eq!(wg.wait_ctx(&Context::background()), Ok(())),
+                })
+            })
+            .collect();
+        wg.done();
+        for w in waiters {
+            w.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn stress_done_races_wait() {
+    within_10s(|| {
+        let rounds = if cfg!(miri) { 10 } else { 2000 };
+        let wg = Arc::new(WaitGroup::new());
+        let sum = Arc::new(AtomicUsize::new(0));
+        for round in 0..rounds {
+            wg.add(2);
+            for _ in 0..2 {
+                let (wg, sum) = (wg.clone(), sum.clone());
+                thread::spawn(move || {
+                    sum.fetch_add(1, Ordering::Relaxed);
+                    wg.done();
+                });
+            }
+            if round % 2 == 0 {
+                wg.wait();
+            } else {
+                while !wg.wait_for(Duration::from_micros(50)) {}
+            }
+            // Every done's write is visible once wait returns.
+            assert_eq!(sum.load(Ordering::Relaxed), 2 * (round + 1));
+        }
+    });
+}
+
+#[test]
+fn stress_many_done_one_wait() {
+    within_10s(|| {
+        let per_worker = if cfg!(miri) { 20 } else { 20_000 };
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(2 * per_worker as isize);
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let wg = wg.clone();
+                thread::spawn(move || {
+                    for _ in 0..per_worker {
+                        wg.done();
+                    }
+                })
+            })
+            .collect();
+        wg.wait();
+        assert_eq!(wg.count(), 0);
+        for w in workers {
+            w.join().unwrap();
+        }
+    });
+}
