@@ -1,1 +1,193 @@
-//! TODO
+//! Shared pieces of the gosync benchmarks.
+//!
+//! Each primitive has its own bench target (`mutex.rs`, `rwmutex.rs`, `cond.rs`, `once.rs`,
+//! `waitgroup.rs`), a criterion group per workload with gosync and its peers side by side, so
+//! that one run compares them on the same machine state. `fairness.rs` is a plain program (no
+//! criterion) that measures how long a thread waits for a lock another thread keeps
+//! re-acquiring. `benches/go/` holds the same workloads for Go's `sync`.
+//!
+//! `cargo xtask bench` runs everything and regenerates `docs/performance.md` from the medians.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//!
+//! let hits = AtomicU64::new(0);
+//! let elapsed = gosync_benches::run_threads(2, |_| {
+//!     hits.fetch_add(1, Ordering::Relaxed);
+//! });
+//! assert_eq!(hits.load(Ordering::Relaxed), 2);
+//! assert!(elapsed.as_secs() < 60);
+//! ```
+
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+
+/// Lock operations per criterion iteration in the contended mutex and rwmutex workloads,
+/// summed over all threads (the Go twin uses the same number).
+///
+/// The total is fixed, so a 2-thread and an 8-thread iteration do the same work and their
+/// times compare directly.
+pub const OPS_PER_ITER: u64 = 2_000;
+
+/// The criterion settings every gosync bench uses: short, so that a full `cargo xtask bench`
+/// fits in about ten minutes on a 2-core machine.
+///
+/// # Examples
+///
+/// ```
+/// let c = gosync_benches::config();
+/// drop(c);
+/// ```
+pub fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(700))
+        .measurement_time(Duration::from_secs(3))
+        .without_plots()
+}
+
+/// Runs `work(i)` on `threads` threads at once and returns the time from the common start to
+/// the last thread's end.
+///
+/// Spawning is not timed: every thread waits at a barrier, and the clock starts when the
+/// calling thread passes it.
+///
+/// # Panics
+///
+/// Panics if a worker panics.
+///
+/// # Examples
+///
+/// ```
+/// let t = gosync_benches::run_threads(3, |i| assert!(i < 3));
+/// assert!(t.as_secs() < 60);
+/// ```
+pub fn run_threads<F>(threads: usize, work: F) -> Duration
+where
+    F: Fn(usize) + Sync,
+{
+    let start = Barrier::new(threads + 1);
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (start, work) = (&start, &work);
+                s.spawn(move || {
+                    start.wait();
+                    work(i);
+                })
+            })
+            .collect();
+        start.wait();
+        let t0 = Instant::now();
+        for h in handles {
+            h.join().expect("benchmark thread panicked");
+        }
+        t0.elapsed()
+    })
+}
+
+/// Splits `total` operations over `threads` threads: thread `i` gets its share.
+///
+/// # Examples
+///
+/// ```
+/// let shares: u64 = (0..3).map(|i| gosync_benches::share(10, 3, i)).sum();
+/// assert_eq!(shares, 10);
+/// ```
+pub fn share(total: u64, threads: usize, i: usize) -> u64 {
+    let threads = threads as u64;
+    let i = i as u64;
+    total / threads + u64::from(i < total % threads)
+}
+
+/// Spins (without sleeping) for about `d`: the busy work done while a lock is held.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let t0 = Instant::now();
+/// gosync_benches::busy_for(Duration::from_micros(5));
+/// assert!(t0.elapsed() >= Duration::from_micros(5));
+/// ```
+pub fn busy_for(d: Duration) {
+    let t0 = Instant::now();
+    while t0.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// Wait-time statistics of one fairness run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitStats {
+    /// How many waits were recorded.
+    pub samples: usize,
+    /// The median wait.
+    pub p50: Duration,
+    /// The 99th percentile wait.
+    pub p99: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl WaitStats {
+    /// Computes the statistics of `waits` (sorting it in place).
+    ///
+    /// # Panics
+    ///
+    /// Panics if `waits` is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut waits: Vec<_> = (1..=100).map(Duration::from_micros).collect();
+    /// let s = gosync_benches::WaitStats::from_waits(&mut waits);
+    /// assert_eq!(s.p50, Duration::from_micros(51));
+    /// assert_eq!(s.p99, Duration::from_micros(100));
+    /// assert_eq!(s.max, Duration::from_micros(100));
+    /// ```
+    pub fn from_waits(waits: &mut [Duration]) -> Self {
+        assert!(!waits.is_empty(), "no waits recorded");
+        waits.sort_unstable();
+        let at = |q: f64| waits[((waits.len() as f64 * q) as usize).min(waits.len() - 1)];
+        WaitStats {
+            samples: waits.len(),
+            p50: at(0.50),
+            p99: at(0.99),
+            max: waits[waits.len() - 1],
+        }
+    }
+
+    /// The line `cargo xtask bench` parses:
+    /// `FAIRNESS <scenario> <impl> samples=<n> p50_ns=<n> p99_ns=<n> max_ns=<n>`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut waits = vec![Duration::from_nanos(7)];
+    /// let s = gosync_benches::WaitStats::from_waits(&mut waits);
+    /// assert_eq!(
+    ///     s.line("mutex", "std"),
+    ///     "FAIRNESS mutex std samples=1 p50_ns=7 p99_ns=7 max_ns=7"
+    /// );
+    /// ```
+    pub fn line(&self, scenario: &str, imp: &str) -> String {
+        format!(
+            "FAIRNESS {scenario} {imp} samples={} p50_ns={} p99_ns={} max_ns={}",
+            self.samples,
+            self.p50.as_nanos(),
+            self.p99.as_nanos(),
+            self.max.as_nanos()
+        )
+    }
+}

@@ -1,0 +1,3 @@
+module gosync.example/benches
+
+go 1.19

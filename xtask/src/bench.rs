@@ -1,0 +1,751 @@
+//! `cargo xtask bench [--no-go] [--report-only] [FILTER]`: runs the benchmarks and regenerates
+//! `docs/performance.md`.
+//!
+//! 1. `cargo bench -p gosync-benches -- [FILTER]`: the criterion benches (one process per bench
+//!    target) and the fairness harness, whose `FAIRNESS ...` lines are collected from stdout.
+//! 2. When `go` is on the `PATH`, the Go twins: `go run . [FILTER]` in `benches/go`
+//!    (`GOBENCH ...` and `FAIRNESS ...` lines).
+//! 3. Reads criterion's median estimates (`<target>/criterion/<group>/<bench>/new/estimates.json`)
+//!    and the saved lines, computes ratios (peer median / gosync median: above 1 means gosync is
+//!    faster) and writes the report.
+//!
+//! FILTER keeps the benchmarks whose id (`group/bench`, or `fairness/scenario`) contains it.
+//! Results of earlier runs are kept (criterion's files; the lines in
+//! `<target>/gosync-bench/results.txt`), so a filtered run updates only its part of the report.
+
+use std::collections::BTreeMap;
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One criterion group and what the report says about it.
+struct Group {
+    /// The criterion group id (the Go twin prints the same id).
+    id: &'static str,
+    /// The primitive's section in the report.
+    primitive: &'static str,
+    /// What one iteration does.
+    what: &'static str,
+    /// `(bench id, label)` of each implementation, gosync's first.
+    benches: &'static [(&'static str, &'static str)],
+    /// The targets to check.
+    targets: &'static [Target],
+}
+
+/// A ratio target: `median(best of peers) / median(subject) >= min`.
+struct Target {
+    subject: &'static str,
+    peers: &'static [&'static str],
+    min: f64,
+    /// The target as the issue words it, when that is not simply `≥ min`.
+    text: &'static str,
+}
+
+/// The bench id the Go twin prints for a group, unless the group names it itself.
+const GO: &str = "go";
+
+const GROUPS: &[Group] = &[
+    Group {
+        id: "mutex_uncontended",
+        primitive: "Mutex",
+        what: "one `lock`, increment, unlock on one thread",
+        benches: &[
+            ("gosync", "gosync `Mutex`"),
+            ("parking_lot", "`parking_lot::Mutex`"),
+            ("std", "`std::sync::Mutex`"),
+            (GO, "Go `sync.Mutex`"),
+        ],
+        targets: &[
+            Target {
+                subject: "gosync",
+                peers: &["parking_lot"],
+                min: 1.0 / 1.05,
+                text: "within 1.05×",
+            },
+            Target {
+                subject: "gosync",
+                peers: &["std"],
+                min: 1.0,
+                text: "",
+            },
+        ],
+    },
+    Group {
+        id: "mutex_contended_2t",
+        primitive: "Mutex",
+        what: "2 threads, 2000 lock/increment/unlock in total (throughput)",
+        benches: &[
+            ("gosync", "gosync `Mutex`"),
+            ("parking_lot", "`parking_lot::Mutex`"),
+            ("std", "`std::sync::Mutex`"),
+            (GO, "Go `sync.Mutex` (GOMAXPROCS=2)"),
+        ],
+        targets: &[Target {
+            subject: "gosync",
+            peers: &["parking_lot"],
+            min: 1.0,
+            text: "",
+        }],
+    },
+    Group {
+        id: "mutex_oversubscribed_8t",
+        primitive: "Mutex",
+        what: "8 threads on the machine's cores, the same 2000 operations in total",
+        benches: &[
+            ("gosync", "gosync `Mutex`"),
+            ("parking_lot", "`parking_lot::Mutex`"),
+            ("std", "`std::sync::Mutex`"),
+            (GO, "Go `sync.Mutex` (8 goroutines, GOMAXPROCS=2)"),
+        ],
+        targets: &[Target {
+            subject: "gosync",
+            peers: &["parking_lot"],
+            min: 0.9,
+            text: "",
+        }],
+    },
+    Group {
+        id: "rwmutex_read_heavy",
+        primitive: "RwMutex",
+        what: "2 threads, 2000 operations in total, 99% read locks, 1% write locks",
+        benches: &[
+            ("gosync", "gosync `RwMutex`"),
+            ("parking_lot", "`parking_lot::RwLock`"),
+            ("std", "`std::sync::RwLock`"),
+            (GO, "Go `sync.RWMutex`"),
+        ],
+        targets: &[Target {
+            subject: "gosync",
+            peers: &["parking_lot", "std"],
+            min: 1.2,
+            text: "against the faster of the two",
+        }],
+    },
+    Group {
+        id: "cond_ping_pong",
+        primitive: "Cond",
+        what: "100 round trips between 2 threads passing a turn under a mutex + condition variable",
+        benches: &[
+            ("gosync", "gosync `Mutex` + `Cond`"),
+            ("std", "`std` `Mutex` + `Condvar`"),
+            ("parking_lot", "`parking_lot` `Mutex` + `Condvar`"),
+            (GO, "Go `sync.Mutex` + `sync.Cond`"),
+        ],
+        targets: &[
+            Target {
+                subject: "gosync",
+                peers: &["std"],
+                min: 5.0,
+                text: "",
+            },
+            Target {
+                subject: "gosync",
+                peers: &["parking_lot"],
+                min: 5.0,
+                text: "",
+            },
+        ],
+    },
+    Group {
+        id: "once_done",
+        primitive: "Once",
+        what: "one call on an already initialised `Once` / cell (the done path)",
+        benches: &[
+            ("gosync_once", "gosync `Once::call_once`"),
+            ("gosync_oncecell_get", "gosync `OnceCell::get`"),
+            (
+                "gosync_oncecell_get_or_init",
+                "gosync `OnceCell::get_or_init`",
+            ),
+            ("std_once", "`std::sync::Once::call_once`"),
+            ("std_oncelock_get", "`std::sync::OnceLock::get`"),
+            (
+                "std_oncelock_get_or_init",
+                "`std::sync::OnceLock::get_or_init`",
+            ),
+            ("go_once", "Go `sync.Once.Do`"),
+        ],
+        targets: &[
+            Target {
+                subject: "gosync_oncecell_get",
+                peers: &["std_oncelock_get"],
+                min: 1.0 / 1.1,
+                text: "within 1.1×",
+            },
+            Target {
+                subject: "gosync_once",
+                peers: &["std_oncelock_get"],
+                min: 1.0 / 1.1,
+                text: "within 1.1×",
+            },
+        ],
+    },
+    Group {
+        id: "waitgroup_rounds",
+        primitive: "WaitGroup",
+        what: "one round: arm for 2 × 5000 completions, 2 workers signal done 5000 times each, \
+               the coordinator waits",
+        benches: &[
+            ("gosync", "gosync `WaitGroup`"),
+            ("crossbeam", "`crossbeam_utils::sync::WaitGroup`"),
+            ("mutex_condvar", "`std` `Mutex<usize>` + `Condvar`"),
+            (GO, "Go `sync.WaitGroup`"),
+        ],
+        targets: &[
+            Target {
+                subject: "gosync",
+                peers: &["crossbeam"],
+                min: 1.0,
+                text: "",
+            },
+            Target {
+                subject: "gosync",
+                peers: &["mutex_condvar"],
+                min: 1.0,
+                text: "",
+            },
+        ],
+    },
+];
+
+/// `(scenario, title, gosync's target on the longest wait in ns)`.
+const FAIRNESS: &[(&str, &str, Option<u128>)] = &[
+    (
+        "mutex",
+        "Mutex: a hog re-locks in a tight loop holding ~1 µs; a probe thread's wait for `lock`",
+        Some(10_000_000),
+    ),
+    (
+        "rwmutex_writer",
+        "RwMutex: 2 readers loop on read locks held ~1 µs; a writer's wait for `write`",
+        None,
+    ),
+];
+
+/// Implementations in the fairness table, in order.
+const FAIRNESS_IMPLS: &[&str] = &["gosync", "parking_lot", "std", "go"];
+
+/// Runs `cargo xtask bench ARGS`.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let mut go = true;
+    let mut run_benches = true;
+    let mut filter = None;
+    for a in args {
+        match a.as_str() {
+            "--no-go" => go = false,
+            "--report-only" => run_benches = false,
+            "-h" | "--help" => {
+                println!(
+                    "cargo xtask bench [--no-go] [--report-only] [FILTER]\n\n\
+                     Runs the criterion benches, the fairness harness and (when `go` is installed)\n\
+                     the Go twins, then regenerates docs/performance.md.\n\
+                     FILTER keeps benchmarks whose id (group/bench, fairness/scenario) contains it.\n\
+                     --no-go        skip the Go twins\n\
+                     --report-only  only regenerate the report from earlier results"
+                );
+                return Ok(());
+            }
+            f if f.starts_with('-') => return Err(format!("bench: unknown option {f}")),
+            f if filter.is_none() => filter = Some(f.to_owned()),
+            f => return Err(format!("bench: one FILTER only (got {f} too)")),
+        }
+    }
+    let root = workspace_root()?;
+    let target = target_dir(&root);
+    let criterion_home = target.join("criterion");
+    let saved = target.join("gosync-bench").join("results.txt");
+
+    let load_before = load_average();
+    if run_benches {
+        let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&root)
+            .args(["bench", "-p", "gosync-benches", "--"])
+            .args(filter.iter())
+            .env("CRITERION_HOME", &criterion_home);
+        let mut lines = run_tee(cmd, "cargo bench")?;
+        if go {
+            if go_version().is_some() {
+                let mut cmd = Command::new("go");
+                cmd.current_dir(root.join("benches").join("go"))
+                    .arg("run")
+                    .arg(".");
+                cmd.args(filter.iter());
+                if env::var_os("GOCACHE").is_none() {
+                    cmd.env("GOCACHE", target.join("go-build"));
+                }
+                lines.extend(run_tee(cmd, "go run")?);
+            } else {
+                println!("bench: `go` not found, skipping the Go twins");
+            }
+        }
+        save_lines(&saved, &lines)?;
+    }
+
+    let lines = fs::read_to_string(&saved).unwrap_or_default();
+    let load = if run_benches {
+        Some((load_before, load_average()))
+    } else {
+        None
+    };
+    let report = render(&criterion_home, &lines, go, load);
+    let out = root.join("docs").join("performance.md");
+    fs::create_dir_all(out.parent().expect("docs/ has a parent"))
+        .map_err(|e| format!("bench: creating docs/: {e}"))?;
+    fs::write(&out, report).map_err(|e| format!("bench: writing {}: {e}", out.display()))?;
+    println!("bench: wrote {}", out.display());
+    Ok(())
+}
+
+/// The directory holding the workspace's `Cargo.toml`: the nearest one above the current
+/// directory, else the one above this crate.
+fn workspace_root() -> Result<PathBuf, String> {
+    let here = env::current_dir().map_err(|e| format!("bench: current dir: {e}"))?;
+    let starts = [here.as_path(), Path::new(env!("CARGO_MANIFEST_DIR"))];
+    for start in starts {
+        for dir in start.ancestors() {
+            let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+            if manifest.contains("[workspace]") && dir.join("benches").is_dir() {
+                return Ok(dir.to_path_buf());
+            }
+        }
+    }
+    Err("bench: cannot find the workspace root".to_owned())
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR` or `<root>/target`.
+fn target_dir(root: &Path) -> PathBuf {
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
+        Some(d) => env::current_dir()
+            .unwrap_or_else(|_| root.to_path_buf())
+            .join(d),
+        None => root.join("target"),
+    }
+}
+
+/// Runs `cmd`, echoing its stdout, and returns the `GOBENCH`/`FAIRNESS` lines it printed.
+fn run_tee(mut cmd: Command, what: &str) -> Result<Vec<String>, String> {
+    println!("bench: running {cmd:?}");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("bench: cannot start {what}: {e}"))?;
+    let mut found = Vec::new();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| format!("bench: reading {what} output: {e}"))?;
+        println!("{line}");
+        if line.starts_with("GOBENCH ") || line.starts_with("FAIRNESS ") {
+            found.push(line);
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("bench: waiting for {what}: {e}"))?;
+    if status.success() {
+        Ok(found)
+    } else {
+        Err(format!("bench: {what} failed ({status})"))
+    }
+}
+
+/// Merges `new` result lines into the saved ones (a line replaces the saved line with the same
+/// first three words).
+fn save_lines(path: &Path, new: &[String]) -> Result<(), String> {
+    let key = |l: &str| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    let old = fs::read_to_string(path).unwrap_or_default();
+    let mut all: BTreeMap<String, String> = old.lines().map(|l| (key(l), l.to_owned())).collect();
+    for l in new {
+        all.insert(key(l), l.clone());
+    }
+    let text: String = all.values().map(|l| format!("{l}\n")).collect();
+    fs::create_dir_all(path.parent().expect("results file has a parent"))
+        .and_then(|()| fs::write(path, text))
+        .map_err(|e| format!("bench: saving {}: {e}", path.display()))
+}
+
+/// The median point estimate (ns) criterion saved for `group/bench`, if any.
+fn criterion_median(home: &Path, group: &str, bench: &str) -> Option<f64> {
+    let json = fs::read_to_string(
+        home.join(group)
+            .join(bench)
+            .join("new")
+            .join("estimates.json"),
+    )
+    .ok()?;
+    let median = &json[json.find("\"median\"")?..];
+    json_number_after(median, "\"point_estimate\"")
+}
+
+/// The number following `key:` in `json`.
+fn json_number_after(json: &str, key: &str) -> Option<f64> {
+    let rest = json[json.find(key)? + key.len()..]
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// The value of `name=` in a result line.
+fn field(line: &str, name: &str) -> Option<f64> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+}
+
+/// Medians of the Go twins: `(group, bench) -> ns`.
+fn go_medians(lines: &str) -> BTreeMap<(String, String), f64> {
+    lines
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            match w.as_slice() {
+                ["GOBENCH", group, bench, ..] => Some((
+                    (group.to_string(), bench.to_string()),
+                    field(l, "median_ns")?,
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// A duration in ns, in a readable unit.
+fn fmt_ns(ns: f64) -> String {
+    if ns < 10.0 {
+        format!("{ns:.2} ns")
+    } else if ns < 1e3 {
+        format!("{ns:.1} ns")
+    } else if ns < 1e6 {
+        format!("{:.1} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+/// The report's text.
+/// `load` is the 1-minute load average before and after the run, when this invocation ran the
+/// benches.
+fn render(
+    criterion_home: &Path,
+    lines: &str,
+    go: bool,
+    load: Option<(Option<String>, Option<String>)>,
+) -> String {
+    let go_results = go_medians(lines);
+    let median = |group: &str, bench: &str| {
+        criterion_median(criterion_home, group, bench).or_else(|| {
+            go_results
+                .get(&(group.to_owned(), bench.to_owned()))
+                .copied()
+        })
+    };
+
+    let mut out = String::new();
+    let mut summary = String::new();
+    let mut sections = String::new();
+    let mut primitive = "";
+    for g in GROUPS {
+        if g.primitive != primitive {
+            primitive = g.primitive;
+            let _ = writeln!(sections, "## {primitive}\n");
+        }
+        let _ = writeln!(sections, "### `{}`: {}\n", g.id, g.what);
+        let _ = writeln!(
+            sections,
+            "| implementation | median per iteration |\n| --- | ---: |"
+        );
+        for (bench, label) in g.benches {
+            let cell = median(g.id, bench).map_or_else(|| "not run".to_owned(), fmt_ns);
+            let _ = writeln!(sections, "| {label} | {cell} |");
+        }
+        let _ = writeln!(
+            sections,
+            "\n| ratio (> 1: gosync faster) | measured | target | |\n| --- | ---: | --- | --- |"
+        );
+        for t in g.targets {
+            let subject = median(g.id, t.subject);
+            let best_peer = t
+                .peers
+                .iter()
+                .filter_map(|p| median(g.id, p))
+                .reduce(f64::min);
+            let (ratio, status) = match (subject, best_peer) {
+                (Some(s), Some(p)) if s > 0.0 => {
+                    let r = p / s;
+                    (
+                        format!("{r:.2}×"),
+                        if r >= t.min { "met" } else { "**missed**" },
+                    )
+                }
+                _ => ("—".to_owned(), "not run"),
+            };
+            let peers: Vec<&str> = t.peers.iter().map(|p| label_of(g, p)).collect();
+            let name = format!("{} vs {}", label_of(g, t.subject), peers.join(" / "));
+            let target = if t.text.is_empty() {
+                format!("≥ {:.2}×", t.min)
+            } else {
+                format!("≥ {:.2}× ({})", t.min, t.text)
+            };
+            let _ = writeln!(sections, "| {name} | {ratio} | {target} | {status} |");
+            let _ = writeln!(
+                summary,
+                "| `{}` | {name} | {ratio} | {target} | {status} |",
+                g.id
+            );
+        }
+        let go_bench = g
+            .benches
+            .iter()
+            .find(|(b, _)| b.starts_with("go"))
+            .map(|(b, _)| *b);
+        let gosync = g.benches.first().map(|(b, _)| *b);
+        if let (Some(gb), Some(sb)) = (go_bench, gosync) {
+            if let (Some(s), Some(p)) = (median(g.id, sb), median(g.id, gb)) {
+                let _ = writeln!(
+                    sections,
+                    "| {} vs Go (for reference) | {:.2}× | — | |",
+                    label_of(g, sb),
+                    p / s
+                );
+            }
+        }
+        sections.push('\n');
+    }
+
+    let _ = writeln!(out, "# Performance\n");
+    let _ = writeln!(
+        out,
+        "Generated by `cargo xtask bench` on {}. Do not edit by hand: rerun it.\n",
+        now_utc()
+    );
+    let _ = writeln!(out, "## Machine\n");
+    let _ = writeln!(out, "| | |\n| --- | --- |");
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let _ = writeln!(out, "| cores (nproc) | {cores} |");
+    let _ = writeln!(
+        out,
+        "| CPU | {} |",
+        cpu_model().unwrap_or_else(|| "unknown".to_owned())
+    );
+    let _ = writeln!(
+        out,
+        "| rustc | {} |",
+        command_line("rustc", &["-V"]).unwrap_or_default()
+    );
+    let go_v = if go { go_version() } else { None };
+    let _ = writeln!(
+        out,
+        "| go | {} |",
+        go_v.unwrap_or_else(|| "not run".to_owned())
+    );
+    if let Some((before, after)) = load {
+        let unknown = || "?".to_owned();
+        let _ = writeln!(
+            out,
+            "| load average (1 min) before / after the run | {} / {} |",
+            before.unwrap_or_else(unknown),
+            after.unwrap_or_else(unknown)
+        );
+    }
+    out.push('\n');
+
+    let _ = writeln!(out, "## Method\n");
+    out.push_str(
+        "- Each workload runs gosync and its peers in one criterion group, one after the other \
+         in the same process, so they see the same machine state. Criterion: 20 samples, \
+         0.7 s warm-up, 3 s measurement per benchmark; the number shown is the median time per \
+         iteration.\n\
+         - Multi-threaded workloads do a fixed total amount of work per iteration (for example \
+         2000 lock operations split over the threads), timed from a common start to the end of \
+         the last thread; thread start-up is not timed. So a 2-thread and an 8-thread time \
+         compare directly.\n\
+         - Ratios are peer median / gosync median: above 1 means gosync is faster. Read the \
+         ratios, not the absolute times: the reference machine is a noisy 2-core VM, and \
+         repeated runs move single medians by 10% or more, contended ones more; a load \
+         average above the core count means other work shared the cores and every number, \
+         fairness above all, is unreliable.\n\
+         - The Go twins (`benches/go`, `go run .`) run the same workloads with the same work \
+         per iteration on Go's `sync` with GOMAXPROCS=2 and report the median of 20 samples; \
+         they are for reference, with no target.\n\
+         - Fairness is not a throughput: it is the distribution of one thread's waits while \
+         others keep taking the lock (`benches/fairness.rs`, 2 s per implementation).\n\n",
+    );
+
+    let _ = writeln!(out, "## Summary of targets\n");
+    let _ = writeln!(
+        out,
+        "| workload | ratio | measured | target | |\n| --- | --- | ---: | --- | --- |"
+    );
+    out.push_str(&summary);
+    let (fair_table, fair_summary) = fairness_table(lines);
+    out.push_str(&fair_summary);
+    out.push('\n');
+    out.push_str(&sections);
+    out.push_str(&fair_table);
+    out
+}
+
+/// The label of `bench` in group `g`.
+fn label_of(g: &Group, bench: &str) -> &'static str {
+    g.benches
+        .iter()
+        .find(|(b, _)| *b == bench)
+        .map_or("?", |(_, l)| l)
+}
+
+/// The fairness section, and its rows for the summary table.
+fn fairness_table(lines: &str) -> (String, String) {
+    let mut out = String::from("## Fairness\n\n");
+    let mut summary = String::new();
+    for (scenario, title, target) in FAIRNESS {
+        let _ = writeln!(out, "### `{scenario}`: {title}\n");
+        let _ = writeln!(
+            out,
+            "| implementation | samples | p50 wait | p99 wait | max wait |\n| --- | ---: | ---: | ---: | ---: |"
+        );
+        for imp in FAIRNESS_IMPLS {
+            let line = lines.lines().find(|l| {
+                let w: Vec<&str> = l.split_whitespace().take(3).collect();
+                w == ["FAIRNESS", scenario, imp]
+            });
+            let Some(line) = line else {
+                if *imp != "go" {
+                    let _ = writeln!(out, "| {imp} | not run | | | |");
+                }
+                if let (Some(limit), &"gosync") = (target, imp) {
+                    let _ = writeln!(
+                        summary,
+                        "| `fairness/{scenario}` | gosync longest wait | — | < {} | not run |",
+                        fmt_ns(*limit as f64)
+                    );
+                }
+                continue;
+            };
+            let ns = |f: &str| field(line, f).map_or_else(|| "?".to_owned(), fmt_ns);
+            let samples = field(line, "samples").unwrap_or(0.0);
+            let _ = writeln!(
+                out,
+                "| {imp} | {samples} | {} | {} | {} |",
+                ns("p50_ns"),
+                ns("p99_ns"),
+                ns("max_ns")
+            );
+            if let (Some(limit), &"gosync") = (target, imp) {
+                let max = field(line, "max_ns").unwrap_or(f64::INFINITY);
+                let status = if max < *limit as f64 {
+                    "met"
+                } else {
+                    "**missed**"
+                };
+                let _ = writeln!(
+                    summary,
+                    "| `fairness/{scenario}` | gosync longest wait | {} | < {} | {status} |",
+                    fmt_ns(max),
+                    fmt_ns(*limit as f64)
+                );
+            }
+        }
+        out.push('\n');
+    }
+    (out, summary)
+}
+
+/// The first line of `program args`' stdout.
+fn command_line(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status
+        .success()
+        .then(|| text.lines().next().unwrap_or("").trim().to_owned())
+}
+
+/// `go version`, when `go` is installed.
+fn go_version() -> Option<String> {
+    command_line("go", &["version"])
+}
+
+/// The 1-minute load average from `/proc/loadavg`: other work on the machine skews the results.
+fn load_average() -> Option<String> {
+    let text = fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next().map(str::to_owned)
+}
+
+/// The CPU model from `/proc/cpuinfo`.
+fn cpu_model() -> Option<String> {
+    let info = fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_owned())
+}
+
+/// The current time as `YYYY-MM-DD HH:MM UTC`.
+fn now_utc() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Days since 1970-01-01 to a (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn criterion_json() {
+        let json = r#"{"mean":{"confidence_interval":{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0},"point_estimate":1.5,"standard_error":0.1},"median":{"confidence_interval":{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0},"point_estimate":12.25e0,"standard_error":0.1},"median_abs_dev":{"point_estimate":9.0}}"#;
+        let median = &json[json.find("\"median\"").unwrap()..];
+        assert_eq!(json_number_after(median, "\"point_estimate\""), Some(12.25));
+    }
+
+    #[test]
+    fn lines() {
+        let l = "FAIRNESS mutex gosync samples=3 p50_ns=10 p99_ns=20 max_ns=30";
+        assert_eq!(field(l, "max_ns"), Some(30.0));
+        assert_eq!(field(l, "p50"), None);
+        let go = go_medians("GOBENCH mutex_uncontended go median_ns=14.5\nnoise\n");
+        assert_eq!(go[&("mutex_uncontended".to_owned(), "go".to_owned())], 14.5);
+        assert_eq!(fmt_ns(1_500.0), "1.5 µs");
+    }
+}
