@@ -1,0 +1,1221 @@
+//! [`RawRwMutex`]: the lock word, its state machine and its wait queues.
+//!
+//! Notes about memory ordering
+//!
+//! Every acquisition ends in an `Acquire` that reads from the `Release` of the release it
+//! follows, or in a wake-up through the park layer (whose `WOKEN` store is `Release` and whose
+//! wake-up check is `Acquire`, so a thread handed the lock sees everything its releaser did):
+//!
+//! - a reader's `fetch_add` (`Acquire`) reads from the last writer's release (`Release` CAS);
+//! - a writer's claim (`Acquire` CAS) reads from the last release of a writer or upgradable
+//!   reader, and its drain check (`Acquire` load of the reader count) reads from the readers'
+//!   `Release` `fetch_sub`s, which are read-modify-writes and so continue one release sequence;
+//! - a hand-off (readers counted in, a claim passed to a parked writer) is published to the
+//!   threads it wakes by the park layer's wake-up;
+//! - every change that clears `WRITER` or `UPGRADABLE` is a `Release` read-modify-write, also when
+//!   it hands the claim on, because readers may enter through their fast path reading from it.
+//!
+//! Bits that only say who is parked (`PARKED_*`) are set and cleared under the lock of the queue
+//! they describe, so they need no ordering of their own: `Relaxed`.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use gosync_park::sync::{AtomicUsize, Ordering};
+use gosync_park::{park, unpark_filter, unpark_one, FilterOp, ParkOptions, ParkResult, SpinWait};
+
+/// Readers are parked on the reader key, waiting for `WRITER` to clear.
+const PARKED_READERS: usize = 0b0_0001;
+/// Writers or upgradable readers are parked on the writer key. Implies `WRITER | UPGRADABLE`.
+const PARKED_WRITERS: usize = 0b0_0010;
+/// The owner of `WRITER` is parked on the drain key, waiting for the readers to leave.
+const PARKED_DRAIN: usize = 0b0_0100;
+/// A writer holds the lock, or has claimed it and waits for the readers inside to leave.
+const WRITER: usize = 0b0_1000;
+/// An upgradable reader holds the lock (and is also counted as one reader).
+const UPGRADABLE: usize = 0b1_0000;
+/// One reader: the bits from here up count the readers inside (plus, for an instant, readers
+/// that saw `WRITER` after their increment and are backing out).
+const READER: usize = 0b10_0000;
+/// The reader count.
+const READERS_MASK: usize = !(READER - 1);
+/// The top bit of the count: a reader that sees it set backs out and panics, long before the
+/// count could wrap into the flag bits.
+const READERS_OVERFLOW: usize = 1 << (usize::BITS - 1);
+
+/// Queue keys, as offsets from the address of the state word.
+const READER_KEY: usize = 0;
+const WRITER_KEY: usize = 1;
+const DRAIN_KEY: usize = 2;
+
+/// Park tokens on the writer key: what the waiter wants.
+const WANTS_WRITE: usize = 0;
+const WANTS_UPGRADABLE: usize = 1;
+
+/// Unpark tokens: try again.
+const TOKEN_RETRY: usize = 0;
+/// Unpark tokens: the releaser gave the waiter what it wanted; it holds the lock (a writer still
+/// waits for the readers inside to leave).
+const TOKEN_HANDOFF: usize = 1;
+
+/// The raw lock under [`RwMutex`](crate::RwMutex): one word, no data, no guards.
+///
+/// Use it to build your own lock types, through the `lock_api` traits (feature `lock_api`),
+/// or to release and re-take an [`RwMutex`](crate::RwMutex) in place as a condition variable
+/// does (see [`RwMutexWriteGuard::raw`](crate::RwMutexWriteGuard::raw)). Acquiring methods are
+/// safe (a lock that is never released is a leak, not unsoundness); releasing methods are
+/// `unsafe`, with the contract that the caller holds what it releases.
+///
+/// # The state word
+///
+/// | bits | meaning |
+/// | --- | --- |
+/// | `PARKED_READERS` | readers parked, waiting for the writer claim to go |
+/// | `PARKED_WRITERS` | writers / upgradable readers parked (implies `WRITER` or `UPGRADABLE`) |
+/// | `PARKED_DRAIN` | the claiming writer parked, waiting for the readers inside to leave |
+/// | `WRITER` | a writer holds the lock, or has claimed it and waits for readers to drain |
+/// | `UPGRADABLE` | an upgradable reader holds the lock |
+/// | the rest | the number of readers inside (an upgradable reader counts as one) |
+///
+/// # Cost of the read path
+///
+/// `lock_shared` is one `fetch_add` on the state word and a test of its old value;
+/// `unlock_shared` is one `fetch_sub` and a test. One read-modify-write on one cache line each
+/// way, never a compare-and-swap loop, so concurrent readers never retry (as Go's
+/// `readerCount.Add`). A reader whose increment shows a writer's claim undoes it and waits.
+///
+/// # Differences from Go
+///
+/// Go's `RWMutex` is a `Mutex` for writers, a reader count and two semaphores. Here one word
+/// holds all of it, and the waits go through the park layer's queues, keyed by the word's
+/// address: one queue for readers, one for writers and upgradable readers (FIFO, the lock is
+/// handed to the longest waiter), one for the writer waiting for readers to leave. The
+/// behaviour is Go's: once a writer has claimed the lock, new readers wait; readers parked while
+/// a writer held the lock are let in before the next writer; writers hand over in arrival order.
+/// Upgradable readers and timeouts are additions.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_rwmutex::RawRwMutex;
+///
+/// let raw = RawRwMutex::new();
+/// raw.lock_shared();
+/// assert!(raw.try_lock_shared());
+/// assert!(!raw.try_lock_exclusive());
+/// // SAFETY: two shared locks are held, taken just above.
+/// unsafe {
+///     raw.unlock_shared();
+///     raw.unlock_shared();
+/// }
+/// assert!(raw.try_lock_exclusive());
+/// // SAFETY: the exclusive lock is held.
+/// unsafe { raw.unlock_exclusive() };
+/// ```
+pub struct RawRwMutex {
+    state: AtomicUsize,
+}
+
+impl fmt::Debug for RawRwMutex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Relaxed: a snapshot for display only.
+        let state = self.state.load(Ordering::Relaxed);
+        f.debug_struct("RawRwMutex")
+            .field("readers", &((state & READERS_MASK) / READER))
+            .field("writer", &(state & WRITER != 0))
+            .field("upgradable", &(state & UPGRADABLE != 0))
+            .finish()
+    }
+}
+
+impl Default for RawRwMutex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RawRwMutex {
+    /// An unlocked raw lock, for `static` and `const` contexts (not available under loom).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_rwmutex::RawRwMutex;
+    /// static LOCK: RawRwMutex = RawRwMutex::INIT;
+    /// assert!(!LOCK.is_locked());
+    /// ```
+    #[cfg(not(gosync_loom))]
+    #[allow(clippy::declare_interior_mutable_const)] // an initialiser, as lock_api's `INIT`
+    pub const INIT: Self = Self::new();
+
+    /// An unlocked raw lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// assert!(!raw.is_locked());
+    /// ```
+    #[cfg(not(gosync_loom))]
+    #[inline]
+    pub const fn new() -> Self {
+        Self {
+            state: AtomicUsize::new(0),
+        }
+    }
+
+    /// An unlocked raw lock.
+    #[cfg(gosync_loom)]
+    pub fn new() -> Self {
+        Self {
+            state: AtomicUsize::new(0),
+        }
+    }
+
+    #[inline]
+    fn key(&self, offset: usize) -> usize {
+        &self.state as *const AtomicUsize as usize + offset
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Shared (read) locking
+    // ---------------------------------------------------------------------------------------
+
+    /// Takes a shared lock, waiting while a writer holds or has claimed the lock (Go's
+    /// `RLock`). Not reentrant: a thread that already holds a shared lock and calls this while
+    /// a writer waits deadlocks, as in Go.
+    ///
+    /// # Panics
+    ///
+    /// Panics with `sync: too many readers` if the reader count would overflow.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_shared();
+    /// // SAFETY: the shared lock is held.
+    /// unsafe { raw.unlock_shared() };
+    /// ```
+    #[inline]
+    pub fn lock_shared(&self) {
+        if !self.try_lock_shared() {
+            self.lock_shared_slow(None);
+        }
+    }
+
+    /// Takes a shared lock if no writer holds or has claimed the lock; never blocks.
+    ///
+    /// # Panics
+    ///
+    /// Panics with `sync: too many readers` if the reader count would overflow.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_exclusive();
+    /// assert!(!raw.try_lock_shared());
+    /// // SAFETY: the exclusive lock is held.
+    /// unsafe { raw.unlock_exclusive() };
+    /// assert!(raw.try_lock_shared());
+    /// ```
+    #[inline]
+    pub fn try_lock_shared(&self) -> bool {
+        // Acquire: pairs with the Release of the last writer's release, whose writes this
+        // reader must see.
+        let prev = self.state.fetch_add(READER, Ordering::Acquire);
+        if prev & (WRITER | READERS_OVERFLOW) == 0 {
+            return true;
+        }
+        self.back_out(prev);
+        false
+    }
+
+    /// Takes a shared lock, giving up after `timeout`. Returns whether it did.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_shared`](Self::lock_shared).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// assert!(raw.try_lock_shared_for(Duration::ZERO));
+    /// // SAFETY: the shared lock is held.
+    /// unsafe { raw.unlock_shared() };
+    /// ```
+    #[inline]
+    pub fn try_lock_shared_for(&self, timeout: Duration) -> bool {
+        self.try_lock_shared() || self.lock_shared_slow(gosync_park::deadline_after(timeout))
+    }
+
+    /// Takes a shared lock, giving up at `deadline`. Returns whether it did. A past deadline
+    /// still succeeds when the lock is free at once.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_shared`](Self::lock_shared).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_exclusive();
+    /// assert!(!raw.try_lock_shared_until(Instant::now()));
+    /// // SAFETY: the exclusive lock is held.
+    /// unsafe { raw.unlock_exclusive() };
+    /// ```
+    #[inline]
+    pub fn try_lock_shared_until(&self, deadline: Instant) -> bool {
+        self.try_lock_shared() || self.lock_shared_slow(Some(deadline))
+    }
+
+    /// Releases a shared lock (Go's `RUnlock`).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds a shared lock on `self` (taken by `lock_shared`, a `try_lock_shared*`
+    /// that returned `true`, or a downgrade), and gives it up: it must not release it again, and
+    /// must not touch data the lock protects until it locks again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_shared();
+    /// // SAFETY: the shared lock is held.
+    /// unsafe { raw.unlock_shared() };
+    /// assert!(!raw.is_locked());
+    /// ```
+    #[inline]
+    pub unsafe fn unlock_shared(&self) {
+        self.release_reader();
+    }
+
+    /// Takes one reader out of the count: an unlock, or a reader backing out. Wakes the
+    /// claiming writer if this was the last reader it waited for.
+    #[inline]
+    fn release_reader(&self) {
+        // Release: pairs with the Acquire drain check of the writer that claims the lock next,
+        // so this reader's reads happen before its writes.
+        let prev = self.state.fetch_sub(READER, Ordering::Release);
+        if prev & (READERS_MASK | PARKED_DRAIN) == READER | PARKED_DRAIN {
+            self.wake_drainer();
+        }
+    }
+
+    /// Undoes a reader increment that found the lock claimed by a writer (or the count full).
+    #[cold]
+    fn back_out(&self, prev: usize) {
+        self.release_reader();
+        if prev & READERS_OVERFLOW != 0 {
+            panic!("sync: too many readers");
+        }
+    }
+
+    #[cold]
+    fn lock_shared_slow(&self, deadline: Option<Instant>) -> bool {
+        let mut spin = SpinWait::new();
+        loop {
+            // Relaxed: only a hint for when to retry; the retry's fetch_add is Acquire.
+            let state = self.state.load(Ordering::Relaxed);
+            if state & WRITER == 0 {
+                if self.try_lock_shared() {
+                    return true;
+                }
+                continue;
+            }
+            if has_passed(deadline) {
+                return false;
+            }
+            if spin.spin() {
+                continue;
+            }
+            let validate = || self.set_parked_while(PARKED_READERS, WRITER);
+            let on_abort = |_, was_last| {
+                if was_last {
+                    // Relaxed: under the reader queue's lock (see the notes above).
+                    self.state.fetch_and(!PARKED_READERS, Ordering::Relaxed);
+                }
+            };
+            let options = ParkOptions {
+                deadline,
+                ..ParkOptions::default()
+            };
+            match park(self.key(READER_KEY), options, validate, || {}, on_abort) {
+                // The releasing writer counted this thread in: it is a reader now.
+                ParkResult::Unparked(TOKEN_HANDOFF) => return true,
+                ParkResult::TimedOut | ParkResult::Cancelled => return false,
+                ParkResult::Unparked(_) | ParkResult::Invalid => spin.reset(),
+            }
+        }
+    }
+
+    /// The validate step of a park: sets `parked` if any of `busy` is set (and returns `true`:
+    /// sleep), otherwise returns `false` (retry). Runs under the queue lock for `parked`.
+    fn set_parked_while(&self, parked: usize, busy: usize) -> bool {
+        // Relaxed: the parked bits are ordered by the queue lock; the busy bits are re-read by
+        // the CAS, which fails if a release cleared them meanwhile.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & busy == 0 {
+                return false;
+            }
+            if state & parked != 0 {
+                return true;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state | parked,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Unparks every parked reader. With `TOKEN_HANDOFF` they are counted in as readers (the
+    /// caller holds `WRITER` or `UPGRADABLE`, so no writer can be inside); with `TOKEN_RETRY`
+    /// they just try again.
+    fn wake_readers(&self, token: usize) {
+        unpark_filter(
+            self.key(READER_KEY),
+            |_| FilterOp::Unpark,
+            |result| {
+                if token == TOKEN_HANDOFF && result.unparked > 0 {
+                    // Relaxed: the new readers are published by their wake-up; the next writer
+                    // sees the count by coherence of this one word.
+                    self.state
+                        .fetch_add(result.unparked * READER, Ordering::Relaxed);
+                }
+                // Relaxed: under the reader queue's lock.
+                self.state.fetch_and(!PARKED_READERS, Ordering::Relaxed);
+                token
+            },
+        );
+    }
+
+    #[cold]
+    fn wake_drainer(&self) {
+        unpark_one(self.key(DRAIN_KEY), |result| {
+            if !result.have_more {
+                // Relaxed: under the drain queue's lock.
+                self.state.fetch_and(!PARKED_DRAIN, Ordering::Relaxed);
+            }
+            TOKEN_RETRY
+        });
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Exclusive (write) locking
+    // ---------------------------------------------------------------------------------------
+
+    /// Takes the exclusive lock (Go's `Lock`). Once this has claimed the lock, new readers
+    /// wait; readers already inside finish first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_exclusive();
+    /// assert!(raw.is_locked_exclusive());
+    /// // SAFETY: the exclusive lock is held.
+    /// unsafe { raw.unlock_exclusive() };
+    /// ```
+    #[inline]
+    pub fn lock_exclusive(&self) {
+        if !self.try_lock_exclusive_fast() {
+            self.lock_exclusive_slow(None);
+        }
+    }
+
+    #[inline]
+    fn try_lock_exclusive_fast(&self) -> bool {
+        // Acquire: pairs with the Release of the last release (reader, writer or upgradable).
+        self.state
+            .compare_exchange_weak(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Takes the exclusive lock if nobody holds any lock; never blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// assert!(raw.try_lock_exclusive());
+    /// assert!(!raw.try_lock_exclusive());
+    /// // SAFETY: the exclusive lock is held.
+    /// unsafe { raw.unlock_exclusive() };
+    /// ```
+    #[inline]
+    pub fn try_lock_exclusive(&self) -> bool {
+        // Relaxed: the CAS below re-reads the value.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & (WRITER | UPGRADABLE | READERS_MASK) != 0 {
+                return false;
+            }
+            // Acquire: as in `try_lock_exclusive_fast`.
+            match self.state.compare_exchange_weak(
+                state,
+                state | WRITER,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Takes the exclusive lock, giving up after `timeout`. Returns whether it did. A writer
+    /// that gives up while waiting for readers to leave lets in the readers it held back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_shared();
+    /// assert!(!raw.try_lock_exclusive_for(Duration::from_millis(1)));
+    /// // SAFETY: the shared lock is held.
+    /// unsafe { raw.unlock_shared() };
+    /// ```
+    #[inline]
+    pub fn try_lock_exclusive_for(&self, timeout: Duration) -> bool {
+        self.try_lock_exclusive_fast()
+            || self.lock_exclusive_slow(gosync_park::deadline_after(timeout))
+    }
+
+    /// Takes the exclusive lock, giving up at `deadline`. Returns whether it did. A past
+    /// deadline still succeeds when the lock is free at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// assert!(raw.try_lock_exclusive_until(Instant::now()));
+    /// // SAFETY: the exclusive lock is held.
+    /// unsafe { raw.unlock_exclusive() };
+    /// ```
+    #[inline]
+    pub fn try_lock_exclusive_until(&self, deadline: Instant) -> bool {
+        self.try_lock_exclusive_fast() || self.lock_exclusive_slow(Some(deadline))
+    }
+
+    #[cold]
+    fn lock_exclusive_slow(&self, deadline: Option<Instant>) -> bool {
+        if !self.acquire_claim(WANTS_WRITE, deadline) {
+            return false;
+        }
+        if self.wait_for_readers(deadline) {
+            return true;
+        }
+        // Gave up while readers were inside: give the claim back as an unlock would, letting in
+        // the readers held back meanwhile.
+        self.release_writer_slow(false);
+        false
+    }
+
+    /// Gets `WRITER` (for `WANTS_WRITE`) or `UPGRADABLE` plus one reader (for
+    /// `WANTS_UPGRADABLE`), by CAS when neither is held, otherwise by hand-off from the holder
+    /// after parking on the writer key. Returns `false` if `deadline` passed first.
+    fn acquire_claim(&self, wants: usize, deadline: Option<Instant>) -> bool {
+        let mut spin = SpinWait::new();
+        // Relaxed: the CAS below re-reads the value.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & (WRITER | UPGRADABLE) == 0 {
+                let new = if wants == WANTS_WRITE {
+                    state | WRITER
+                } else {
+                    if state & READERS_OVERFLOW != 0 {
+                        panic!("sync: too many readers");
+                    }
+                    state + UPGRADABLE + READER
+                };
+                // Acquire: pairs with the Release of the previous holder's release.
+                match self.state.compare_exchange_weak(
+                    state,
+                    new,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(actual) => {
+                        state = actual;
+                        continue;
+                    }
+                }
+            }
+            if has_passed(deadline) {
+                return false;
+            }
+            if spin.spin() {
+                // Relaxed: as above.
+                state = self.state.load(Ordering::Relaxed);
+                continue;
+            }
+            let validate = || self.set_parked_while(PARKED_WRITERS, WRITER | UPGRADABLE);
+            let on_abort = |_, was_last| {
+                if was_last {
+                    // Relaxed: under the writer queue's lock.
+                    self.state.fetch_and(!PARKED_WRITERS, Ordering::Relaxed);
+                }
+            };
+            let options = ParkOptions {
+                token: wants,
+                deadline,
+                ..ParkOptions::default()
+            };
+            match park(self.key(WRITER_KEY), options, validate, || {}, on_abort) {
+                ParkResult::Unparked(TOKEN_HANDOFF) => return true,
+                ParkResult::TimedOut | ParkResult::Cancelled => return false,
+                ParkResult::Unparked(_) | ParkResult::Invalid => spin.reset(),
+            }
+            // Relaxed: as above.
+            state = self.state.load(Ordering::Relaxed);
+        }
+    }
+
+    /// With `WRITER` held, waits until no reader is inside. Returns `false` if `deadline` passed
+    /// first (the caller still holds `WRITER`).
+    fn wait_for_readers(&self, deadline: Option<Instant>) -> bool {
+        let mut spin = SpinWait::new();
+        loop {
+            // Acquire: pairs with the Release fetch_sub of the readers leaving, so their reads
+            // happen before this writer's writes.
+            if self.state.load(Ordering::Acquire) & READERS_MASK == 0 {
+                return true;
+            }
+            if has_passed(deadline) {
+                return false;
+            }
+            if spin.spin() {
+                continue;
+            }
+            let validate = || {
+                // Relaxed: the bit is ordered by the drain queue's lock, which the last reader
+                // takes to wake us after its fetch_sub saw the bit.
+                let mut state = self.state.load(Ordering::Relaxed);
+                loop {
+                    if state & READERS_MASK == 0 {
+                        return false;
+                    }
+                    match self.state.compare_exchange_weak(
+                        state,
+                        state | PARKED_DRAIN,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => return true,
+                        Err(actual) => state = actual,
+                    }
+                }
+            };
+            let on_abort = |_, _| {
+                // Relaxed: under the drain queue's lock; only this thread parks there.
+                self.state.fetch_and(!PARKED_DRAIN, Ordering::Relaxed);
+            };
+            let options = ParkOptions {
+                deadline,
+                ..ParkOptions::default()
+            };
+            match park(self.key(DRAIN_KEY), options, validate, || {}, on_abort) {
+                ParkResult::TimedOut | ParkResult::Cancelled => return false,
+                ParkResult::Unparked(_) | ParkResult::Invalid => spin.reset(),
+            }
+        }
+    }
+
+    /// Releases the exclusive lock (Go's `Unlock`). Readers that parked while it was held go in
+    /// first; then the longest-waiting writer (or upgradable reader), if any, is handed the lock.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the exclusive lock on `self` and gives it up: it must not release it
+    /// again, and must not touch data the lock protects until it locks again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_exclusive();
+    /// // SAFETY: the exclusive lock is held.
+    /// unsafe { raw.unlock_exclusive() };
+    /// assert!(!raw.is_locked());
+    /// ```
+    #[inline]
+    pub unsafe fn unlock_exclusive(&self) {
+        // Release: pairs with the Acquire of whoever locks next.
+        if self
+            .state
+            .compare_exchange(WRITER, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.release_writer_slow(false);
+        }
+    }
+
+    /// Turns the exclusive lock into a shared one, without letting any writer in between.
+    /// Readers parked meanwhile are let in too; a parked writer is handed the claim and waits
+    /// for them (and this thread) to leave.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the exclusive lock; afterwards it holds a shared lock instead and must
+    /// not write through the lock's protection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_exclusive();
+    /// // SAFETY: the exclusive lock is held.
+    /// unsafe { raw.downgrade() };
+    /// assert!(raw.try_lock_shared());
+    /// // SAFETY: two shared locks are held.
+    /// unsafe {
+    ///     raw.unlock_shared();
+    ///     raw.unlock_shared();
+    /// }
+    /// ```
+    pub unsafe fn downgrade(&self) {
+        self.release_writer_slow(true);
+    }
+
+    /// Gives up `WRITER` the slow way: parked readers first, then the claim to the next
+    /// writer-queue waiter or nobody. With `downgrade`, the caller stays as a reader.
+    #[cold]
+    fn release_writer_slow(&self, downgrade: bool) {
+        // Readers that parked behind this writer go in before the next writer (Go's rule, which
+        // keeps readers from starving): counted in while `WRITER` still shuts out everyone else.
+        // Relaxed: the bit is re-checked under the queue lock.
+        if self.state.load(Ordering::Relaxed) & PARKED_READERS != 0 {
+            self.wake_readers(TOKEN_HANDOFF);
+        }
+        if downgrade {
+            // Relaxed: this thread already holds the lock; the count only matters to the next
+            // writer, which sees it by coherence after it gets `WRITER` below.
+            self.state.fetch_add(READER, Ordering::Relaxed);
+        }
+        if !self.pass_on_claim(WRITER) {
+            // `WRITER` is gone: readers that parked since the first look would wait for nobody.
+            // They retry rather than being counted in: a new writer may have claimed already.
+            // Relaxed: re-checked under the queue lock.
+            if self.state.load(Ordering::Relaxed) & PARKED_READERS != 0 {
+                self.wake_readers(TOKEN_RETRY);
+            }
+        }
+    }
+
+    /// Gives up `held` (`WRITER`, `UPGRADABLE + READER` or `UPGRADABLE`), handing it over to the
+    /// longest waiter on the writer key if there is one. Returns whether `WRITER` is still set
+    /// (handed to a writer).
+    fn pass_on_claim(&self, held: usize) -> bool {
+        // Relaxed: the CAS below re-reads the value.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & PARKED_WRITERS == 0 {
+                // Release: pairs with the Acquire of the next reader or claimant.
+                match self.state.compare_exchange_weak(
+                    state,
+                    state - held,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return false,
+                    Err(actual) => {
+                        state = actual;
+                        continue;
+                    }
+                }
+            }
+            let mut handed = None;
+            unpark_filter(
+                self.key(WRITER_KEY),
+                |wants| {
+                    if handed.is_some() {
+                        return FilterOp::Stop;
+                    }
+                    let take = if wants == WANTS_WRITE {
+                        WRITER
+                    } else {
+                        UPGRADABLE + READER
+                    };
+                    // Release: when `WRITER` becomes `UPGRADABLE`, readers may enter through
+                    // their fast path reading from this very change: it must publish the
+                    // writer's writes to them (the new holder learns them from its wake-up).
+                    self.state
+                        .fetch_add(take.wrapping_sub(held), Ordering::Release);
+                    handed = Some(take);
+                    FilterOp::Unpark
+                },
+                |result| {
+                    if !result.have_more {
+                        // Relaxed: under the writer queue's lock.
+                        self.state.fetch_and(!PARKED_WRITERS, Ordering::Relaxed);
+                    }
+                    TOKEN_HANDOFF
+                },
+            );
+            if let Some(take) = handed {
+                return take == WRITER;
+            }
+            // Every parked waiter gave up meanwhile; the bit is clear now.
+            // Relaxed: as above.
+            state = self.state.load(Ordering::Relaxed);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Upgradable reads
+    // ---------------------------------------------------------------------------------------
+
+    /// Takes an upgradable shared lock: it coexists with plain readers, excludes writers and
+    /// other upgradable readers, and can later become the exclusive lock without letting a
+    /// writer in between.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_shared`](Self::lock_shared).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_upgradable();
+    /// assert!(raw.try_lock_shared());
+    /// assert!(!raw.try_lock_upgradable());
+    /// // SAFETY: a shared and the upgradable lock are held.
+    /// unsafe {
+    ///     raw.unlock_shared();
+    ///     raw.unlock_upgradable();
+    /// }
+    /// ```
+    #[inline]
+    pub fn lock_upgradable(&self) {
+        if !self.try_lock_upgradable() {
+            self.acquire_claim(WANTS_UPGRADABLE, None);
+        }
+    }
+
+    /// Takes an upgradable shared lock if no writer or upgradable reader holds the lock (or
+    /// waits for it); never blocks.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_shared`](Self::lock_shared).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// assert!(raw.try_lock_upgradable());
+    /// // SAFETY: the upgradable lock is held.
+    /// unsafe { raw.unlock_upgradable() };
+    /// ```
+    #[inline]
+    pub fn try_lock_upgradable(&self) -> bool {
+        // Relaxed: the CAS below re-reads the value.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & (WRITER | UPGRADABLE | READERS_OVERFLOW) != 0 {
+                if state & READERS_OVERFLOW != 0 {
+                    panic!("sync: too many readers");
+                }
+                return false;
+            }
+            // Acquire: pairs with the Release of the last writer's release.
+            match self.state.compare_exchange_weak(
+                state,
+                state + UPGRADABLE + READER,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Takes an upgradable shared lock, giving up after `timeout`. Returns whether it did.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_shared`](Self::lock_shared).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_exclusive();
+    /// assert!(!raw.try_lock_upgradable_for(Duration::from_millis(1)));
+    /// // SAFETY: the exclusive lock is held.
+    /// unsafe { raw.unlock_exclusive() };
+    /// ```
+    #[inline]
+    pub fn try_lock_upgradable_for(&self, timeout: Duration) -> bool {
+        self.try_lock_upgradable()
+            || self.acquire_claim(WANTS_UPGRADABLE, gosync_park::deadline_after(timeout))
+    }
+
+    /// Takes an upgradable shared lock, giving up at `deadline`. Returns whether it did.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_shared`](Self::lock_shared).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// assert!(raw.try_lock_upgradable_until(Instant::now()));
+    /// // SAFETY: the upgradable lock is held.
+    /// unsafe { raw.unlock_upgradable() };
+    /// ```
+    #[inline]
+    pub fn try_lock_upgradable_until(&self, deadline: Instant) -> bool {
+        self.try_lock_upgradable() || self.acquire_claim(WANTS_UPGRADABLE, Some(deadline))
+    }
+
+    /// Releases an upgradable shared lock, handing it to the longest waiting writer or
+    /// upgradable reader, if any.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the upgradable lock on `self` and gives it up, as for
+    /// [`unlock_shared`](Self::unlock_shared).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_upgradable();
+    /// // SAFETY: the upgradable lock is held.
+    /// unsafe { raw.unlock_upgradable() };
+    /// assert!(!raw.is_locked());
+    /// ```
+    #[inline]
+    pub unsafe fn unlock_upgradable(&self) {
+        self.pass_on_claim(UPGRADABLE + READER);
+    }
+
+    /// Turns the upgradable lock into the exclusive lock, waiting for the plain readers inside
+    /// to leave (new readers wait meanwhile, as for a writer).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the upgradable lock; afterwards it holds the exclusive lock instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_upgradable();
+    /// // SAFETY: the upgradable lock is held.
+    /// unsafe { raw.upgrade() };
+    /// assert!(raw.is_locked_exclusive());
+    /// // SAFETY: the exclusive lock is held.
+    /// unsafe { raw.unlock_exclusive() };
+    /// ```
+    pub unsafe fn upgrade(&self) {
+        if !self.claim_from_upgradable() {
+            self.wait_for_readers(None);
+        }
+    }
+
+    /// Turns the upgradable lock into the exclusive lock if no plain reader is inside; never
+    /// blocks. Returns whether it did.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the upgradable lock; on `true` it holds the exclusive lock instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_upgradable();
+    /// raw.lock_shared();
+    /// // SAFETY: the upgradable lock is held.
+    /// assert!(!unsafe { raw.try_upgrade() });
+    /// // SAFETY: the shared lock is held; then the upgradable one.
+    /// unsafe { raw.unlock_shared() };
+    /// assert!(unsafe { raw.try_upgrade() });
+    /// // SAFETY: the exclusive lock is held.
+    /// unsafe { raw.unlock_exclusive() };
+    /// ```
+    pub unsafe fn try_upgrade(&self) -> bool {
+        // Relaxed: the CAS below re-reads the value.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & READERS_MASK != READER {
+                return false;
+            }
+            // Acquire: pairs with the Release fetch_sub of the readers that left.
+            match self.state.compare_exchange_weak(
+                state,
+                state - UPGRADABLE - READER + WRITER,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Turns the upgradable lock into the exclusive lock, giving up after `timeout` (the caller
+    /// then still holds the upgradable lock). Returns whether it did.
+    ///
+    /// # Safety
+    ///
+    /// As [`try_upgrade`](Self::try_upgrade).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_upgradable();
+    /// raw.lock_shared();
+    /// // SAFETY: the upgradable lock is held.
+    /// assert!(!unsafe { raw.try_upgrade_for(Duration::from_millis(1)) });
+    /// // SAFETY: the shared and the upgradable lock are held.
+    /// unsafe {
+    ///     raw.unlock_shared();
+    ///     raw.unlock_upgradable();
+    /// }
+    /// ```
+    pub unsafe fn try_upgrade_for(&self, timeout: Duration) -> bool {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.try_upgrade_deadline(gosync_park::deadline_after(timeout)) }
+    }
+
+    /// Turns the upgradable lock into the exclusive lock, giving up at `deadline` (the caller
+    /// then still holds the upgradable lock). Returns whether it did.
+    ///
+    /// # Safety
+    ///
+    /// As [`try_upgrade`](Self::try_upgrade).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_upgradable();
+    /// // SAFETY: the upgradable lock is held.
+    /// assert!(unsafe { raw.try_upgrade_until(Instant::now()) });
+    /// // SAFETY: the exclusive lock is held.
+    /// unsafe { raw.unlock_exclusive() };
+    /// ```
+    pub unsafe fn try_upgrade_until(&self, deadline: Instant) -> bool {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.try_upgrade_deadline(Some(deadline)) }
+    }
+
+    /// # Safety
+    ///
+    /// As [`try_upgrade`](Self::try_upgrade).
+    unsafe fn try_upgrade_deadline(&self, deadline: Option<Instant>) -> bool {
+        if self.claim_from_upgradable() || self.wait_for_readers(deadline) {
+            return true;
+        }
+        self.writer_to_upgradable();
+        false
+    }
+
+    /// With the upgradable lock held, swaps it for `WRITER`. Returns whether no reader was left
+    /// inside (the exclusive lock is then held; otherwise the caller waits for readers).
+    fn claim_from_upgradable(&self) -> bool {
+        // Acquire: pairs with the Release fetch_sub of the readers that already left.
+        let prev = self
+            .state
+            .fetch_add(WRITER.wrapping_sub(UPGRADABLE + READER), Ordering::Acquire);
+        prev & READERS_MASK == READER
+    }
+
+    /// With `WRITER` held and no writer behind it needing it, turns it into the upgradable lock
+    /// and lets in the readers that parked meanwhile (no writer can claim while `UPGRADABLE` is
+    /// held, so counting them in is safe).
+    fn writer_to_upgradable(&self) {
+        // Release: pairs with the Acquire of the readers that now enter.
+        let prev = self.state.fetch_add(
+            (UPGRADABLE + READER).wrapping_sub(WRITER),
+            Ordering::Release,
+        );
+        if prev & PARKED_READERS != 0 {
+            self.wake_readers(TOKEN_HANDOFF);
+        }
+    }
+
+    /// Turns the exclusive lock into the upgradable lock: readers may enter again, writers may
+    /// not.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the exclusive lock; afterwards it holds the upgradable lock instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_exclusive();
+    /// // SAFETY: the exclusive lock is held.
+    /// unsafe { raw.downgrade_to_upgradable() };
+    /// assert!(raw.try_lock_shared());
+    /// // SAFETY: a shared and the upgradable lock are held.
+    /// unsafe {
+    ///     raw.unlock_shared();
+    ///     raw.unlock_upgradable();
+    /// }
+    /// ```
+    pub unsafe fn downgrade_to_upgradable(&self) {
+        self.writer_to_upgradable();
+    }
+
+    /// Turns the upgradable lock into a plain shared lock, handing the upgradable slot to the
+    /// longest waiting writer or upgradable reader, if any.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the upgradable lock; afterwards it holds a shared lock instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_upgradable();
+    /// // SAFETY: the upgradable lock is held.
+    /// unsafe { raw.downgrade_upgradable() };
+    /// assert!(raw.try_lock_upgradable());
+    /// // SAFETY: a shared and the upgradable lock are held.
+    /// unsafe {
+    ///     raw.unlock_shared();
+    ///     raw.unlock_upgradable();
+    /// }
+    /// ```
+    pub unsafe fn downgrade_upgradable(&self) {
+        self.pass_on_claim(UPGRADABLE);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Observers
+    // ---------------------------------------------------------------------------------------
+
+    /// Whether any lock is held (or a writer has claimed it), at this instant. A snapshot for
+    /// diagnostics and assertions, not for synchronisation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// assert!(!raw.is_locked());
+    /// raw.lock_shared();
+    /// assert!(raw.is_locked());
+    /// // SAFETY: the shared lock is held.
+    /// unsafe { raw.unlock_shared() };
+    /// ```
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        // Relaxed: a snapshot, ordering nothing.
+        self.state.load(Ordering::Relaxed) & (WRITER | UPGRADABLE | READERS_MASK) != 0
+    }
+
+    /// Whether a writer holds the lock or has claimed it (and waits for readers to leave), at
+    /// this instant. A snapshot, as [`is_locked`](Self::is_locked).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = gosync_rwmutex::RawRwMutex::new();
+    /// raw.lock_exclusive();
+    /// assert!(raw.is_locked_exclusive());
+    /// // SAFETY: the exclusive lock is held.
+    /// unsafe { raw.unlock_exclusive() };
+    /// ```
+    #[inline]
+    pub fn is_locked_exclusive(&self) -> bool {
+        // Relaxed: a snapshot, ordering nothing.
+        self.state.load(Ordering::Relaxed) & WRITER != 0
+    }
+}
+
+/// Whether `deadline` has passed (`None` never does).
+#[inline]
+fn has_passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_bits_are_distinct_and_below_the_count() {
+        let flags = [
+            PARKED_READERS,
+            PARKED_WRITERS,
+            PARKED_DRAIN,
+            WRITER,
+            UPGRADABLE,
+        ];
+        let mut all = 0;
+        for flag in flags {
+            assert_eq!(flag.count_ones(), 1);
+            assert_eq!(all & flag, 0);
+            all |= flag;
+            assert!(flag < READER);
+        }
+        assert_eq!(all | READERS_MASK, usize::MAX);
+    }
+
+    #[test]
+    fn a_reader_backing_out_leaves_the_count_unchanged() {
+        let raw = RawRwMutex::new();
+        raw.lock_exclusive();
+        assert!(!raw.try_lock_shared());
+        assert_eq!(raw.state.load(Ordering::Relaxed), WRITER);
+        // SAFETY: the exclusive lock is held.
+        unsafe { raw.unlock_exclusive() };
+        assert_eq!(raw.state.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn upgrade_and_downgrade_move_between_states() {
+        let raw = RawRwMutex::new();
+        raw.lock_upgradable();
+        assert_eq!(raw.state.load(Ordering::Relaxed), UPGRADABLE + READER);
+        // SAFETY: each call holds what it gives up, in sequence.
+        unsafe {
+            raw.upgrade();
+            assert_eq!(raw.state.load(Ordering::Relaxed), WRITER);
+            raw.downgrade_to_upgradable();
+            assert_eq!(raw.state.load(Ordering::Relaxed), UPGRADABLE + READER);
+            raw.downgrade_upgradable();
+            assert_eq!(raw.state.load(Ordering::Relaxed), READER);
+            raw.unlock_shared();
+        }
+        assert_eq!(raw.state.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "sync: too many readers")]
+    fn reader_overflow_panics() {
+        let raw = RawRwMutex::new();
+        raw.state.store(READERS_OVERFLOW, Ordering::Relaxed);
+        raw.lock_shared();
+    }
+}

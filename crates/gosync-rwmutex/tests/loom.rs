@@ -1,0 +1,169 @@
+//! Loom models of `RwMutex`: every interleaving of a few threads, with loom's data-race
+//! detector watching the protected data (the lock's cell is the park layer's loom-aware
+//! `UnsafeCell`). Under loom every finite deadline counts as passed at the first look, so the
+//! timed models explore a timeout at every point of the race.
+#![cfg(gosync_loom)]
+
+use std::time::Duration;
+
+use gosync_park::sync::Arc;
+use gosync_park::thread;
+use gosync_rwmutex::{RwMutex, RwMutexUpgradableReadGuard, RwMutexWriteGuard};
+
+/// A reader is inside, a writer comes and waits, a new reader comes: the writer gets the lock
+/// once the first reader leaves, and every access is ordered by the lock.
+#[test]
+fn writer_preference_hand_over() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let inside = lock.read();
+        let writer = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.write() += 1)
+        };
+        let late = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.read())
+        };
+        assert_eq!(*inside, 0);
+        drop(inside);
+        writer.join().unwrap();
+        let seen = late.join().unwrap();
+        assert!(seen <= 1);
+        assert_eq!(*lock.read(), 1);
+        assert!(!lock.raw().is_locked());
+    });
+}
+
+/// An upgradable reader upgrades while a writer competes: both increments land.
+#[test]
+fn upgrade_versus_writer() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let writer = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.write() += 1)
+        };
+        let guard = lock.upgradable_read();
+        let before = *guard;
+        let mut w = RwMutexUpgradableReadGuard::upgrade(guard);
+        assert_eq!(*w, before);
+        *w += 1;
+        drop(w);
+        writer.join().unwrap();
+        assert_eq!(*lock.read(), 2);
+        assert!(!lock.raw().is_locked());
+    });
+}
+
+/// A writer downgrades while a reader waits: the reader sees the write, nobody else writes in
+/// between.
+#[test]
+fn downgrade_lets_the_reader_in() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let reader = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.read())
+        };
+        let mut w = lock.write();
+        *w = 1;
+        let r = RwMutexWriteGuard::downgrade(w);
+        assert_eq!(*r, 1);
+        drop(r);
+        let seen = reader.join().unwrap();
+        assert!(seen <= 1);
+        assert!(!lock.raw().is_locked());
+    });
+}
+
+/// A timed writer gives up (or not) while the reader inside leaves: no waiter is left stuck and
+/// the lock ends free.
+#[test]
+fn timed_write_versus_readers_leaving() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let inside = lock.read();
+        let writer = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || {
+                if let Some(mut g) = lock.try_write_for(Duration::from_secs(1)) {
+                    *g += 1;
+                }
+            })
+        };
+        let late = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.read())
+        };
+        drop(inside);
+        writer.join().unwrap();
+        assert!(late.join().unwrap() <= 1);
+        assert!(!lock.raw().is_locked());
+        assert!(lock.try_write().is_some());
+    });
+}
+
+/// A timed reader gives up (or is let in) while the writer releases.
+#[test]
+fn timed_read_versus_writer_release() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let w = lock.write();
+        let reader = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || lock.try_read_for(Duration::from_secs(1)).map(|g| *g))
+        };
+        drop(w);
+        assert!(matches!(reader.join().unwrap(), None | Some(0)));
+        assert!(!lock.raw().is_locked());
+        assert!(lock.try_write().is_some());
+    });
+}
+
+/// A writer releases while both a reader and another writer wait: each gets its turn, and the
+/// parked reader is counted in before the next writer takes over.
+#[test]
+fn release_with_a_reader_and_a_writer_waiting() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let mut w = lock.write();
+        let reader = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.read())
+        };
+        let writer = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.write() += 1)
+        };
+        *w += 1;
+        drop(w);
+        writer.join().unwrap();
+        assert!(matches!(reader.join().unwrap(), 1 | 2));
+        assert_eq!(*lock.read(), 2);
+        assert!(!lock.raw().is_locked());
+    });
+}
+
+/// A writer releases to a parked upgradable reader while a plain reader comes in through the
+/// fast path: the plain reader must see the writer's write (the hand-off publishes it).
+#[test]
+fn hand_off_to_upgradable_publishes_to_readers() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let mut w = lock.write();
+        let upgradable = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.upgradable_read())
+        };
+        let reader = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.read())
+        };
+        *w = 1;
+        drop(w);
+        assert_eq!(upgradable.join().unwrap(), 1);
+        assert_eq!(reader.join().unwrap(), 1);
+        assert!(!lock.raw().is_locked());
+    });
+}
