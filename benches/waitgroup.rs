@@ -2,11 +2,13 @@
 //! `Mutex` + `Condvar` counter.
 //!
 //! `waitgroup_rounds`: one iteration is one round. The coordinator arms the group for
-//! 2 × [`DONES`] completions (gosync: `add`; crossbeam: that many clones, made before the
-//! clock starts; the counter: a store), releases both workers at a barrier and waits; each
-//! worker signals done [`DONES`] times (crossbeam: drops one clone per done). Timed from the
-//! coordinator passing the barrier to its wait returning. Workers live for the whole
-//! measurement, so thread start-up is not timed.
+//! 2 × [`DONES`] completions (gosync: `add`; crossbeam: one clone per completion, since that
+//! is how crossbeam counts; the counter: a store), releases both workers at a barrier and
+//! waits; each worker signals done [`DONES`] times (crossbeam: drops one clone per done).
+//! Timed end to end, from arming to the wait returning: arming is part of what each API costs,
+//! and timing from the barrier would leave out whatever the workers did before the coordinator
+//! was scheduled again. Workers live for the whole measurement, so thread start-up is not
+//! timed.
 
 use std::sync::{Barrier, Condvar, Mutex};
 use std::thread;
@@ -40,9 +42,9 @@ fn rounds<S: Sync>(
             });
         }
         for _ in 0..iters {
+            let t = Instant::now();
             arm(state);
             start.wait();
-            let t = Instant::now();
             wait(state);
             total += t.elapsed();
         }

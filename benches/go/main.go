@@ -210,10 +210,10 @@ func waitgroupBenches() {
 		}
 		var total time.Duration
 		for r := uint64(0); r < iters; r++ {
+			t := time.Now()
 			wg.Add(2 * dones)
 			starts[0] <- struct{}{}
 			starts[1] <- struct{}{}
-			t := time.Now()
 			wg.Wait()
 			total += time.Since(t)
 		}

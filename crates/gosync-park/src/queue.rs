@@ -385,7 +385,8 @@ fn wait(
         return unparked(waiter);
     }
     let cancel = options.cancel;
-    let deadline = earliest_deadline(options.deadline, cancel.and_then(Cancellation::deadline));
+    let cancel_deadline = cancel.and_then(Cancellation::deadline);
+    let deadline = earliest_deadline(options.deadline, cancel_deadline);
     let waker_id = waiter as *const Waiter as usize;
     let registered = cancel.is_some_and(|c| {
         c.register(Waker {
@@ -402,8 +403,8 @@ fn wait(
             Some(ParkResult::Cancelled)
         } else if options.deadline.is_some_and(deadline_passed) {
             Some(ParkResult::TimedOut)
-        } else if deadline.is_some_and(deadline_passed) {
-            // The cancellation source's own deadline.
+        } else if cancel_deadline.is_some_and(deadline_passed) {
+            // The cancellation source's own deadline, which its `is_cancelled` may not count.
             Some(ParkResult::Cancelled)
         } else {
             None

@@ -1,1 +1,49 @@
-//! TODO
+//! Go's synchronization toolkit — `sync`, `sync/atomic` and `golang.org/x/sync` — as
+//! first-class Rust.
+//!
+//! This crate only re-exports: each primitive is its own crate (`gosync-mutex`,
+//! `gosync-waitgroup`, …), all built on one wait/wake layer (`gosync-park`). Depend on `gosync`
+//! for everything, or on a single primitive's crate.
+//!
+//! | Go | gosync | crate |
+//! | --- | --- | --- |
+//! | `sync.Mutex` | [`Mutex`], [`MutexGuard`], [`RawMutex`] | `gosync-mutex` |
+//! | `sync.RWMutex` | [`RwMutex`] and its guards, [`RawRwMutex`] | `gosync-rwmutex` |
+//! | `sync.Cond` | [`Cond`], [`Lockable`], [`WaitTimeoutResult`] | `gosync-cond` |
+//! | `sync.Once`, `OnceFunc`, `OnceValue` | [`Once`], [`OnceCell`], [`once_func`], [`once_value`] | `gosync-once` |
+//! | `sync.WaitGroup` | [`WaitGroup`] | `gosync-waitgroup` |
+//! | `context` | [`context::Context`], [`context::Canceler`], [`context::ContextError`] | `gosync-context` |
+//!
+//! Conventions, as everywhere in gosync: guards unlock on drop (also during a panic) and there is
+//! no poisoning; every blocking `op` has `try_op` (never blocks), `try_op_for`/`try_op_until`
+//! (deadlines) and, where Go takes a `ctx`, `op_ctx(&Context)`; misuse Go catches panics with
+//! Go's message.
+//!
+//! # Examples
+//!
+//! ```
+//! use gosync::{Mutex, WaitGroup};
+//! use std::sync::Arc;
+//!
+//! let counter = Arc::new(Mutex::new(0));
+//! let wg = Arc::new(WaitGroup::new());
+//! for _ in 0..4 {
+//!     let counter = Arc::clone(&counter);
+//!     wg.go(move || *counter.lock() += 1);
+//! }
+//! wg.wait();
+//! assert_eq!(*counter.lock(), 4);
+//! ```
+
+pub use gosync_cond::{Cond, Lockable, WaitTimeoutResult};
+pub use gosync_mutex::{Mutex, MutexGuard, RawMutex};
+pub use gosync_once::{once_func, once_value, Once, OnceCell};
+pub use gosync_rwmutex::{
+    RawRwMutex, RwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard, RwMutexWriteGuard,
+};
+pub use gosync_waitgroup::WaitGroup;
+
+/// Go's `context`: cancellation and deadlines that every `_ctx` wait in gosync listens to.
+pub mod context {
+    pub use gosync_context::{Canceler, Context, ContextError};
+}

@@ -1,0 +1,165 @@
+//! A tour of gosync: each primitive at work, with a line on what it did.
+//!
+//! Run it with `cargo run --example tour`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use gosync::context::{Context, ContextError};
+use gosync::{Cond, Mutex, Once, OnceCell, RwMutex, RwMutexUpgradableReadGuard, WaitGroup};
+
+fn main() {
+    println!("gosync tour: Go's sync toolkit as Rust\n");
+    mutex();
+    rwmutex();
+    cond();
+    once();
+    waitgroup();
+    context();
+    println!("\nEvery primitive above blocks through gosync-park: no polling, no sleeps.");
+}
+
+fn section(name: &str) {
+    println!("== {name}");
+}
+
+/// Mutex: 4 threads × 10 000 increments, then a timed lock that gives up.
+fn mutex() {
+    section("Mutex (sync.Mutex, with Go's starvation mode)");
+    let counter = Arc::new(Mutex::new(0u64));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let counter = Arc::clone(&counter);
+            thread::spawn(move || {
+                for _ in 0..10_000 {
+                    *counter.lock() += 1;
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    println!("   4 threads x 10000 increments under one lock: {}", *counter.lock());
+    let held = counter.lock();
+    let start = Instant::now();
+    let attempt = counter.try_lock_for(Duration::from_millis(20));
+    println!(
+        "   try_lock_for(20ms) while held: {} after {:?}",
+        if attempt.is_some() { "acquired" } else { "gave up" },
+        round(start.elapsed())
+    );
+    drop(held);
+    println!("   size_of::<Mutex<()>>() = {} byte(s)", std::mem::size_of::<Mutex<()>>());
+}
+
+/// RwMutex: parallel readers, an upgradable read that upgrades, a downgrade.
+fn rwmutex() {
+    section("RwMutex (sync.RWMutex, writer preference)");
+    let config = Arc::new(RwMutex::new(vec!["a".to_string()]));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let config = Arc::clone(&config);
+            thread::spawn(move || config.read().len())
+        })
+        .collect();
+    let seen: Vec<usize> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    println!("   3 readers saw lengths {seen:?}");
+    let upgradable = config.upgradable_read();
+    if !upgradable.contains(&"b".to_string()) {
+        let mut write = RwMutexUpgradableReadGuard::upgrade(upgradable);
+        write.push("b".to_string());
+        let read = gosync::RwMutexWriteGuard::downgrade(write);
+        println!("   upgraded to add \"b\", downgraded to read: {:?}", *read);
+    }
+}
+
+/// Cond: a consumer waits for items a producer signals, FIFO.
+fn cond() {
+    section("Cond (sync.Cond, FIFO signal, broadcast requeues onto the mutex)");
+    let queue = Arc::new((Mutex::new(Vec::<u32>::new()), Cond::new()));
+    let consumer = {
+        let queue = Arc::clone(&queue);
+        thread::spawn(move || {
+            let (items, cond) = &*queue;
+            let mut taken = Vec::new();
+            let mut guard = items.lock();
+            while taken.len() < 3 {
+                cond.wait_while(&mut guard, |items| items.is_empty());
+                taken.append(&mut guard);
+            }
+            taken
+        })
+    };
+    for item in 1..=3 {
+        let (items, cond) = &*queue;
+        items.lock().push(item);
+        cond.signal();
+    }
+    println!("   consumer woke on signals and took {:?}", consumer.join().unwrap());
+}
+
+/// Once and OnceCell: one initialisation however many threads race.
+fn once() {
+    section("Once / OnceCell (sync.Once, OnceValue)");
+    let once = Arc::new(Once::new());
+    let runs = Arc::new(AtomicUsize::new(0));
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let (once, runs) = (Arc::clone(&once), Arc::clone(&runs));
+            thread::spawn(move || once.call_once(|| _ = runs.fetch_add(1, Ordering::SeqCst)))
+        })
+        .collect();
+    for racer in racers {
+        racer.join().unwrap();
+    }
+    println!("   8 threads raced call_once: f ran {} time(s)", runs.load(Ordering::SeqCst));
+    let cell: OnceCell<String> = OnceCell::new();
+    let first: Result<&String, &str> = cell.get_or_try_init(|| Err("not yet"));
+    let second = cell.get_or_try_init(|| Ok::<_, &str>("ready".to_string()));
+    println!("   OnceCell: first init failed ({first:?}), the retry stored {second:?}");
+}
+
+/// WaitGroup: wait for spawned tasks, and a timed wait.
+fn waitgroup() {
+    section("WaitGroup (sync.WaitGroup, with WaitGroup.Go)");
+    let wg = Arc::new(WaitGroup::new());
+    let done = Arc::new(AtomicUsize::new(0));
+    for _ in 0..5 {
+        let done = Arc::clone(&done);
+        wg.go(move || _ = done.fetch_add(1, Ordering::SeqCst));
+    }
+    wg.wait();
+    println!("   wait() returned after {} tasks finished", done.load(Ordering::SeqCst));
+    wg.add(1);
+    let finished = wg.wait_for(Duration::from_millis(10));
+    println!("   wait_for(10ms) with one task outstanding: counter reached zero = {finished}");
+    wg.done();
+}
+
+/// Context: cancellation reaching a waiter, and a deadline.
+fn context() {
+    section("context (Go's context: cancellation and deadlines)");
+    let (ctx, cancel) = Context::background().with_cancel();
+    let (child, _child_cancel) = ctx.with_timeout(Duration::from_secs(60));
+    let wg = Arc::new(WaitGroup::new());
+    wg.add(1);
+    let waiter = {
+        let (wg, child) = (Arc::clone(&wg), child.clone());
+        thread::spawn(move || wg.wait_ctx(&child))
+    };
+    cancel.cancel();
+    let result: Result<(), ContextError> = waiter.join().unwrap();
+    println!("   a WaitGroup wait on a child context, parent cancelled: {result:?}");
+    println!("   child.err() = {:?} (\"{}\")", child.err(), child.err().unwrap());
+    wg.done();
+    let (short, _cancel) = Context::background().with_timeout(Duration::from_millis(5));
+    short.wait();
+    println!("   a 5ms timeout context: err() = {:?}", short.err());
+}
+
+fn round(d: Duration) -> Duration {
+    Duration::from_micros(d.as_micros() as u64 / 100 * 100)
+}

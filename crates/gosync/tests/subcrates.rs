@@ -1,0 +1,67 @@
+//! Every re-export of the umbrella crate is reachable and is the subcrate's own item.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+#[test]
+fn mutex() {
+    let m: gosync::Mutex<i32> = gosync_mutex::Mutex::new(1);
+    let guard: gosync::MutexGuard<'_, i32> = m.lock();
+    assert_eq!(*guard, 1);
+    drop(guard);
+    let _raw: fn() -> bool = || gosync::RawMutex::new().try_lock();
+}
+
+#[test]
+fn rwmutex() {
+    let rw: gosync::RwMutex<i32> = gosync_rwmutex::RwMutex::new(1);
+    let read: gosync::RwMutexReadGuard<'_, i32> = rw.read();
+    drop(read);
+    let upgradable: gosync::RwMutexUpgradableReadGuard<'_, i32> = rw.upgradable_read();
+    let mut write: gosync::RwMutexWriteGuard<'_, i32> =
+        gosync::RwMutexUpgradableReadGuard::upgrade(upgradable);
+    *write += 1;
+    drop(write);
+    assert_eq!(rw.into_inner(), 2);
+    let _raw: fn() -> gosync::RawRwMutex = gosync::RawRwMutex::new;
+}
+
+#[test]
+fn cond() {
+    let cond: gosync::Cond = gosync_cond::Cond::new();
+    let m = gosync::Mutex::new(());
+    let mut guard = m.lock();
+    let result: gosync::WaitTimeoutResult = cond.wait_for(&mut guard, Duration::ZERO);
+    assert!(result.timed_out());
+    fn lockable<G: gosync::Lockable>(_: &G) {}
+    lockable(&guard);
+}
+
+#[test]
+fn once() {
+    let once: gosync::Once = gosync_once::Once::new();
+    once.call_once(|| {});
+    assert!(once.is_done());
+    let cell: gosync::OnceCell<i32> = gosync_once::OnceCell::new();
+    assert_eq!(*cell.get_or_init(|| 3), 3);
+    let f = gosync::once_func(|| {});
+    f();
+    let v = gosync::once_value(|| 5);
+    assert_eq!(v(), 5);
+}
+
+#[test]
+fn waitgroup() {
+    let wg: Arc<gosync::WaitGroup> = Arc::new(gosync_waitgroup::WaitGroup::new());
+    wg.go(|| {});
+    wg.wait();
+    assert_eq!(wg.count(), 0);
+}
+
+#[test]
+fn context() {
+    let background: gosync::context::Context = gosync_context::Context::background();
+    let (ctx, cancel): (_, gosync::context::Canceler) = background.with_cancel();
+    cancel.cancel();
+    assert_eq!(ctx.err(), Some(gosync::context::ContextError::Canceled));
+}
