@@ -12,36 +12,20 @@
 //! Plus the park-layer contract: a thread parked with a context as its cancellation source wakes
 //! when the context is cancelled or its deadline passes.
 //!
-//! No test sleeps to synchronise; every wait that could hang is bounded by `join_within`.
+//! No test sleeps to synchronise; every wait that could hang is bounded by `join_within` (from
+//! `gosync-testkit`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Barrier};
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use gosync_context::{Canceler, Context, ContextError};
 use gosync_park::{park, Cancellation, ParkOptions, ParkResult};
+use gosync_testkit::{join_within, scaled, LIMIT};
 
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// Joins `handle`, failing the test if the thread takes over `LIMIT`.
-fn join_within<T: Send + 'static>(handle: thread::JoinHandle<T>) -> T {
-    let (tx, rx) = mpsc::channel();
-    let watcher = thread::spawn(move || tx.send(handle.join()).ok());
-    let result = rx
-        .recv_timeout(LIMIT)
-        .expect("thread did not finish in time");
-    watcher.join().unwrap();
-    result.expect("thread panicked")
-}
-
-fn threads() -> usize {
-    if cfg!(miri) {
-        3
-    } else {
-        16
-    }
-}
+/// How many threads the many-waiter tests start.
+const THREADS: usize = scaled(16, 3);
 
 #[test]
 fn background_is_never_done() {
@@ -306,12 +290,12 @@ fn parked_threads_wake_on_an_ancestor_cancel() {
 /// Many threads wait on a tree of contexts; one cancel at the root wakes them all.
 #[test]
 fn one_cancel_wakes_every_waiter() {
-    let rounds = if cfg!(miri) { 2 } else { 50 };
+    let rounds = scaled(50, 2);
     for _ in 0..rounds {
         let (root, cancel) = Context::background().with_cancel();
         let (mid, _c) = root.with_timeout(Duration::from_secs(3600));
-        let ready = Arc::new(Barrier::new(threads() + 1));
-        let waiters: Vec<_> = (0..threads())
+        let ready = Arc::new(Barrier::new(THREADS + 1));
+        let waiters: Vec<_> = (0..THREADS)
             .map(|i| {
                 let ctx = match i % 3 {
                     0 => root.clone(),
@@ -342,7 +326,7 @@ fn one_cancel_wakes_every_waiter() {
 /// concurrently do no harm.
 #[test]
 fn cancel_races_child_creation() {
-    let rounds = if cfg!(miri) { 3 } else { 200 };
+    let rounds = scaled(200, 3);
     for _ in 0..rounds {
         let (parent, cancel) = Context::background().with_cancel();
         let start = Arc::new(Barrier::new(3));
@@ -380,13 +364,13 @@ fn cancel_races_child_creation() {
 fn simultaneous_cancels() {
     let (root, cancel_root) = Context::background().with_cancel();
     let mut nodes: Vec<(Context, Canceler)> = Vec::new();
-    for i in 0..threads() * 4 {
+    for i in 0..THREADS * 4 {
         let parent = if i == 0 { &root } else { &nodes[i / 2].0 };
         let pair = parent.with_cancel();
         nodes.push(pair);
     }
     let cancelled = Arc::new(AtomicUsize::new(0));
-    let start = Arc::new(Barrier::new(threads() + 1));
+    let start = Arc::new(Barrier::new(THREADS + 1));
     let cancelers: Vec<_> = nodes
         .iter()
         .step_by(4)
@@ -413,7 +397,7 @@ fn simultaneous_cancels() {
     for handle in cancelers.into_iter().chain(waiters) {
         join_within(handle);
     }
-    assert_eq!(cancelled.load(Ordering::Relaxed), threads());
+    assert_eq!(cancelled.load(Ordering::Relaxed), THREADS);
     assert!(nodes.iter().all(|(ctx, _)| ctx.is_done()));
 }
 
@@ -421,7 +405,7 @@ fn simultaneous_cancels() {
 /// while others cancel children; the parent stays usable and finally cancels everything left.
 #[test]
 fn stress_short_lived_children() {
-    let per_thread = if cfg!(miri) { 20 } else { 5_000 };
+    let per_thread = scaled(5_000, 20);
     let (parent, cancel) = Context::background().with_timeout(Duration::from_secs(3600));
     let workers: Vec<_> = (0..4)
         .map(|t| {

@@ -511,6 +511,9 @@ impl RawMutex {
             let options = ParkOptions {
                 deadline,
                 front: clock.is_some(),
+                // This thread has spun already (above); sleeping now leaves the lock to the
+                // running threads instead of bouncing its cache line (see `sleep_at_once`).
+                sleep_at_once: true,
                 ..ParkOptions::default()
             };
             let mode = if starving { PARKED | STARVING } else { PARKED };

@@ -8,7 +8,8 @@
 //!
 //! Nothing sleeps to synchronise: threads are joined through `join_within`, which fails the test
 //! after a generous limit instead of hanging it, and a test that needs a thread to be queued
-//! waits (yielding, bounded) until the park layer reports it queued.
+//! waits (`wait_until`: yielding, bounded) until the park layer reports it queued. Both helpers
+//! come from `gosync-testkit`.
 //!
 //! Real threads and real time: not built under loom (see `loom.rs` for the models).
 #![cfg(not(gosync_loom))]
@@ -19,19 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use gosync_mutex::{Mutex, MutexGuard, RawMutex};
-
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// Joins `handle`, failing the test if it takes over `LIMIT`.
-fn join_within<T: Send + 'static>(handle: thread::JoinHandle<T>) -> T {
-    let (tx, rx) = mpsc::channel();
-    let watcher = thread::spawn(move || tx.send(handle.join()).ok());
-    let result = rx
-        .recv_timeout(LIMIT)
-        .expect("thread did not finish in time");
-    watcher.join().unwrap();
-    result.expect("thread panicked")
-}
+use gosync_testkit::{join_within, scaled, wait_until, LIMIT};
 
 /// Whether some thread is queued on `raw`'s key right now (asked of the park layer, under its
 /// lock, without waking anyone).
@@ -40,12 +29,9 @@ fn has_waiters(raw: &RawMutex) -> bool {
 }
 
 /// Waits (yielding, bounded) until a thread is queued on `raw`.
+#[track_caller]
 fn until_queued(raw: &RawMutex) {
-    let start = Instant::now();
-    while !has_waiters(raw) {
-        assert!(start.elapsed() < LIMIT, "no thread queued in time");
-        thread::yield_now();
-    }
+    wait_until(|| has_waiters(raw));
 }
 
 /// Busy work for about `d`, never sleeping (to hold a lock for a while).
@@ -53,14 +39,6 @@ fn busy_for(d: Duration) {
     let start = Instant::now();
     while start.elapsed() < d {
         std::hint::spin_loop();
-    }
-}
-
-fn scaled(n: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        n
     }
 }
 
@@ -310,11 +288,8 @@ fn starvation_mode_hands_off_to_the_waiter() {
             })
         };
         let raw = MutexGuard::raw(&guard);
-        let start = Instant::now();
-        while !raw.force_starvation() {
-            assert!(start.elapsed() < LIMIT, "waiter did not queue in time");
-            thread::yield_now();
-        }
+        // Forcing succeeds only once the waiter is queued.
+        wait_until(|| raw.force_starvation());
         *guard += 10;
         drop(guard);
         // Handed over: the lock never became free, so a newcomer cannot barge.

@@ -4,48 +4,26 @@
 //! `src/sync/oncefunc_test.go` (`TestOnceFunc`, `TestOnceValue`, `TestOnceValues`, the panic
 //! tests `TestOnceXGoexit`/`TestOnceFuncPanic...`, concurrency), rewritten in our own code; plus
 //! `OnceCell` retry-after-error and racing `get_or_init`.
+//!
+//! Every test that could hang runs inside `within` (from `gosync-testkit`), which fails it after
+//! a generous limit instead of hanging the run.
 
 #![cfg(not(gosync_loom))]
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Barrier};
+use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::Duration;
 
 use gosync_once::{once_func, once_value, Once, OnceCell};
+use gosync_testkit::{panic_message, scaled, within};
 
 /// How many threads the racing tests start.
-const THREADS: usize = if cfg!(miri) { 4 } else { 10 };
-
-/// Runs `f` on a thread and fails the test if it does not finish within 10 s.
-fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(panic::catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(Ok(value)) => value,
-        Ok(Err(payload)) => panic::resume_unwind(payload),
-        Err(_) => panic!("did not finish within 10 s (deadlock?)"),
-    }
-}
-
-/// The message of a caught panic.
-fn message(payload: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .unwrap_or_default()
-    }
-}
+const THREADS: usize = scaled(10, 4);
 
 #[test]
 fn many_threads_run_f_exactly_once() {
-    within_10s(|| {
+    within(|| {
         let once = Arc::new(Once::new());
         let runs = Arc::new(AtomicUsize::new(0));
         let start = Arc::new(Barrier::new(THREADS));
@@ -76,7 +54,7 @@ fn many_threads_run_f_exactly_once() {
 fn panicking_f_counts_as_done() {
     let once = Once::new();
     let caught = panic::catch_unwind(|| once.call_once(|| panic!("failed")));
-    assert_eq!(message(&caught.unwrap_err()), "failed");
+    assert_eq!(panic_message(&*caught.unwrap_err()), "failed");
     assert!(once.is_done());
     // Go's TestOncePanic: the second Do does not run its function.
     once.call_once(|| panic!("Once.Do called twice"));
@@ -84,7 +62,7 @@ fn panicking_f_counts_as_done() {
 
 #[test]
 fn waiters_of_a_panicking_f_are_released() {
-    within_10s(|| {
+    within(|| {
         let once = Arc::new(Once::new());
         let started = Arc::new(Barrier::new(2));
         let runner = {
@@ -123,7 +101,7 @@ fn once_func_runs_once() {
 
 #[test]
 fn once_func_concurrent_callers_wait_and_see_writes() {
-    within_10s(|| {
+    within(|| {
         let value = Arc::new(AtomicUsize::new(0));
         let f = {
             let value = value.clone();
@@ -153,7 +131,7 @@ fn once_func_repanics_every_call() {
     });
     for _ in 0..3 {
         let caught = panic::catch_unwind(AssertUnwindSafe(&f)).unwrap_err();
-        assert!(message(&caught).contains('x'));
+        assert!(panic_message(&*caught).contains('x'));
     }
     assert_eq!(runs.load(Ordering::Relaxed), 1);
 }
@@ -189,9 +167,9 @@ fn once_value_repanics_each_call_with_the_first_message() {
     for _ in 0..3 {
         let caught = panic::catch_unwind(AssertUnwindSafe(&f)).unwrap_err();
         assert!(
-            message(&caught).contains("first failure 42"),
+            panic_message(&*caught).contains("first failure 42"),
             "got {:?}",
-            message(&caught)
+            panic_message(&*caught)
         );
     }
     assert_eq!(runs.load(Ordering::Relaxed), 1);
@@ -199,7 +177,7 @@ fn once_value_repanics_each_call_with_the_first_message() {
 
 #[test]
 fn once_value_racing_callers_get_one_value() {
-    within_10s(|| {
+    within(|| {
         let runs = Arc::new(AtomicUsize::new(0));
         let f = {
             let runs = runs.clone();
@@ -239,7 +217,7 @@ fn cell_stays_empty_after_panic() {
 
 #[test]
 fn cell_waiter_takes_over_after_a_panic() {
-    within_10s(|| {
+    within(|| {
         let cell = Arc::new(OnceCell::new());
         let started = Arc::new(Barrier::new(2));
         let runner = {
@@ -260,7 +238,7 @@ fn cell_waiter_takes_over_after_a_panic() {
 
 #[test]
 fn cell_waiter_takes_over_after_an_error() {
-    within_10s(|| {
+    within(|| {
         let cell = Arc::new(OnceCell::new());
         let started = Arc::new(Barrier::new(2));
         let runner = {
@@ -281,7 +259,7 @@ fn cell_waiter_takes_over_after_an_error() {
 
 #[test]
 fn cell_racing_get_or_init_returns_the_same_reference() {
-    within_10s(|| {
+    within(|| {
         let cell: Arc<OnceCell<String>> = Arc::new(OnceCell::new());
         let runs = Arc::new(AtomicUsize::new(0));
         let start = Arc::new(Barrier::new(THREADS));
@@ -348,8 +326,8 @@ fn cell_drop_drops_the_value() {
 
 #[test]
 fn stress_many_onces() {
-    within_10s(|| {
-        let rounds = if cfg!(miri) { 5 } else { 500 };
+    within(|| {
+        let rounds = scaled(500, 5);
         for _ in 0..rounds {
             let once = Arc::new(Once::new());
             let cell = Arc::new(OnceCell::new());

@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use crate::facade::parker::Parker;
 use crate::facade::sync::{AtomicU32, AtomicUsize, BookkeepingGuard, BookkeepingLock, Ordering};
-use crate::spin::spin_until_woken;
+use crate::spin::AdaptiveSpin;
 use crate::{deadline_passed, earliest_deadline};
 
 /// A waiter's `state`: queued and waiting.
@@ -108,6 +108,11 @@ pub struct ParkOptions<'a> {
     pub deadline: Option<Instant>,
     /// Give up when this is cancelled.
     pub cancel: Option<&'a dyn Cancellation>,
+    /// Sleep at once, without the adaptive spin (see [`spin`](crate::spin)): for a waiter that
+    /// has already spun on its own terms, such as a mutex after its back-off. Letting such a
+    /// waiter sleep leaves the lock to the running threads, which is what makes a contended
+    /// mutex fast; spinning again would only keep the lock's cache line bouncing.
+    pub sleep_at_once: bool,
     /// Queue at the head rather than the tail (a waiter re-parking after a failed hand-over
     /// keeps its turn, as Go's `queueLifo`).
     pub front: bool,
@@ -119,6 +124,7 @@ impl fmt::Debug for ParkOptions<'_> {
             .field("token", &self.token)
             .field("deadline", &self.deadline)
             .field("cancel", &self.cancel.map(|_| ".."))
+            .field("sleep_at_once", &self.sleep_at_once)
             .field("front", &self.front)
             .finish()
     }
@@ -381,9 +387,14 @@ fn wait(
     options: &ParkOptions<'_>,
     on_abort: impl FnOnce(usize, bool),
 ) -> ParkResult {
-    if spin_until_woken(|| waiter.is_woken()) {
+    let spin = if options.sleep_at_once {
+        AdaptiveSpin::skip()
+    } else {
+        AdaptiveSpin::spin(|| waiter.is_woken())
+    };
+    let Err(spin) = spin else {
         return unparked(waiter);
-    }
+    };
     let cancel = options.cancel;
     let cancel_deadline = cancel.and_then(Cancellation::deadline);
     let deadline = earliest_deadline(options.deadline, cancel_deadline);
@@ -395,8 +406,12 @@ fn wait(
         })
     });
     let mut on_abort = Some(on_abort);
+    let mut spin = Some(spin);
     let result = loop {
         if waiter.is_woken() {
+            if let Some(spin) = spin.take() {
+                spin.woken_after_sleep();
+            }
             break unparked(waiter);
         }
         let reason = if cancel.is_some_and(|c| !registered || c.is_cancelled()) {

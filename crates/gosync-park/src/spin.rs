@@ -5,17 +5,23 @@
 //! - [`SpinWait`]: a primitive's own bounded back-off before it decides to park (the mutex
 //!   spinning while the holder is running), as Go's `runtime_canSpin` and parking_lot's
 //!   `SpinWait`: a few rounds of exponentially longer `spin_loop` bursts, then a few yields.
-//! - `spin_until_woken`: the park layer's wait before it sleeps. A thread that has queued
-//!   itself spins on its own wake flag for a while before paying for a futex sleep, so a wake that
-//!   arrives within microseconds costs no sleep+wake round trip (~20 µs on a small VM). The
-//!   budget adapts per thread: it doubles when a spin ended in a wake and halves when it did not,
-//!   between [`MIN_SPIN`] and [`MAX_SPIN`] (about the cost of one sleep+wake, so spinning at
-//!   worst doubles the price of a wait that had to sleep anyway).
+//! - `AdaptiveSpin`: the park layer's wait before it sleeps. A thread that has queued itself
+//!   spins on its own wake flag for a while before paying for a futex sleep, so a wake that
+//!   arrives within microseconds costs no sleep+wake round trip. The budget adapts per thread to
+//!   the waits it sees: twice the last wait when that was short, half the budget when it was
+//!   long, between [`MIN_SPIN`] and [`MAX_SPIN`].
 //!
-//! Neither spins on a single core, and at most `cores - 1` threads spin in the park layer at
-//! once: when threads outnumber cores, a spinner only steals the time slice of the thread it
-//! waits for. Under loom and miri nothing spins: loom would explore every spin iteration, and
-//! under miri time is meaningless.
+//! Why [`MAX_SPIN`] is about one sleep+wake: a futex sleep+wake costs 20–40 µs of latency on a
+//! small VM, so a spin that long at worst doubles the price of a wait that had to sleep anyway,
+//! and it must be at least that long to be useful at all. Two threads handing work back and
+//! forth (a condition variable ping-pong) settle into spinning only if each spins longer than
+//! the other takes to wake from a sleep; with a shorter cap both keep sleeping.
+//!
+//! Nothing spins on a single core, and at most one thread per core spins in the park layer at
+//! once (an admission counter), so spinners cannot crowd out the threads they wait for among
+//! themselves. A waiter that has already spun on its own terms (a mutex after its back-off)
+//! skips the adaptive spin: `ParkOptions::sleep_at_once`. Under loom and miri nothing spins:
+//! loom would explore every spin iteration, and under miri time is meaningless.
 
 use crate::facade::{hint, thread};
 
@@ -23,14 +29,15 @@ use crate::facade::{hint, thread};
 #[cfg(not(any(gosync_loom, miri)))]
 static CORES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Threads currently spinning in [`spin_until_woken`].
+/// Threads currently spinning in an [`AdaptiveSpin`].
 #[cfg(not(any(gosync_loom, miri)))]
 static SPINNERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The shortest adaptive spin, in nanoseconds.
 pub const MIN_SPIN: u32 = 1_000;
-/// The longest adaptive spin, in nanoseconds: about one futex sleep+wake on a small VM.
-pub const MAX_SPIN: u32 = 20_000;
+/// The longest adaptive spin, in nanoseconds: about one futex sleep+wake on a small VM (see the
+/// module docs).
+pub const MAX_SPIN: u32 = 50_000;
 
 /// How many cores this process may use (cached after the first call).
 #[cfg(not(any(gosync_loom, miri)))]
@@ -120,56 +127,106 @@ std::thread_local! {
     static SPIN_BUDGET: std::cell::Cell<u32> = const { std::cell::Cell::new(MAX_SPIN / 2) };
 }
 
-/// Spins until `woken()` is true or this thread's adaptive budget runs out; returns whether it
-/// was woken. See the module docs for the policy.
-#[inline]
-pub(crate) fn spin_until_woken(woken: impl Fn() -> bool) -> bool {
-    #[cfg(any(gosync_loom, miri))]
-    return {
-        let _ = woken;
-        false
-    };
+/// One wait's adaptive spin: spin first, and if that did not see the wake, tell it how long the
+/// whole wait took once the thread is woken after sleeping.
+///
+/// The budget follows the waits this thread has seen. A wait that ended (by spinning or after a
+/// sleep) within [`MAX_SPIN`] sets the budget to twice its length, so the next such wait is
+/// caught spinning; a longer wait halves it, towards [`MIN_SPIN`]. Learning from waits that
+/// ended after a sleep matters: a budget that only shrank on failed spins would collapse for
+/// good as soon as waits got a little longer than it.
+#[derive(Debug)]
+pub(crate) struct AdaptiveSpin {
+    /// When the spin started; `None` when this wait did not spin (no budget to adapt).
     #[cfg(not(any(gosync_loom, miri)))]
-    return adaptive_spin(woken);
+    start: Option<std::time::Instant>,
 }
 
-#[cfg(not(any(gosync_loom, miri)))]
-fn adaptive_spin(woken: impl Fn() -> bool) -> bool {
-    use std::sync::atomic::Ordering::Relaxed;
-    use std::time::{Duration, Instant};
+impl AdaptiveSpin {
+    /// Spins until `woken()` is true or this thread's budget runs out. `Ok` if it saw the wake;
+    /// otherwise the caller sleeps, and calls [`woken_after_sleep`](Self::woken_after_sleep) if
+    /// a wake (not a timeout) ended the wait.
+    #[inline]
+    pub(crate) fn spin(woken: impl Fn() -> bool) -> Result<(), Self> {
+        #[cfg(any(gosync_loom, miri))]
+        return {
+            let _ = woken;
+            Self::skip()
+        };
+        #[cfg(not(any(gosync_loom, miri)))]
+        return Self::spin_adaptively(woken);
+    }
 
-    let cores = cores();
-    if cores < 2 {
-        return false;
+    /// A wait that does not spin (and so teaches the budget nothing).
+    #[inline]
+    pub(crate) fn skip() -> Result<(), Self> {
+        Err(Self {
+            #[cfg(not(any(gosync_loom, miri)))]
+            start: None,
+        })
     }
-    // Relaxed: SPINNERS is an admission counter, not a guard of any data.
-    if SPINNERS.fetch_add(1, Relaxed) + 1 >= cores {
-        SPINNERS.fetch_sub(1, Relaxed);
-        return false;
-    }
-    let budget = SPIN_BUDGET.with(std::cell::Cell::get);
-    let limit = Duration::from_nanos(u64::from(budget));
-    let start = Instant::now();
-    let was_woken = 'spin: loop {
-        // Reading the clock costs as much as a few dozen spin hints: look at it now and then.
-        for _ in 0..32 {
-            if woken() {
-                break 'spin true;
+
+    #[cfg(not(any(gosync_loom, miri)))]
+    fn spin_adaptively(woken: impl Fn() -> bool) -> Result<(), Self> {
+        use std::sync::atomic::Ordering::Relaxed;
+        use std::time::{Duration, Instant};
+
+        let cores = cores();
+        // Relaxed: SPINNERS is an admission counter, not a guard of any data.
+        if cores < 2 {
+            return Self::skip();
+        }
+        if SPINNERS.fetch_add(1, Relaxed) >= cores {
+            SPINNERS.fetch_sub(1, Relaxed);
+            return Self::skip();
+        }
+        let limit = Duration::from_nanos(u64::from(SPIN_BUDGET.with(std::cell::Cell::get)));
+        let start = Instant::now();
+        let outcome = 'spin: loop {
+            // Reading the clock costs as much as a few dozen spin hints: look at it now and then.
+            for _ in 0..32 {
+                if woken() {
+                    break 'spin Ok(start.elapsed());
+                }
+                hint::spin_loop();
             }
-            hint::spin_loop();
+            let elapsed = start.elapsed();
+            if elapsed >= limit {
+                break if woken() { Ok(elapsed) } else { Err(()) };
+            }
+        };
+        SPINNERS.fetch_sub(1, Relaxed);
+        match outcome {
+            Ok(waited) => {
+                adapt(waited);
+                Ok(())
+            }
+            Err(()) => Err(Self { start: Some(start) }),
         }
-        if start.elapsed() >= limit {
-            break woken();
+    }
+
+    /// The wait this spin began ended with a wake after the thread slept.
+    #[inline]
+    pub(crate) fn woken_after_sleep(self) {
+        #[cfg(not(any(gosync_loom, miri)))]
+        if let Some(start) = self.start {
+            adapt(start.elapsed());
         }
-    };
-    SPINNERS.fetch_sub(1, Relaxed);
-    let next = if was_woken {
-        budget.saturating_mul(2).min(MAX_SPIN)
-    } else {
-        (budget / 2).max(MIN_SPIN)
-    };
-    SPIN_BUDGET.with(|b| b.set(next));
-    was_woken
+    }
+}
+
+/// Sets this thread's budget from the length of a wait that just ended; see [`AdaptiveSpin`].
+#[cfg(not(any(gosync_loom, miri)))]
+fn adapt(waited: std::time::Duration) {
+    let waited = u32::try_from(waited.as_nanos()).unwrap_or(u32::MAX);
+    SPIN_BUDGET.with(|budget| {
+        let next = if waited <= MAX_SPIN {
+            waited.saturating_mul(2).clamp(MIN_SPIN, MAX_SPIN)
+        } else {
+            (budget.get() / 2).max(MIN_SPIN)
+        };
+        budget.set(next);
+    });
 }
 
 #[cfg(test)]
@@ -189,11 +246,27 @@ mod tests {
     }
 
     #[test]
-    fn spin_until_woken_returns_true_at_once_when_already_woken() {
-        if spinning_allowed() {
-            assert!(spin_until_woken(|| true));
-        } else {
-            assert!(!spin_until_woken(|| true));
+    fn adaptive_spin_sees_a_wake_that_already_happened() {
+        let spin = AdaptiveSpin::spin(|| true);
+        assert_eq!(spin.is_ok(), spinning_allowed());
+        if let Err(spin) = spin {
+            spin.woken_after_sleep();
         }
+    }
+
+    #[cfg(not(any(gosync_loom, miri)))]
+    #[test]
+    fn budget_follows_the_waits_seen() {
+        use std::time::Duration;
+        adapt(Duration::from_micros(3));
+        assert_eq!(SPIN_BUDGET.with(std::cell::Cell::get), 6_000);
+        adapt(Duration::from_millis(1));
+        assert_eq!(SPIN_BUDGET.with(std::cell::Cell::get), 3_000);
+        for _ in 0..10 {
+            adapt(Duration::from_millis(1));
+        }
+        assert_eq!(SPIN_BUDGET.with(std::cell::Cell::get), MIN_SPIN);
+        adapt(Duration::from_nanos(10));
+        assert_eq!(SPIN_BUDGET.with(std::cell::Cell::get), MIN_SPIN);
     }
 }

@@ -9,7 +9,7 @@
 //! mechanisms are not interchangeable.
 
 use crate::facade::sync::{AtomicU32, Ordering};
-use crate::spin::spin_until_woken;
+use crate::spin::AdaptiveSpin;
 
 /// Blocks while `word` holds `expected`. Returns at once if it does not. May return spuriously:
 /// callers re-check in a loop.
@@ -37,10 +37,10 @@ use crate::spin::spin_until_woken;
 pub fn wait(word: &AtomicU32, expected: u32) {
     // Acquire: the caller re-checks its condition after this returns; pairs with whatever
     // Release store changed the word.
-    if spin_until_woken(|| word.load(Ordering::Acquire) != expected) {
-        return;
+    if let Err(spin) = AdaptiveSpin::spin(|| word.load(Ordering::Acquire) != expected) {
+        sleep(word, expected);
+        spin.woken_after_sleep();
     }
-    sleep(word, expected);
 }
 
 #[cfg(not(gosync_loom))]

@@ -1,11 +1,11 @@
 //! The park layer's public behaviour: FIFO order, hand-off tokens, deadlines, cancellation,
 //! filters, requeueing and word waits, plus a stress test of unparkers against timeouts.
 //!
-//! Every wait that could hang is bounded: threads are joined through `join_within`, which fails
-//! the test after a generous limit instead of hanging it.
+//! Every wait that could hang is bounded: threads are joined through `join_within` and queueing
+//! is awaited through `wait_until` (both from `gosync-testkit`), which fail the test after a
+//! generous limit instead of hanging it.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,19 +14,7 @@ use gosync_park::{
     park, unpark_all, unpark_filter, unpark_one, unpark_requeue, wait, wake_all, Cancellation,
     FilterOp, ParkOptions, ParkResult, RequeueOp, Waker,
 };
-
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// Runs `f` on a new thread and returns its result, failing the test if it takes over `LIMIT`.
-fn join_within<T: Send + 'static>(handle: thread::JoinHandle<T>) -> T {
-    let (tx, rx) = mpsc::channel();
-    let watcher = thread::spawn(move || tx.send(handle.join()).ok());
-    let result = rx
-        .recv_timeout(LIMIT)
-        .expect("thread did not finish in time");
-    watcher.join().unwrap();
-    result.expect("thread panicked")
-}
+use gosync_testkit::{join_within, scaled, wait_until, LIMIT};
 
 /// A fresh key, unique to this test run. Keys need not be addresses, only distinct.
 fn fresh_key() -> usize {
@@ -60,12 +48,9 @@ fn spawn_parker(
 }
 
 /// Waits (yielding, bounded) until `count` threads have queued.
+#[track_caller]
 fn until_parked(parked: &AtomicUsize, count: usize) {
-    let start = Instant::now();
-    while parked.load(Ordering::SeqCst) < count {
-        assert!(start.elapsed() < LIMIT, "threads did not park in time");
-        thread::yield_now();
-    }
+    wait_until(|| parked.load(Ordering::SeqCst) >= count);
 }
 
 #[test]
@@ -193,11 +178,7 @@ fn before_sleep_runs_after_queueing() {
             )
         })
     };
-    let start = Instant::now();
-    while !released.load(Ordering::SeqCst) {
-        assert!(start.elapsed() < LIMIT);
-        thread::yield_now();
-    }
+    wait_until(|| released.load(Ordering::SeqCst));
     assert_eq!(unpark_one(key, |_| 9).unparked, 1);
     assert_eq!(join_within(waiter), ParkResult::Unparked(9));
 }
@@ -394,7 +375,7 @@ fn word_wait_returns_when_the_value_differs() {
 /// waiter, and the queue ends empty.
 #[test]
 fn stress_unpark_against_timeouts() {
-    let rounds = if cfg!(miri) { 20 } else { 2_000 };
+    let rounds = scaled(2_000, 20) as u64;
     let key = fresh_key();
     let received = Arc::new(AtomicUsize::new(0));
     let waiters: Vec<_> = (0..3)

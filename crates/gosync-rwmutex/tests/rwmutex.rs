@@ -8,12 +8,16 @@
 //! writers never starve under looping readers nor readers under looping writers, upgradable
 //! reads, downgrades, try/timed variants (a past deadline still succeeds when free), release on
 //! panic, the raw hooks a condition variable uses, and `lock_api`-generic use.
+//!
+//! Nothing sleeps to synchronise: threads are joined through `join_within` and other threads'
+//! progress is awaited through `wait_until` (both from `gosync-testkit`), which fail the test
+//! after a generous limit instead of hanging it.
 // The loom build has no `const fn new` and no real threads: these run on std only.
 #![cfg(not(gosync_loom))]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, TryRecvError};
+use std::sync::mpsc::{channel, TryRecvError};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,41 +25,7 @@ use std::time::{Duration, Instant};
 use gosync_rwmutex::{
     RawRwMutex, RwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard, RwMutexWriteGuard,
 };
-
-/// How long any wait in these tests may take before the test fails as hung.
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs `f` on a new thread; its result arrives on the returned channel.
-fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Receiver<T> {
-    let (tx, rx) = channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx
-}
-
-/// The result of a thread from [`spawn`], failing the test if it hangs or panics.
-fn finish<T>(rx: Receiver<T>) -> T {
-    rx.recv_timeout(LIMIT).expect("a thread hung or panicked")
-}
-
-/// Waits (yielding, never sleeping) until `condition` holds, failing the test after `LIMIT`.
-fn wait_until(mut condition: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !condition() {
-        assert!(start.elapsed() < LIMIT, "condition never became true");
-        thread::yield_now();
-    }
-}
-
-/// Iterations, scaled down under miri.
-fn iters(n: usize) -> usize {
-    if cfg!(miri) {
-        (n / 100).max(3)
-    } else {
-        n
-    }
-}
+use gosync_testkit::{join_within, scaled, wait_until, LIMIT};
 
 #[test]
 fn parallel_readers() {
@@ -69,7 +39,7 @@ fn parallel_readers() {
             let locked_tx = locked_tx.clone();
             let (release_tx, release_rx) = channel::<()>();
             releases.push(release_tx);
-            done.push(spawn(move || {
+            done.push(thread::spawn(move || {
                 let guard = lock.read();
                 locked_tx.send(()).unwrap();
                 release_rx.recv_timeout(LIMIT).unwrap();
@@ -85,7 +55,7 @@ fn parallel_readers() {
             release.send(()).unwrap();
         }
         for d in done {
-            finish(d);
+            join_within(d);
         }
         assert!(lock.try_write().is_some());
     }
@@ -98,7 +68,7 @@ fn hammer(readers: usize, iterations: usize) {
     let activity = Arc::new(AtomicI32::new(0));
     let mut done = Vec::new();
     let writer = |lock: Arc<RwMutex<()>>, activity: Arc<AtomicI32>| {
-        spawn(move || {
+        thread::spawn(move || {
             for _ in 0..iterations {
                 let guard = lock.write();
                 let n = activity.fetch_add(10000, Ordering::SeqCst) + 10000;
@@ -110,7 +80,7 @@ fn hammer(readers: usize, iterations: usize) {
         })
     };
     let reader = |lock: Arc<RwMutex<()>>, activity: Arc<AtomicI32>| {
-        spawn(move || {
+        thread::spawn(move || {
             for _ in 0..iterations {
                 let guard = lock.read();
                 let n = activity.fetch_add(1, Ordering::SeqCst) + 1;
@@ -130,14 +100,14 @@ fn hammer(readers: usize, iterations: usize) {
         done.push(reader(Arc::clone(&lock), Arc::clone(&activity)));
     }
     for d in done {
-        finish(d);
+        join_within(d);
     }
     assert_eq!(activity.load(Ordering::SeqCst), 0);
 }
 
 #[test]
 fn hammer_readers_and_writers() {
-    let n = iters(1000);
+    let n = scaled(1000, 10);
     for readers in [1, 3, if cfg!(miri) { 4 } else { 10 }] {
         hammer(readers, n);
     }
@@ -147,13 +117,13 @@ fn hammer_readers_and_writers() {
 fn read_locks_keep_the_writer_out_and_the_writer_keeps_readers_out() {
     // Go's TestRLocker, with guards sent between threads in place of `RLocker().Unlock()`.
     static LOCK: RwMutex<u32> = RwMutex::new(0);
-    let rounds = iters(10);
+    let rounds = scaled(10, 3);
     let (rlocked_tx, rlocked_rx) = channel::<(
         RwMutexReadGuard<'static, u32>,
         RwMutexReadGuard<'static, u32>,
     )>();
     let (wlocked_tx, wlocked_rx) = channel::<RwMutexWriteGuard<'static, u32>>();
-    let worker = spawn(move || {
+    let worker = thread::spawn(move || {
         for _ in 0..rounds {
             rlocked_tx.send((LOCK.read(), LOCK.read())).unwrap();
             wlocked_tx.send(LOCK.write()).unwrap();
@@ -175,7 +145,7 @@ fn read_locks_keep_the_writer_out_and_the_writer_keeps_readers_out() {
         );
         drop(writer);
     }
-    finish(worker);
+    join_within(worker);
     assert_eq!(*LOCK.read(), rounds as u32);
 }
 
@@ -183,7 +153,7 @@ fn read_locks_keep_the_writer_out_and_the_writer_keeps_readers_out() {
 fn a_blocked_writer_shuts_out_new_readers_but_not_those_inside() {
     static LOCK: RwMutex<u32> = RwMutex::new(0);
     let inside = LOCK.read();
-    let writer = spawn(|| *LOCK.write() = 1);
+    let writer = thread::spawn(|| *LOCK.write() = 1);
     // The writer has claimed the lock and waits for `inside`.
     wait_until(|| LOCK.raw().is_locked_exclusive());
     assert!(
@@ -192,13 +162,13 @@ fn a_blocked_writer_shuts_out_new_readers_but_not_those_inside() {
     );
     assert!(LOCK.try_read_until(Instant::now()).is_none());
     assert!(LOCK.try_upgradable_read().is_none());
-    let late_reader = spawn(|| *LOCK.read());
+    let late_reader = thread::spawn(|| *LOCK.read());
     // The reader inside is not disturbed.
     assert_eq!(*inside, 0);
     drop(inside);
-    finish(writer);
+    join_within(writer);
     // The late reader went in only after the writer was done.
-    assert_eq!(finish(late_reader), 1);
+    assert_eq!(join_within(late_reader), 1);
 }
 
 #[test]
@@ -209,7 +179,7 @@ fn writers_never_starve_under_looping_readers() {
     let readers: Vec<_> = (0..2)
         .map(|_| {
             let (lock, stop, reads) = (Arc::clone(&lock), Arc::clone(&stop), Arc::clone(&reads));
-            spawn(move || {
+            thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let guard = lock.read();
                     reads.fetch_add(1, Ordering::Relaxed);
@@ -219,19 +189,19 @@ fn writers_never_starve_under_looping_readers() {
         })
         .collect();
     wait_until(|| reads.load(Ordering::Relaxed) > 10);
-    let writes = iters(200);
+    let writes = scaled(200, 3);
     let writer = {
         let lock = Arc::clone(&lock);
-        spawn(move || {
+        thread::spawn(move || {
             for _ in 0..writes {
                 *lock.write() += 1;
             }
         })
     };
-    finish(writer);
+    join_within(writer);
     stop.store(true, Ordering::Relaxed);
     for r in readers {
-        finish(r);
+        join_within(r);
     }
     assert_eq!(*lock.read(), writes as u64);
 }
@@ -243,26 +213,26 @@ fn readers_never_starve_under_looping_writers() {
     let writers: Vec<_> = (0..2)
         .map(|_| {
             let (lock, stop) = (Arc::clone(&lock), Arc::clone(&stop));
-            spawn(move || {
+            thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     *lock.write() += 1;
                 }
             })
         })
         .collect();
-    let reads = iters(200);
+    let reads = scaled(200, 3);
     let reader = {
         let lock = Arc::clone(&lock);
-        spawn(move || {
+        thread::spawn(move || {
             for _ in 0..reads {
                 std::hint::black_box(*lock.read());
             }
         })
     };
-    finish(reader);
+    join_within(reader);
     stop.store(true, Ordering::Relaxed);
     for w in writers {
-        finish(w);
+        join_within(w);
     }
 }
 
@@ -290,7 +260,7 @@ fn upgradable_reads_share_with_readers_and_exclude_writers() {
 fn upgrade_waits_for_the_readers_inside() {
     static LOCK: RwMutex<u32> = RwMutex::new(0);
     let reader = LOCK.read();
-    let upgrader = spawn(|| {
+    let upgrader = thread::spawn(|| {
         let guard = LOCK.upgradable_read();
         let mut writer = RwMutexUpgradableReadGuard::upgrade(guard);
         *writer = 1;
@@ -300,7 +270,7 @@ fn upgrade_waits_for_the_readers_inside() {
     assert!(LOCK.try_read().is_none());
     assert_eq!(*reader, 0);
     drop(reader);
-    finish(upgrader);
+    join_within(upgrader);
     assert_eq!(*LOCK.read(), 1);
 }
 
@@ -337,7 +307,7 @@ fn held_back_reader_gets_in_after_give_up(
         let finished = Arc::new(AtomicBool::new(false));
         let attempt = {
             let finished = Arc::clone(&finished);
-            spawn(move || {
+            thread::spawn(move || {
                 let acquired = give_up(lock, timeout);
                 finished.store(true, Ordering::SeqCst);
                 acquired
@@ -345,11 +315,11 @@ fn held_back_reader_gets_in_after_give_up(
         };
         wait_until(|| lock.raw().is_locked_exclusive() || finished.load(Ordering::SeqCst));
         let seen = !finished.load(Ordering::SeqCst);
-        let late = seen.then(|| spawn(|| *lock.read()));
+        let late = seen.then(|| thread::spawn(|| *lock.read()));
         // `inside` is held throughout, so the attempt gives up.
-        assert!(!finish(attempt));
+        assert!(!join_within(attempt));
         if let Some(late) = late {
-            assert_eq!(finish(late), 0);
+            assert_eq!(join_within(late), 0);
             break;
         }
         assert!(timeout < LIMIT, "never saw the claim");
@@ -380,11 +350,11 @@ fn a_timed_writer_that_gives_up_lets_held_back_readers_in() {
 fn downgrade_keeps_writers_out_and_lets_waiting_readers_in() {
     static LOCK: RwMutex<u32> = RwMutex::new(0);
     let mut writer = LOCK.write();
-    let waiting = spawn(|| *LOCK.read());
+    let waiting = thread::spawn(|| *LOCK.read());
     *writer = 7;
     let reader = RwMutexWriteGuard::downgrade(writer);
     // The waiting reader gets in while this thread still reads.
-    assert_eq!(finish(waiting), 7);
+    assert_eq!(join_within(waiting), 7);
     assert!(LOCK.try_write().is_none());
     assert_eq!(*reader, 7);
     drop(reader);
@@ -395,7 +365,7 @@ fn downgrade_keeps_writers_out_and_lets_waiting_readers_in() {
 fn downgrade_hands_over_to_a_waiting_writer_after_the_readers() {
     static LOCK: RwMutex<u32> = RwMutex::new(0);
     let writer = LOCK.write();
-    let next = spawn(|| {
+    let next = thread::spawn(|| {
         let mut guard = LOCK.write();
         *guard += 1;
         *guard
@@ -404,7 +374,7 @@ fn downgrade_hands_over_to_a_waiting_writer_after_the_readers() {
     // The next writer may claim, but waits for this reader to leave.
     assert_eq!(*reader, 0);
     drop(reader);
-    assert_eq!(finish(next), 1);
+    assert_eq!(join_within(next), 1);
 }
 
 #[test]
@@ -460,10 +430,10 @@ fn try_and_timed_variants() {
 fn timed_read_waits_for_the_writer() {
     static LOCK: RwMutex<u32> = RwMutex::new(0);
     let mut writer = LOCK.write();
-    let reader = spawn(|| LOCK.try_read_for(LIMIT).map(|g| *g));
+    let reader = thread::spawn(|| LOCK.try_read_for(LIMIT).map(|g| *g));
     *writer = 3;
     drop(writer);
-    assert_eq!(finish(reader), Some(3));
+    assert_eq!(join_within(reader), Some(3));
 }
 
 #[test]
@@ -521,7 +491,7 @@ fn raw_hooks_release_and_retake_in_place() {
     assert!(std::ptr::eq(RwMutexWriteGuard::rwmutex(&writer), &LOCK));
     // SAFETY: `writer` holds the exclusive lock; it is retaken below before `writer` is used.
     unsafe { raw.unlock_exclusive() };
-    finish(spawn(|| *LOCK.write() = 9));
+    join_within(thread::spawn(|| *LOCK.write() = 9));
     raw.lock_exclusive();
     *writer += 1;
     drop(writer);
@@ -530,7 +500,7 @@ fn raw_hooks_release_and_retake_in_place() {
     let raw = RwMutexReadGuard::raw(&reader);
     // SAFETY: `reader` holds a shared lock; it is retaken below before `reader` is used.
     unsafe { raw.unlock_shared() };
-    finish(spawn(|| *LOCK.write() += 1));
+    join_within(thread::spawn(|| *LOCK.write() += 1));
     raw.lock_shared();
     assert_eq!(*reader, 11);
 }
@@ -563,11 +533,11 @@ fn stress_mixed_operations_keep_the_invariant() {
     // Every writer keeps `a == b`; every reader checks it.
     let lock = Arc::new(RwMutex::new((0u64, 0u64)));
     let threads = if cfg!(miri) { 3 } else { 6 };
-    let rounds = iters(2000);
+    let rounds = scaled(2000, 20);
     let done: Vec<_> = (0..threads)
         .map(|t| {
             let lock = Arc::clone(&lock);
-            spawn(move || {
+            thread::spawn(move || {
                 let mut written = 0;
                 for i in 0..rounds {
                     match (t + i) % 7 {
@@ -620,7 +590,7 @@ fn stress_mixed_operations_keep_the_invariant() {
             })
         })
         .collect();
-    let total: u64 = done.into_iter().map(finish).sum();
+    let total: u64 = done.into_iter().map(join_within).sum();
     let g = lock.read();
     assert_eq!(*g, (total, total));
     assert!(!lock.raw().is_locked_exclusive());
@@ -651,15 +621,15 @@ fn lock_api_generic_use() {
     let others: Vec<_> = (0..2)
         .map(|_| {
             let lock = Arc::clone(&lock);
-            spawn(move || {
-                for _ in 0..iters(100) {
+            thread::spawn(move || {
+                for _ in 0..scaled(100, 3) {
                     bump(&lock);
                 }
             })
         })
         .collect();
     for o in others {
-        finish(o);
+        join_within(o);
     }
-    assert_eq!(*lock.read(), 1 + 2 * iters(100) as u32);
+    assert_eq!(*lock.read(), 1 + 2 * scaled(100, 3) as u32);
 }

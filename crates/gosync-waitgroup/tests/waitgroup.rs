@@ -5,6 +5,9 @@
 //! (a negative counter panics with Go's text), `TestWaitGroupRace` (done racing wait), and
 //! `TestWaitGroupGo` (`Go` + `Wait`), rewritten in our own code; plus the timeout, context and
 //! panic-carrying additions.
+//!
+//! Every test that could hang runs inside `within` (from `gosync-testkit`), which fails it after
+//! a generous limit instead of hanging the run.
 
 #![cfg(not(gosync_loom))]
 
@@ -15,37 +18,13 @@ use std::thread;
 use std::time::Duration;
 
 use gosync_context::{Context, ContextError};
+use gosync_testkit::{panic_message, scaled, within, LIMIT};
 use gosync_waitgroup::WaitGroup;
-
-/// Runs `f` on a thread and fails the test if it does not finish within 10 s.
-fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(panic::catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(Ok(value)) => value,
-        Ok(Err(payload)) => panic::resume_unwind(payload),
-        Err(_) => panic!("did not finish within 10 s (deadlock?)"),
-    }
-}
-
-/// The message of a caught panic.
-fn message(payload: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .unwrap_or_default()
-    }
-}
 
 /// Go's `testWaitGroup`: `n` workers check in on one group, then wait on a second group that
 /// the main thread releases; the first group must not be released before all check in.
 fn two_phases(wg1: &Arc<WaitGroup>, wg2: &Arc<WaitGroup>) {
-    let n = if cfg!(miri) { 4 } else { 16 };
+    let n = scaled(16, 4);
     wg1.add(n as isize);
     wg2.add(n as isize);
     let exited = Arc::new(AtomicUsize::new(0));
@@ -70,18 +49,18 @@ fn two_phases(wg1: &Arc<WaitGroup>, wg2: &Arc<WaitGroup>) {
         wg2.done();
     }
     for _ in 0..n {
-        rx.recv_timeout(Duration::from_secs(10))
+        rx.recv_timeout(LIMIT)
             .expect("a worker did not leave wg2.wait");
     }
 }
 
 #[test]
 fn two_phases_and_reuse() {
-    within_10s(|| {
+    within(|| {
         let wg1 = Arc::new(WaitGroup::new());
         let wg2 = Arc::new(WaitGroup::new());
         // Run the same test a few times to ensure that the groups can be reused.
-        for _ in 0..if cfg!(miri) { 2 } else { 8 } {
+        for _ in 0..scaled(8, 2) {
             two_phases(&wg1, &wg2);
         }
     });
@@ -93,11 +72,11 @@ fn negative_counter_panics_with_gos_text() {
     wg.add(1);
     wg.done();
     let caught = panic::catch_unwind(|| wg.done()).unwrap_err();
-    assert_eq!(message(&caught), "sync: negative WaitGroup counter");
+    assert_eq!(panic_message(&*caught), "sync: negative WaitGroup counter");
     let caught = panic::catch_unwind(|| wg.add(-5)).unwrap_err();
-    assert_eq!(message(&caught), "sync: negative WaitGroup counter");
+    assert_eq!(panic_message(&*caught), "sync: negative WaitGroup counter");
     let caught = panic::catch_unwind(|| wg.add(isize::MIN)).unwrap_err();
-    assert_eq!(message(&caught), "sync: negative WaitGroup counter");
+    assert_eq!(panic_message(&*caught), "sync: negative WaitGroup counter");
     // The counter is left at zero and the group still works.
     assert_eq!(wg.count(), 0);
     wg.add(1);
@@ -110,7 +89,7 @@ fn overflow_panics() {
     let wg = WaitGroup::new();
     wg.add(i32::MAX as isize);
     let caught = panic::catch_unwind(|| wg.add(1)).unwrap_err();
-    assert_eq!(message(&caught), "sync: WaitGroup counter overflow");
+    assert_eq!(panic_message(&*caught), "sync: WaitGroup counter overflow");
     assert_eq!(wg.count(), i32::MAX as usize);
 }
 
@@ -136,7 +115,7 @@ fn wait_for_times_out() {
 
 #[test]
 fn wait_for_released_by_done() {
-    within_10s(|| {
+    within(|| {
         let wg = Arc::new(WaitGroup::new());
         wg.add(1);
         let worker = {
@@ -161,7 +140,7 @@ fn wait_ctx_already_done_fails_at_once() {
 
 #[test]
 fn wait_ctx_cancelled_from_another_thread() {
-    within_10s(|| {
+    within(|| {
         let wg = WaitGroup::new();
         wg.add(1);
         let (ctx, cancel) = Context::background().with_cancel();
@@ -177,7 +156,7 @@ fn wait_ctx_cancelled_from_another_thread() {
 
 #[test]
 fn wait_ctx_deadline() {
-    within_10s(|| {
+    within(|| {
         let wg = WaitGroup::new();
         wg.add(1);
         let (ctx, _cancel) = Context::background().with_timeout(Duration::from_millis(20));
@@ -187,7 +166,7 @@ fn wait_ctx_deadline() {
 
 #[test]
 fn wait_ctx_released_by_done() {
-    within_10s(|| {
+    within(|| {
         let wg = Arc::new(WaitGroup::new());
         wg.add(2);
         let (ctx, _cancel) = Context::background().with_timeout(Duration::from_secs(60));
@@ -201,10 +180,10 @@ fn wait_ctx_released_by_done() {
 
 #[test]
 fn go_and_wait() {
-    within_10s(|| {
+    within(|| {
         let wg = Arc::new(WaitGroup::new());
         let hits = Arc::new(AtomicUsize::new(0));
-        let n = if cfg!(miri) { 4 } else { 32 };
+        let n = scaled(32, 4);
         for _ in 0..n {
             let hits = hits.clone();
             wg.go(move || {
@@ -219,7 +198,7 @@ fn go_and_wait() {
 
 #[test]
 fn go_panic_is_reraised_by_wait_once() {
-    within_10s(|| {
+    within(|| {
         let wg = Arc::new(WaitGroup::new());
         let hits = Arc::new(AtomicUsize::new(0));
         wg.go(|| panic!("task exploded"));
@@ -230,7 +209,7 @@ fn go_panic_is_reraised_by_wait_once() {
             });
         }
         let caught = panic::catch_unwind(AssertUnwindSafe(|| wg.wait())).unwrap_err();
-        assert_eq!(message(&caught), "task exploded");
+        assert_eq!(panic_message(&*caught), "task exploded");
         // Every task finished (done ran for the panicking one too).
         assert_eq!(hits.load(Ordering::Relaxed), 3);
         assert_eq!(wg.count(), 0);
@@ -242,26 +221,26 @@ fn go_panic_is_reraised_by_wait_once() {
 
 #[test]
 fn go_panic_reaches_wait_for_and_wait_ctx() {
-    within_10s(|| {
+    within(|| {
         let wg = Arc::new(WaitGroup::new());
         wg.go(|| panic!("one"));
         let caught = panic::catch_unwind(AssertUnwindSafe(|| wg.wait_for(Duration::from_secs(60))))
             .unwrap_err();
-        assert_eq!(message(&caught), "one");
+        assert_eq!(panic_message(&*caught), "one");
         wg.go(|| panic!("two"));
         let ctx = Context::background();
         let caught = panic::catch_unwind(AssertUnwindSafe(|| wg.wait_ctx(&ctx))).unwrap_err();
-        assert_eq!(message(&caught), "two");
+        assert_eq!(panic_message(&*caught), "two");
         assert_eq!(wg.wait_ctx(&ctx), Ok(()));
     });
 }
 
 #[test]
 fn many_waiters_all_released() {
-    within_10s(|| {
+    within(|| {
         let wg = Arc::new(WaitGroup::new());
         wg.add(1);
-        let waiters: Vec<_> = (0..if cfg!(miri) { 3 } else { 8 })
+        let waiters: Vec<_> = (0..scaled(8, 3))
             .map(|i| {
                 let wg = wg.clone();
                 thread::spawn(move || match i % 3 {
@@ -280,8 +259,8 @@ fn many_waiters_all_released() {
 
 #[test]
 fn stress_done_races_wait() {
-    within_10s(|| {
-        let rounds = if cfg!(miri) { 10 } else { 2000 };
+    within(|| {
+        let rounds = scaled(2000, 10);
         let wg = Arc::new(WaitGroup::new());
         let sum = Arc::new(AtomicUsize::new(0));
         for round in 0..rounds {
@@ -306,8 +285,8 @@ fn stress_done_races_wait() {
 
 #[test]
 fn stress_many_done_one_wait() {
-    within_10s(|| {
-        let per_worker = if cfg!(miri) { 20 } else { 20_000 };
+    within(|| {
+        let per_worker = scaled(20_000, 20);
         let wg = Arc::new(WaitGroup::new());
         wg.add(2 * per_worker as isize);
         let workers: Vec<_> = (0..2)

@@ -42,17 +42,27 @@ fn mutex() {
     for worker in workers {
         worker.join().unwrap();
     }
-    println!("   4 threads x 10000 increments under one lock: {}", *counter.lock());
+    println!(
+        "   4 threads x 10000 increments under one lock: {}",
+        *counter.lock()
+    );
     let held = counter.lock();
     let start = Instant::now();
     let attempt = counter.try_lock_for(Duration::from_millis(20));
     println!(
         "   try_lock_for(20ms) while held: {} after {:?}",
-        if attempt.is_some() { "acquired" } else { "gave up" },
+        if attempt.is_some() {
+            "acquired"
+        } else {
+            "gave up"
+        },
         round(start.elapsed())
     );
     drop(held);
-    println!("   size_of::<Mutex<()>>() = {} byte(s)", std::mem::size_of::<Mutex<()>>());
+    println!(
+        "   size_of::<Mutex<()>>() = {} byte(s)",
+        std::mem::size_of::<Mutex<()>>()
+    );
 }
 
 /// RwMutex: parallel readers, an upgradable read that upgrades, a downgrade.
@@ -98,7 +108,10 @@ fn cond() {
         items.lock().push(item);
         cond.signal();
     }
-    println!("   consumer woke on signals and took {:?}", consumer.join().unwrap());
+    println!(
+        "   consumer woke on signals and took {:?}",
+        consumer.join().unwrap()
+    );
 }
 
 /// Once and OnceCell: one initialisation however many threads race.
@@ -115,7 +128,10 @@ fn once() {
     for racer in racers {
         racer.join().unwrap();
     }
-    println!("   8 threads raced call_once: f ran {} time(s)", runs.load(Ordering::SeqCst));
+    println!(
+        "   8 threads raced call_once: f ran {} time(s)",
+        runs.load(Ordering::SeqCst)
+    );
     let cell: OnceCell<String> = OnceCell::new();
     let first: Result<&String, &str> = cell.get_or_try_init(|| Err("not yet"));
     let second = cell.get_or_try_init(|| Ok::<_, &str>("ready".to_string()));
@@ -132,7 +148,10 @@ fn waitgroup() {
         wg.go(move || _ = done.fetch_add(1, Ordering::SeqCst));
     }
     wg.wait();
-    println!("   wait() returned after {} tasks finished", done.load(Ordering::SeqCst));
+    println!(
+        "   wait() returned after {} tasks finished",
+        done.load(Ordering::SeqCst)
+    );
     wg.add(1);
     let finished = wg.wait_for(Duration::from_millis(10));
     println!("   wait_for(10ms) with one task outstanding: counter reached zero = {finished}");
@@ -153,7 +172,11 @@ fn context() {
     cancel.cancel();
     let result: Result<(), ContextError> = waiter.join().unwrap();
     println!("   a WaitGroup wait on a child context, parent cancelled: {result:?}");
-    println!("   child.err() = {:?} (\"{}\")", child.err(), child.err().unwrap());
+    println!(
+        "   child.err() = {:?} (\"{}\")",
+        child.err(),
+        child.err().unwrap()
+    );
     wg.done();
     let (short, _cancel) = Context::background().with_timeout(Duration::from_millis(5));
     short.wait();
