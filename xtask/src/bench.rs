@@ -506,7 +506,7 @@ fn render(
         let go_bench = g
             .benches
             .iter()
-            .find(|(b, _)| b.starts_with("go"))
+            .find(|(b, _)| *b == "go")
             .map(|(b, _)| *b);
         let gosync = g.benches.first().map(|(b, _)| *b);
         if let (Some(gb), Some(sb)) = (go_bench, gosync) {
