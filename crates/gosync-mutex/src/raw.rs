@@ -217,7 +217,14 @@ impl RawMutex {
     /// ```
     #[inline]
     pub fn try_lock(&self) -> bool {
-        let mut state = self.state.load(Ordering::Relaxed);
+        // Relaxed: only a guess for the CAS, which Acquires.
+        self.lock_if_free(self.state.load(Ordering::Relaxed)).is_ok()
+    }
+
+    /// Takes the lock as long as it is free, starting from the guess `state`. Returns the state
+    /// that found it held.
+    #[inline]
+    fn lock_if_free(&self, mut state: u8) -> Result<(), u8> {
         while is_free(state) {
             // Acquire: pairs with the Release of the unlock that freed it.
             match self.state.compare_exchange_weak(
@@ -226,11 +233,11 @@ impl RawMutex {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => return Ok(()),
                 Err(actual) => state = actual,
             }
         }
-        false
+        Err(state)
     }
 
     /// Locks, giving up after `timeout`. Returns whether it locked.
@@ -487,18 +494,9 @@ impl RawMutex {
         // Relaxed: only a guess for the CAS below, which Acquires.
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
-            if is_free(state) {
-                // Acquire: pairs with the Release of the unlock that freed it.
-                match self.state.compare_exchange_weak(
-                    state,
-                    state | LOCKED,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return true,
-                    Err(actual) => state = actual,
-                }
-                continue;
+            match self.lock_if_free(state) {
+                Ok(()) => return true,
+                Err(held) => state = held,
             }
             if may_spin(state) && spin.spin() {
                 state = self.state.load(Ordering::Relaxed);
