@@ -4,6 +4,16 @@
 //! Under `cfg(gosync_loom)` these are `loom`'s types; otherwise they are `std`'s, at no cost.
 
 /// Atomics, `Arc` and a plain bookkeeping lock.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_park::sync::{Arc, AtomicU32, Ordering};
+///
+/// let word = Arc::new(AtomicU32::new(0));
+/// word.store(1, Ordering::Release);
+/// assert_eq!(word.load(Ordering::Acquire), 1);
+/// ```
 pub mod sync {
     #[cfg(gosync_loom)]
     pub use loom::sync::{
@@ -37,6 +47,16 @@ pub mod sync {
     ///
     /// This is not the user-facing `gosync::Mutex`; it is `std::sync::Mutex` (loom's under loom),
     /// which the park layer itself sits on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_park::sync::BookkeepingLock;
+    ///
+    /// let wakers = BookkeepingLock::new(Vec::<u32>::new());
+    /// wakers.lock().push(7);
+    /// assert_eq!(*wakers.lock(), [7]);
+    /// ```
     pub struct BookkeepingLock<T>(InnerMutex<T>);
 
     /// The guard of a [`BookkeepingLock`].
@@ -55,7 +75,7 @@ pub mod sync {
     }
 
     impl<T> BookkeepingLock<T> {
-        /// Creates the lock.
+        /// Creates the lock. See the example on [`BookkeepingLock`].
         #[cfg(not(gosync_loom))]
         pub const fn new(value: T) -> Self {
             Self(InnerMutex::new(value))
@@ -67,7 +87,8 @@ pub mod sync {
             Self(InnerMutex::new(value))
         }
 
-        /// Locks it, ignoring poison (see the type's docs).
+        /// Locks it, ignoring poison (see the type's docs). See the example on
+        /// [`BookkeepingLock`].
         #[inline]
         pub fn lock(&self) -> BookkeepingGuard<'_, T> {
             self.0
@@ -78,6 +99,13 @@ pub mod sync {
 }
 
 /// Threads, as `std::thread` (loom's under loom).
+///
+/// # Examples
+///
+/// ```
+/// let handle = gosync_park::thread::spawn(|| 6 * 7);
+/// assert_eq!(handle.join().unwrap(), 42);
+/// ```
 pub mod thread {
     #[cfg(gosync_loom)]
     pub use loom::thread::{current, park, spawn, yield_now, JoinHandle, Thread};
@@ -86,6 +114,12 @@ pub mod thread {
 }
 
 /// `spin_loop`, which under loom yields so that the model makes progress.
+///
+/// # Examples
+///
+/// ```
+/// gosync_park::hint::spin_loop();
+/// ```
 pub mod hint {
     #[cfg(gosync_loom)]
     pub use loom::hint::spin_loop;
@@ -93,12 +127,26 @@ pub mod hint {
     pub use std::hint::spin_loop;
 }
 
-/// An `UnsafeCell` whose accesses loom can check.
+/// An `UnsafeCell` whose accesses loom can check; see [`cell::UnsafeCell`](self::cell::UnsafeCell).
 pub mod cell {
     /// `std::cell::UnsafeCell` with an access API loom can track: [`ptr`](Self::ptr) for shared
     /// reads and [`mut_ptr`](Self::mut_ptr) for exclusive writes. Under loom each call records an
     /// access at that moment, so a lock whose orderings do not order its critical sections is
     /// reported as a data race.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_park::cell::UnsafeCell;
+    ///
+    /// let mut cell = UnsafeCell::new(1);
+    /// // SAFETY: no other access to the cell exists.
+    /// unsafe { *cell.mut_ptr() += 1 };
+    /// // SAFETY: no write is in progress.
+    /// assert_eq!(unsafe { *cell.ptr() }, 2);
+    /// *cell.get_mut() += 1;
+    /// assert_eq!(cell.into_inner(), 3);
+    /// ```
     #[derive(Default)]
     #[repr(transparent)]
     pub struct UnsafeCell<T: ?Sized>(
@@ -113,7 +161,7 @@ pub mod cell {
     }
 
     impl<T> UnsafeCell<T> {
-        /// Wraps `value`.
+        /// Wraps `value`. See the example on [`UnsafeCell`].
         #[cfg(not(gosync_loom))]
         #[inline]
         pub const fn new(value: T) -> Self {
@@ -126,7 +174,7 @@ pub mod cell {
             Self(loom::cell::UnsafeCell::new(value))
         }
 
-        /// Unwraps the value.
+        /// Unwraps the value. See the example on [`UnsafeCell`].
         #[inline]
         pub fn into_inner(self) -> T {
             self.0.into_inner()
@@ -134,7 +182,8 @@ pub mod cell {
     }
 
     impl<T: ?Sized> UnsafeCell<T> {
-        /// A pointer for reading. The caller must ensure no write happens concurrently.
+        /// A pointer for reading. The caller must ensure no write happens concurrently. See the
+        /// example on [`UnsafeCell`].
         #[inline]
         pub fn ptr(&self) -> *const T {
             #[cfg(gosync_loom)]
@@ -144,6 +193,7 @@ pub mod cell {
         }
 
         /// A pointer for writing. The caller must ensure no other access happens concurrently.
+        /// See the example on [`UnsafeCell`].
         #[inline]
         pub fn mut_ptr(&self) -> *mut T {
             #[cfg(gosync_loom)]
@@ -152,7 +202,7 @@ pub mod cell {
             return self.0.get();
         }
 
-        /// The value, through exclusive access.
+        /// The value, through exclusive access. See the example on [`UnsafeCell`].
         #[inline]
         pub fn get_mut(&mut self) -> &mut T {
             // SAFETY: `&mut self` proves no other access to the cell exists.

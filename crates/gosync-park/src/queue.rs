@@ -39,6 +39,17 @@ const WAITING: u32 = 0;
 const WOKEN: u32 = 1;
 
 /// Why [`park`] returned.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_park::{park, ParkOptions, ParkResult};
+///
+/// // `validate` said no: the thread never slept.
+/// let result = park(0x10, ParkOptions::default(), || false, || {}, |_, _| {});
+/// assert_eq!(result, ParkResult::Invalid);
+/// assert!(!result.is_unparked());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ParkResult {
     /// Another thread unparked this one, passing this token (the callback's return value).
@@ -53,6 +64,14 @@ pub enum ParkResult {
 
 impl ParkResult {
     /// Whether the thread was unparked by another thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_park::ParkResult;
+    /// assert!(ParkResult::Unparked(0).is_unparked());
+    /// assert!(!ParkResult::TimedOut.is_unparked());
+    /// ```
     #[inline]
     pub fn is_unparked(self) -> bool {
         matches!(self, Self::Unparked(_))
@@ -66,6 +85,58 @@ impl ParkResult {
 /// thread then checks [`is_cancelled`](Self::is_cancelled), removes itself from its queue and
 /// returns [`ParkResult::Cancelled`]. Deadlines need no timer: the thread sleeps no later than
 /// [`deadline`](Self::deadline).
+///
+/// # Examples
+///
+/// A one-shot cancellation flag (gosync's `Context` is the full version):
+///
+/// ```
+/// use gosync_park::{park, Cancellation, ParkOptions, ParkResult, Waker};
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Mutex;
+/// use std::time::Instant;
+///
+/// #[derive(Default)]
+/// struct Flag {
+///     cancelled: AtomicBool,
+///     wakers: Mutex<Vec<Waker>>,
+/// }
+///
+/// impl Flag {
+///     fn cancel(&self) {
+///         self.cancelled.store(true, Ordering::SeqCst);
+///         for waker in self.wakers.lock().unwrap().drain(..) {
+///             waker.wake();
+///         }
+///     }
+/// }
+///
+/// impl Cancellation for Flag {
+///     fn is_cancelled(&self) -> bool {
+///         self.cancelled.load(Ordering::SeqCst)
+///     }
+///     fn deadline(&self) -> Option<Instant> {
+///         None
+///     }
+///     fn register(&self, waker: Waker) -> bool {
+///         let mut wakers = self.wakers.lock().unwrap();
+///         // Checked under the same lock as `cancel` drains: no waker is missed.
+///         if self.is_cancelled() {
+///             return false;
+///         }
+///         wakers.push(waker);
+///         true
+///     }
+///     fn unregister(&self, waker_id: usize) {
+///         self.wakers.lock().unwrap().retain(|w| w.id() != waker_id);
+///     }
+/// }
+///
+/// let flag = Flag::default();
+/// flag.cancel();
+/// let options = ParkOptions { cancel: Some(&flag), ..ParkOptions::default() };
+/// assert_eq!(park(0x20, options, || true, || {}, |_, _| {}), ParkResult::Cancelled);
+/// ```
 pub trait Cancellation: Sync {
     /// Whether the source is cancelled, counting a deadline that has passed.
     fn is_cancelled(&self) -> bool;
@@ -79,6 +150,8 @@ pub trait Cancellation: Sync {
 }
 
 /// A handle that wakes one parked thread so that it re-checks its cancellation source.
+///
+/// A parked thread hands one to [`Cancellation::register`]; see the example there.
 #[derive(Clone, Debug)]
 pub struct Waker {
     id: usize,
@@ -86,13 +159,15 @@ pub struct Waker {
 }
 
 impl Waker {
-    /// An id unique among the wakers currently registered anywhere.
+    /// An id unique among the wakers currently registered anywhere (the address of the parked
+    /// thread's queue entry), for [`Cancellation::unregister`]. See the example on
+    /// [`Cancellation`].
     #[inline]
     pub fn id(&self) -> usize {
         self.id
     }
 
-    /// Wakes the thread. Harmless if it has already left.
+    /// Wakes the thread. Harmless if it has already left. See the example on [`Cancellation`].
     #[inline]
     pub fn wake(&self) {
         self.parker.unpark();
@@ -100,6 +175,21 @@ impl Waker {
 }
 
 /// How to park; see [`park`].
+///
+/// # Examples
+///
+/// ```
+/// use gosync_park::{park, ParkOptions, ParkResult};
+/// use std::time::{Duration, Instant};
+///
+/// let options = ParkOptions {
+///     token: 3,                                            // seen by `unpark_filter`
+///     deadline: Some(Instant::now() + Duration::from_millis(1)),
+///     front: true,                                         // jump the queue
+///     ..ParkOptions::default()                             // no cancellation; spin first
+/// };
+/// assert_eq!(park(0x30, options, || true, || {}, |_, _| {}), ParkResult::TimedOut);
+/// ```
 #[derive(Clone, Copy, Default)]
 pub struct ParkOptions<'a> {
     /// A value unparkers see in [`unpark_filter`]'s filter (a semaphore waiter's request, say).
@@ -131,6 +221,16 @@ impl fmt::Debug for ParkOptions<'_> {
 }
 
 /// What an unpark did; passed to its callback while the queue is still locked.
+///
+/// # Examples
+///
+/// ```
+/// let result = gosync_park::unpark_one(0x40, |result| {
+///     assert_eq!((result.unparked, result.requeued, result.have_more), (0, 0, false));
+///     0
+/// });
+/// assert_eq!(result, gosync_park::UnparkResult::default());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UnparkResult {
     /// Threads unparked.
@@ -141,7 +241,8 @@ pub struct UnparkResult {
     pub have_more: bool,
 }
 
-/// The decision of [`unpark_filter`]'s filter for one waiter, in queue order.
+/// The decision of [`unpark_filter`]'s filter for one waiter, in queue order. See the
+/// example on [`unpark_filter`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FilterOp {
     /// Unpark this waiter and go on.
@@ -152,7 +253,8 @@ pub enum FilterOp {
     Stop,
 }
 
-/// The decision of [`unpark_requeue`]'s validate callback.
+/// The decision of [`unpark_requeue`]'s validate callback. See the example on
+/// [`unpark_requeue`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequeueOp {
     /// Do nothing.

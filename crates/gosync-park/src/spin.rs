@@ -34,9 +34,21 @@ static CORES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::n
 static SPINNERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The shortest adaptive spin, in nanoseconds.
+///
+/// # Examples
+///
+/// ```
+/// assert!(gosync_park::spin::MIN_SPIN < gosync_park::spin::MAX_SPIN);
+/// ```
 pub const MIN_SPIN: u32 = 1_000;
 /// The longest adaptive spin, in nanoseconds: about one futex sleep+wake on a small VM (see the
 /// module docs).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(gosync_park::spin::MAX_SPIN, 50_000);
+/// ```
 pub const MAX_SPIN: u32 = 50_000;
 
 /// How many cores this process may use (cached after the first call).
@@ -56,6 +68,15 @@ fn cores() -> usize {
 }
 
 /// Whether spinning can ever help: more than one core, and not under loom or miri.
+///
+/// # Examples
+///
+/// ```
+/// let cores = std::thread::available_parallelism().map_or(1, usize::from);
+/// if cores == 1 {
+///     assert!(!gosync_park::spin::spinning_allowed());
+/// }
+/// ```
 #[inline]
 pub fn spinning_allowed() -> bool {
     #[cfg(any(gosync_loom, miri))]
@@ -91,19 +112,28 @@ impl SpinWait {
     /// Total rounds before [`spin`](Self::spin) says to park.
     const ROUNDS: u32 = 10;
 
-    /// A fresh back-off.
+    /// A fresh back-off. See the example on [`SpinWait`].
     pub const fn new() -> Self {
         Self { rounds: 0 }
     }
 
     /// Starts the back-off over, after progress was made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut spin = gosync_park::SpinWait::new();
+    /// while spin.spin() {}
+    /// spin.reset();
+    /// assert_eq!(spin.spin(), gosync_park::spin::spinning_allowed());
+    /// ```
     #[inline]
     pub fn reset(&mut self) {
         self.rounds = 0;
     }
 
     /// Spins or yields once. Returns `false` when the caller should park instead: the rounds are
-    /// used up, or spinning cannot help on this machine.
+    /// used up, or spinning cannot help on this machine. See the example on [`SpinWait`].
     #[inline]
     pub fn spin(&mut self) -> bool {
         if self.rounds >= Self::ROUNDS || !spinning_allowed() {

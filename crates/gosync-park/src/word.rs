@@ -63,6 +63,17 @@ fn sleep(word: &AtomicU32, expected: u32) {
 ///
 /// Takes a pointer, as a futex does: waking is allowed after the word may have been freed
 /// (the last thing a releasing thread does), and touches no memory at that address.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// let word = AtomicU32::new(0);
+/// word.store(1, Ordering::Release);
+/// gosync_park::wake_one(&word); // nobody waits: a no-op
+/// gosync_park::wait(&word, 0); // the value differs: returns at once
+/// ```
 #[inline]
 pub fn wake_one(word: *const AtomicU32) {
     #[cfg(not(gosync_loom))]
@@ -72,7 +83,7 @@ pub fn wake_one(word: *const AtomicU32) {
 }
 
 /// Wakes every thread blocked in [`wait`] on `word`. Takes a pointer for the reason given on
-/// [`wake_one`].
+/// [`wake_one`]. See the example on [`wait`].
 #[inline]
 pub fn wake_all(word: *const AtomicU32) {
     #[cfg(not(gosync_loom))]
