@@ -38,7 +38,7 @@ Commands:
 Steps (for --skip): fmt, clippy, test, loom, miri, doc
 
 Environment:
-  LOOM_MAX_PREEMPTIONS  loom's bound on preemptions per execution (default 2)
+  LOOM_MAX_PREEMPTIONS  loom's bound on preemptions per execution (default 3)
   MIRIFLAGS             miri's flags (default -Zmiri-disable-isolation: tests read the clock)
   CARGO_TARGET_DIR      the build directory (default target/); loom and miri build in its loom/
                         and miri/ subdirectories so their flags do not invalidate the main build
@@ -47,7 +47,7 @@ Environment:
 
 /// The default of `LOOM_MAX_PREEMPTIONS`: enough for the models' races, small enough that the
 /// loom step stays within minutes.
-const DEFAULT_LOOM_MAX_PREEMPTIONS: &str = "2";
+const DEFAULT_LOOM_MAX_PREEMPTIONS: &str = "3";
 
 /// The default of `MIRIFLAGS`: the tests read the clock (`Instant`), which miri's isolation forbids.
 const DEFAULT_MIRIFLAGS: &str = "-Zmiri-disable-isolation";
