@@ -1,11 +1,14 @@
-//! `cargo xtask bench [--no-go] [--report-only] [FILTER]`: runs the benchmarks and regenerates
-//! `docs/performance.md`.
+//! `cargo xtask bench [--no-go] [--report-only] [--runs N] [FILTER]`: runs the benchmarks and
+//! regenerates `docs/performance.md`.
 //!
 //! 1. `cargo bench -p gosync-benches -- [FILTER]`: the criterion benches (one process per bench
 //!    target) and the fairness harness, whose `FAIRNESS ...` lines are collected from stdout.
+//!    The criterion benches then run again, `N` runs in all (3 by default), each into its own
+//!    `<target>/criterion/run<i>`: the report gives the median over the runs of each median,
+//!    and of each ratio, since one run on a noisy machine can be off by 10% or more.
 //! 2. When `go` is on the `PATH`, the Go twins: `go run . [FILTER]` in `benches/go`
 //!    (`GOBENCH ...` and `FAIRNESS ...` lines).
-//! 3. Reads criterion's median estimates (`<target>/criterion/<group>/<bench>/new/estimates.json`)
+//! 3. Reads criterion's median estimates (`<target>/criterion/run<i>/<group>/<bench>/new/estimates.json`)
 //!    and the saved lines, computes ratios (peer median / gosync median: above 1 means gosync is
 //!    faster) and writes the report.
 //!
@@ -226,6 +229,12 @@ const FAIRNESS: &[(&str, &str, Option<u128>)] = &[
     ),
 ];
 
+/// The criterion bench targets, which `--runs` repeats (the fairness harness runs once).
+const CRITERION_BENCHES: &[&str] = &["mutex", "rwmutex", "cond", "once", "waitgroup"];
+
+/// How many times the criterion benches run by default.
+const DEFAULT_RUNS: usize = 3;
+
 /// Implementations in the fairness table, in order.
 const FAIRNESS_IMPLS: &[&str] = &["gosync", "parking_lot", "std", "go"];
 
@@ -233,19 +242,30 @@ const FAIRNESS_IMPLS: &[&str] = &["gosync", "parking_lot", "std", "go"];
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut go = true;
     let mut run_benches = true;
+    let mut runs = DEFAULT_RUNS;
     let mut filter = None;
-    for a in args {
+    let mut args = args.iter();
+    while let Some(a) = args.next() {
         match a.as_str() {
             "--no-go" => go = false,
             "--report-only" => run_benches = false,
+            "--runs" => {
+                runs = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("bench: --runs takes a whole number of at least 1")?;
+            }
             "-h" | "--help" => {
                 println!(
-                    "cargo xtask bench [--no-go] [--report-only] [FILTER]\n\n\
+                    "cargo xtask bench [--no-go] [--report-only] [--runs N] [FILTER]\n\n\
                      Runs the criterion benches, the fairness harness and (when `go` is installed)\n\
                      the Go twins, then regenerates docs/performance.md.\n\
                      FILTER keeps benchmarks whose id (group/bench, fairness/scenario) contains it.\n\
                      --no-go        skip the Go twins\n\
-                     --report-only  only regenerate the report from earlier results"
+                     --report-only  only regenerate the report from earlier results\n\
+                     --runs N       run the criterion benches N times (default 3); the report\n\
+                     \x20              takes the median over the runs"
                 );
                 return Ok(());
             }
@@ -262,12 +282,28 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let load_before = load_average();
     if run_benches {
         let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(&root)
-            .args(["bench", "-p", "gosync-benches", "--"])
-            .args(filter.iter())
-            .env("CRITERION_HOME", &criterion_home);
-        let mut lines = run_tee(cmd, "cargo bench")?;
+        if filter.is_none() {
+            // A full run replaces every earlier result, stale run directories included.
+            let _ = fs::remove_dir_all(&criterion_home);
+        }
+        let mut lines = Vec::new();
+        for run in 0..runs {
+            let mut cmd = Command::new(&cargo);
+            cmd.current_dir(&root)
+                .args(["bench", "-p", "gosync-benches"])
+                .env("CRITERION_HOME", criterion_home.join(format!("run{run}")));
+            if run > 0 {
+                // The fairness harness reports one distribution; only throughput is repeated.
+                for bench in CRITERION_BENCHES {
+                    cmd.args(["--bench", bench]);
+                }
+            }
+            cmd.arg("--").args(filter.iter());
+            lines.extend(run_tee(
+                cmd,
+                &format!("cargo bench (run {} of {runs})", run + 1),
+            )?);
+        }
         if go {
             if go_version().is_some() {
                 let mut cmd = Command::new("go");
@@ -369,10 +405,18 @@ fn save_lines(path: &Path, new: &[String]) -> Result<(), String> {
         .map_err(|e| format!("bench: saving {}: {e}", path.display()))
 }
 
-/// The median point estimate (ns) criterion saved for `group/bench`, if any.
-fn criterion_median(home: &Path, group: &str, bench: &str) -> Option<f64> {
+/// The run directories (`run<i>`) under `home`, in order.
+fn run_dirs(home: &Path) -> Vec<PathBuf> {
+    (0..)
+        .map(|run| home.join(format!("run{run}")))
+        .take_while(|dir| dir.is_dir())
+        .collect()
+}
+
+/// The median point estimate (ns) criterion saved for `group/bench` in one run, if any.
+fn criterion_median(run: &Path, group: &str, bench: &str) -> Option<f64> {
     let json = fs::read_to_string(
-        home.join(group)
+        run.join(group)
             .join(bench)
             .join("new")
             .join("estimates.json"),
@@ -380,6 +424,17 @@ fn criterion_median(home: &Path, group: &str, bench: &str) -> Option<f64> {
     .ok()?;
     let median = &json[json.find("\"median\"")?..];
     json_number_after(median, "\"point_estimate\"")
+}
+
+/// The median of `values` (the mean of the middle two for an even count), if any.
+fn median_of(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
 }
 
 /// The number following `key:` in `json`.
@@ -442,12 +497,34 @@ fn render(
     load: Option<(Option<String>, Option<String>)>,
 ) -> String {
     let go_results = go_medians(lines);
+    let runs = run_dirs(criterion_home);
+    // The median over the runs of criterion's median, or the Go twin's median.
     let median = |group: &str, bench: &str| {
-        criterion_median(criterion_home, group, bench).or_else(|| {
+        median_of(
+            runs.iter()
+                .filter_map(|run| criterion_median(run, group, bench))
+                .collect(),
+        )
+        .or_else(|| {
             go_results
                 .get(&(group.to_owned(), bench.to_owned()))
                 .copied()
         })
+    };
+    // The median over the runs of a ratio computed within each run (same machine state).
+    let ratio = |group: &str, subject: &str, peers: &[&str]| {
+        median_of(
+            runs.iter()
+                .filter_map(|run| {
+                    let s = criterion_median(run, group, subject).filter(|&s| s > 0.0)?;
+                    let p = peers
+                        .iter()
+                        .filter_map(|p| criterion_median(run, group, p))
+                        .reduce(f64::min)?;
+                    Some(p / s)
+                })
+                .collect(),
+        )
     };
 
     let mut out = String::new();
@@ -473,21 +550,12 @@ fn render(
             "\n| ratio (> 1: gosync faster) | measured | target | |\n| --- | ---: | --- | --- |"
         );
         for t in g.targets {
-            let subject = median(g.id, t.subject);
-            let best_peer = t
-                .peers
-                .iter()
-                .filter_map(|p| median(g.id, p))
-                .reduce(f64::min);
-            let (ratio, status) = match (subject, best_peer) {
-                (Some(s), Some(p)) if s > 0.0 => {
-                    let r = p / s;
-                    (
-                        format!("{r:.2}×"),
-                        if r >= t.min { "met" } else { "**missed**" },
-                    )
-                }
-                _ => ("—".to_owned(), "not run"),
+            let (ratio, status) = match ratio(g.id, t.subject, t.peers) {
+                Some(r) => (
+                    format!("{r:.2}×"),
+                    if r >= t.min { "met" } else { "**missed**" },
+                ),
+                None => ("—".to_owned(), "not run"),
             };
             let peers: Vec<&str> = t.peers.iter().map(|p| label_of(g, p)).collect();
             let name = format!("{} vs {}", label_of(g, t.subject), peers.join(" / "));
@@ -503,11 +571,7 @@ fn render(
                 g.id
             );
         }
-        let go_bench = g
-            .benches
-            .iter()
-            .find(|(b, _)| *b == "go")
-            .map(|(b, _)| *b);
+        let go_bench = g.benches.iter().find(|(b, _)| *b == "go").map(|(b, _)| *b);
         let gosync = g.benches.first().map(|(b, _)| *b);
         if let (Some(gb), Some(sb)) = (go_bench, gosync) {
             if let (Some(s), Some(p)) = (median(g.id, sb), median(g.id, gb)) {
@@ -560,11 +624,17 @@ fn render(
     out.push('\n');
 
     let _ = writeln!(out, "## Method\n");
+    let _ = writeln!(
+        out,
+        "- The criterion benches ran {} time(s) (`cargo xtask bench --runs N`). A time shown is \
+         the median over the runs of criterion's median; a ratio is computed within each run \
+         and the median over the runs is shown.",
+        runs.len()
+    );
     out.push_str(
         "- Each workload runs gosync and its peers in one criterion group, one after the other \
          in the same process, so they see the same machine state. Criterion: 20 samples, \
-         0.7 s warm-up, 3 s measurement per benchmark; the number shown is the median time per \
-         iteration.\n\
+         0.7 s warm-up, 3 s measurement per benchmark.\n\
          - Multi-threaded workloads do a fixed total amount of work per iteration (for example \
          2000 lock operations split over the threads), timed from a common start to the end of \
          the last thread; thread start-up is not timed. So a 2-thread and an 8-thread time \

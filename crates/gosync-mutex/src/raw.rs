@@ -218,7 +218,8 @@ impl RawMutex {
     #[inline]
     pub fn try_lock(&self) -> bool {
         // Relaxed: only a guess for the CAS, which Acquires.
-        self.lock_if_free(self.state.load(Ordering::Relaxed)).is_ok()
+        self.lock_if_free(self.state.load(Ordering::Relaxed))
+            .is_ok()
     }
 
     /// Takes the lock as long as it is free, starting from the guess `state`. Returns the state
