@@ -7,9 +7,11 @@
 //! meant for an earlier waiter is not stolen by a later one). Added: FIFO order of signals, a
 //! signal with no waiter is lost, timed and context waits, `RwMutex` guards, one `Cond` with
 //! several mutexes, and a producer/consumer stress test.
+//!
+//! Bounded joins and waits come from `gosync-testkit`: no wait here can hang the suite.
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -18,54 +20,12 @@ use gosync_cond::{Cond, Lockable};
 use gosync_context::{Context, ContextError};
 use gosync_mutex::Mutex;
 use gosync_rwmutex::RwMutex;
-
-/// How long any wait in these tests may take before the test counts as hung.
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Spawns `f` on a thread whose result can be awaited with a time limit.
-fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Bounded<T> {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    Bounded { rx, handle }
-}
-
-/// A thread joined within [`LIMIT`].
-struct Bounded<T> {
-    rx: Receiver<T>,
-    handle: thread::JoinHandle<()>,
-}
-
-impl<T> Bounded<T> {
-    fn join(self) -> T {
-        match self.rx.recv_timeout(LIMIT) {
-            Ok(value) => {
-                self.handle.join().unwrap();
-                value
-            }
-            // The thread panicked: surface its panic.
-            Err(RecvTimeoutError::Disconnected) => match self.handle.join() {
-                Err(panic) => std::panic::resume_unwind(panic),
-                Ok(()) => unreachable!("the thread sends before it ends"),
-            },
-            Err(RecvTimeoutError::Timeout) => panic!("thread did not finish within {LIMIT:?}"),
-        }
-    }
-}
+use gosync_testkit::{join_within, scaled, LIMIT};
 
 /// Receives within [`LIMIT`].
 fn recv<T>(rx: &Receiver<T>) -> T {
     rx.recv_timeout(LIMIT)
         .expect("no message within the time limit")
-}
-
-fn scaled(n: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        n
-    }
 }
 
 /// A mutex and a condition variable, shared.
@@ -78,12 +38,16 @@ fn shared<T>(value: T) -> Shared<T> {
 /// Starts a thread that locks, reports `id` on `running` while holding the lock, waits once,
 /// and reports `id` on `awake`. Returns once the thread is queued on the `Cond`: the report came
 /// while it held the lock, and we then took the lock, which it released only inside `wait`.
-fn start_waiter(pair: &Shared<()>, id: usize, awake: &mpsc::Sender<usize>) -> Bounded<()> {
+fn start_waiter(
+    pair: &Shared<()>,
+    id: usize,
+    awake: &mpsc::Sender<usize>,
+) -> thread::JoinHandle<()> {
     let (running_tx, running_rx) = mpsc::channel();
     let waiter = {
         let pair = Arc::clone(pair);
         let awake = awake.clone();
-        spawn(move || {
+        thread::spawn(move || {
             let (mutex, cond) = &*pair;
             let mut guard = mutex.lock();
             running_tx.send(id).unwrap();
@@ -115,7 +79,7 @@ fn each_signal_wakes_exactly_one_waiter() {
     // A signal with nobody waiting does nothing.
     pair.1.signal();
     for waiter in waiters {
-        waiter.join();
+        join_within(waiter);
     }
 }
 
@@ -139,7 +103,7 @@ fn signal_wakes_the_oldest_waiter_generations() {
     }
     assert_eq!(recv(&awake), n - 1);
     for waiter in waiters {
-        waiter.join();
+        join_within(waiter);
     }
 }
 
@@ -159,7 +123,7 @@ fn signals_wake_waiters_in_fifo_order() {
         assert_eq!(recv(&awake), expected);
     }
     for waiter in waiters {
-        waiter.join();
+        join_within(waiter);
     }
 }
 
@@ -176,7 +140,7 @@ fn broadcast_wakes_every_waiter_of_each_round() {
             let pair = Arc::clone(&pair);
             let running_tx = running_tx.clone();
             let awake_tx = awake_tx.clone();
-            spawn(move || {
+            thread::spawn(move || {
                 let (mutex, cond) = &*pair;
                 for round in 0..rounds {
                     let mut guard = mutex.lock();
@@ -209,7 +173,7 @@ fn broadcast_wakes_every_waiter_of_each_round() {
         }
     }
     for waiter in waiters {
-        waiter.join();
+        join_within(waiter);
     }
 }
 
@@ -225,7 +189,7 @@ fn broadcast_without_the_lock_wakes_everyone() {
     ids.sort_unstable();
     assert_eq!(ids, [0, 1, 2, 3]);
     for waiter in waiters {
-        waiter.join();
+        join_within(waiter);
     }
 }
 
@@ -235,7 +199,7 @@ fn race_three_threads_hand_a_counter_over() {
         let pair = shared(0u32);
         let first = {
             let pair = Arc::clone(&pair);
-            spawn(move || {
+            thread::spawn(move || {
                 let (mutex, cond) = &*pair;
                 let mut x = mutex.lock();
                 *x = 1;
@@ -247,7 +211,7 @@ fn race_three_threads_hand_a_counter_over() {
         };
         let second = {
             let pair = Arc::clone(&pair);
-            spawn(move || {
+            thread::spawn(move || {
                 let (mutex, cond) = &*pair;
                 loop {
                     let mut x = mutex.lock();
@@ -263,7 +227,7 @@ fn race_three_threads_hand_a_counter_over() {
         };
         let third = {
             let pair = Arc::clone(&pair);
-            spawn(move || {
+            thread::spawn(move || {
                 let (mutex, cond) = &*pair;
                 loop {
                     let mut x = mutex.lock();
@@ -280,9 +244,9 @@ fn race_three_threads_hand_a_counter_over() {
                 }
             })
         };
-        first.join();
-        second.join();
-        third.join();
+        join_within(first);
+        join_within(second);
+        join_within(third);
     }
 }
 
@@ -293,7 +257,7 @@ fn a_wake_up_is_not_stolen_by_a_later_waiter() {
         let (tx, rx) = mpsc::channel();
         let first = {
             let pair = Arc::clone(&pair);
-            spawn(move || {
+            thread::spawn(move || {
                 let (mutex, cond) = &*pair;
                 let mut guard = mutex.lock();
                 tx.send(()).unwrap();
@@ -307,11 +271,11 @@ fn a_wake_up_is_not_stolen_by_a_later_waiter() {
         // The first waiter is queued. Wake it from one thread while another keeps waiting.
         let broadcaster = {
             let pair = Arc::clone(&pair);
-            spawn(move || pair.1.broadcast())
+            thread::spawn(move || pair.1.broadcast())
         };
         let second = {
             let pair = Arc::clone(&pair);
-            spawn(move || {
+            thread::spawn(move || {
                 let (mutex, cond) = &*pair;
                 let mut done = mutex.lock();
                 while !*done {
@@ -322,9 +286,9 @@ fn a_wake_up_is_not_stolen_by_a_later_waiter() {
         recv(&rx); // the first waiter got its wake-up
         *pair.0.lock() = true;
         pair.1.broadcast();
-        broadcaster.join();
-        second.join();
-        first.join();
+        join_within(broadcaster);
+        join_within(second);
+        join_within(first);
     }
 }
 
@@ -358,7 +322,7 @@ fn wait_for_is_woken_before_its_timeout() {
     let (tx, rx) = mpsc::channel();
     let waiter = {
         let pair = Arc::clone(&pair);
-        spawn(move || {
+        thread::spawn(move || {
             let (mutex, cond) = &*pair;
             let mut guard = mutex.lock();
             tx.send(()).unwrap();
@@ -369,7 +333,7 @@ fn wait_for_is_woken_before_its_timeout() {
     recv(&rx);
     *pair.0.lock() = true;
     pair.1.signal();
-    assert_eq!(waiter.join(), (false, true));
+    assert_eq!(join_within(waiter), (false, true));
 }
 
 #[test]
@@ -379,7 +343,7 @@ fn wait_ctx_cancelled_from_another_thread() {
     let (tx, rx) = mpsc::channel();
     let waiter = {
         let pair = Arc::clone(&pair);
-        spawn(move || {
+        thread::spawn(move || {
             let (mutex, cond) = &*pair;
             let mut guard = mutex.lock();
             tx.send(()).unwrap();
@@ -391,7 +355,7 @@ fn wait_ctx_cancelled_from_another_thread() {
     recv(&rx);
     drop(pair.0.lock()); // the waiter is queued
     cancel.cancel();
-    assert_eq!(waiter.join(), Err(ContextError::Canceled));
+    assert_eq!(join_within(waiter), Err(ContextError::Canceled));
     assert_eq!(*pair.0.lock(), 1);
 }
 
@@ -409,7 +373,7 @@ fn wait_ctx_signalled_and_deadline() {
     let (tx, rx) = mpsc::channel();
     let waiter = {
         let pair = Arc::clone(&pair);
-        spawn(move || {
+        thread::spawn(move || {
             let mut guard = pair.0.lock();
             tx.send(()).unwrap();
             pair.1.wait_ctx(&mut guard, &Context::background())
@@ -418,7 +382,7 @@ fn wait_ctx_signalled_and_deadline() {
     recv(&rx);
     drop(pair.0.lock());
     pair.1.signal();
-    assert_eq!(waiter.join(), Ok(()));
+    assert_eq!(join_within(waiter), Ok(()));
 }
 
 #[test]
@@ -434,9 +398,9 @@ fn wait_ctx_already_done_keeps_the_lock() {
     // The lock was never released: a thread trying it meanwhile would have got it.
     let other = {
         let pair = Arc::clone(&pair);
-        spawn(move || pair.0.try_lock().is_none())
+        thread::spawn(move || pair.0.try_lock().is_none())
     };
-    assert!(other.join());
+    assert!(join_within(other));
 }
 
 /// Waits with any guard until the flag under `lock` is set; the flag is read through `read`.
@@ -453,7 +417,7 @@ fn waits_with_rwmutex_write_and_read_guards() {
     let writer_waiter = {
         let state = Arc::clone(&state);
         let tx = tx.clone();
-        spawn(move || {
+        thread::spawn(move || {
             let (lock, cond) = &*state;
             let mut guard = lock.write();
             tx.send(()).unwrap();
@@ -465,7 +429,7 @@ fn waits_with_rwmutex_write_and_read_guards() {
         .map(|_| {
             let state = Arc::clone(&state);
             let tx = tx.clone();
-            spawn(move || {
+            thread::spawn(move || {
                 let (lock, cond) = &*state;
                 let mut guard = lock.read();
                 tx.send(()).unwrap();
@@ -481,10 +445,10 @@ fn waits_with_rwmutex_write_and_read_guards() {
     // released it inside `wait`.
     *state.0.write() = 1;
     state.1.broadcast();
-    writer_waiter.join();
+    join_within(writer_waiter);
     state.1.broadcast();
     for reader in reader_waiters {
-        assert!(reader.join() >= 11);
+        assert!(join_within(reader) >= 11);
     }
 }
 
@@ -495,7 +459,7 @@ fn one_cond_with_two_mutexes_at_different_times_and_at_once() {
     let b = Arc::new(Mutex::new(false));
     let waiter = |mutex: &Arc<Mutex<bool>>, tx: &mpsc::Sender<()>| {
         let (cond, mutex, tx) = (Arc::clone(&cond), Arc::clone(mutex), tx.clone());
-        spawn(move || {
+        thread::spawn(move || {
             let mut guard = mutex.lock();
             tx.send(()).unwrap();
             while !*guard {
@@ -511,7 +475,7 @@ fn one_cond_with_two_mutexes_at_different_times_and_at_once() {
         recv(&rx);
         *mutex.lock() = true;
         cond.signal();
-        handle.join();
+        join_within(handle);
         *mutex.lock() = false;
     }
 
@@ -525,8 +489,8 @@ fn one_cond_with_two_mutexes_at_different_times_and_at_once() {
     *a.lock() = true;
     *b.lock() = true;
     cond.broadcast();
-    first.join();
-    second.join();
+    join_within(first);
+    join_within(second);
 }
 
 #[test]
@@ -557,7 +521,7 @@ fn stress_producers_and_consumers() {
     let producer_threads: Vec<_> = (0..producers)
         .map(|p| {
             let state = Arc::clone(&state);
-            spawn(move || {
+            thread::spawn(move || {
                 let (mutex, not_empty, not_full) = &*state;
                 for i in 0..per_producer {
                     let mut guard = mutex.lock();
@@ -571,7 +535,7 @@ fn stress_producers_and_consumers() {
     let consumer_threads: Vec<_> = (0..consumers)
         .map(|_| {
             let state = Arc::clone(&state);
-            spawn(move || {
+            thread::spawn(move || {
                 let (mutex, not_empty, not_full) = &*state;
                 let mut sum = 0usize;
                 loop {
@@ -595,9 +559,9 @@ fn stress_producers_and_consumers() {
         })
         .collect();
     for producer in producer_threads {
-        producer.join();
+        join_within(producer);
     }
-    let sum: usize = consumer_threads.into_iter().map(Bounded::join).sum();
+    let sum: usize = consumer_threads.into_iter().map(join_within).sum();
     assert_eq!(sum, total * (total - 1) / 2);
 }
 
@@ -610,7 +574,7 @@ fn stress_broadcast_requeue_lets_everyone_in() {
     let threads: Vec<_> = (0..waiters)
         .map(|_| {
             let pair = Arc::clone(&pair);
-            spawn(move || {
+            thread::spawn(move || {
                 let (mutex, cond) = &*pair;
                 for round in 0..rounds {
                     let mut guard = mutex.lock();
@@ -630,7 +594,7 @@ fn stress_broadcast_requeue_lets_everyone_in() {
         cond.broadcast();
     }
     for thread in threads {
-        thread.join();
+        join_within(thread);
     }
 }
 
@@ -647,7 +611,7 @@ fn stress_timeouts_race_signals_and_broadcasts() {
     let threads: Vec<_> = (0..waiters)
         .map(|id| {
             let pair = Arc::clone(&pair);
-            spawn(move || {
+            thread::spawn(move || {
                 let (mutex, cond) = &*pair;
                 let mut guard = mutex.lock();
                 let mut timeouts = 0usize;
@@ -677,7 +641,7 @@ fn stress_timeouts_race_signals_and_broadcasts() {
     }
     cond.broadcast();
     for thread in threads {
-        thread.join();
+        join_within(thread);
     }
     assert_eq!(mutex.lock().1, waiters);
 }
