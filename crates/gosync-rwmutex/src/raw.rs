@@ -84,6 +84,11 @@ const TOKEN_HANDOFF: usize = 1;
 /// way, never a compare-and-swap loop, so concurrent readers never retry (as Go's
 /// `readerCount.Add`). A reader whose increment shows a writer's claim undoes it and waits.
 ///
+/// That line is still shared: readers on different cores take turns owning it, which is what
+/// limits read-heavy throughput (see `docs/performance.md`). A reader count split per core onto
+/// separate lines would scale further, at the price of a lock many cache lines large; this lock
+/// stays one word, like `std`'s and parking_lot's.
+///
 /// # Differences from Go
 ///
 /// Go's `RWMutex` is a `Mutex` for writers, a reader count and two semaphores. Here one word
