@@ -56,128 +56,89 @@ fn measure<L: Sync>(
     WaitStats::from_waits(&mut waits)
 }
 
+/// Runs the `mutex` scenario on `$mutex` (a lock around a `u64`), locking with `$lock`, which
+/// turns `&$m` into a guard; prints its line as implementation `$name`.
+macro_rules! mutex_scenario {
+    ($dur:expr, $name:literal, $mutex:expr, |$m:ident| $lock:expr) => {{
+        let mutex = $mutex;
+        let stats = measure(
+            $dur,
+            1,
+            &mutex,
+            |$m| {
+                let mut g = $lock;
+                busy_for(HOLD);
+                *g += 1;
+            },
+            |$m| {
+                let t = Instant::now();
+                let g = $lock;
+                let w = t.elapsed();
+                drop(g);
+                w
+            },
+        );
+        println!("{}", stats.line("mutex", $name));
+    }};
+}
+
+/// Runs the `rwmutex_writer` scenario on `$lock` (a reader-writer lock around a `u64`), with
+/// `$read` and `$write` turning `&$l` into guards; prints its line as implementation `$name`.
+macro_rules! rwmutex_writer_scenario {
+    ($dur:expr, $name:literal, $lock:expr, |$l:ident| $read:expr, $write:expr) => {{
+        let lock = $lock;
+        let stats = measure(
+            $dur,
+            2,
+            &lock,
+            |$l| {
+                let g = $read;
+                busy_for(HOLD);
+                std::hint::black_box(*g);
+            },
+            |$l| {
+                let t = Instant::now();
+                let mut g = $write;
+                let w = t.elapsed();
+                *g += 1;
+                w
+            },
+        );
+        println!("{}", stats.line("rwmutex_writer", $name));
+    }};
+}
+
 fn mutex(dur: Duration) {
-    let m = gosync_mutex::Mutex::new(0_u64);
-    let s = measure(
-        dur,
-        1,
-        &m,
-        |m| {
-            let mut g = m.lock();
-            busy_for(HOLD);
-            *g += 1;
-        },
-        |m| {
-            let t = Instant::now();
-            let g = m.lock();
-            let w = t.elapsed();
-            drop(g);
-            w
-        },
-    );
-    println!("{}", s.line("mutex", "gosync"));
-
-    let m = parking_lot::Mutex::new(0_u64);
-    let s = measure(
-        dur,
-        1,
-        &m,
-        |m| {
-            let mut g = m.lock();
-            busy_for(HOLD);
-            *g += 1;
-        },
-        |m| {
-            let t = Instant::now();
-            let g = m.lock();
-            let w = t.elapsed();
-            drop(g);
-            w
-        },
-    );
-    println!("{}", s.line("mutex", "parking_lot"));
-
-    let m = std::sync::Mutex::new(0_u64);
-    let s = measure(
-        dur,
-        1,
-        &m,
-        |m| {
-            let mut g = m.lock().unwrap();
-            busy_for(HOLD);
-            *g += 1;
-        },
-        |m| {
-            let t = Instant::now();
-            let g = m.lock().unwrap();
-            let w = t.elapsed();
-            drop(g);
-            w
-        },
-    );
-    println!("{}", s.line("mutex", "std"));
+    mutex_scenario!(dur, "gosync", gosync_mutex::Mutex::new(0_u64), |m| m.lock());
+    mutex_scenario!(dur, "parking_lot", parking_lot::Mutex::new(0_u64), |m| m
+        .lock());
+    mutex_scenario!(dur, "std", std::sync::Mutex::new(0_u64), |m| m
+        .lock()
+        .unwrap());
 }
 
 fn rwmutex_writer(dur: Duration) {
-    let l = gosync_rwmutex::RwMutex::new(0_u64);
-    let s = measure(
+    rwmutex_writer_scenario!(
         dur,
-        2,
-        &l,
-        |l| {
-            let g = l.read();
-            busy_for(HOLD);
-            std::hint::black_box(*g);
-        },
-        |l| {
-            let t = Instant::now();
-            let mut g = l.write();
-            let w = t.elapsed();
-            *g += 1;
-            w
-        },
+        "gosync",
+        gosync_rwmutex::RwMutex::new(0_u64),
+        |l| l.read(),
+        l.write()
     );
-    println!("{}", s.line("rwmutex_writer", "gosync"));
-
-    let l = parking_lot::RwLock::new(0_u64);
-    let s = measure(
+    rwmutex_writer_scenario!(
         dur,
-        2,
-        &l,
-        |l| {
-            let g = l.read();
-            busy_for(HOLD);
-            std::hint::black_box(*g);
-        },
-        |l| {
-            let t = Instant::now();
-            let mut g = l.write();
-            let w = t.elapsed();
-            *g += 1;
-            w
-        },
+        "parking_lot",
+        parking_lot::RwLock::new(0_u64),
+        |l| l.read(),
+        l.write()
     );
-    println!("{}", s.line("rwmutex_writer", "parking_lot"));
-
-    let l = std::sync::RwLock::new(0_u64);
-    let s = measure(
+    rwmutex_writer_scenario!(
         dur,
-        2,
-        &l,
-        |l| {
-            let g = l.read().unwrap();
-            busy_for(HOLD);
-            std::hint::black_box(*g);
-        },
-        |l| {
-            let t = Instant::now();
-            let mut g = l.write().unwrap();
-            let w = t.elapsed();
-            *g += 1;
-            w
-        },
+        "std",
+        std::sync::RwLock::new(0_u64),
+        |l| l.read().unwrap(),
+        l.write().unwrap()
     );
-    println!("{}", s.line("rwmutex_writer", "std"));
 }
 
 fn main() {
