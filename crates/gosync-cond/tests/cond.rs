@@ -412,7 +412,23 @@ fn wait_with<G: Lockable>(cond: &Cond, guard: &mut G, read: impl Fn(&G) -> bool)
 
 #[test]
 fn waits_with_rwmutex_write_and_read_guards() {
+    waits_with_rwmutex_guards(false);
+}
+
+/// As above, on a lock whose readers are counted per thread: a read guard's wait moves its
+/// read lock into the lock word and back.
+#[test]
+fn waits_with_read_guards_of_a_sharded_rwmutex() {
+    waits_with_rwmutex_guards(true);
+}
+
+fn waits_with_rwmutex_guards(sharded: bool) {
     let state = Arc::new((RwMutex::new(0u32), Cond::new()));
+    if sharded {
+        // Two reads at once make the lock count its readers per thread from then on.
+        let (first, second) = (state.0.read(), state.0.read());
+        drop((first, second));
+    }
     let (tx, rx) = mpsc::channel();
     let writer_waiter = {
         let state = Arc::clone(&state);

@@ -20,9 +20,20 @@
 //! # Cost of the read path
 //!
 //! [`read`](RwMutex::read) is one `fetch_add` on the lock word and a branch; dropping the guard
-//! is one `fetch_sub` and a branch: one read-modify-write on one cache line each way, never a
-//! compare-and-swap loop that concurrent readers would make each other retry (the design of Go's
-//! `readerCount.Add`). See [`RawRwMutex`] for the state machine.
+//! is one `fetch_sub` and a branch: never a compare-and-swap loop that concurrent readers would
+//! make each other retry (the design of Go's `readerCount.Add`).
+//!
+//! Readers on different cores would still take turns owning that word's cache line. So once
+//! readers contend, the lock counts them per thread instead: it allocates one counter per core
+//! (at most 64), each on a cache line of its own, and a guard's read is then an increment of its
+//! thread's counter, a fence and a load of the lock word, with no line that two readers both
+//! write. A writer pays for it: after claiming the lock it checks every counter. See
+//! [`RawRwMutex`] for the state machine.
+//!
+//! Memory: an `RwMutex<T>` is two words and the `T`. A lock whose readers have contended also
+//! owns its counters, one cache-line-padded counter per core (128 bytes each on x86-64, at most
+//! 64 of them), freed when the lock is dropped. A thread that holds two read guards of one lock
+//! at once counts as contention too.
 //!
 //! # Examples
 //!
@@ -49,6 +60,7 @@
 #[cfg(all(feature = "lock_api", not(gosync_loom)))]
 mod lock_api_impl;
 mod raw;
+mod shards;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -58,6 +70,7 @@ use std::time::{Duration, Instant};
 use gosync_park::cell::UnsafeCell;
 
 pub use raw::RawRwMutex;
+use shards::ReadSlot;
 
 /// A reader-writer lock with Go's writer preference: any number of readers, or one writer.
 ///
@@ -153,9 +166,10 @@ impl<T> RwMutex<T> {
 
 impl<T: ?Sized> RwMutex<T> {
     #[inline]
-    fn read_guard(&self) -> RwMutexReadGuard<'_, T> {
+    fn read_guard(&self, slot: ReadSlot) -> RwMutexReadGuard<'_, T> {
         RwMutexReadGuard {
             lock: self,
+            slot,
             marker: PhantomData,
         }
     }
@@ -193,8 +207,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// ```
     #[inline]
     pub fn read(&self) -> RwMutexReadGuard<'_, T> {
-        self.raw.lock_shared();
-        self.read_guard()
+        self.read_guard(self.raw.lock_read())
     }
 
     /// Locks for reading if no writer holds the lock or waits for it; never blocks (Go's
@@ -215,7 +228,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// ```
     #[inline]
     pub fn try_read(&self) -> Option<RwMutexReadGuard<'_, T>> {
-        self.raw.try_lock_shared().then(|| self.read_guard())
+        self.raw.try_lock_read().map(|slot| self.read_guard(slot))
     }
 
     /// Locks for reading, giving up after `timeout`.
@@ -237,8 +250,8 @@ impl<T: ?Sized> RwMutex<T> {
     #[inline]
     pub fn try_read_for(&self, timeout: Duration) -> Option<RwMutexReadGuard<'_, T>> {
         self.raw
-            .try_lock_shared_for(timeout)
-            .then(|| self.read_guard())
+            .try_lock_read_until(gosync_park::deadline_after(timeout))
+            .map(|slot| self.read_guard(slot))
     }
 
     /// Locks for reading, giving up at `deadline`. A past deadline still succeeds when the lock
@@ -258,8 +271,8 @@ impl<T: ?Sized> RwMutex<T> {
     #[inline]
     pub fn try_read_until(&self, deadline: Instant) -> Option<RwMutexReadGuard<'_, T>> {
         self.raw
-            .try_lock_shared_until(deadline)
-            .then(|| self.read_guard())
+            .try_lock_read_until(Some(deadline))
+            .map(|slot| self.read_guard(slot))
     }
 
     /// Locks for writing (Go's `Lock`). From the moment this call claims the lock, new readers
@@ -483,13 +496,13 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwMutex<T> {
     }
 }
 
-/// Runs `relock` when dropped: puts a lock released by an `unlocked` call back, also when the
-/// closure panics.
-struct Relock<'a, F: FnMut(&RawRwMutex)>(&'a RawRwMutex, F);
+/// Runs its closure when dropped: puts a lock released by an `unlocked` call back, also when
+/// the caller's closure panics.
+struct Relock<F: FnMut()>(F);
 
-impl<F: FnMut(&RawRwMutex)> Drop for Relock<'_, F> {
+impl<F: FnMut()> Drop for Relock<F> {
     fn drop(&mut self) {
-        (self.1)(self.0);
+        (self.0)();
     }
 }
 
@@ -498,6 +511,9 @@ impl<F: FnMut(&RawRwMutex)> Drop for Relock<'_, F> {
 /// A condition variable waits with it as Go's `RLocker`: [`raw`](Self::raw) reaches the raw
 /// lock to release it with [`RawRwMutex::unlock_shared`] and take it again with
 /// [`RawRwMutex::lock_shared`], or [`unlocked`](Self::unlocked) does both around a closure.
+///
+/// The guard remembers where its read lock is counted (in the lock word, or in its thread's
+/// counter once readers contend, see [`RwMutex`]), so it may be dropped on another thread.
 ///
 /// # Examples
 ///
@@ -510,6 +526,8 @@ impl<F: FnMut(&RawRwMutex)> Drop for Relock<'_, F> {
 #[must_use = "if unused the RwMutex will immediately unlock"]
 pub struct RwMutexReadGuard<'a, T: ?Sized> {
     lock: &'a RwMutex<T>,
+    /// Where the read lock is counted, for its release.
+    slot: ReadSlot,
     /// Not `Send` or `Sync` unless `&RwMutex<T>` is (which needs `T: Send + Sync`).
     marker: PhantomData<&'a T>,
 }
@@ -520,6 +538,8 @@ impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
     /// A caller that releases it (`unsafe` [`RawRwMutex::unlock_shared`]) must take it again
     /// ([`RawRwMutex::lock_shared`]) before the guard is used or dropped, and must not read the
     /// data meanwhile: a condition variable does exactly this while it holds `&mut guard`.
+    /// (That is why this takes `&mut`: a read lock counted in the guard's thread's counter moves
+    /// into the lock word first, where the raw calls count.)
     ///
     /// # Examples
     ///
@@ -527,8 +547,8 @@ impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
     /// use gosync_rwmutex::{RwMutex, RwMutexReadGuard};
     ///
     /// let lock = RwMutex::new(1);
-    /// let guard = lock.read();
-    /// let raw = RwMutexReadGuard::raw(&guard);
+    /// let mut guard = lock.read();
+    /// let raw = RwMutexReadGuard::raw(&mut guard);
     /// // SAFETY: the guard holds a shared lock; it is taken again before the guard is used,
     /// // and nobody reads through the guard meanwhile.
     /// unsafe { raw.unlock_shared() };
@@ -537,7 +557,12 @@ impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
     /// assert_eq!(*guard, 2);
     /// ```
     #[inline]
-    pub fn raw(guard: &Self) -> &'a RawRwMutex {
+    pub fn raw(guard: &mut Self) -> &'a RawRwMutex {
+        if guard.slot != ReadSlot::WORD {
+            // SAFETY: the guard holds the read lock counted in `slot`, and keeps the slot it is
+            // moved to.
+            guard.slot = unsafe { guard.lock.raw.count_in_word(guard.slot) };
+        }
         &guard.lock.raw
     }
 
@@ -569,10 +594,11 @@ impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
     /// ```
     pub fn unlocked<U>(guard: &mut Self, f: impl FnOnce() -> U) -> U {
         let raw = &guard.lock.raw;
-        // SAFETY: the guard holds a shared lock; `&mut guard` keeps the data out of reach until
-        // `Relock` takes the lock again.
-        unsafe { raw.unlock_shared() };
-        let _relock = Relock(raw, RawRwMutex::lock_shared);
+        // SAFETY: the guard holds the read lock counted in `slot`; `&mut guard` keeps the data
+        // out of reach until `Relock` takes the lock again (and records where).
+        unsafe { raw.unlock_read(guard.slot) };
+        let slot = &mut guard.slot;
+        let _relock = Relock(|| *slot = raw.lock_read());
         f()
     }
 }
@@ -590,8 +616,8 @@ impl<T: ?Sized> Deref for RwMutexReadGuard<'_, T> {
 impl<T: ?Sized> Drop for RwMutexReadGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: this guard holds a shared lock and gives it up here.
-        unsafe { self.lock.raw.unlock_shared() };
+        // SAFETY: this guard holds the read lock counted in `slot` and gives it up here.
+        unsafe { self.lock.raw.unlock_read(self.slot) };
     }
 }
 
@@ -650,7 +676,7 @@ impl<'a, T: ?Sized> RwMutexWriteGuard<'a, T> {
         // SAFETY: the write guard held the exclusive lock and was forgotten, so this is the only
         // release of it; the read guard made below owns the shared lock it becomes.
         unsafe { lock.raw.downgrade() };
-        lock.read_guard()
+        lock.read_guard(ReadSlot::WORD)
     }
 
     /// Turns the write lock into an upgradable read lock: readers may enter again, writers may
@@ -730,7 +756,7 @@ impl<'a, T: ?Sized> RwMutexWriteGuard<'a, T> {
         // SAFETY: the guard holds the exclusive lock; `&mut guard` keeps the data out of reach
         // until `Relock` takes the lock again.
         unsafe { raw.unlock_exclusive() };
-        let _relock = Relock(raw, RawRwMutex::lock_exclusive);
+        let _relock = Relock(|| raw.lock_exclusive());
         f()
     }
 }
@@ -929,7 +955,7 @@ impl<'a, T: ?Sized> RwMutexUpgradableReadGuard<'a, T> {
         std::mem::forget(guard);
         // SAFETY: as in `upgrade`, for the shared lock.
         unsafe { lock.raw.downgrade_upgradable() };
-        lock.read_guard()
+        lock.read_guard(ReadSlot::WORD)
     }
 
     /// The raw lock this guard holds an upgradable lock on. Releasing it is `unsafe`

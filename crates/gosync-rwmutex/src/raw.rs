@@ -17,12 +17,34 @@
 //!
 //! Bits that only say who is parked (`PARKED_*`) are set and cleared under the lock of the queue
 //! they describe, so they need no ordering of their own: `Relaxed`.
+//!
+//! Readers counted in shards (see `shards.rs`) meet writers without a read-modify-write on a
+//! common word, so each side stores, runs a `SeqCst` fence, then loads (the store-buffering
+//! pattern, whose fences are ordered in the single total order `S`):
+//!
+//! - a reader increments its shard, fences, and loads the state word: if `WRITER` is clear the
+//!   reader is in, otherwise it backs out;
+//! - a writer sets `WRITER`, fences, and loads the shards: so either the reader sees `WRITER`
+//!   or the writer sees the reader's increment (and waits for it to leave);
+//! - a reader leaving decrements its shard (`Release`: pairs with the writer's `Acquire` loads
+//!   of the shards), fences, and loads the state word for `PARKED_DRAIN`; a writer about to
+//!   sleep sets `PARKED_DRAIN`, fences, and loads the shards: so either the reader wakes it or
+//!   it sees the decrement and does not sleep.
+//!
+//! `SHARDED` is set (by a reader that holds the lock) before the shards are published. A
+//! writer that holds `WRITER` and reads a state without `SHARDED` knows that no reader can be
+//! inside through a shard: such a reader learned of the shards from a publication that follows
+//! the setting of `SHARDED`, so its own load of the state word sees `SHARDED` and everything
+//! after it in the word's modification order, including `WRITER`. Only sharded locks pay for a
+//! writer's fence and its look at the shards.
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use gosync_park::sync::{AtomicUsize, Ordering};
+use gosync_park::sync::{fence, AtomicUsize, Ordering};
 use gosync_park::{park, unpark_filter, unpark_one, FilterOp, ParkOptions, ParkResult, SpinWait};
+
+use crate::shards::{ReadSlot, ReaderShards, Shard};
 
 /// Readers are parked on the reader key, waiting for `WRITER` to clear.
 const PARKED_READERS: usize = 0b0_0001;
@@ -34,9 +56,12 @@ const PARKED_DRAIN: usize = 0b0_0100;
 const WRITER: usize = 0b0_1000;
 /// An upgradable reader holds the lock (and is also counted as one reader).
 const UPGRADABLE: usize = 0b1_0000;
+/// The lock has reader shards: guards' readers may be counted there rather than in this word.
+/// Set once, before the shards are published; never cleared.
+const SHARDED: usize = 0b10_0000;
 /// One reader: the bits from here up count the readers inside (plus, for an instant, readers
 /// that saw `WRITER` after their increment and are backing out).
-const READER: usize = 0b10_0000;
+const READER: usize = 0b100_0000;
 /// The reader count.
 const READERS_MASK: usize = !(READER - 1);
 /// The top bit of the count: a reader that sees it set backs out and panics, long before the
@@ -58,7 +83,8 @@ const TOKEN_RETRY: usize = 0;
 /// waits for the readers inside to leave).
 const TOKEN_HANDOFF: usize = 1;
 
-/// The raw lock under [`RwMutex`](crate::RwMutex): one word, no data, no guards.
+/// The raw lock under [`RwMutex`](crate::RwMutex): a state word and a pointer to reader
+/// shards (allocated when readers contend); no data, no guards.
 ///
 /// Use it to build your own lock types, through the `lock_api` traits (feature `lock_api`),
 /// or to release and re-take an [`RwMutex`](crate::RwMutex) in place as a condition variable
@@ -75,7 +101,8 @@ const TOKEN_HANDOFF: usize = 1;
 /// | `PARKED_DRAIN` | the claiming writer parked, waiting for the readers inside to leave |
 /// | `WRITER` | a writer holds the lock, or has claimed it and waits for readers to drain |
 /// | `UPGRADABLE` | an upgradable reader holds the lock |
-/// | the rest | the number of readers inside (an upgradable reader counts as one) |
+/// | `SHARDED` | the lock has reader shards (set once, on the first contended read) |
+/// | the rest | the number of readers counted here (an upgradable reader counts as one) |
 ///
 /// # Cost of the read path
 ///
@@ -84,10 +111,14 @@ const TOKEN_HANDOFF: usize = 1;
 /// way, never a compare-and-swap loop, so concurrent readers never retry (as Go's
 /// `readerCount.Add`). A reader whose increment shows a writer's claim undoes it and waits.
 ///
-/// That line is still shared: readers on different cores take turns owning it, which is what
-/// limits read-heavy throughput (see `docs/performance.md`). A reader count split per core onto
-/// separate lines would scale further, at the price of a lock many cache lines large; this lock
-/// stays one word, like `std`'s and parking_lot's.
+/// That line is still shared, and readers on different cores take turns owning it. So the
+/// guards of [`RwMutex`](crate::RwMutex), which can remember where their reader was counted,
+/// count it in a per-thread shard instead once readers contend: each shard is a counter on a
+/// cache line of its own, allocated with the lock's first contended read (one per core, at most
+/// 64) and freed with the lock. A sharded read is an increment of the thread's own shard, a
+/// fence and a load of the state word; a writer then checks every shard after claiming. The raw
+/// `lock_shared`/`unlock_shared` here have nowhere to remember a shard and always count in the
+/// word.
 ///
 /// # Differences from Go
 ///
@@ -119,6 +150,7 @@ const TOKEN_HANDOFF: usize = 1;
 /// ```
 pub struct RawRwMutex {
     state: AtomicUsize,
+    shards: ReaderShards,
 }
 
 impl fmt::Debug for RawRwMutex {
@@ -126,7 +158,10 @@ impl fmt::Debug for RawRwMutex {
         // Relaxed: a snapshot for display only.
         let state = self.state.load(Ordering::Relaxed);
         f.debug_struct("RawRwMutex")
-            .field("readers", &((state & READERS_MASK) / READER))
+            .field(
+                "readers",
+                &((state & READERS_MASK) / READER).wrapping_add(self.shards.readers()),
+            )
             .field("writer", &(state & WRITER != 0))
             .field("upgradable", &(state & UPGRADABLE != 0))
             .finish()
@@ -166,6 +201,7 @@ impl RawRwMutex {
     pub const fn new() -> Self {
         Self {
             state: AtomicUsize::new(0),
+            shards: ReaderShards::new(),
         }
     }
 
@@ -174,6 +210,7 @@ impl RawRwMutex {
     pub fn new() -> Self {
         Self {
             state: AtomicUsize::new(0),
+            shards: ReaderShards::new(),
         }
     }
 
@@ -205,7 +242,7 @@ impl RawRwMutex {
     #[inline]
     pub fn lock_shared(&self) {
         if !self.try_lock_shared() {
-            self.lock_shared_slow(None);
+            self.lock_shared_slow(None, false);
         }
     }
 
@@ -227,14 +264,7 @@ impl RawRwMutex {
     /// ```
     #[inline]
     pub fn try_lock_shared(&self) -> bool {
-        // Acquire: pairs with the Release of the last writer's release, whose writes this
-        // reader must see.
-        let prev = self.state.fetch_add(READER, Ordering::Acquire);
-        if prev & (WRITER | READERS_OVERFLOW) == 0 {
-            return true;
-        }
-        self.back_out(prev);
-        false
+        self.try_read(false).is_some()
     }
 
     /// Takes a shared lock, giving up after `timeout`. Returns whether it did.
@@ -254,7 +284,10 @@ impl RawRwMutex {
     /// ```
     #[inline]
     pub fn try_lock_shared_for(&self, timeout: Duration) -> bool {
-        self.try_lock_shared() || self.lock_shared_slow(gosync_park::deadline_after(timeout))
+        self.try_lock_shared()
+            || self
+                .lock_shared_slow(gosync_park::deadline_after(timeout), false)
+                .is_some()
     }
 
     /// Takes a shared lock, giving up at `deadline`. Returns whether it did. A past deadline
@@ -276,7 +309,7 @@ impl RawRwMutex {
     /// ```
     #[inline]
     pub fn try_lock_shared_until(&self, deadline: Instant) -> bool {
-        self.try_lock_shared() || self.lock_shared_slow(Some(deadline))
+        self.try_lock_shared() || self.lock_shared_slow(Some(deadline), false).is_some()
     }
 
     /// Releases a shared lock (Go's `RUnlock`).
@@ -301,6 +334,135 @@ impl RawRwMutex {
         self.release_reader();
     }
 
+    /// Takes a shared lock for a guard, which keeps the returned slot to release it with.
+    #[inline]
+    pub(crate) fn lock_read(&self) -> ReadSlot {
+        match self.try_read(true) {
+            Some(slot) => slot,
+            None => self
+                .lock_shared_slow(None, true)
+                .expect("a read lock without a deadline is always taken"),
+        }
+    }
+
+    /// Takes a shared lock for a guard if no writer holds or has claimed the lock.
+    #[inline]
+    pub(crate) fn try_lock_read(&self) -> Option<ReadSlot> {
+        self.try_read(true)
+    }
+
+    /// Takes a shared lock for a guard, giving up at `deadline` (`None`: never).
+    #[inline]
+    pub(crate) fn try_lock_read_until(&self, deadline: Option<Instant>) -> Option<ReadSlot> {
+        self.try_read(true)
+            .or_else(|| self.lock_shared_slow(deadline, true))
+    }
+
+    /// Releases a guard's shared lock.
+    ///
+    /// # Safety
+    ///
+    /// `slot` came from taking a shared lock on `self` that is still held (by `lock_read` and
+    /// friends, or [`ReadSlot::WORD`] for a lock counted in the word), and the caller gives that
+    /// lock up.
+    #[inline]
+    pub(crate) unsafe fn unlock_read(&self, slot: ReadSlot) {
+        match slot.shard_index() {
+            None => self.release_reader(),
+            // SAFETY: a shard slot came from `home` on these shards (the caller's promise).
+            Some(index) => self.leave_shard(unsafe { self.shards.at(index) }),
+        }
+    }
+
+    /// Moves a guard's shared lock from its shard into the word, so that the raw
+    /// `unlock_shared`/`lock_shared` can release and retake it. Returns the new slot.
+    ///
+    /// # Safety
+    ///
+    /// As [`unlock_read`](Self::unlock_read): `slot` is held; afterwards the returned slot is.
+    pub(crate) unsafe fn count_in_word(&self, slot: ReadSlot) -> ReadSlot {
+        if let Some(index) = slot.shard_index() {
+            // Counted in the word before leaving the shard, so that a writer that sees the
+            // shard empty sees this count when it looks at the word again (`readers_gone`).
+            // Relaxed: ordered before the Release decrement in `leave_shard`.
+            let prev = self.state.fetch_add(READER, Ordering::Relaxed);
+            // SAFETY: a shard slot came from `home` on these shards (the caller's promise).
+            self.leave_shard(unsafe { self.shards.at(index) });
+            if prev & READERS_OVERFLOW != 0 {
+                self.release_reader();
+                panic!("sync: too many readers");
+            }
+        }
+        ReadSlot::WORD
+    }
+
+    /// One attempt at a shared lock: in this thread's shard if `shardable` and the lock has
+    /// shards, otherwise in the word (and then, if `shardable` and another reader is inside,
+    /// the lock gets its shards for the reads after this one).
+    #[inline]
+    fn try_read(&self, shardable: bool) -> Option<ReadSlot> {
+        if shardable {
+            if let Some((index, shard)) = self.shards.home() {
+                return self.try_read_shard(index, shard);
+            }
+        }
+        // Acquire: pairs with the Release of the last writer's release, whose writes this
+        // reader must see.
+        let prev = self.state.fetch_add(READER, Ordering::Acquire);
+        if prev & (WRITER | READERS_OVERFLOW) != 0 {
+            self.back_out(prev);
+            return None;
+        }
+        if shardable && prev & READERS_MASK != 0 && prev & SHARDED == 0 {
+            self.shard();
+        }
+        Some(ReadSlot::WORD)
+    }
+
+    /// Gives the lock its reader shards. Called by a reader inside, on contention.
+    #[cold]
+    fn shard(&self) {
+        // `SHARDED` goes into the word before the shards are published (see the notes at the
+        // top). Relaxed: ordered before the Release that publishes the shards.
+        self.state.fetch_or(SHARDED, Ordering::Relaxed);
+        self.shards.install();
+    }
+
+    #[inline]
+    fn try_read_shard(&self, index: usize, shard: &Shard) -> Option<ReadSlot> {
+        // Relaxed: the fence below orders it before the look at `WRITER`.
+        let prev = shard.fetch_add(1, Ordering::Relaxed);
+        // SeqCst: pairs with the fence after a writer sets `WRITER` (see the notes at the top).
+        fence(Ordering::SeqCst);
+        // Acquire: pairs with the Release of the last writer's release, whose writes this
+        // reader must see.
+        let state = self.state.load(Ordering::Acquire);
+        if state & WRITER == 0 && prev & READERS_OVERFLOW == 0 {
+            return Some(ReadSlot::shard(index));
+        }
+        self.leave_shard(shard);
+        if prev & READERS_OVERFLOW != 0 {
+            panic!("sync: too many readers");
+        }
+        None
+    }
+
+    /// Takes one reader out of `shard`: an unlock, or a reader backing out. Wakes the claiming
+    /// writer if it sleeps waiting for readers to leave.
+    #[inline]
+    fn leave_shard(&self, shard: &Shard) {
+        // Release: pairs with the Acquire loads of the shards by the writer that claims the lock
+        // next, so this reader's reads happen before its writes.
+        shard.fetch_sub(1, Ordering::Release);
+        // SeqCst: pairs with the fence after a writer sets `PARKED_DRAIN` (see the notes at the
+        // top).
+        fence(Ordering::SeqCst);
+        // Relaxed: the fence orders it; the wake-up goes through the drain queue's lock.
+        if self.state.load(Ordering::Relaxed) & PARKED_DRAIN != 0 {
+            self.wake_drainer();
+        }
+    }
+
     /// Takes one reader out of the count: an unlock, or a reader backing out. Wakes the
     /// claiming writer if this was the last reader it waited for.
     #[inline]
@@ -322,20 +484,22 @@ impl RawRwMutex {
         }
     }
 
+    /// Waits for a shared lock (counted as `try_read(shardable)` would), giving up at
+    /// `deadline`.
     #[cold]
-    fn lock_shared_slow(&self, deadline: Option<Instant>) -> bool {
+    fn lock_shared_slow(&self, deadline: Option<Instant>, shardable: bool) -> Option<ReadSlot> {
         let mut spin = SpinWait::new();
         loop {
-            // Relaxed: only a hint for when to retry; the retry's fetch_add is Acquire.
+            // Relaxed: only a hint for when to retry; the retry is Acquire.
             let state = self.state.load(Ordering::Relaxed);
             if state & WRITER == 0 {
-                if self.try_lock_shared() {
-                    return true;
+                if let Some(slot) = self.try_read(shardable) {
+                    return Some(slot);
                 }
                 continue;
             }
             if has_passed(deadline) {
-                return false;
+                return None;
             }
             if spin.spin() {
                 continue;
@@ -352,9 +516,9 @@ impl RawRwMutex {
                 ..ParkOptions::default()
             };
             match park(self.key(READER_KEY), options, validate, || {}, on_abort) {
-                // The releasing writer counted this thread in: it is a reader now.
-                ParkResult::Unparked(TOKEN_HANDOFF) => return true,
-                ParkResult::TimedOut | ParkResult::Cancelled => return false,
+                // The releasing writer counted this thread in the word: it is a reader now.
+                ParkResult::Unparked(TOKEN_HANDOFF) => return Some(ReadSlot::WORD),
+                ParkResult::TimedOut | ParkResult::Cancelled => return None,
                 ParkResult::Unparked(_) | ParkResult::Invalid => spin.reset(),
             }
         }
@@ -474,10 +638,17 @@ impl RawRwMutex {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => break,
                 Err(actual) => state = actual,
             }
         }
+        if self.readers_gone(state | WRITER) {
+            return true;
+        }
+        // A reader is inside through its shard: give the claim back as an unlock would, letting
+        // in any reader that parked on seeing it.
+        self.release_writer_slow(false);
+        false
     }
 
     /// Takes the exclusive lock, giving up after `timeout`. Returns whether it did. A writer
@@ -591,6 +762,33 @@ impl RawRwMutex {
         }
     }
 
+    /// With `WRITER` held by the caller, whether no reader is inside, given `state`, a value of
+    /// the word read after `WRITER` was set.
+    fn readers_gone(&self, state: usize) -> bool {
+        if state & READERS_MASK != 0 {
+            return false;
+        }
+        if state & SHARDED == 0 {
+            return true;
+        }
+        if !self.shards_empty() {
+            return false;
+        }
+        // A guard moving its lock from a shard into the word counts itself there first
+        // (`count_in_word`): look at the word again. Acquire: pairs with the Release decrement of
+        // that shard, which `shards_empty` read, and with the Release fetch_sub of readers
+        // leaving the word.
+        self.state.load(Ordering::Acquire) & READERS_MASK == 0
+    }
+
+    /// With `WRITER` set, whether every shard is empty (see the notes at the top).
+    fn shards_empty(&self) -> bool {
+        // SeqCst: pairs with the fence between a reader's shard increment and its look at
+        // `WRITER`, and with the fence after a leaving reader's decrement.
+        fence(Ordering::SeqCst);
+        self.shards.all_zero()
+    }
+
     /// With `WRITER` held, waits until no reader is inside. Returns `false` if `deadline` passed
     /// first (the caller still holds `WRITER`).
     fn wait_for_readers(&self, deadline: Option<Instant>) -> bool {
@@ -598,7 +796,7 @@ impl RawRwMutex {
         loop {
             // Acquire: pairs with the Release fetch_sub of the readers leaving, so their reads
             // happen before this writer's writes.
-            if self.state.load(Ordering::Acquire) & READERS_MASK == 0 {
+            if self.readers_gone(self.state.load(Ordering::Acquire)) {
                 return true;
             }
             if has_passed(deadline) {
@@ -608,23 +806,16 @@ impl RawRwMutex {
                 continue;
             }
             let validate = || {
-                // Relaxed: the bit is ordered by the drain queue's lock, which the last reader
-                // takes to wake us after its fetch_sub saw the bit.
-                let mut state = self.state.load(Ordering::Relaxed);
-                loop {
-                    if state & READERS_MASK == 0 {
-                        return false;
-                    }
-                    match self.state.compare_exchange_weak(
-                        state,
-                        state | PARKED_DRAIN,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => return true,
-                        Err(actual) => state = actual,
-                    }
+                // Relaxed: a reader leaving the word sees the bit in its fetch_sub (one word's
+                // modification order) and takes the drain queue's lock to wake us; one leaving a
+                // shard is ordered against it by the fence in `readers_gone`.
+                let state = self.state.fetch_or(PARKED_DRAIN, Ordering::Relaxed);
+                if self.readers_gone(state) {
+                    // Relaxed: under the drain queue's lock; only this thread parks there.
+                    self.state.fetch_and(!PARKED_DRAIN, Ordering::Relaxed);
+                    return false;
                 }
+                true
             };
             let on_abort = |_, _| {
                 // Relaxed: under the drain queue's lock; only this thread parks there.
@@ -660,11 +851,14 @@ impl RawRwMutex {
     /// ```
     #[inline]
     pub unsafe fn unlock_exclusive(&self) {
+        // Relaxed: the CAS below re-reads the value (this thread just wrote the line).
+        let state = self.state.load(Ordering::Relaxed);
         // Release: pairs with the Acquire of whoever locks next.
-        if self
-            .state
-            .compare_exchange(WRITER, 0, Ordering::Release, Ordering::Relaxed)
-            .is_err()
+        if state & !SHARDED != WRITER
+            || self
+                .state
+                .compare_exchange(state, state & SHARDED, Ordering::Release, Ordering::Relaxed)
+                .is_err()
         {
             self.release_writer_slow(false);
         }
@@ -975,10 +1169,16 @@ impl RawRwMutex {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => break,
                 Err(actual) => state = actual,
             }
         }
+        if self.readers_gone(state - UPGRADABLE - READER + WRITER) {
+            return true;
+        }
+        // A reader is inside through its shard: back to the upgradable lock.
+        self.writer_to_upgradable();
+        false
     }
 
     /// Turns the upgradable lock into the exclusive lock, giving up after `timeout` (the caller
@@ -1049,7 +1249,7 @@ impl RawRwMutex {
         let prev = self
             .state
             .fetch_add(WRITER.wrapping_sub(UPGRADABLE + READER), Ordering::Acquire);
-        prev & READERS_MASK == READER
+        self.readers_gone(prev.wrapping_add(WRITER).wrapping_sub(UPGRADABLE + READER))
     }
 
     /// With `WRITER` held and no writer behind it needing it, turns it into the upgradable lock
@@ -1137,6 +1337,7 @@ impl RawRwMutex {
     pub fn is_locked(&self) -> bool {
         // Relaxed: a snapshot, ordering nothing.
         self.state.load(Ordering::Relaxed) & (WRITER | UPGRADABLE | READERS_MASK) != 0
+            || self.shards.readers() != 0
     }
 
     /// Whether a writer holds the lock or has claimed it (and waits for readers to leave), at
@@ -1176,6 +1377,7 @@ mod tests {
             PARKED_DRAIN,
             WRITER,
             UPGRADABLE,
+            SHARDED,
         ];
         let mut all = 0;
         for flag in flags {
@@ -1214,6 +1416,49 @@ mod tests {
             raw.unlock_shared();
         }
         assert_eq!(raw.state.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn contended_guard_reads_shard_the_lock() {
+        let raw = RawRwMutex::new();
+        let state = || raw.state.load(Ordering::Relaxed);
+        let first = raw.lock_read();
+        assert_eq!((first, state()), (ReadSlot::WORD, READER));
+        // Finds `first` inside: gives the lock its shards; is itself counted in the word.
+        let second = raw.lock_read();
+        assert_eq!((second, state()), (ReadSlot::WORD, SHARDED + 2 * READER));
+        let third = raw.lock_read();
+        assert!(third.shard_index().is_some());
+        assert_eq!(state(), SHARDED + 2 * READER);
+        // The raw shared lock keeps counting in the word.
+        assert!(raw.try_lock_shared());
+        assert_eq!(state(), SHARDED + 3 * READER);
+        // SAFETY: each lock released here is held, and released once.
+        unsafe {
+            raw.unlock_shared();
+            raw.unlock_read(first);
+            raw.unlock_read(second);
+        }
+        assert_eq!(state(), SHARDED);
+        assert!(raw.is_locked(), "the reader in its shard");
+        assert!(!raw.try_lock_exclusive());
+        assert_eq!(
+            state(),
+            SHARDED,
+            "a failed try_lock_exclusive leaves no claim"
+        );
+        // SAFETY: `third` is held; then the slot it moved to is.
+        unsafe {
+            let third = raw.count_in_word(third);
+            assert_eq!((third, state()), (ReadSlot::WORD, SHARDED + READER));
+            raw.unlock_read(third);
+        }
+        assert!(!raw.is_locked());
+        assert!(raw.try_lock_exclusive());
+        assert_eq!(state(), SHARDED + WRITER);
+        // SAFETY: the exclusive lock is held.
+        unsafe { raw.unlock_exclusive() };
+        assert_eq!(state(), SHARDED);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use gosync_park::sync::Arc;
 use gosync_park::thread;
-use gosync_rwmutex::{RwMutex, RwMutexUpgradableReadGuard, RwMutexWriteGuard};
+use gosync_rwmutex::{RwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard, RwMutexWriteGuard};
 
 /// A reader is inside, a writer comes and waits, a new reader comes: the writer gets the lock
 /// once the first reader leaves, and every access is ordered by the lock.
@@ -165,5 +165,136 @@ fn hand_off_to_upgradable_publishes_to_readers() {
         assert_eq!(upgradable.join().unwrap(), 1);
         assert_eq!(reader.join().unwrap(), 1);
         assert!(!lock.raw().is_locked());
+    });
+}
+
+/// A lock whose readers are counted in per-thread shards: two reads at once on this thread make
+/// it allocate them, so the reads of the model that follow go through the shards.
+fn sharded_lock() -> Arc<RwMutex<usize>> {
+    let lock = Arc::new(RwMutex::new(0usize));
+    let first = lock.read();
+    let second = lock.read();
+    drop((first, second));
+    lock
+}
+
+/// A reader counted in its shard races a writer claiming the lock: either the reader sees the
+/// claim and waits, or the writer sees the reader and waits for it; never both inside.
+#[test]
+fn sharded_reader_versus_writer() {
+    loom::model(|| {
+        let lock = sharded_lock();
+        let reader = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.read())
+        };
+        *lock.write() += 1;
+        assert!(reader.join().unwrap() <= 1);
+        assert_eq!(*lock.read(), 1);
+        assert!(!lock.raw().is_locked());
+    });
+}
+
+/// A writer waits for a reader counted in its shard and goes to sleep as the reader leaves:
+/// the reader's wake-up is never lost.
+#[test]
+fn sharded_reader_leaving_wakes_the_writer() {
+    loom::model(|| writer_waits_for_a_sharded_reader(false));
+}
+
+/// A guard moves its read lock from its shard into the lock word (as a condition variable's
+/// wait does) while a writer waits for it: the writer never mistakes the move for the reader
+/// leaving.
+#[test]
+fn moving_a_read_lock_into_the_word_keeps_the_writer_out() {
+    loom::model(|| writer_waits_for_a_sharded_reader(true));
+}
+
+fn writer_waits_for_a_sharded_reader(move_into_word: bool) {
+    let lock = sharded_lock();
+    let mut inside = lock.read();
+    let writer = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || *lock.write() += 1)
+    };
+    if move_into_word {
+        assert!(RwMutexReadGuard::raw(&mut inside).is_locked());
+    }
+    assert_eq!(*inside, 0);
+    drop(inside);
+    writer.join().unwrap();
+    assert_eq!(*lock.read(), 1);
+    assert!(!lock.raw().is_locked());
+}
+
+/// As above, against `try_write` and `try_upgrade`, which look at the readers once rather than
+/// waiting for them.
+#[test]
+fn moving_a_read_lock_into_the_word_versus_try_write_and_try_upgrade() {
+    loom::model(|| {
+        let lock = sharded_lock();
+        let mut inside = lock.read();
+        let writer = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || {
+                if let Some(mut w) = lock.try_write() {
+                    *w += 1;
+                }
+                if let Ok(mut w) = RwMutexUpgradableReadGuard::try_upgrade(lock.upgradable_read()) {
+                    *w += 1;
+                }
+            })
+        };
+        RwMutexReadGuard::raw(&mut inside);
+        assert_eq!(*inside, 0);
+        drop(inside);
+        writer.join().unwrap();
+        assert!(!lock.raw().is_locked());
+    });
+}
+
+/// `try_write` and `try_upgrade` race a reader counted in its shard: each either fails and
+/// gives its claim back, or gets in with the reader outside.
+#[test]
+fn try_write_and_try_upgrade_versus_a_sharded_reader() {
+    loom::model(|| {
+        let lock = sharded_lock();
+        let reader = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.read())
+        };
+        if let Some(mut w) = lock.try_write() {
+            *w += 1;
+        }
+        let upgradable = lock.upgradable_read();
+        let expected = *upgradable + 1;
+        if let Ok(mut w) = RwMutexUpgradableReadGuard::try_upgrade(upgradable) {
+            *w += 1;
+            assert_eq!(*w, expected);
+        }
+        assert!(reader.join().unwrap() <= 2);
+        assert!(!lock.raw().is_locked());
+        assert!(lock.try_write().is_some());
+    });
+}
+
+/// Two readers meet in a fresh lock (one of them allocates the shards) while a writer claims
+/// it: every access stays ordered, and the lock ends free.
+#[test]
+fn first_contended_read_shards_the_lock_while_a_writer_claims() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let lock = Arc::clone(&lock);
+                thread::spawn(move || *lock.read())
+            })
+            .collect();
+        *lock.write() += 1;
+        for reader in readers {
+            assert!(reader.join().unwrap() <= 1);
+        }
+        assert!(!lock.raw().is_locked());
+        assert!(lock.try_write().is_some());
     });
 }

@@ -496,8 +496,8 @@ fn raw_hooks_release_and_retake_in_place() {
     *writer += 1;
     drop(writer);
 
-    let reader = LOCK.read();
-    let raw = RwMutexReadGuard::raw(&reader);
+    let mut reader = LOCK.read();
+    let raw = RwMutexReadGuard::raw(&mut reader);
     // SAFETY: `reader` holds a shared lock; it is retaken below before `reader` is used.
     unsafe { raw.unlock_shared() };
     join_within(thread::spawn(|| *LOCK.write() += 1));
@@ -597,6 +597,133 @@ fn stress_mixed_operations_keep_the_invariant() {
 }
 
 #[cfg(feature = "lock_api")]
+/// Makes `lock` count its readers per thread: two reads at once on one thread make it allocate
+/// its reader shards, so later guards' reads go through them.
+fn shard<T>(lock: &RwMutex<T>) {
+    let (first, second) = (lock.read(), lock.read());
+    drop((first, second));
+}
+
+#[test]
+fn a_read_guard_dropped_on_another_thread_releases_its_lock() {
+    static LOCK: RwMutex<i32> = RwMutex::new(5);
+    shard(&LOCK);
+    let guard = join_within(thread::spawn(|| LOCK.read()));
+    assert!(LOCK.try_write().is_none());
+    join_within(thread::spawn(move || assert_eq!(*guard, 5)));
+    assert!(!LOCK.raw().is_locked());
+    assert!(LOCK.try_write().is_some());
+}
+
+#[test]
+fn sharded_readers_keep_writers_out_and_try_write_gives_its_claim_back() {
+    let lock = RwMutex::new(0);
+    shard(&lock);
+    let reader = lock.read();
+    assert!(lock.raw().is_locked());
+    assert!(!lock.raw().is_locked_exclusive());
+    // A failed `try_write` leaves nothing behind: readers still get in, and so does the upgrade
+    // once the plain readers have gone.
+    assert!(lock.try_write().is_none());
+    assert!(lock.try_write_for(Duration::from_millis(1)).is_none());
+    let second = lock.read();
+    let upgradable = lock.upgradable_read();
+    let upgradable = RwMutexUpgradableReadGuard::try_upgrade(upgradable).unwrap_err();
+    drop((reader, second));
+    let mut writer = RwMutexUpgradableReadGuard::try_upgrade(upgradable).unwrap();
+    *writer += 1;
+    drop(writer);
+    assert!(format!("{:?}", lock.raw()).contains("readers: 0"));
+    assert_eq!(*lock.read(), 1);
+}
+
+#[test]
+fn a_writer_waits_for_sharded_readers_then_shuts_new_ones_out() {
+    let lock = Arc::new(RwMutex::new(0));
+    shard(&lock);
+    let reader = lock.read();
+    let writer = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || *lock.write() += 1)
+    };
+    wait_until(|| lock.raw().is_locked_exclusive());
+    // The writer has claimed the lock and waits for `reader`: new readers wait too.
+    assert!(lock.try_read().is_none());
+    drop(reader);
+    join_within(writer);
+    assert_eq!(*lock.read(), 1);
+}
+
+/// Go's hammer on a sharded lock, with every way in and out of it at once: plain, timed and
+/// try reads, read guards released on another thread, upgrades, downgrades, and writers.
+#[test]
+fn stress_sharded_lock_with_every_operation() {
+    static LOCK: RwMutex<()> = RwMutex::new(());
+    static ACTIVITY: AtomicI32 = AtomicI32::new(0);
+    fn enter_and_leave_read() {
+        let n = ACTIVITY.fetch_add(1, Ordering::SeqCst) + 1;
+        assert!((1..10000).contains(&n), "reader with a writer: {n}");
+        ACTIVITY.fetch_sub(1, Ordering::SeqCst);
+    }
+    fn write() {
+        let n = ACTIVITY.fetch_add(10000, Ordering::SeqCst) + 10000;
+        assert_eq!(n, 10000, "writer not alone");
+        ACTIVITY.fetch_sub(10000, Ordering::SeqCst);
+    }
+    shard(&LOCK);
+    let rounds = scaled(2000, 20);
+    let (tx, rx) = channel::<RwMutexReadGuard<'static, ()>>();
+    let readers = thread::spawn(move || {
+        for i in 0..rounds {
+            let guard = match i % 3 {
+                0 => LOCK.read(),
+                1 => LOCK.try_read_for(LIMIT).expect("timed read"),
+                _ => loop {
+                    if let Some(guard) = LOCK.try_read() {
+                        break guard;
+                    }
+                    thread::yield_now();
+                },
+            };
+            enter_and_leave_read();
+            if i % 2 == 0 {
+                tx.send(guard).unwrap();
+            }
+        }
+    });
+    let dropper = thread::spawn(move || {
+        while let Ok(guard) = rx.recv_timeout(LIMIT) {
+            drop(guard);
+        }
+    });
+    let writers = thread::spawn(move || {
+        for i in 0..rounds / 4 {
+            if i % 2 == 0 {
+                let _guard = LOCK.write();
+                write();
+            } else {
+                let upgradable = LOCK.upgradable_read();
+                enter_and_leave_read();
+                let writer = RwMutexUpgradableReadGuard::upgrade(upgradable);
+                write();
+                let _reader = RwMutexWriteGuard::downgrade(writer);
+                enter_and_leave_read();
+            }
+        }
+    });
+    let plain = thread::spawn(move || {
+        for _ in 0..rounds {
+            let _guard = LOCK.read();
+            enter_and_leave_read();
+        }
+    });
+    for t in [readers, dropper, writers, plain] {
+        join_within(t);
+    }
+    assert_eq!(ACTIVITY.load(Ordering::SeqCst), 0);
+    assert!(!LOCK.raw().is_locked());
+}
+
 #[test]
 fn lock_api_generic_use() {
     use lock_api::{RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
