@@ -51,6 +51,13 @@ struct Target {
 /// The bench id the Go twin prints for a group, unless the group names it itself.
 const GO: &str = "go";
 
+/// The implementations of the RwMutex groups that have no Go twin.
+const RWMUTEX_WITHOUT_GO: &[(&str, &str)] = &[
+    ("gosync", "gosync `RwMutex`"),
+    ("parking_lot", "`parking_lot::RwLock`"),
+    ("std", "`std::sync::RwLock`"),
+];
+
 const GROUPS: &[Group] = &[
     Group {
         id: "mutex_uncontended",
@@ -127,6 +134,20 @@ const GROUPS: &[Group] = &[
             min: 1.2,
             text: "against the faster of the two",
         }],
+    },
+    Group {
+        id: "rwmutex_writes_10pct",
+        primitive: "RwMutex",
+        what: "2 threads, 2000 operations in total, 90% read locks, 10% write locks",
+        benches: RWMUTEX_WITHOUT_GO,
+        targets: &[],
+    },
+    Group {
+        id: "rwmutex_writes_50pct",
+        primitive: "RwMutex",
+        what: "2 threads, 2000 operations in total, 50% read locks, 50% write locks",
+        benches: RWMUTEX_WITHOUT_GO,
+        targets: &[],
     },
     Group {
         id: "cond_ping_pong",
@@ -571,8 +592,20 @@ fn render(
                 g.id
             );
         }
-        let go_bench = g.benches.iter().find(|(b, _)| *b == "go").map(|(b, _)| *b);
         let gosync = g.benches.first().map(|(b, _)| *b);
+        if let (true, Some(subject)) = (g.targets.is_empty(), gosync) {
+            // No target: each peer's ratio, for reference.
+            for (peer, label) in g.benches.iter().skip(1).filter(|(b, _)| *b != GO) {
+                let measured = ratio(g.id, subject, &[peer])
+                    .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}×"));
+                let _ = writeln!(
+                    sections,
+                    "| {} vs {label} (for reference) | {measured} | — | |",
+                    label_of(g, subject)
+                );
+            }
+        }
+        let go_bench = g.benches.iter().find(|(b, _)| *b == "go").map(|(b, _)| *b);
         if let (Some(gb), Some(sb)) = (go_bench, gosync) {
             if let (Some(s), Some(p)) = (median(g.id, sb), median(g.id, gb)) {
                 let _ = writeln!(

@@ -23,17 +23,20 @@
 //! is one `fetch_sub` and a branch: never a compare-and-swap loop that concurrent readers would
 //! make each other retry (the design of Go's `readerCount.Add`).
 //!
-//! Readers on different cores would still take turns owning that word's cache line. So once
-//! readers contend, the lock counts them per thread instead: it allocates one counter per core
-//! (at most 64), each on a cache line of its own, and a guard's read is then an increment of its
+//! Readers on different cores would still take turns owning that word's cache line. So while
+//! readers contend, the lock counts them per thread instead: it has one counter per core (at
+//! most 64), each on a cache line of its own, and a guard's read is then an increment of its
 //! thread's counter, a fence and a load of the lock word, with no line that two readers both
-//! write. A writer pays for it: after claiming the lock it checks every counter. See
-//! [`RawRwMutex`] for the state machine.
+//! write. A writer pays for it: after claiming the lock it checks every counter. When the
+//! writes come so often that few reads fall between them, a writer sends the readers back to
+//! the word until they contend again. See [`RawRwMutex`] for the state machine, and
+//! `docs/performance.md` for what each way costs.
 //!
 //! Memory: an `RwMutex<T>` is two words and the `T`. A lock whose readers have contended also
-//! owns its counters, one cache-line-padded counter per core (128 bytes each on x86-64, at most
-//! 64 of them), freed when the lock is dropped. A thread that holds two read guards of one lock
-//! at once counts as contention too.
+//! owns its counters, one cache-line-padded counter per core plus one for its writers (128 bytes
+//! each on x86-64, at most 65 of them), allocated on the first contended read and freed when the
+//! lock is dropped. A thread that holds two read guards of one lock at once counts as contention
+//! too.
 //!
 //! # Examples
 //!

@@ -22,8 +22,8 @@
 //! common word, so each side stores, runs a `SeqCst` fence, then loads (the store-buffering
 //! pattern, whose fences are ordered in the single total order `S`):
 //!
-//! - a reader increments its shard, fences, and loads the state word: if `WRITER` is clear the
-//!   reader is in, otherwise it backs out;
+//! - a reader increments its shard, fences, and loads the state word: if `SHARDED` is set and
+//!   `WRITER` clear the reader is in, otherwise it backs out;
 //! - a writer sets `WRITER`, fences, and loads the shards: so either the reader sees `WRITER`
 //!   or the writer sees the reader's increment (and waits for it to leave);
 //! - a reader leaving decrements its shard (`Release`: pairs with the writer's `Acquire` loads
@@ -31,12 +31,16 @@
 //!   sleep sets `PARKED_DRAIN`, fences, and loads the shards: so either the reader wakes it or
 //!   it sees the decrement and does not sleep.
 //!
-//! `SHARDED` is set (by a reader that holds the lock) before the shards are published. A
-//! writer that holds `WRITER` and reads a state without `SHARDED` knows that no reader can be
-//! inside through a shard: such a reader learned of the shards from a publication that follows
-//! the setting of `SHARDED`, so its own load of the state word sees `SHARDED` and everything
-//! after it in the word's modification order, including `WRITER`. Only sharded locks pay for a
-//! writer's fence and its look at the shards.
+//! `SHARDED` is set by a reader inside the lock that finds another reader inside, and cleared
+//! by a writer that holds `WRITER` and has found every shard empty (when few readers entered
+//! them since the previous writer looked: see `shards.rs`). A writer that holds
+//! `WRITER` and reads a state without `SHARDED` knows that no reader is inside through a shard:
+//! such a reader's last load of the word showed `SHARDED` without `WRITER`. That value comes
+//! before this writer's claim in the word's modification order (or the reader would have seen
+//! `WRITER`), and `SHARDED` was cleared between the two, by a writer that looked at the shards
+//! after its own claim, which also comes after that value: by the fences, that writer saw the
+//! reader's increment, so it cleared `SHARDED` only after the reader had left. Only locks whose
+//! readers contend pay for a writer's fence and its look at the shards.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -44,7 +48,7 @@ use std::time::{Duration, Instant};
 use gosync_park::sync::{fence, AtomicUsize, Ordering};
 use gosync_park::{park, unpark_filter, unpark_one, FilterOp, ParkOptions, ParkResult, SpinWait};
 
-use crate::shards::{ReadSlot, ReaderShards, Shard};
+use crate::shards::{ReadSlot, ReaderShards, Shard, ShardsSeen};
 
 /// Readers are parked on the reader key, waiting for `WRITER` to clear.
 const PARKED_READERS: usize = 0b0_0001;
@@ -56,8 +60,11 @@ const PARKED_DRAIN: usize = 0b0_0100;
 const WRITER: usize = 0b0_1000;
 /// An upgradable reader holds the lock (and is also counted as one reader).
 const UPGRADABLE: usize = 0b1_0000;
-/// The lock has reader shards: guards' readers may be counted there rather than in this word.
-/// Set once, before the shards are published; never cleared.
+/// Guards' readers are counted in the lock's shards rather than in this word. Set by a reader
+/// that finds another reader inside (which allocates the shards the first time); cleared by a
+/// writer that finds the shards empty and rarely entered since the previous writer looked, so
+/// that a lock written about as often as it is read counts in the word, and only read-mostly
+/// locks pay a writer's look at the shards.
 const SHARDED: usize = 0b10_0000;
 /// One reader: the bits from here up count the readers inside (plus, for an instant, readers
 /// that saw `WRITER` after their increment and are backing out).
@@ -83,6 +90,17 @@ const TOKEN_RETRY: usize = 0;
 /// waits for the readers inside to leave).
 const TOKEN_HANDOFF: usize = 1;
 
+/// What a writer holding `WRITER` finds of the readers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadersSeen {
+    /// A reader is inside (counted in the word or in a shard).
+    Inside,
+    /// No reader is inside; readers count in the word.
+    Gone,
+    /// No reader is inside; readers count in the shards, whose entry counts sum to `entered`.
+    GoneFromShards { entered: usize },
+}
+
 /// The raw lock under [`RwMutex`](crate::RwMutex): a state word and a pointer to reader
 /// shards (allocated when readers contend); no data, no guards.
 ///
@@ -101,7 +119,7 @@ const TOKEN_HANDOFF: usize = 1;
 /// | `PARKED_DRAIN` | the claiming writer parked, waiting for the readers inside to leave |
 /// | `WRITER` | a writer holds the lock, or has claimed it and waits for readers to drain |
 /// | `UPGRADABLE` | an upgradable reader holds the lock |
-/// | `SHARDED` | the lock has reader shards (set once, on the first contended read) |
+/// | `SHARDED` | guards' readers count in the shards (set on a contended read, cleared by a writer) |
 /// | the rest | the number of readers counted here (an upgradable reader counts as one) |
 ///
 /// # Cost of the read path
@@ -113,12 +131,13 @@ const TOKEN_HANDOFF: usize = 1;
 ///
 /// That line is still shared, and readers on different cores take turns owning it. So the
 /// guards of [`RwMutex`](crate::RwMutex), which can remember where their reader was counted,
-/// count it in a per-thread shard instead once readers contend: each shard is a counter on a
+/// count it in a per-thread shard instead while readers contend: each shard is a counter on a
 /// cache line of its own, allocated with the lock's first contended read (one per core, at most
 /// 64) and freed with the lock. A sharded read is an increment of the thread's own shard, a
-/// fence and a load of the state word; a writer then checks every shard after claiming. The raw
-/// `lock_shared`/`unlock_shared` here have nowhere to remember a shard and always count in the
-/// word.
+/// fence and a load of the state word; a writer then checks every shard after claiming, and
+/// if few reads came between it and the previous writer, sends readers back to the word until
+/// they contend again. The raw `lock_shared`/`unlock_shared` here have nowhere to remember a
+/// shard and always count in the word.
 ///
 /// # Differences from Go
 ///
@@ -369,8 +388,7 @@ impl RawRwMutex {
     pub(crate) unsafe fn unlock_read(&self, slot: ReadSlot) {
         match slot.shard_index() {
             None => self.release_reader(),
-            // SAFETY: a shard slot came from `home` on these shards (the caller's promise).
-            Some(index) => self.leave_shard(unsafe { self.shards.at(index) }),
+            Some(index) => self.leave_shard(self.shards.at(index)),
         }
     }
 
@@ -383,11 +401,10 @@ impl RawRwMutex {
     pub(crate) unsafe fn count_in_word(&self, slot: ReadSlot) -> ReadSlot {
         if let Some(index) = slot.shard_index() {
             // Counted in the word before leaving the shard, so that a writer that sees the
-            // shard empty sees this count when it looks at the word again (`readers_gone`).
+            // shard empty sees this count when it looks at the word again (`readers_seen`).
             // Relaxed: ordered before the Release decrement in `leave_shard`.
             let prev = self.state.fetch_add(READER, Ordering::Relaxed);
-            // SAFETY: a shard slot came from `home` on these shards (the caller's promise).
-            self.leave_shard(unsafe { self.shards.at(index) });
+            self.leave_shard(self.shards.at(index));
             if prev & READERS_OVERFLOW != 0 {
                 self.release_reader();
                 panic!("sync: too many readers");
@@ -396,14 +413,21 @@ impl RawRwMutex {
         ReadSlot::WORD
     }
 
-    /// One attempt at a shared lock: in this thread's shard if `shardable` and the lock has
-    /// shards, otherwise in the word (and then, if `shardable` and another reader is inside,
-    /// the lock gets its shards for the reads after this one).
+    /// One attempt at a shared lock: in this thread's shard if `shardable` and `SHARDED` is
+    /// set, otherwise in the word (and then, if `shardable` and another reader is inside, the
+    /// lock counts the reads after this one in its shards).
     #[inline]
     fn try_read(&self, shardable: bool) -> Option<ReadSlot> {
-        if shardable {
+        // Relaxed: only picks the counter; the sharded attempt checks `SHARDED` again after its
+        // fence.
+        if shardable && self.state.load(Ordering::Relaxed) & SHARDED != 0 {
             if let Some((index, shard)) = self.shards.home() {
-                return self.try_read_shard(index, shard);
+                match self.try_read_shard(index, shard) {
+                    Ok(slot) => return Some(slot),
+                    Err(state) if state & WRITER != 0 => return None,
+                    // A writer sent readers back to the word meanwhile, or the shard is full.
+                    Err(_) => {}
+                }
             }
         }
         // Acquire: pairs with the Release of the last writer's release, whose writes this
@@ -419,41 +443,40 @@ impl RawRwMutex {
         Some(ReadSlot::WORD)
     }
 
-    /// Gives the lock its reader shards. Called by a reader inside, on contention.
+    /// Makes guards' readers count in the shards (allocating them the first time). Called by a
+    /// reader inside, on contention.
     #[cold]
     fn shard(&self) {
-        // `SHARDED` goes into the word before the shards are published (see the notes at the
-        // top). Relaxed: ordered before the Release that publishes the shards.
+        if !self.shards.installed() {
+            self.shards.install();
+        }
+        // Relaxed: readers that see the bit find the shards through `home`'s Acquire (or count
+        // in the word if they do not see them yet).
         self.state.fetch_or(SHARDED, Ordering::Relaxed);
-        self.shards.install();
     }
 
+    /// One attempt at a shared lock counted in `shard`. On failure, returns the state word seen
+    /// (with `WRITER` set, `SHARDED` clear, or neither if the shard was full).
     #[inline]
-    fn try_read_shard(&self, index: usize, shard: &Shard) -> Option<ReadSlot> {
-        // Relaxed: the fence below orders it before the look at `WRITER`.
-        let prev = shard.fetch_add(1, Ordering::Relaxed);
+    fn try_read_shard(&self, index: usize, shard: &Shard) -> Result<ReadSlot, usize> {
+        let roomy = shard.enter();
         // SeqCst: pairs with the fence after a writer sets `WRITER` (see the notes at the top).
         fence(Ordering::SeqCst);
         // Acquire: pairs with the Release of the last writer's release, whose writes this
         // reader must see.
         let state = self.state.load(Ordering::Acquire);
-        if state & WRITER == 0 && prev & READERS_OVERFLOW == 0 {
-            return Some(ReadSlot::shard(index));
+        if roomy && state & (WRITER | SHARDED) == SHARDED {
+            return Ok(ReadSlot::shard(index));
         }
         self.leave_shard(shard);
-        if prev & READERS_OVERFLOW != 0 {
-            panic!("sync: too many readers");
-        }
-        None
+        Err(state)
     }
 
     /// Takes one reader out of `shard`: an unlock, or a reader backing out. Wakes the claiming
     /// writer if it sleeps waiting for readers to leave.
     #[inline]
     fn leave_shard(&self, shard: &Shard) {
-        // Release: pairs with the Acquire loads of the shards by the writer that claims the lock
-        // next, so this reader's reads happen before its writes.
-        shard.fetch_sub(1, Ordering::Release);
+        shard.leave();
         // SeqCst: pairs with the fence after a writer sets `PARKED_DRAIN` (see the notes at the
         // top).
         fence(Ordering::SeqCst);
@@ -642,7 +665,7 @@ impl RawRwMutex {
                 Err(actual) => state = actual,
             }
         }
-        if self.readers_gone(state | WRITER) {
+        if self.take_over(state | WRITER) {
             return true;
         }
         // A reader is inside through its shard: give the claim back as an unlock would, letting
@@ -762,31 +785,48 @@ impl RawRwMutex {
         }
     }
 
-    /// With `WRITER` held by the caller, whether no reader is inside, given `state`, a value of
-    /// the word read after `WRITER` was set.
-    fn readers_gone(&self, state: usize) -> bool {
+    /// With `WRITER` held by the caller, what it finds of the readers, given `state`, a value
+    /// of the word read after `WRITER` was set.
+    fn readers_seen(&self, state: usize) -> ReadersSeen {
         if state & READERS_MASK != 0 {
-            return false;
+            return ReadersSeen::Inside;
         }
         if state & SHARDED == 0 {
-            return true;
+            return ReadersSeen::Gone;
         }
-        if !self.shards_empty() {
-            return false;
-        }
+        // SeqCst: pairs with the fence between a reader's shard increment and its look at the
+        // word, and with the fence after a leaving reader's decrement (see the notes at the top).
+        fence(Ordering::SeqCst);
+        let ShardsSeen::Empty { entered } = self.shards.look() else {
+            return ReadersSeen::Inside;
+        };
         // A guard moving its lock from a shard into the word counts itself there first
         // (`count_in_word`): look at the word again. Acquire: pairs with the Release decrement of
-        // that shard, which `shards_empty` read, and with the Release fetch_sub of readers
-        // leaving the word.
-        self.state.load(Ordering::Acquire) & READERS_MASK == 0
+        // that shard, which `look` read, and with the Release fetch_sub of readers leaving the
+        // word.
+        if self.state.load(Ordering::Acquire) & READERS_MASK != 0 {
+            return ReadersSeen::Inside;
+        }
+        ReadersSeen::GoneFromShards { entered }
     }
 
-    /// With `WRITER` set, whether every shard is empty (see the notes at the top).
-    fn shards_empty(&self) -> bool {
-        // SeqCst: pairs with the fence between a reader's shard increment and its look at
-        // `WRITER`, and with the fence after a leaving reader's decrement.
-        fence(Ordering::SeqCst);
-        self.shards.all_zero()
+    /// With `WRITER` held by the caller, whether no reader is inside (see
+    /// [`readers_seen`](Self::readers_seen)). If so, the caller holds the exclusive lock, and
+    /// if few readers came through the shards since the previous writer looked, sends readers
+    /// back to the word. Called once per exclusive lock taken: it counts the reads between.
+    fn take_over(&self, state: usize) -> bool {
+        match self.readers_seen(state) {
+            ReadersSeen::Inside => false,
+            ReadersSeen::Gone => true,
+            ReadersSeen::GoneFromShards { entered } => {
+                if self.shards.few_entered_since(entered) {
+                    // Relaxed: the argument at the top rests on the word's modification order
+                    // alone.
+                    self.state.fetch_and(!SHARDED, Ordering::Relaxed);
+                }
+                true
+            }
+        }
     }
 
     /// With `WRITER` held, waits until no reader is inside. Returns `false` if `deadline` passed
@@ -796,7 +836,7 @@ impl RawRwMutex {
         loop {
             // Acquire: pairs with the Release fetch_sub of the readers leaving, so their reads
             // happen before this writer's writes.
-            if self.readers_gone(self.state.load(Ordering::Acquire)) {
+            if self.take_over(self.state.load(Ordering::Acquire)) {
                 return true;
             }
             if has_passed(deadline) {
@@ -808,9 +848,9 @@ impl RawRwMutex {
             let validate = || {
                 // Relaxed: a reader leaving the word sees the bit in its fetch_sub (one word's
                 // modification order) and takes the drain queue's lock to wake us; one leaving a
-                // shard is ordered against it by the fence in `readers_gone`.
+                // shard is ordered against it by the fence in `readers_seen`.
                 let state = self.state.fetch_or(PARKED_DRAIN, Ordering::Relaxed);
-                if self.readers_gone(state) {
+                if self.readers_seen(state) != ReadersSeen::Inside {
                     // Relaxed: under the drain queue's lock; only this thread parks there.
                     self.state.fetch_and(!PARKED_DRAIN, Ordering::Relaxed);
                     return false;
@@ -851,14 +891,11 @@ impl RawRwMutex {
     /// ```
     #[inline]
     pub unsafe fn unlock_exclusive(&self) {
-        // Relaxed: the CAS below re-reads the value (this thread just wrote the line).
-        let state = self.state.load(Ordering::Relaxed);
         // Release: pairs with the Acquire of whoever locks next.
-        if state & !SHARDED != WRITER
-            || self
-                .state
-                .compare_exchange(state, state & SHARDED, Ordering::Release, Ordering::Relaxed)
-                .is_err()
+        if self
+            .state
+            .compare_exchange(WRITER, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
         {
             self.release_writer_slow(false);
         }
@@ -1173,7 +1210,7 @@ impl RawRwMutex {
                 Err(actual) => state = actual,
             }
         }
-        if self.readers_gone(state - UPGRADABLE - READER + WRITER) {
+        if self.take_over(state - UPGRADABLE - READER + WRITER) {
             return true;
         }
         // A reader is inside through its shard: back to the upgradable lock.
@@ -1249,7 +1286,7 @@ impl RawRwMutex {
         let prev = self
             .state
             .fetch_add(WRITER.wrapping_sub(UPGRADABLE + READER), Ordering::Acquire);
-        self.readers_gone(prev.wrapping_add(WRITER).wrapping_sub(UPGRADABLE + READER))
+        self.take_over(prev.wrapping_add(WRITER).wrapping_sub(UPGRADABLE + READER))
     }
 
     /// With `WRITER` held and no writer behind it needing it, turns it into the upgradable lock
@@ -1368,6 +1405,7 @@ fn has_passed(deadline: Option<Instant>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shards::{KEEP_SHARDED_READS, MAX_SHARDS};
 
     #[test]
     fn flag_bits_are_distinct_and_below_the_count() {
@@ -1454,11 +1492,40 @@ mod tests {
             raw.unlock_read(third);
         }
         assert!(!raw.is_locked());
+        // A writer that finds the shards empty sends readers back to the word.
+        assert!(raw.try_lock_exclusive());
+        assert_eq!(state(), WRITER);
+        // SAFETY: the exclusive lock is held.
+        unsafe { raw.unlock_exclusive() };
+        assert_eq!(state(), 0);
+        let (first, second) = (raw.lock_read(), raw.lock_read());
+        assert_eq!((first, second), (ReadSlot::WORD, ReadSlot::WORD));
+        assert_eq!(state(), SHARDED + 2 * READER, "contended again");
+        let third = raw.lock_read();
+        assert!(third.shard_index().is_some());
+        // SAFETY: the three read locks are held.
+        unsafe {
+            raw.unlock_read(first);
+            raw.unlock_read(second);
+            raw.unlock_read(third);
+        }
+        // Reads came through the shards often enough since the last writer looked: the next
+        // writer keeps them there.
+        for _ in 0..KEEP_SHARDED_READS * MAX_SHARDS {
+            let slot = raw.lock_read();
+            assert!(slot.shard_index().is_some());
+            // SAFETY: the read lock was just taken.
+            unsafe { raw.unlock_read(slot) };
+        }
         assert!(raw.try_lock_exclusive());
         assert_eq!(state(), SHARDED + WRITER);
         // SAFETY: the exclusive lock is held.
         unsafe { raw.unlock_exclusive() };
         assert_eq!(state(), SHARDED);
+        let slot = raw.lock_read();
+        assert!(slot.shard_index().is_some());
+        // SAFETY: the read lock was just taken.
+        unsafe { raw.unlock_read(slot) };
     }
 
     #[test]

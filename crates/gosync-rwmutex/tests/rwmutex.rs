@@ -596,7 +596,6 @@ fn stress_mixed_operations_keep_the_invariant() {
     assert!(!lock.raw().is_locked_exclusive());
 }
 
-#[cfg(feature = "lock_api")]
 /// Makes `lock` count its readers per thread: two reads at once on one thread make it allocate
 /// its reader shards, so later guards' reads go through them.
 fn shard<T>(lock: &RwMutex<T>) {
@@ -724,6 +723,7 @@ fn stress_sharded_lock_with_every_operation() {
     assert!(!LOCK.raw().is_locked());
 }
 
+#[cfg(feature = "lock_api")]
 #[test]
 fn lock_api_generic_use() {
     use lock_api::{RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
