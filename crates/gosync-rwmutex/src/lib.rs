@@ -561,11 +561,9 @@ impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
     /// ```
     #[inline]
     pub fn raw(guard: &mut Self) -> &'a RawRwMutex {
-        if guard.slot != ReadSlot::WORD {
-            // SAFETY: the guard holds the read lock counted in `slot`, and keeps the slot it is
-            // moved to.
-            guard.slot = unsafe { guard.lock.raw.count_in_word(guard.slot) };
-        }
+        // SAFETY: the guard holds the read lock counted in `slot`, and keeps the slot it is
+        // moved to.
+        guard.slot = unsafe { guard.lock.raw.count_in_word(guard.slot) };
         &guard.lock.raw
     }
 

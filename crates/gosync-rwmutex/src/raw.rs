@@ -260,9 +260,8 @@ impl RawRwMutex {
     /// ```
     #[inline]
     pub fn lock_shared(&self) {
-        if !self.try_lock_shared() {
-            self.lock_shared_slow(None, false);
-        }
+        self.read_until(None, false)
+            .expect("a read lock without a deadline is always taken");
     }
 
     /// Takes a shared lock if no writer holds or has claimed the lock; never blocks.
@@ -303,10 +302,8 @@ impl RawRwMutex {
     /// ```
     #[inline]
     pub fn try_lock_shared_for(&self, timeout: Duration) -> bool {
-        self.try_lock_shared()
-            || self
-                .lock_shared_slow(gosync_park::deadline_after(timeout), false)
-                .is_some()
+        self.read_until(gosync_park::deadline_after(timeout), false)
+            .is_some()
     }
 
     /// Takes a shared lock, giving up at `deadline`. Returns whether it did. A past deadline
@@ -328,7 +325,7 @@ impl RawRwMutex {
     /// ```
     #[inline]
     pub fn try_lock_shared_until(&self, deadline: Instant) -> bool {
-        self.try_lock_shared() || self.lock_shared_slow(Some(deadline), false).is_some()
+        self.read_until(Some(deadline), false).is_some()
     }
 
     /// Releases a shared lock (Go's `RUnlock`).
@@ -356,12 +353,8 @@ impl RawRwMutex {
     /// Takes a shared lock for a guard, which keeps the returned slot to release it with.
     #[inline]
     pub(crate) fn lock_read(&self) -> ReadSlot {
-        match self.try_read(true) {
-            Some(slot) => slot,
-            None => self
-                .lock_shared_slow(None, true)
-                .expect("a read lock without a deadline is always taken"),
-        }
+        self.read_until(None, true)
+            .expect("a read lock without a deadline is always taken")
     }
 
     /// Takes a shared lock for a guard if no writer holds or has claimed the lock.
@@ -373,8 +366,15 @@ impl RawRwMutex {
     /// Takes a shared lock for a guard, giving up at `deadline` (`None`: never).
     #[inline]
     pub(crate) fn try_lock_read_until(&self, deadline: Option<Instant>) -> Option<ReadSlot> {
-        self.try_read(true)
-            .or_else(|| self.lock_shared_slow(deadline, true))
+        self.read_until(deadline, true)
+    }
+
+    /// Takes a shared lock (counted as [`try_read`](Self::try_read) does), waiting until
+    /// `deadline` (`None`: for as long as it takes).
+    #[inline]
+    fn read_until(&self, deadline: Option<Instant>, shardable: bool) -> Option<ReadSlot> {
+        self.try_read(shardable)
+            .or_else(|| self.lock_shared_slow(deadline, shardable))
     }
 
     /// Releases a guard's shared lock.
@@ -392,8 +392,8 @@ impl RawRwMutex {
         }
     }
 
-    /// Moves a guard's shared lock from its shard into the word, so that the raw
-    /// `unlock_shared`/`lock_shared` can release and retake it. Returns the new slot.
+    /// Moves a guard's shared lock from its shard into the word (if not there already), so that
+    /// the raw `unlock_shared`/`lock_shared` can release and retake it. Returns the new slot.
     ///
     /// # Safety
     ///
@@ -406,8 +406,7 @@ impl RawRwMutex {
             let prev = self.state.fetch_add(READER, Ordering::Relaxed);
             self.leave_shard(self.shards.at(index));
             if prev & READERS_OVERFLOW != 0 {
-                self.release_reader();
-                panic!("sync: too many readers");
+                self.back_out(prev);
             }
         }
         ReadSlot::WORD
