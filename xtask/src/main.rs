@@ -318,10 +318,24 @@ fn loom(ws: &Workspace, selected: &[String]) -> Result<String, String> {
             without.push(krate.name.as_str());
             continue;
         }
+        // A crate built on crossbeam-epoch opts in to crossbeam's own loom cfg by naming it in
+        // its manifest (`[target.'cfg(crossbeam_loom)'.dependencies]`, enabling
+        // `crossbeam-epoch/loom`). Only such crates get the cfg, since crossbeam-utils refuses to
+        // build under it without its loom feature; they build in a target dir of their own so
+        // the two sets of flags do not rebuild each other's dependencies.
+        let manifest = fs::read_to_string(krate.dir.join("Cargo.toml")).unwrap_or_default();
+        let (flags, dir) = if manifest.contains("crossbeam_loom") {
+            (
+                format!("{rustflags} --cfg crossbeam_loom"),
+                ws.target_dir.join("loom-crossbeam"),
+            )
+        } else {
+            (rustflags.clone(), target_dir.clone())
+        };
         let outcome = Cmd::cargo(&["test", "-p", &krate.name, "--test", "loom", "--release"])
-            .env("RUSTFLAGS", rustflags.clone())
+            .env("RUSTFLAGS", flags)
             .env("LOOM_MAX_PREEMPTIONS", preemptions.clone())
-            .env("CARGO_TARGET_DIR", ws.display_path(&target_dir))
+            .env("CARGO_TARGET_DIR", ws.display_path(&dir))
             .run(ws);
         match outcome {
             Ok(()) => passed.push(krate.name.as_str()),
