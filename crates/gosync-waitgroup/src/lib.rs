@@ -27,7 +27,7 @@
 //! ```
 
 // Notes about memory ordering: every change of the counter (`add`, `done`) is a Release
-// read-modify-write, and every other change of the state word is a read-modify-write too, so
+// compare-exchange (checked before it is made, so no thread ever sees an invalid counter), and every other change of the state word is a read-modify-write too, so
 // each `done` heads a release sequence that runs through all later changes. A waiter's Acquire
 // load that sees the counter at zero therefore synchronizes with every `done` (and sees every
 // write a task made before its `done`). The flag and generation updates order nothing of their
@@ -57,8 +57,6 @@ const GENERATION_ONE: u64 = 1 << 2;
 const GENERATION_MASK: u64 = 0xFFFF_FFFC;
 /// Where the counter (an `i32`, as Go's) starts.
 const COUNTER_SHIFT: u32 = 32;
-/// One task in the counter.
-const COUNTER_ONE: u64 = 1 << COUNTER_SHIFT;
 
 /// The counter in a state word.
 #[inline]
@@ -162,7 +160,8 @@ impl WaitGroup {
     /// - `sync: WaitGroup misuse: Add called concurrently with Wait` if a positive `add` from
     ///   zero races with the release of waiters.
     ///
-    /// The counter is left as it was before the call.
+    /// A call that panics changes nothing: the counter is checked before it is changed, so
+    /// other threads' calls never see the misuse.
     ///
     /// # Examples
     ///
@@ -176,25 +175,19 @@ impl WaitGroup {
     /// assert_eq!(wg.count(), 1);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn add(&self, delta: isize) {
         let Ok(delta) = i32::try_from(delta) else {
             out_of_range(delta);
         };
-        // Release: heads a release sequence that the waiters' Acquire loads pair with (see the
-        // notes at the top of the file).
-        let prev = self.state.fetch_add(counter_bits(delta), Ordering::Release);
-        let before = counter(prev);
-        if before > 0 && before.checked_add(delta).is_some_and(|after| after > 0) {
-            return;
-        }
-        self.add_slow(delta, prev);
+        self.apply(delta);
     }
 
     /// Decrements the counter by one: a task has finished. Go's `Done`.
     ///
     /// # Panics
     ///
-    /// `sync: negative WaitGroup counter` if the counter is zero.
+    /// `sync: negative WaitGroup counter` if the counter is zero; the counter stays zero.
     ///
     /// # Examples
     ///
@@ -205,40 +198,41 @@ impl WaitGroup {
     /// assert_eq!(wg.count(), 0);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn done(&self) {
-        // Release: as in `add`; publishes the task's writes to the waiters.
-        let prev = self.state.fetch_sub(COUNTER_ONE, Ordering::Release);
-        if counter(prev) > 1 {
-            return;
-        }
-        self.add_slow(-1, prev);
+        self.apply(-1);
     }
 
-    /// The rare cases of `add`: the counter reached zero, started from zero, or left its range.
-    #[cold]
-    fn add_slow(&self, delta: i32, prev: u64) {
-        let before = i64::from(counter(prev));
-        let after = before + i64::from(delta);
-        let misuse = if after < 0 {
-            Some("sync: negative WaitGroup counter")
-        } else if after > i64::from(i32::MAX) {
-            Some("sync: WaitGroup counter overflow")
-        } else if delta > 0 && before == 0 && prev & WAITERS != 0 {
-            // The counter is zero with waiters only while they are being released: this `add`
-            // races with a `wait` that has already seen zero.
-            Some("sync: WaitGroup misuse: Add called concurrently with Wait")
-        } else {
-            None
-        };
-        if let Some(message) = misuse {
-            // Undo, so that the group stays usable and nobody is left waiting.
-            // Release: as in `add`.
-            self.state.fetch_sub(counter_bits(delta), Ordering::Release);
-            self.release_waiters();
-            panic!("{message}");
-        }
-        if after == 0 && prev & WAITERS != 0 {
-            self.release_waiters();
+    /// Adds `delta` to the counter if the result is valid, and releases the waiters when it
+    /// reaches zero; panics, changing nothing, if it is not. A compare-exchange rather than a
+    /// `fetch_add`: a change applied first and undone after a failed check would let other
+    /// threads see (and act on) the invalid counter in between.
+    #[inline]
+    #[track_caller]
+    fn apply(&self, delta: i32) {
+        // Relaxed: a first guess for the exchange, which decides.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let after = match counter(state).checked_add(delta) {
+                Some(after) if after >= 0 && !(delta > 0 && is_being_released(state)) => after,
+                _ => misuse(counter(state), delta),
+            };
+            // Release: heads (or continues) a release sequence that the waiters' Acquire loads
+            // pair with (see the notes at the top of the file).
+            match self.state.compare_exchange_weak(
+                state,
+                state.wrapping_add(counter_bits(delta)),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    if after == 0 && state & WAITERS != 0 {
+                        self.release_waiters();
+                    }
+                    return;
+                }
+                Err(now) => state = now,
+            }
         }
     }
 
@@ -526,9 +520,33 @@ impl Drop for DoneOnDrop {
     }
 }
 
+/// Whether `state` has a zero counter with waiters: the state only while the `done` that
+/// reached zero is releasing them, so a positive `add` now races with that `wait`.
+#[inline]
+fn is_being_released(state: u64) -> bool {
+    counter(state) == 0 && state & WAITERS != 0
+}
+
+/// The panic of an `add` of `delta` to a counter at `before` that [`WaitGroup::apply`] refused.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn misuse(before: i32, delta: i32) -> ! {
+    let after = i64::from(before) + i64::from(delta);
+    if after < 0 {
+        panic!("sync: negative WaitGroup counter")
+    }
+    if after > i64::from(i32::MAX) {
+        panic!("sync: WaitGroup counter overflow")
+    }
+    // The counter is zero with waiters only while they are being released.
+    panic!("sync: WaitGroup misuse: Add called concurrently with Wait")
+}
+
 /// The panic of an `add` whose delta does not fit the counter.
 #[cold]
 #[inline(never)]
+#[track_caller]
 fn out_of_range(delta: isize) -> ! {
     if delta < 0 {
         panic!("sync: negative WaitGroup counter")
@@ -569,7 +587,7 @@ mod tests {
         }
         let state = counter_bits(5) | WAITERS | GENERATION_MASK;
         assert_eq!(counter(state.wrapping_add(counter_bits(-5))), 0);
-        assert_eq!(state.wrapping_add(counter_bits(-5)) & !(COUNTER_ONE - 1), 0);
+        assert_eq!(state.wrapping_add(counter_bits(-5)) & !(counter_bits(1) - 1), 0);
     }
 
     #[test]
@@ -591,11 +609,11 @@ mod tests {
         wg.state.store(WAITERS, Ordering::Relaxed);
         let caught = panic::catch_unwind(|| wg.add(1)).unwrap_err();
         assert_eq!(
-            caught.downcast_ref::<String>().map(String::as_str),
-            Some("sync: WaitGroup misuse: Add called concurrently with Wait")
+            caught.downcast_ref::<&str>(),
+            Some(&"sync: WaitGroup misuse: Add called concurrently with Wait")
         );
-        // Undone, and the release finished.
-        assert_eq!(wg.state.load(Ordering::Relaxed), GENERATION_ONE);
+        // Nothing changed: the releasing `done` finishes the release.
+        assert_eq!(wg.state.load(Ordering::Relaxed), WAITERS);
     }
 
     #[test]
