@@ -1,7 +1,8 @@
 //! Loom models of the mutex: mutual exclusion (the data cell is loom's, so a missing
 //! `Acquire`/`Release` shows up as a data race), `try_lock` against `unlock`, a timed lock
 //! against `unlock` (under loom every finite deadline counts as reached at the park layer's first
-//! look, so a timeout is explored at every point of the race), and the starvation-mode hand-off.
+//! look, so a timeout is explored at every point of the race), `lock_ctx` against `unlock` and
+//! a cancellation, and the starvation-mode hand-off.
 #![cfg(gosync_loom)]
 
 use std::time::{Duration, Instant};
@@ -227,5 +228,43 @@ fn contention_reaches_starvation_mode() {
         let guard = mutex.try_lock().expect("free at the end");
         assert_eq!(*guard, 6);
         assert!(!MutexGuard::raw(&guard).is_parked());
+    });
+}
+
+/// `lock_ctx` racing both the holder's unlock and a cancellation: the waiter either gets the
+/// lock (seeing the holder's write) or returns `Canceled` holding nothing; either way the lock
+/// ends free with no queue mark left behind.
+#[test]
+fn lock_ctx_against_unlock_and_cancel() {
+    loom::model(|| {
+        let mutex = Arc::new(Mutex::new(0usize));
+        let (ctx, cancel) = gosync_context::Context::background().with_cancel();
+        let mut guard = mutex.lock();
+        let waiter = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || {
+                mutex.lock_ctx(&ctx).map(|mut guard| {
+                    *guard += 1;
+                    *guard
+                })
+            })
+        };
+        let canceller = thread::spawn(move || cancel.cancel());
+        *guard = 1;
+        drop(guard);
+        let got = waiter.join().unwrap();
+        canceller.join().unwrap();
+        let guard = mutex.try_lock().expect("nobody holds it");
+        assert!(!MutexGuard::raw(&guard).is_parked());
+        match got {
+            Ok(seen) => {
+                assert_eq!(seen, 2);
+                assert_eq!(*guard, 2);
+            }
+            Err(err) => {
+                assert_eq!(err, gosync_context::ContextError::Canceled);
+                assert_eq!(*guard, 1);
+            }
+        }
     });
 }

@@ -1,5 +1,6 @@
 //! Loom models of `WaitGroup`: `done` racing `wait` (no lost wake-up, the workers' writes are
-//! visible), `wait_for`'s timeout racing `done`, and two waiters.
+//! visible), `wait_for`'s timeout racing `done`, two waiters, and `wait_ctx` racing a
+//! cancellation and `done`.
 
 #![cfg(gosync_loom)]
 
@@ -106,5 +107,36 @@ fn timed_and_untimed_waiters() {
         wg.wait();
         timed.join().unwrap();
         doer.join().unwrap();
+    });
+}
+
+/// `wait_ctx` racing a cancellation and the last `done`: the waiter returns either way (`Ok`
+/// with the worker's write visible, or `Canceled`), and leaves no stale mark behind.
+#[test]
+fn wait_ctx_against_cancel_and_done() {
+    loom::model(|| {
+        let shared = Arc::new(Shared {
+            wg: WaitGroup::new(),
+            value: UnsafeCell::new(0),
+        });
+        shared.wg.add(1);
+        let (ctx, cancel) = gosync_context::Context::background().with_cancel();
+        let t = {
+            let shared = shared.clone();
+            thread::spawn(move || worker(&shared, 5))
+        };
+        let canceller = thread::spawn(move || cancel.cancel());
+        match shared.wg.wait_ctx(&ctx) {
+            // SAFETY: the counter reached zero, so the worker's write is ordered before.
+            Ok(()) => assert_eq!(unsafe { *shared.value.ptr() }, 5),
+            Err(err) => assert_eq!(err, gosync_context::ContextError::Canceled),
+        }
+        t.join().unwrap();
+        canceller.join().unwrap();
+        assert_eq!(shared.wg.count(), 0);
+        shared.wg.add(1);
+        shared.wg.done();
+        shared.wg.wait();
+        assert!(format!("{:?}", shared.wg).contains("waiters: false"));
     });
 }
