@@ -60,6 +60,7 @@
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod ctx;
 #[cfg(all(feature = "lock_api", not(gosync_loom)))]
 mod lock_api_impl;
 mod raw;

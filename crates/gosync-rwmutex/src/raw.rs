@@ -3,7 +3,8 @@
 //! This file holds the state word and what every path shares; each path has its own file:
 //! `read.rs` (shared locks, in the word or a shard), `write.rs` (the exclusive lock and its
 //! release), `claim.rs` (the writer queue that writers and upgradable readers take turns
-//! through), `drain.rs` (a writer waiting for the readers inside to leave) and `upgrade.rs`.
+//! through), `drain.rs` (a writer waiting for the readers inside to leave), `tentative.rs`
+//! (`try_write` and `try_upgrade` on a sharded lock) and `upgrade.rs`.
 //!
 //! Notes about memory ordering
 //!
@@ -20,15 +21,18 @@
 //! - every change that clears `WRITER` or `UPGRADABLE` is a `Release` read-modify-write, also when
 //!   it hands the claim on, because readers may enter through their fast path reading from it.
 //!
-//! Bits that only say who is parked (`PARKED_*`) are set and cleared under the lock of the queue
-//! they describe, so they need no ordering of their own: `Relaxed`.
+//! Bits that only say who is parked (`PARKED_*`, `QUEUED_WRITER`) are set and cleared under the
+//! lock of the queue they describe, so they need no ordering of their own: `Relaxed`. Readers
+//! that `QUEUED_WRITER` holds back wait for it to clear; an upgradable reader holds the lock
+//! meanwhile, so no data is handed over by it.
 //!
 //! Readers counted in shards (see `shards.rs`) meet writers without a read-modify-write on a
 //! common word, so each side stores, runs a `SeqCst` fence, then loads (the store-buffering
 //! pattern, whose fences are ordered in the single total order `S`):
 //!
 //! - a reader increments its shard, fences, and loads the state word: if `SHARDED` is set and
-//!   `WRITER` clear the reader is in, otherwise it backs out;
+//!   `WRITER` clear the reader is in, otherwise it backs out (and fails, waits, or counts itself
+//!   in the word instead);
 //! - a writer sets `WRITER`, fences, and loads the shards: so either the reader sees `WRITER`
 //!   or the writer sees the reader's increment (and waits for it to leave);
 //! - a reader leaving decrements its shard (`Release`: pairs with the writer's `Acquire` loads
@@ -46,39 +50,80 @@
 //! after its own claim, which also comes after that value: by the fences, that writer saw the
 //! reader's increment, so it cleared `SHARDED` only after the reader had left. Only locks whose
 //! readers contend pay for a writer's fence and its look at the shards.
+//!
+//! `try_write` and `try_upgrade` on a sharded lock must not send readers away while they only
+//! try (Go's `TryRLock` fails only for a writer that holds the lock or waits for it), yet they
+//! cannot count the shards' readers in one atomic step. So their claim stays tentative until it
+//! is decided:
+//!
+//! 1. a compare-and-swap sets `TRYING_WRITE` (`TRYING_UPGRADE`) if the word shows no lock held
+//!    (only the caller's upgradable lock) and no other tentative claim of that kind;
+//! 2. a `SeqCst` fence, then a look at the shards: a reader inside makes the claimer back out,
+//!    clearing its bit, having sent nobody away;
+//! 3. otherwise a compare-and-swap (`Acquire`) swaps the bit for `WRITER` if the word still shows
+//!    no other lock or claim; if it does not, the claimer backs out.
+//!
+//! A reader whose look at the word (after its fence) shows the bit does not trust the shards: it
+//! leaves its shard and counts itself in the word, where it either comes before step 3, which
+//! then fails, or sees the `WRITER` step 3 set and backs out. A reader whose look comes before
+//! step 1 in the word's modification order has its fence before the claimer's in `S` (or its
+//! look would have seen step 1), so step 2 sees its increment, or the decrement it left with
+//! (`Release`, read by the look's `Acquire`). A reader whose look comes after step 3 sees
+//! `WRITER`. So no reader is inside once step 3 succeeds, and no reader was sent away by a claim
+//! that failed. Only the claimer clears its bit; a second `try_write` that finds the bit set
+//! fails, as Go's `TryLock` fails on the writers' mutex that another `TryLock` holds for an
+//! instant. For the argument about `SHARDED` above, a tentative claim counts from step 1.
 
 use std::fmt;
 use std::time::Instant;
 
+use gosync_context::Context;
 use gosync_park::sync::{AtomicUsize, Ordering};
+use gosync_park::{Cancellation, ParkOptions};
 
 use crate::shards::ReaderShards;
 
 mod claim;
 mod drain;
 mod read;
+mod tentative;
 mod upgrade;
 mod write;
 
-/// Readers are parked on the reader key, waiting for `WRITER` to clear.
-const PARKED_READERS: usize = 0b0_0001;
+/// Readers are parked on the reader key, waiting for `WRITER` or `QUEUED_WRITER` to clear.
+const PARKED_READERS: usize = 1 << 0;
 /// Writers or upgradable readers are parked on the writer key. Implies `WRITER | UPGRADABLE`.
-const PARKED_WRITERS: usize = 0b0_0010;
+const PARKED_WRITERS: usize = 1 << 1;
 /// The owner of `WRITER` is parked on the drain key, waiting for the readers to leave.
-const PARKED_DRAIN: usize = 0b0_0100;
+const PARKED_DRAIN: usize = 1 << 2;
 /// A writer holds the lock, or has claimed it and waits for the readers inside to leave.
-const WRITER: usize = 0b0_1000;
+const WRITER: usize = 1 << 3;
 /// An upgradable reader holds the lock (and is also counted as one reader).
-const UPGRADABLE: usize = 0b1_0000;
+const UPGRADABLE: usize = 1 << 4;
 /// Guards' readers are counted in the lock's shards rather than in this word. Set by a reader
 /// that finds another reader inside (which allocates the shards the first time); cleared by a
 /// writer that finds the shards empty and rarely entered since the previous writer looked, so
 /// that a lock written about as often as it is read counts in the word, and only read-mostly
 /// locks pay a writer's look at the shards.
-const SHARDED: usize = 0b10_0000;
+const SHARDED: usize = 1 << 5;
+/// A writer (not an upgradable reader) is parked on the writer key, behind the holder of
+/// `WRITER` or `UPGRADABLE`. New readers wait while it is set: Go's writer preference, which
+/// `WRITER` alone would give up while an upgradable reader holds the lock. Set and cleared with
+/// `PARKED_WRITERS`, under the writer queue's lock.
+const QUEUED_WRITER: usize = 1 << 6;
+/// A `try_write` on a sharded lock is deciding: a tentative claim that holds nobody back.
+/// Readers that see it count themselves in the word, where the claim's final
+/// compare-and-swap sees them (see the notes at the top).
+const TRYING_WRITE: usize = 1 << 7;
+/// As `TRYING_WRITE`, for the upgradable reader's `try_upgrade`.
+const TRYING_UPGRADE: usize = 1 << 8;
+/// What sends new readers away: a writer holding or claiming the lock, or queued for it.
+const HOLDS_BACK_READERS: usize = WRITER | QUEUED_WRITER;
+/// What sends a reader from its shard to the word: a tentative claim deciding.
+const TRYING: usize = TRYING_WRITE | TRYING_UPGRADE;
 /// One reader: the bits from here up count the readers inside (plus, for an instant, readers
 /// that saw `WRITER` after their increment and are backing out).
-const READER: usize = 0b100_0000;
+const READER: usize = 1 << 9;
 /// The reader count.
 const READERS_MASK: usize = !(READER - 1);
 /// The top bit of the count: a reader that sees it set backs out and panics, long before the
@@ -130,6 +175,8 @@ enum ReadersSeen {
 /// | `WRITER` | a writer holds the lock, or has claimed it and waits for readers to drain |
 /// | `UPGRADABLE` | an upgradable reader holds the lock |
 /// | `SHARDED` | guards' readers count in the shards (set on a contended read, cleared by a writer) |
+/// | `QUEUED_WRITER` | a writer is parked on the writer key: new readers wait |
+/// | `TRYING_WRITE`, `TRYING_UPGRADE` | a `try_write` / `try_upgrade` on a sharded lock is deciding |
 /// | the rest | the number of readers counted here (an upgradable reader counts as one) |
 ///
 /// # Cost of the read path
@@ -288,12 +335,66 @@ impl RawRwMutex {
         // Relaxed: a snapshot, ordering nothing.
         self.state.load(Ordering::Relaxed) & WRITER != 0
     }
+
+    /// Whether a writer is queued (parked on the writer key), holding new readers back. A loom
+    /// model's only way to wait for that point of a race; not part of the API.
+    #[cfg(gosync_loom)]
+    #[doc(hidden)]
+    pub fn has_queued_writer(&self) -> bool {
+        // Relaxed: a snapshot, ordering nothing.
+        self.state.load(Ordering::Relaxed) & QUEUED_WRITER != 0
+    }
 }
 
-/// Whether `deadline` has passed (`None` never does).
-#[inline]
-fn has_passed(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|d| Instant::now() >= d)
+/// When a wait gives up: at a deadline, when a context is done, or never.
+#[derive(Clone, Copy)]
+pub(crate) struct GiveUp<'a> {
+    deadline: Option<Instant>,
+    ctx: Option<&'a Context>,
+}
+
+impl<'a> GiveUp<'a> {
+    /// Waits for as long as it takes.
+    pub(crate) const NEVER: GiveUp<'static> = GiveUp {
+        deadline: None,
+        ctx: None,
+    };
+
+    /// Gives up at `deadline` (`None`: never).
+    #[inline]
+    pub(crate) fn at(deadline: Option<Instant>) -> Self {
+        Self {
+            deadline,
+            ctx: None,
+        }
+    }
+
+    /// Gives up when `ctx` is done (cancelled, or its deadline passed).
+    #[inline]
+    pub(crate) fn with(ctx: &'a Context) -> Self {
+        Self {
+            deadline: None,
+            ctx: Some(ctx),
+        }
+    }
+
+    /// Whether the waiter must stop trying now.
+    #[inline]
+    fn has_come(self) -> bool {
+        self.deadline.is_some_and(gosync_park::deadline_passed)
+            || self.ctx.is_some_and(Context::is_done)
+    }
+
+    /// How to park: until the deadline, or until the context is done.
+    #[inline]
+    fn park_options(self, token: usize) -> ParkOptions<'a> {
+        ParkOptions {
+            token,
+            deadline: self.deadline,
+            cancel: self.ctx.map(|ctx| ctx as &dyn Cancellation),
+            ..ParkOptions::default()
+        }
+    }
 }
 
 #[cfg(test)]

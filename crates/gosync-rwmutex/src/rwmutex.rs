@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use gosync_park::cell::UnsafeCell;
 
+use crate::raw::GiveUp;
 use crate::{RawRwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard, RwMutexWriteGuard};
 
 /// A reader-writer lock with Go's writer preference: any number of readers, or one writer.
@@ -136,6 +137,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// drop(writer);
     /// assert!(lock.try_read().is_some());
     /// ```
+    #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_read(&self) -> Option<RwMutexReadGuard<'_, T>> {
         self.raw.try_lock_read().map(|slot| self.read_guard(slot))
@@ -157,10 +159,11 @@ impl<T: ?Sized> RwMutex<T> {
     /// drop(writer);
     /// assert!(lock.try_read_for(Duration::ZERO).is_some());
     /// ```
+    #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_read_for(&self, timeout: Duration) -> Option<RwMutexReadGuard<'_, T>> {
         self.raw
-            .try_lock_read_until(gosync_park::deadline_after(timeout))
+            .try_lock_read_until(GiveUp::at(gosync_park::deadline_after(timeout)))
             .map(|slot| self.read_guard(slot))
     }
 
@@ -178,10 +181,11 @@ impl<T: ?Sized> RwMutex<T> {
     /// let lock = gosync_rwmutex::RwMutex::new(1);
     /// assert!(lock.try_read_until(Instant::now()).is_some());
     /// ```
+    #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_read_until(&self, deadline: Instant) -> Option<RwMutexReadGuard<'_, T>> {
         self.raw
-            .try_lock_read_until(Some(deadline))
+            .try_lock_read_until(GiveUp::at(Some(deadline)))
             .map(|slot| self.read_guard(slot))
     }
 
@@ -212,6 +216,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// drop(reader);
     /// assert!(lock.try_write().is_some());
     /// ```
+    #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_write(&self) -> Option<RwMutexWriteGuard<'_, T>> {
         self.raw.try_lock_exclusive().then(|| self.write_guard())
@@ -230,6 +235,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// drop(reader);
     /// assert!(lock.try_write_for(Duration::ZERO).is_some());
     /// ```
+    #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_write_for(&self, timeout: Duration) -> Option<RwMutexWriteGuard<'_, T>> {
         self.raw
@@ -247,6 +253,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// let lock = gosync_rwmutex::RwMutex::new(1);
     /// assert!(lock.try_write_until(Instant::now()).is_some());
     /// ```
+    #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_write_until(&self, deadline: Instant) -> Option<RwMutexWriteGuard<'_, T>> {
         self.raw
@@ -296,6 +303,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// assert!(lock.try_upgradable_read().is_none());
     /// assert!(lock.try_read().is_some());
     /// ```
+    #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_upgradable_read(&self) -> Option<RwMutexUpgradableReadGuard<'_, T>> {
         self.raw
@@ -317,6 +325,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// let writer = lock.write();
     /// assert!(lock.try_upgradable_read_for(Duration::from_millis(1)).is_none());
     /// ```
+    #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_upgradable_read_for(
         &self,
@@ -341,6 +350,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// let lock = gosync_rwmutex::RwMutex::new(0);
     /// assert!(lock.try_upgradable_read_until(Instant::now()).is_some());
     /// ```
+    #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_upgradable_read_until(
         &self,

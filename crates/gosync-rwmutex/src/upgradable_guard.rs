@@ -71,6 +71,7 @@ impl<'a, T: ?Sized> RwMutexUpgradableReadGuard<'a, T> {
     /// drop(reader);
     /// assert!(RwMutexUpgradableReadGuard::try_upgrade(guard).is_ok());
     /// ```
+    #[must_use = "says whether the guard was upgraded (the error gives it back)"]
     pub fn try_upgrade(guard: Self) -> Result<RwMutexWriteGuard<'a, T>, Self> {
         // SAFETY: the guard holds the upgradable lock; on success it is forgotten below and the
         // write guard owns the exclusive lock instead.
@@ -102,6 +103,7 @@ impl<'a, T: ?Sized> RwMutexUpgradableReadGuard<'a, T> {
     ///     .unwrap_err();
     /// assert!(lock.try_read().is_some());
     /// ```
+    #[must_use = "says whether the guard was upgraded (the error gives it back)"]
     pub fn try_upgrade_for(
         guard: Self,
         timeout: Duration,
@@ -132,6 +134,7 @@ impl<'a, T: ?Sized> RwMutexUpgradableReadGuard<'a, T> {
     /// let guard = lock.upgradable_read();
     /// assert!(RwMutexUpgradableReadGuard::try_upgrade_until(guard, Instant::now()).is_ok());
     /// ```
+    #[must_use = "says whether the guard was upgraded (the error gives it back)"]
     pub fn try_upgrade_until(
         guard: Self,
         deadline: Instant,

@@ -1,21 +1,24 @@
 //! The writer queue: `WRITER` or `UPGRADABLE` taken by CAS when free, otherwise handed over
 //! by the holder, in arrival order, to the writers and upgradable readers parked for it.
 
-use std::time::Instant;
+use std::cell::Cell;
 
 use gosync_park::sync::Ordering;
-use gosync_park::{park, unpark_filter, FilterOp, ParkOptions, ParkResult, SpinWait};
+use gosync_park::{park, unpark_filter, FilterOp, ParkResult, SpinWait};
 
 use super::{
-    has_passed, RawRwMutex, PARKED_WRITERS, READER, READERS_OVERFLOW, TOKEN_HANDOFF, UPGRADABLE,
-    WANTS_WRITE, WRITER, WRITER_KEY,
+    GiveUp, RawRwMutex, HOLDS_BACK_READERS, PARKED_READERS, PARKED_WRITERS, QUEUED_WRITER, READER,
+    READERS_OVERFLOW, TOKEN_HANDOFF, TOKEN_RETRY, UPGRADABLE, WANTS_WRITE, WRITER, WRITER_KEY,
 };
 
 impl RawRwMutex {
     /// Gets `WRITER` (for `WANTS_WRITE`) or `UPGRADABLE` plus one reader (for
     /// `WANTS_UPGRADABLE`), by CAS when neither is held, otherwise by hand-off from the holder
-    /// after parking on the writer key. Returns `false` if `deadline` passed first.
-    pub(super) fn acquire_claim(&self, wants: usize, deadline: Option<Instant>) -> bool {
+    /// after parking on the writer key. Returns `false` if `give_up` came first.
+    ///
+    /// A parked writer sets `QUEUED_WRITER`, which holds new readers back also while an
+    /// upgradable reader holds the lock (Go's writer preference).
+    pub(super) fn acquire_claim(&self, wants: usize, give_up: GiveUp<'_>) -> bool {
         let mut spin = SpinWait::new();
         // Relaxed: the CAS below re-reads the value.
         let mut state = self.state.load(Ordering::Relaxed);
@@ -43,7 +46,7 @@ impl RawRwMutex {
                     }
                 }
             }
-            if has_passed(deadline) {
+            if give_up.has_come() {
                 return false;
             }
             if spin.spin() {
@@ -51,21 +54,33 @@ impl RawRwMutex {
                 state = self.state.load(Ordering::Relaxed);
                 continue;
             }
-            let validate = || self.set_parked_while(PARKED_WRITERS, WRITER | UPGRADABLE);
+            let parked = if wants == WANTS_WRITE {
+                PARKED_WRITERS | QUEUED_WRITER
+            } else {
+                PARKED_WRITERS
+            };
+            let validate = || self.set_parked_while(parked, WRITER | UPGRADABLE);
             let on_abort = |_, was_last| {
                 if was_last {
                     // Relaxed: under the writer queue's lock.
-                    self.state.fetch_and(!PARKED_WRITERS, Ordering::Relaxed);
+                    self.state
+                        .fetch_and(!(PARKED_WRITERS | QUEUED_WRITER), Ordering::Relaxed);
                 }
             };
-            let options = ParkOptions {
-                token: wants,
-                deadline,
-                ..ParkOptions::default()
-            };
-            match park(self.key(WRITER_KEY), options, validate, || {}, on_abort) {
+            match park(
+                self.key(WRITER_KEY),
+                give_up.park_options(wants),
+                validate,
+                || {},
+                on_abort,
+            ) {
                 ParkResult::Unparked(TOKEN_HANDOFF) => return true,
-                ParkResult::TimedOut | ParkResult::Cancelled => return false,
+                ParkResult::TimedOut | ParkResult::Cancelled => {
+                    if wants == WANTS_WRITE {
+                        self.writer_left_queue();
+                    }
+                    return false;
+                }
                 ParkResult::Unparked(_) | ParkResult::Invalid => spin.reset(),
             }
             // Relaxed: as above.
@@ -96,11 +111,18 @@ impl RawRwMutex {
                 }
             }
             let mut handed = None;
+            let writer_behind = Cell::new(false);
             unpark_filter(
                 self.key(WRITER_KEY),
                 |wants| {
                     if handed.is_some() {
-                        return FilterOp::Stop;
+                        // Only looks on, for a writer still queued after the one handed over.
+                        writer_behind.set(wants == WANTS_WRITE);
+                        return if writer_behind.get() {
+                            FilterOp::Stop
+                        } else {
+                            FilterOp::Skip
+                        };
                     }
                     let take = if wants == WANTS_WRITE {
                         WRITER
@@ -116,10 +138,19 @@ impl RawRwMutex {
                     FilterOp::Unpark
                 },
                 |result| {
+                    let mut gone = if writer_behind.get() {
+                        0
+                    } else {
+                        QUEUED_WRITER
+                    };
                     if !result.have_more {
-                        // Relaxed: under the writer queue's lock.
-                        self.state.fetch_and(!PARKED_WRITERS, Ordering::Relaxed);
+                        gone |= PARKED_WRITERS;
                     }
+                    // Relaxed: under the writer queue's lock. A `QUEUED_WRITER` cleared here
+                    // either went with the writer handed `WRITER` or was left by a writer
+                    // that gave up, which wakes the readers it held back
+                    // (`writer_left_queue`).
+                    self.state.fetch_and(!gone, Ordering::Relaxed);
                     TOKEN_HANDOFF
                 },
             );
@@ -129,6 +160,40 @@ impl RawRwMutex {
             // Every parked waiter gave up meanwhile; the bit is clear now.
             // Relaxed: as above.
             state = self.state.load(Ordering::Relaxed);
+        }
+    }
+
+    /// After a writer left the writer queue without the lock (its deadline passed or its
+    /// context is done): keeps `QUEUED_WRITER` only if another writer is still queued, and
+    /// otherwise lets in the readers it held back, so that nothing of the writer that gave up
+    /// stays behind.
+    #[cold]
+    fn writer_left_queue(&self) {
+        let writer_queued = Cell::new(false);
+        unpark_filter(
+            self.key(WRITER_KEY),
+            |wants| {
+                writer_queued.set(wants == WANTS_WRITE);
+                if writer_queued.get() {
+                    FilterOp::Stop
+                } else {
+                    FilterOp::Skip
+                }
+            },
+            |_| {
+                if !writer_queued.get() {
+                    // Relaxed: under the writer queue's lock.
+                    self.state.fetch_and(!QUEUED_WRITER, Ordering::Relaxed);
+                }
+                TOKEN_RETRY
+            },
+        );
+        // Relaxed: a reader sets `PARKED_READERS` by a compare-and-swap that requires a bit of
+        // `HOLDS_BACK_READERS`: one word's modification order puts it either before the clear
+        // above (and this load sees it) or after (and the reader's swap fails: it retries).
+        let state = self.state.load(Ordering::Relaxed);
+        if state & HOLDS_BACK_READERS == 0 && state & PARKED_READERS != 0 {
+            self.wake_readers(TOKEN_RETRY);
         }
     }
 }

@@ -1,14 +1,12 @@
 //! A writer holding `WRITER` waits for the readers inside (in the word or in the shards) to
 //! leave.
 
-use std::time::Instant;
-
 use gosync_park::sync::{fence, Ordering};
-use gosync_park::{park, ParkOptions, ParkResult, SpinWait};
+use gosync_park::{park, ParkResult, SpinWait};
 
 use crate::shards::ShardsSeen;
 
-use super::{has_passed, RawRwMutex, ReadersSeen, DRAIN_KEY, PARKED_DRAIN, READERS_MASK, SHARDED};
+use super::{GiveUp, RawRwMutex, ReadersSeen, DRAIN_KEY, PARKED_DRAIN, READERS_MASK, SHARDED};
 
 impl RawRwMutex {
     /// With `WRITER` held by the caller, what it finds of the readers, given `state`, a value
@@ -45,19 +43,25 @@ impl RawRwMutex {
             ReadersSeen::Inside => false,
             ReadersSeen::Gone => true,
             ReadersSeen::GoneFromShards { entered } => {
-                if self.shards.few_entered_since(entered) {
-                    // Relaxed: the argument at the top rests on the word's modification order
-                    // alone.
-                    self.state.fetch_and(!SHARDED, Ordering::Relaxed);
-                }
+                self.keep_or_drop_shards(entered);
                 true
             }
         }
     }
 
-    /// With `WRITER` held, waits until no reader is inside. Returns `false` if `deadline` passed
+    /// With the exclusive lock just taken from a sharded lock whose shards summed `entered`
+    /// entries: if few readers came through the shards since the previous writer looked, sends
+    /// readers back to the word.
+    pub(super) fn keep_or_drop_shards(&self, entered: usize) {
+        if self.shards.few_entered_since(entered) {
+            // Relaxed: the argument at the top rests on the word's modification order alone.
+            self.state.fetch_and(!SHARDED, Ordering::Relaxed);
+        }
+    }
+
+    /// With `WRITER` held, waits until no reader is inside. Returns `false` if `give_up` came
     /// first (the caller still holds `WRITER`).
-    pub(super) fn wait_for_readers(&self, deadline: Option<Instant>) -> bool {
+    pub(super) fn wait_for_readers(&self, give_up: GiveUp<'_>) -> bool {
         let mut spin = SpinWait::new();
         loop {
             // Acquire: pairs with the Release fetch_sub of the readers leaving, so their reads
@@ -65,7 +69,7 @@ impl RawRwMutex {
             if self.take_over(self.state.load(Ordering::Acquire)) {
                 return true;
             }
-            if has_passed(deadline) {
+            if give_up.has_come() {
                 return false;
             }
             if spin.spin() {
@@ -87,10 +91,7 @@ impl RawRwMutex {
                 // Relaxed: under the drain queue's lock; only this thread parks there.
                 self.state.fetch_and(!PARKED_DRAIN, Ordering::Relaxed);
             };
-            let options = ParkOptions {
-                deadline,
-                ..ParkOptions::default()
-            };
+            let options = give_up.park_options(0);
             match park(self.key(DRAIN_KEY), options, validate, || {}, on_abort) {
                 ParkResult::TimedOut | ParkResult::Cancelled => return false,
                 ParkResult::Unparked(_) | ParkResult::Invalid => spin.reset(),

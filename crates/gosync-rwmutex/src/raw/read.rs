@@ -4,13 +4,13 @@
 use std::time::{Duration, Instant};
 
 use gosync_park::sync::{fence, Ordering};
-use gosync_park::{park, unpark_filter, unpark_one, FilterOp, ParkOptions, ParkResult, SpinWait};
+use gosync_park::{park, unpark_filter, unpark_one, FilterOp, ParkResult, SpinWait};
 
 use crate::shards::{ReadSlot, Shard};
 
 use super::{
-    has_passed, RawRwMutex, DRAIN_KEY, PARKED_DRAIN, PARKED_READERS, READER, READERS_MASK,
-    READERS_OVERFLOW, READER_KEY, SHARDED, TOKEN_HANDOFF, TOKEN_RETRY, WRITER,
+    GiveUp, RawRwMutex, DRAIN_KEY, HOLDS_BACK_READERS, PARKED_DRAIN, PARKED_READERS, READER,
+    READERS_MASK, READERS_OVERFLOW, READER_KEY, SHARDED, TOKEN_HANDOFF, TOKEN_RETRY, TRYING,
 };
 
 impl RawRwMutex {
@@ -32,7 +32,7 @@ impl RawRwMutex {
     /// ```
     #[inline]
     pub fn lock_shared(&self) {
-        self.read_until(None, false)
+        self.read_until(GiveUp::NEVER, false)
             .expect("a read lock without a deadline is always taken");
     }
 
@@ -52,6 +52,7 @@ impl RawRwMutex {
     /// unsafe { raw.unlock_exclusive() };
     /// assert!(raw.try_lock_shared());
     /// ```
+    #[must_use = "says whether the shared lock was taken"]
     #[inline]
     pub fn try_lock_shared(&self) -> bool {
         self.try_read(false).is_some()
@@ -72,9 +73,10 @@ impl RawRwMutex {
     /// // SAFETY: the shared lock is held.
     /// unsafe { raw.unlock_shared() };
     /// ```
+    #[must_use = "says whether the shared lock was taken"]
     #[inline]
     pub fn try_lock_shared_for(&self, timeout: Duration) -> bool {
-        self.read_until(gosync_park::deadline_after(timeout), false)
+        self.read_until(GiveUp::at(gosync_park::deadline_after(timeout)), false)
             .is_some()
     }
 
@@ -95,9 +97,10 @@ impl RawRwMutex {
     /// // SAFETY: the exclusive lock is held.
     /// unsafe { raw.unlock_exclusive() };
     /// ```
+    #[must_use = "says whether the shared lock was taken"]
     #[inline]
     pub fn try_lock_shared_until(&self, deadline: Instant) -> bool {
-        self.read_until(Some(deadline), false).is_some()
+        self.read_until(GiveUp::at(Some(deadline)), false).is_some()
     }
 
     /// Releases a shared lock (Go's `RUnlock`).
@@ -125,7 +128,7 @@ impl RawRwMutex {
     /// Takes a shared lock for a guard, which keeps the returned slot to release it with.
     #[inline]
     pub(crate) fn lock_read(&self) -> ReadSlot {
-        self.read_until(None, true)
+        self.read_until(GiveUp::NEVER, true)
             .expect("a read lock without a deadline is always taken")
     }
 
@@ -135,18 +138,18 @@ impl RawRwMutex {
         self.try_read(true)
     }
 
-    /// Takes a shared lock for a guard, giving up at `deadline` (`None`: never).
+    /// Takes a shared lock for a guard, waiting until `give_up` comes.
     #[inline]
-    pub(crate) fn try_lock_read_until(&self, deadline: Option<Instant>) -> Option<ReadSlot> {
-        self.read_until(deadline, true)
+    pub(crate) fn try_lock_read_until(&self, give_up: GiveUp<'_>) -> Option<ReadSlot> {
+        self.read_until(give_up, true)
     }
 
     /// Takes a shared lock (counted as [`try_read`](Self::try_read) does), waiting until
-    /// `deadline` (`None`: for as long as it takes).
+    /// `give_up` comes.
     #[inline]
-    fn read_until(&self, deadline: Option<Instant>, shardable: bool) -> Option<ReadSlot> {
+    fn read_until(&self, give_up: GiveUp<'_>, shardable: bool) -> Option<ReadSlot> {
         self.try_read(shardable)
-            .or_else(|| self.lock_shared_slow(deadline, shardable))
+            .or_else(|| self.lock_shared_slow(give_up, shardable))
     }
 
     /// Releases a guard's shared lock.
@@ -195,8 +198,9 @@ impl RawRwMutex {
             if let Some((index, shard)) = self.shards.home() {
                 match self.try_read_shard(index, shard) {
                     Ok(slot) => return Some(slot),
-                    Err(state) if state & WRITER != 0 => return None,
-                    // A writer sent readers back to the word meanwhile, or the shard is full.
+                    Err(state) if state & HOLDS_BACK_READERS != 0 => return None,
+                    // A writer sent readers back to the word meanwhile, a `try_write` or
+                    // `try_upgrade` is deciding (see the notes at the top), or the shard is full.
                     Err(_) => {}
                 }
             }
@@ -204,7 +208,7 @@ impl RawRwMutex {
         // Acquire: pairs with the Release of the last writer's release, whose writes this
         // reader must see.
         let prev = self.state.fetch_add(READER, Ordering::Acquire);
-        if prev & (WRITER | READERS_OVERFLOW) != 0 {
+        if prev & (HOLDS_BACK_READERS | READERS_OVERFLOW) != 0 {
             self.back_out(prev);
             return None;
         }
@@ -227,7 +231,8 @@ impl RawRwMutex {
     }
 
     /// One attempt at a shared lock counted in `shard`. On failure, returns the state word seen
-    /// (with `WRITER` set, `SHARDED` clear, or neither if the shard was full).
+    /// (with `HOLDS_BACK_READERS` or `TRYING` set, `SHARDED` clear, or none of them if the shard
+    /// was full).
     #[inline]
     fn try_read_shard(&self, index: usize, shard: &Shard) -> Result<ReadSlot, usize> {
         let roomy = shard.enter();
@@ -236,7 +241,7 @@ impl RawRwMutex {
         // Acquire: pairs with the Release of the last writer's release, whose writes this
         // reader must see.
         let state = self.state.load(Ordering::Acquire);
-        if roomy && state & (WRITER | SHARDED) == SHARDED {
+        if roomy && state & (HOLDS_BACK_READERS | TRYING | SHARDED) == SHARDED {
             return Ok(ReadSlot::shard(index));
         }
         self.leave_shard(shard);
@@ -281,34 +286,31 @@ impl RawRwMutex {
     /// Waits for a shared lock (counted as `try_read(shardable)` would), giving up at
     /// `deadline`.
     #[cold]
-    fn lock_shared_slow(&self, deadline: Option<Instant>, shardable: bool) -> Option<ReadSlot> {
+    fn lock_shared_slow(&self, give_up: GiveUp<'_>, shardable: bool) -> Option<ReadSlot> {
         let mut spin = SpinWait::new();
         loop {
             // Relaxed: only a hint for when to retry; the retry is Acquire.
             let state = self.state.load(Ordering::Relaxed);
-            if state & WRITER == 0 {
+            if state & HOLDS_BACK_READERS == 0 {
                 if let Some(slot) = self.try_read(shardable) {
                     return Some(slot);
                 }
                 continue;
             }
-            if has_passed(deadline) {
+            if give_up.has_come() {
                 return None;
             }
             if spin.spin() {
                 continue;
             }
-            let validate = || self.set_parked_while(PARKED_READERS, WRITER);
+            let validate = || self.set_parked_while(PARKED_READERS, HOLDS_BACK_READERS);
             let on_abort = |_, was_last| {
                 if was_last {
                     // Relaxed: under the reader queue's lock (see the notes above).
                     self.state.fetch_and(!PARKED_READERS, Ordering::Relaxed);
                 }
             };
-            let options = ParkOptions {
-                deadline,
-                ..ParkOptions::default()
-            };
+            let options = give_up.park_options(0);
             match park(self.key(READER_KEY), options, validate, || {}, on_abort) {
                 // The releasing writer counted this thread in the word: it is a reader now.
                 ParkResult::Unparked(TOKEN_HANDOFF) => return Some(ReadSlot::WORD),
@@ -318,8 +320,9 @@ impl RawRwMutex {
         }
     }
 
-    /// The validate step of a park: sets `parked` if any of `busy` is set (and returns `true`:
-    /// sleep), otherwise returns `false` (retry). Runs under the queue lock for `parked`.
+    /// The validate step of a park: sets the bits of `parked` if any of `busy` is set (and
+    /// returns `true`: sleep), otherwise returns `false` (retry). Runs under the queue lock for
+    /// `parked`.
     pub(super) fn set_parked_while(&self, parked: usize, busy: usize) -> bool {
         // Relaxed: the parked bits are ordered by the queue lock; the busy bits are re-read by
         // the CAS, which fails if a release cleared them meanwhile.
@@ -328,7 +331,7 @@ impl RawRwMutex {
             if state & busy == 0 {
                 return false;
             }
-            if state & parked != 0 {
+            if state & parked == parked {
                 return true;
             }
             match self.state.compare_exchange_weak(

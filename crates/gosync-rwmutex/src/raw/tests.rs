@@ -12,6 +12,9 @@ fn flag_bits_are_distinct_and_below_the_count() {
         WRITER,
         UPGRADABLE,
         SHARDED,
+        QUEUED_WRITER,
+        TRYING_WRITE,
+        TRYING_UPGRADE,
     ];
     let mut all = 0;
     for flag in flags {
@@ -21,6 +24,39 @@ fn flag_bits_are_distinct_and_below_the_count() {
         assert!(flag < READER);
     }
     assert_eq!(all | READERS_MASK, usize::MAX);
+}
+
+#[test]
+fn a_reader_that_sees_a_tentative_claim_counts_itself_in_the_word() {
+    let raw = RawRwMutex::new();
+    let state = || raw.state.load(Ordering::Relaxed);
+    let (first, second) = (raw.lock_read(), raw.lock_read());
+    // SAFETY: both read locks were just taken.
+    unsafe {
+        raw.unlock_read(first);
+        raw.unlock_read(second);
+    }
+    assert_eq!(state(), SHARDED);
+    for trying in [TRYING_WRITE, TRYING_UPGRADE] {
+        raw.state.fetch_or(trying, Ordering::Relaxed);
+        let slot = raw
+            .try_lock_read()
+            .expect("a tentative claim sends no reader away");
+        assert_eq!((slot, state()), (ReadSlot::WORD, SHARDED | trying | READER));
+        raw.state.fetch_and(!trying, Ordering::Relaxed);
+        // SAFETY: the read lock was just taken.
+        unsafe { raw.unlock_read(slot) };
+    }
+    // A `try_write` that fails beside a reader in its shard leaves the word as it was.
+    let inside = raw.lock_read();
+    assert!(inside.shard_index().is_some());
+    assert!(!raw.try_lock_exclusive());
+    assert_eq!(state(), SHARDED);
+    // SAFETY: the read lock is held.
+    unsafe { raw.unlock_read(inside) };
+    assert!(raw.try_lock_exclusive());
+    // SAFETY: the exclusive lock is held.
+    unsafe { raw.unlock_exclusive() };
 }
 
 #[test]

@@ -2,11 +2,13 @@
 
 use std::time::{Duration, Instant};
 
-use super::{
-    RawRwMutex, PARKED_READERS, READER, READERS_MASK, READERS_OVERFLOW, TOKEN_HANDOFF, UPGRADABLE,
-    WANTS_UPGRADABLE, WRITER,
-};
 use gosync_park::sync::Ordering;
+
+use super::tentative::Tentative;
+use super::{
+    GiveUp, RawRwMutex, PARKED_READERS, READER, READERS_MASK, READERS_OVERFLOW, SHARDED,
+    TOKEN_HANDOFF, UPGRADABLE, WANTS_UPGRADABLE, WRITER,
+};
 
 impl RawRwMutex {
     /// Takes an upgradable shared lock: it coexists with plain readers, excludes writers and
@@ -33,7 +35,7 @@ impl RawRwMutex {
     #[inline]
     pub fn lock_upgradable(&self) {
         if !self.try_lock_upgradable() {
-            self.acquire_claim(WANTS_UPGRADABLE, None);
+            self.acquire_claim(WANTS_UPGRADABLE, GiveUp::NEVER);
         }
     }
 
@@ -52,6 +54,7 @@ impl RawRwMutex {
     /// // SAFETY: the upgradable lock is held.
     /// unsafe { raw.unlock_upgradable() };
     /// ```
+    #[must_use = "says whether the upgradable lock was taken"]
     #[inline]
     pub fn try_lock_upgradable(&self) -> bool {
         // Relaxed: the CAS below re-reads the value.
@@ -92,10 +95,10 @@ impl RawRwMutex {
     /// // SAFETY: the exclusive lock is held.
     /// unsafe { raw.unlock_exclusive() };
     /// ```
+    #[must_use = "says whether the upgradable lock was taken"]
     #[inline]
     pub fn try_lock_upgradable_for(&self, timeout: Duration) -> bool {
-        self.try_lock_upgradable()
-            || self.acquire_claim(WANTS_UPGRADABLE, gosync_park::deadline_after(timeout))
+        self.lock_upgradable_until(GiveUp::at(gosync_park::deadline_after(timeout)))
     }
 
     /// Takes an upgradable shared lock, giving up at `deadline`. Returns whether it did.
@@ -113,9 +116,16 @@ impl RawRwMutex {
     /// // SAFETY: the upgradable lock is held.
     /// unsafe { raw.unlock_upgradable() };
     /// ```
+    #[must_use = "says whether the upgradable lock was taken"]
     #[inline]
     pub fn try_lock_upgradable_until(&self, deadline: Instant) -> bool {
-        self.try_lock_upgradable() || self.acquire_claim(WANTS_UPGRADABLE, Some(deadline))
+        self.lock_upgradable_until(GiveUp::at(Some(deadline)))
+    }
+
+    /// Takes an upgradable shared lock, waiting until `give_up` comes. Returns whether it did.
+    #[inline]
+    pub(crate) fn lock_upgradable_until(&self, give_up: GiveUp<'_>) -> bool {
+        self.try_lock_upgradable() || self.acquire_claim(WANTS_UPGRADABLE, give_up)
     }
 
     /// Releases an upgradable shared lock, handing it to the longest waiting writer or
@@ -160,7 +170,7 @@ impl RawRwMutex {
     /// ```
     pub unsafe fn upgrade(&self) {
         if !self.claim_from_upgradable() {
-            self.wait_for_readers(None);
+            self.wait_for_readers(GiveUp::NEVER);
         }
     }
 
@@ -185,30 +195,30 @@ impl RawRwMutex {
     /// // SAFETY: the exclusive lock is held.
     /// unsafe { raw.unlock_exclusive() };
     /// ```
+    #[must_use = "says whether the lock was upgraded"]
     pub unsafe fn try_upgrade(&self) -> bool {
         // Relaxed: the CAS below re-reads the value.
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
+            if state & SHARDED != 0 {
+                // As in `try_lock_exclusive`: readers may be inside through their shards.
+                return self.try_claim_tentatively(Tentative::Upgrade, state);
+            }
             if state & READERS_MASK != READER {
                 return false;
             }
-            // Acquire: pairs with the Release fetch_sub of the readers that left.
+            // Acquire: pairs with the Release fetch_sub of the readers that left. Without
+            // `SHARDED` no reader is inside through a shard: the claim is the lock.
             match self.state.compare_exchange_weak(
                 state,
                 state - UPGRADABLE - READER + WRITER,
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => break,
+                Ok(_) => return true,
                 Err(actual) => state = actual,
             }
         }
-        if self.take_over(state - UPGRADABLE - READER + WRITER) {
-            return true;
-        }
-        // A reader is inside through its shard: back to the upgradable lock.
-        self.writer_to_upgradable();
-        false
     }
 
     /// Turns the upgradable lock into the exclusive lock, giving up after `timeout` (the caller
@@ -233,9 +243,10 @@ impl RawRwMutex {
     ///     raw.unlock_upgradable();
     /// }
     /// ```
+    #[must_use = "says whether the lock was upgraded"]
     pub unsafe fn try_upgrade_for(&self, timeout: Duration) -> bool {
         // SAFETY: forwarded to the caller.
-        unsafe { self.try_upgrade_deadline(gosync_park::deadline_after(timeout)) }
+        unsafe { self.upgrade_until(GiveUp::at(gosync_park::deadline_after(timeout))) }
     }
 
     /// Turns the upgradable lock into the exclusive lock, giving up at `deadline` (the caller
@@ -256,16 +267,20 @@ impl RawRwMutex {
     /// // SAFETY: the exclusive lock is held.
     /// unsafe { raw.unlock_exclusive() };
     /// ```
+    #[must_use = "says whether the lock was upgraded"]
     pub unsafe fn try_upgrade_until(&self, deadline: Instant) -> bool {
         // SAFETY: forwarded to the caller.
-        unsafe { self.try_upgrade_deadline(Some(deadline)) }
+        unsafe { self.upgrade_until(GiveUp::at(Some(deadline))) }
     }
 
+    /// Turns the upgradable lock into the exclusive lock, waiting until `give_up` comes (the
+    /// caller then still holds the upgradable lock). Returns whether it did.
+    ///
     /// # Safety
     ///
     /// As [`try_upgrade`](Self::try_upgrade).
-    unsafe fn try_upgrade_deadline(&self, deadline: Option<Instant>) -> bool {
-        if self.claim_from_upgradable() || self.wait_for_readers(deadline) {
+    pub(crate) unsafe fn upgrade_until(&self, give_up: GiveUp<'_>) -> bool {
+        if self.claim_from_upgradable() || self.wait_for_readers(give_up) {
             return true;
         }
         self.writer_to_upgradable();

@@ -2,11 +2,13 @@
 
 use std::time::{Duration, Instant};
 
-use super::{
-    RawRwMutex, PARKED_READERS, READER, READERS_MASK, TOKEN_HANDOFF, TOKEN_RETRY, UPGRADABLE,
-    WANTS_WRITE, WRITER,
-};
 use gosync_park::sync::Ordering;
+
+use super::tentative::Tentative;
+use super::{
+    GiveUp, RawRwMutex, PARKED_READERS, READER, READERS_MASK, SHARDED, TOKEN_HANDOFF, TOKEN_RETRY,
+    UPGRADABLE, WANTS_WRITE, WRITER,
+};
 
 impl RawRwMutex {
     /// Takes the exclusive lock (Go's `Lock`). Once this has claimed the lock, new readers
@@ -24,7 +26,7 @@ impl RawRwMutex {
     #[inline]
     pub fn lock_exclusive(&self) {
         if !self.try_lock_exclusive_fast() {
-            self.lock_exclusive_slow(None);
+            self.lock_exclusive_slow(GiveUp::NEVER);
         }
     }
 
@@ -47,32 +49,32 @@ impl RawRwMutex {
     /// // SAFETY: the exclusive lock is held.
     /// unsafe { raw.unlock_exclusive() };
     /// ```
+    #[must_use = "says whether the exclusive lock was taken"]
     #[inline]
     pub fn try_lock_exclusive(&self) -> bool {
         // Relaxed: the CAS below re-reads the value.
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
+            if state & SHARDED != 0 {
+                // Readers may be inside through their shards: the claim stays tentative until
+                // the shards are seen empty, so that readers are not sent away meanwhile.
+                return self.try_claim_tentatively(Tentative::Write, state);
+            }
             if state & (WRITER | UPGRADABLE | READERS_MASK) != 0 {
                 return false;
             }
-            // Acquire: as in `try_lock_exclusive_fast`.
+            // Acquire: as in `try_lock_exclusive_fast`. Without `SHARDED` no reader is inside
+            // through a shard (see the notes at the top): the claim is the lock.
             match self.state.compare_exchange_weak(
                 state,
                 state | WRITER,
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => break,
+                Ok(_) => return true,
                 Err(actual) => state = actual,
             }
         }
-        if self.take_over(state | WRITER) {
-            return true;
-        }
-        // A reader is inside through its shard: give the claim back as an unlock would, letting
-        // in any reader that parked on seeing it.
-        self.release_writer_slow(false);
-        false
     }
 
     /// Takes the exclusive lock, giving up after `timeout`. Returns whether it did. A writer
@@ -88,10 +90,10 @@ impl RawRwMutex {
     /// // SAFETY: the shared lock is held.
     /// unsafe { raw.unlock_shared() };
     /// ```
+    #[must_use = "says whether the exclusive lock was taken"]
     #[inline]
     pub fn try_lock_exclusive_for(&self, timeout: Duration) -> bool {
-        self.try_lock_exclusive_fast()
-            || self.lock_exclusive_slow(gosync_park::deadline_after(timeout))
+        self.lock_exclusive_until(GiveUp::at(gosync_park::deadline_after(timeout)))
     }
 
     /// Takes the exclusive lock, giving up at `deadline`. Returns whether it did. A past
@@ -106,17 +108,24 @@ impl RawRwMutex {
     /// // SAFETY: the exclusive lock is held.
     /// unsafe { raw.unlock_exclusive() };
     /// ```
+    #[must_use = "says whether the exclusive lock was taken"]
     #[inline]
     pub fn try_lock_exclusive_until(&self, deadline: Instant) -> bool {
-        self.try_lock_exclusive_fast() || self.lock_exclusive_slow(Some(deadline))
+        self.lock_exclusive_until(GiveUp::at(Some(deadline)))
+    }
+
+    /// Takes the exclusive lock, waiting until `give_up` comes. Returns whether it did.
+    #[inline]
+    pub(crate) fn lock_exclusive_until(&self, give_up: GiveUp<'_>) -> bool {
+        self.try_lock_exclusive_fast() || self.lock_exclusive_slow(give_up)
     }
 
     #[cold]
-    fn lock_exclusive_slow(&self, deadline: Option<Instant>) -> bool {
-        if !self.acquire_claim(WANTS_WRITE, deadline) {
+    fn lock_exclusive_slow(&self, give_up: GiveUp<'_>) -> bool {
+        if !self.acquire_claim(WANTS_WRITE, give_up) {
             return false;
         }
-        if self.wait_for_readers(deadline) {
+        if self.wait_for_readers(give_up) {
             return true;
         }
         // Gave up while readers were inside: give the claim back as an unlock would, letting in
