@@ -34,6 +34,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// cancel.cancel();
     /// assert_eq!(lock.read_ctx(&ctx).unwrap_err(), ContextError::Canceled);
     /// ```
+    #[track_caller]
     pub fn read_ctx(&self, ctx: &Context) -> Result<RwMutexReadGuard<'_, T>, ContextError> {
         fail_if_done(ctx)?;
         match self.raw.try_lock_read_until(GiveUp::with(ctx)) {
@@ -103,6 +104,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// assert_eq!(lock.upgradable_read_ctx(&ctx).unwrap_err(), ContextError::Canceled);
     /// assert_eq!(*first, 1);
     /// ```
+    #[track_caller]
     pub fn upgradable_read_ctx(
         &self,
         ctx: &Context,

@@ -1,5 +1,5 @@
 //! Go's `sync.RWMutex` for Rust: a reader-writer lock with Go's writer preference, upgradable
-//! reads and timeouts.
+//! reads, timeouts and cancellation by a `Context`.
 //!
 //! | Go | here |
 //! | --- | --- |
@@ -8,14 +8,24 @@
 //! | `mu.Lock(); defer mu.Unlock()` | `let guard = mu.write();` |
 //! | `mu.TryRLock()` / `mu.TryLock()` | [`RwMutex::try_read`] / [`RwMutex::try_write`] |
 //! | `mu.RLocker()` with a `sync.Cond` | `Cond::wait(&mut read_guard)` (see [`RwMutexReadGuard::raw`]) |
+//! | `mu.Lock()` in a `select` on `ctx.Done()` | [`RwMutex::write_ctx`], [`RwMutex::read_ctx`] |
 //! | (none) | timeouts, [`RwMutex::upgradable_read`], [`RwMutexWriteGuard::downgrade`] |
+//!
+//! Every way to take the lock comes in four kinds: one that waits as long as it takes
+//! (`read`), one that never waits (`try_read`), two that give up at a deadline
+//! (`try_read_for`, `try_read_until`) and one that gives up when a `Context` is done
+//! (`read_ctx`); the same holds for `write`, `upgradable_read` and
+//! [`upgrade`](RwMutexUpgradableReadGuard::upgrade).
 //!
 //! # Writer preference
 //!
 //! Once a writer is blocked in [`write`](RwMutex::write), new readers wait until that writer
-//! has had its turn; readers already inside are not disturbed. Readers that arrived while a
-//! writer held the lock go in before the next writer. So under any mix of load, writers never
-//! starve and readers never starve.
+//! has had its turn; readers already inside are not disturbed, and neither is an upgradable
+//! reader the writer queues behind. Readers that arrived while a writer held the lock go in
+//! before the next writer. So under any mix of load, writers never starve and readers never
+//! starve. A writer that gives up (a deadline, a cancelled context) lets in the readers it held
+//! back. A thread that only tries ([`try_write`](RwMutex::try_write)) holds nobody back:
+//! [`try_read`](RwMutex::try_read) fails only while a writer holds the lock or waits for it.
 //!
 //! # Cost of the read path
 //!

@@ -67,6 +67,7 @@ impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
     /// raw.lock_shared();
     /// assert_eq!(*guard, 2);
     /// ```
+    #[track_caller]
     #[inline]
     pub fn raw(guard: &mut Self) -> &'a RawRwMutex {
         // SAFETY: the guard holds the read lock counted in `slot`, and keeps the slot it is

@@ -23,7 +23,8 @@ use crate::{RawRwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard, RwMutexWri
 ///
 /// - The lock owns its data, and guards release it when dropped (`defer mu.Unlock()` is the
 ///   default).
-/// - Timed variants, upgradable reads and downgrades are additions.
+/// - Timed variants, upgradable reads and downgrades are additions; the `_ctx` variants stand
+///   for Go's `select` on a lock and `ctx.Done()`.
 /// - `RLocker()` has no counterpart type: a condition variable waits with a read guard.
 ///
 /// # Differences from std
@@ -116,13 +117,15 @@ impl<T: ?Sized> RwMutex<T> {
     /// let b = lock.read();
     /// assert_eq!(*a + *b, 2);
     /// ```
+    #[track_caller]
     #[inline]
     pub fn read(&self) -> RwMutexReadGuard<'_, T> {
         self.read_guard(self.raw.lock_read())
     }
 
     /// Locks for reading if no writer holds the lock or waits for it; never blocks (Go's
-    /// `TryRLock`).
+    /// `TryRLock`). A thread that only tries to write ([`try_write`](Self::try_write)) does not
+    /// make it fail.
     ///
     /// # Panics
     ///
@@ -137,6 +140,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// drop(writer);
     /// assert!(lock.try_read().is_some());
     /// ```
+    #[track_caller]
     #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_read(&self) -> Option<RwMutexReadGuard<'_, T>> {
@@ -159,6 +163,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// drop(writer);
     /// assert!(lock.try_read_for(Duration::ZERO).is_some());
     /// ```
+    #[track_caller]
     #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_read_for(&self, timeout: Duration) -> Option<RwMutexReadGuard<'_, T>> {
@@ -181,6 +186,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// let lock = gosync_rwmutex::RwMutex::new(1);
     /// assert!(lock.try_read_until(Instant::now()).is_some());
     /// ```
+    #[track_caller]
     #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_read_until(&self, deadline: Instant) -> Option<RwMutexReadGuard<'_, T>> {
@@ -281,6 +287,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// }
     /// assert_eq!(*lock.read(), 1);
     /// ```
+    #[track_caller]
     #[inline]
     pub fn upgradable_read(&self) -> RwMutexUpgradableReadGuard<'_, T> {
         self.raw.lock_upgradable();
@@ -303,6 +310,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// assert!(lock.try_upgradable_read().is_none());
     /// assert!(lock.try_read().is_some());
     /// ```
+    #[track_caller]
     #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_upgradable_read(&self) -> Option<RwMutexUpgradableReadGuard<'_, T>> {
@@ -325,6 +333,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// let writer = lock.write();
     /// assert!(lock.try_upgradable_read_for(Duration::from_millis(1)).is_none());
     /// ```
+    #[track_caller]
     #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_upgradable_read_for(
@@ -350,6 +359,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// let lock = gosync_rwmutex::RwMutex::new(0);
     /// assert!(lock.try_upgradable_read_until(Instant::now()).is_some());
     /// ```
+    #[track_caller]
     #[must_use = "if unused the lock is released at once (or was never taken)"]
     #[inline]
     pub fn try_upgradable_read_until(

@@ -385,7 +385,11 @@ fn try_read_beside_a_failing_try_write_on_a_sharded_lock() {
             thread::spawn(move || lock.try_read().map(|guard| *guard))
         };
         assert!(writer.join().unwrap(), "try_write got in beside a reader");
-        assert_eq!(reader.join().unwrap(), Some(0), "sent away by a failing try_write");
+        assert_eq!(
+            reader.join().unwrap(),
+            Some(0),
+            "sent away by a failing try_write"
+        );
         drop(inside);
         assert!(lock.try_write().is_some());
     });

@@ -18,6 +18,7 @@ impl RawRwMutex {
     ///
     /// A parked writer sets `QUEUED_WRITER`, which holds new readers back also while an
     /// upgradable reader holds the lock (Go's writer preference).
+    #[track_caller]
     pub(super) fn acquire_claim(&self, wants: usize, give_up: GiveUp<'_>) -> bool {
         let mut spin = SpinWait::new();
         // Relaxed: the CAS below re-reads the value.

@@ -30,6 +30,7 @@ impl RawRwMutex {
     /// // SAFETY: the shared lock is held.
     /// unsafe { raw.unlock_shared() };
     /// ```
+    #[track_caller]
     #[inline]
     pub fn lock_shared(&self) {
         self.read_until(GiveUp::NEVER, false)
@@ -52,6 +53,7 @@ impl RawRwMutex {
     /// unsafe { raw.unlock_exclusive() };
     /// assert!(raw.try_lock_shared());
     /// ```
+    #[track_caller]
     #[must_use = "says whether the shared lock was taken"]
     #[inline]
     pub fn try_lock_shared(&self) -> bool {
@@ -73,6 +75,7 @@ impl RawRwMutex {
     /// // SAFETY: the shared lock is held.
     /// unsafe { raw.unlock_shared() };
     /// ```
+    #[track_caller]
     #[must_use = "says whether the shared lock was taken"]
     #[inline]
     pub fn try_lock_shared_for(&self, timeout: Duration) -> bool {
@@ -97,6 +100,7 @@ impl RawRwMutex {
     /// // SAFETY: the exclusive lock is held.
     /// unsafe { raw.unlock_exclusive() };
     /// ```
+    #[track_caller]
     #[must_use = "says whether the shared lock was taken"]
     #[inline]
     pub fn try_lock_shared_until(&self, deadline: Instant) -> bool {
@@ -126,6 +130,7 @@ impl RawRwMutex {
     }
 
     /// Takes a shared lock for a guard, which keeps the returned slot to release it with.
+    #[track_caller]
     #[inline]
     pub(crate) fn lock_read(&self) -> ReadSlot {
         self.read_until(GiveUp::NEVER, true)
@@ -133,12 +138,14 @@ impl RawRwMutex {
     }
 
     /// Takes a shared lock for a guard if no writer holds or has claimed the lock.
+    #[track_caller]
     #[inline]
     pub(crate) fn try_lock_read(&self) -> Option<ReadSlot> {
         self.try_read(true)
     }
 
     /// Takes a shared lock for a guard, waiting until `give_up` comes.
+    #[track_caller]
     #[inline]
     pub(crate) fn try_lock_read_until(&self, give_up: GiveUp<'_>) -> Option<ReadSlot> {
         self.read_until(give_up, true)
@@ -146,6 +153,7 @@ impl RawRwMutex {
 
     /// Takes a shared lock (counted as [`try_read`](Self::try_read) does), waiting until
     /// `give_up` comes.
+    #[track_caller]
     #[inline]
     fn read_until(&self, give_up: GiveUp<'_>, shardable: bool) -> Option<ReadSlot> {
         self.try_read(shardable)
@@ -173,6 +181,7 @@ impl RawRwMutex {
     /// # Safety
     ///
     /// As [`unlock_read`](Self::unlock_read): `slot` is held; afterwards the returned slot is.
+    #[track_caller]
     pub(crate) unsafe fn count_in_word(&self, slot: ReadSlot) -> ReadSlot {
         if let Some(index) = slot.shard_index() {
             // Counted in the word before leaving the shard, so that a writer that sees the
@@ -190,6 +199,7 @@ impl RawRwMutex {
     /// One attempt at a shared lock: in this thread's shard if `shardable` and `SHARDED` is
     /// set, otherwise in the word (and then, if `shardable` and another reader is inside, the
     /// lock counts the reads after this one in its shards).
+    #[track_caller]
     #[inline]
     fn try_read(&self, shardable: bool) -> Option<ReadSlot> {
         // Relaxed: only picks the counter; the sharded attempt checks `SHARDED` again after its
@@ -275,6 +285,7 @@ impl RawRwMutex {
     }
 
     /// Undoes a reader increment that found the lock claimed by a writer (or the count full).
+    #[track_caller]
     #[cold]
     fn back_out(&self, prev: usize) {
         self.release_reader();
@@ -285,6 +296,7 @@ impl RawRwMutex {
 
     /// Waits for a shared lock (counted as `try_read(shardable)` would), giving up at
     /// `deadline`.
+    #[track_caller]
     #[cold]
     fn lock_shared_slow(&self, give_up: GiveUp<'_>, shardable: bool) -> Option<ReadSlot> {
         let mut spin = SpinWait::new();

@@ -32,6 +32,7 @@ impl RawRwMutex {
     ///     raw.unlock_upgradable();
     /// }
     /// ```
+    #[track_caller]
     #[inline]
     pub fn lock_upgradable(&self) {
         if !self.try_lock_upgradable() {
@@ -54,6 +55,7 @@ impl RawRwMutex {
     /// // SAFETY: the upgradable lock is held.
     /// unsafe { raw.unlock_upgradable() };
     /// ```
+    #[track_caller]
     #[must_use = "says whether the upgradable lock was taken"]
     #[inline]
     pub fn try_lock_upgradable(&self) -> bool {
@@ -95,6 +97,7 @@ impl RawRwMutex {
     /// // SAFETY: the exclusive lock is held.
     /// unsafe { raw.unlock_exclusive() };
     /// ```
+    #[track_caller]
     #[must_use = "says whether the upgradable lock was taken"]
     #[inline]
     pub fn try_lock_upgradable_for(&self, timeout: Duration) -> bool {
@@ -116,6 +119,7 @@ impl RawRwMutex {
     /// // SAFETY: the upgradable lock is held.
     /// unsafe { raw.unlock_upgradable() };
     /// ```
+    #[track_caller]
     #[must_use = "says whether the upgradable lock was taken"]
     #[inline]
     pub fn try_lock_upgradable_until(&self, deadline: Instant) -> bool {
@@ -123,6 +127,7 @@ impl RawRwMutex {
     }
 
     /// Takes an upgradable shared lock, waiting until `give_up` comes. Returns whether it did.
+    #[track_caller]
     #[inline]
     pub(crate) fn lock_upgradable_until(&self, give_up: GiveUp<'_>) -> bool {
         self.try_lock_upgradable() || self.acquire_claim(WANTS_UPGRADABLE, give_up)
