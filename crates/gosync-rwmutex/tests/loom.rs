@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use gosync_context::Context;
 use gosync_park::sync::Arc;
 use gosync_park::thread;
 use gosync_rwmutex::{RwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard, RwMutexWriteGuard};
@@ -433,5 +434,26 @@ fn try_upgrade_versus_try_read_on_a_sharded_lock() {
         assert!(upgraded || read.is_some(), "both failed");
         assert!(!lock.raw().is_locked());
         assert_eq!(*lock.read(), usize::from(upgraded));
+    });
+}
+
+/// A writer waits for a reader to leave while another thread cancels its context: the writer
+/// either gets in after the reader or gives up, and either way leaves nothing behind (a reader
+/// coming after gets in, and the lock ends free).
+#[test]
+fn write_ctx_cancelled_while_waiting_for_a_reader() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let inside = lock.read();
+        let (ctx, cancel) = Context::background().with_cancel();
+        let writer = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || lock.write_ctx(&ctx).map(|mut guard| *guard += 1).is_ok())
+        };
+        cancel.cancel();
+        drop(inside);
+        let wrote = writer.join().unwrap();
+        assert_eq!(*lock.read(), usize::from(wrote));
+        assert!(!lock.raw().is_locked());
     });
 }
