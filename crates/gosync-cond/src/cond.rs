@@ -13,15 +13,18 @@
 //! condition is about is published by the lock the waiter takes back, not by the `Cond`.
 
 use std::fmt;
+use std::ops::DerefMut;
 use std::time::{Duration, Instant};
 
 use gosync_context::{Context, ContextError};
-use gosync_mutex::{MutexGuard, RawMutex};
+use gosync_mutex::RawMutex;
 use gosync_park::sync::{AtomicPtr, Ordering};
 use gosync_park::{
-    park, unpark_filter, unpark_one, unpark_requeue, FilterOp, ParkOptions, ParkResult, RequeueOp,
+    cancelled_error, deadline_passed, park, unpark_filter, unpark_one, unpark_requeue, FilterOp,
+    ParkOptions, ParkResult, RequeueOp,
 };
 
+use crate::lockable::sealed::TOKEN;
 use crate::lockable::Lockable;
 
 /// `state`: nobody waits.
@@ -164,6 +167,7 @@ pub struct Cond {
 /// assert!(result.timed_out()); // nobody signalled
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[must_use = "the result says whether the wait timed out"]
 pub struct WaitTimeoutResult(bool);
 
 impl WaitTimeoutResult {
@@ -199,32 +203,24 @@ enum Woken {
 }
 
 impl Cond {
-    /// Creates a condition variable with no waiters. Usable in `static`s: Go's zero `Cond` is
-    /// ready, and so is this.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gosync_cond::Cond;
-    ///
-    /// static READY: Cond = Cond::new();
-    /// READY.signal(); // nobody waits: the signal is lost
-    /// ```
-    #[cfg(not(gosync_loom))]
-    #[inline]
-    #[must_use]
-    pub const fn new() -> Self {
-        Self {
-            state: AtomicPtr::new(EMPTY),
-        }
-    }
-
-    /// Creates a condition variable with no waiters.
-    #[cfg(gosync_loom)]
-    #[must_use]
-    pub fn new() -> Self {
-        Self {
-            state: AtomicPtr::new(EMPTY),
+    gosync_park::const_unless_loom! {
+        /// Creates a condition variable with no waiters. Usable in `static`s: Go's zero `Cond`
+        /// is ready, and so is this.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use gosync_cond::Cond;
+        ///
+        /// static READY: Cond = Cond::new();
+        /// READY.signal(); // nobody waits: the signal is lost
+        /// ```
+        #[inline]
+        #[must_use]
+        pub const fn new() -> Self {
+            Self {
+                state: AtomicPtr::new(EMPTY),
+            }
         }
     }
 
@@ -301,14 +297,109 @@ impl Cond {
     /// drop(guard);
     /// worker.join().unwrap();
     /// ```
-    pub fn wait_while<T: ?Sized>(
+    pub fn wait_while<G: Lockable + DerefMut>(
         &self,
-        guard: &mut MutexGuard<'_, T>,
-        mut condition: impl FnMut(&mut T) -> bool,
+        guard: &mut G,
+        mut condition: impl FnMut(&mut G::Target) -> bool,
     ) {
         while condition(&mut **guard) {
             self.wait(guard);
         }
+    }
+
+    /// As [`wait_while`](Self::wait_while), but gives up after `timeout`: std's
+    /// `wait_timeout_while`.
+    ///
+    /// Returns whether it gave up with `condition` still `true`; either way the lock is held on
+    /// return. A condition that is already `false` returns at once without waiting, and so
+    /// does a zero timeout (after one check of the condition).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_cond::Cond;
+    /// use gosync_mutex::Mutex;
+    /// use std::time::Duration;
+    ///
+    /// let queue = Mutex::new(Vec::<u32>::new());
+    /// let cond = Cond::new();
+    /// let mut guard = queue.lock();
+    /// let result = cond.wait_while_for(&mut guard, Duration::from_millis(1), |q| q.is_empty());
+    /// assert!(result.timed_out()); // nobody pushed anything
+    /// guard.push(1);
+    /// let result = cond.wait_while_for(&mut guard, Duration::from_secs(60), |q| q.is_empty());
+    /// assert!(!result.timed_out()); // not empty: no wait
+    /// ```
+    pub fn wait_while_for<G: Lockable + DerefMut>(
+        &self,
+        guard: &mut G,
+        timeout: Duration,
+        mut condition: impl FnMut(&mut G::Target) -> bool,
+    ) -> WaitTimeoutResult {
+        let Some(deadline) = gosync_park::deadline_after(timeout) else {
+            self.wait_while(guard, condition);
+            return WaitTimeoutResult(false);
+        };
+        while condition(&mut **guard) {
+            if self.wait_until(guard, deadline).timed_out() {
+                // The last word goes to the condition, seen with the lock held again.
+                return WaitTimeoutResult(condition(&mut **guard));
+            }
+        }
+        WaitTimeoutResult(false)
+    }
+
+    /// As [`wait_while`](Self::wait_while), but gives up when `ctx` is done (cancelled, or
+    /// past its deadline).
+    ///
+    /// Either way the lock is held on return. A context that is already done fails at once,
+    /// even when the condition is already `false` (the cancellation came first, as in x/sync);
+    /// otherwise a `false` condition returns `Ok` without waiting.
+    ///
+    /// # Errors
+    ///
+    /// The context's error, [`ContextError::Canceled`] or [`ContextError::DeadlineExceeded`],
+    /// when it is done before the condition turned `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_cond::Cond;
+    /// use gosync_context::{Context, ContextError};
+    /// use gosync_mutex::Mutex;
+    /// use std::sync::Arc;
+    ///
+    /// let pair = Arc::new((Mutex::new(0), Cond::new()));
+    /// let (ctx, cancel) = Context::background().with_cancel();
+    /// let worker = {
+    ///     let pair = Arc::clone(&pair);
+    ///     std::thread::spawn(move || {
+    ///         *pair.0.lock() = 3;
+    ///         pair.1.broadcast();
+    ///     })
+    /// };
+    /// let (count, cond) = &*pair;
+    /// let mut guard = count.lock();
+    /// assert_eq!(cond.wait_while_ctx(&mut guard, &ctx, |n| *n < 3), Ok(()));
+    /// cancel.cancel();
+    /// let result = cond.wait_while_ctx(&mut guard, &ctx, |n| *n < 10);
+    /// assert_eq!(result, Err(ContextError::Canceled));
+    /// drop(guard);
+    /// worker.join().unwrap();
+    /// ```
+    pub fn wait_while_ctx<G: Lockable + DerefMut>(
+        &self,
+        guard: &mut G,
+        ctx: &Context,
+        mut condition: impl FnMut(&mut G::Target) -> bool,
+    ) -> Result<(), ContextError> {
+        if let Some(err) = ctx.err() {
+            return Err(err);
+        }
+        while condition(&mut **guard) {
+            self.wait_ctx(guard, ctx)?;
+        }
+        Ok(())
     }
 
     /// As [`wait`](Self::wait), but gives up after `timeout`.
@@ -375,7 +466,7 @@ impl Cond {
     /// setter.join().unwrap();
     /// ```
     pub fn wait_until<G: Lockable>(&self, guard: &mut G, deadline: Instant) -> WaitTimeoutResult {
-        if Instant::now() >= deadline {
+        if deadline_passed(deadline) {
             return WaitTimeoutResult(true);
         }
         let options = ParkOptions {
@@ -424,11 +515,7 @@ impl Cond {
         };
         match self.wait_inner(guard, options) {
             Woken::Signaled => Ok(()),
-            // The park layer also gives up at the context's deadline, which the context itself
-            // reports by the time we look (the clock only moves forward).
-            Woken::Cancelled | Woken::TimedOut => {
-                Err(ctx.err().unwrap_or(ContextError::DeadlineExceeded))
-            }
+            Woken::Cancelled | Woken::TimedOut => Err(cancelled_error(ctx)),
         }
     }
 
@@ -436,7 +523,7 @@ impl Cond {
     fn wait_inner<G: Lockable>(&self, guard: &mut G, options: ParkOptions<'_>) -> Woken {
         let key = self.key();
         // What a broadcast may do with us: requeue onto this mutex, or only wake us.
-        let lock = guard.requeue_target().map_or_else(mixed, |raw| {
+        let lock = guard.requeue_target(TOKEN).map_or_else(mixed, |raw| {
             debug_assert_eq!(
                 raw.key(),
                 raw as *const RawMutex as usize,
@@ -467,7 +554,7 @@ impl Cond {
         let before_sleep = move || {
             // SAFETY: the guard holds its lock (a `&mut` to a live guard), and it is taken back
             // below before `wait_inner` returns and the guard can be used again.
-            unsafe { guard_ref.unlock() }
+            unsafe { guard_ref.unlock(TOKEN) }
         };
         let result = park(key, options, validate, before_sleep, on_abort);
         let woken = match result {
@@ -483,7 +570,7 @@ impl Cond {
             ParkResult::Cancelled => Woken::Cancelled,
             ParkResult::Invalid => unreachable!("the validate callback always parks"),
         };
-        guard.relock();
+        guard.relock(TOKEN);
         woken
     }
 

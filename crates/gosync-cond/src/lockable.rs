@@ -17,9 +17,9 @@ use gosync_rwmutex::{RwMutexReadGuard, RwMutexWriteGuard};
 /// A wait keeps the guard borrowed mutably, so the data it protects is out of reach while the
 /// lock is released; when the wait returns, the guard holds the lock again, in the same mode.
 ///
-/// The trait is sealed: a `Cond` relies on how each guard releases and retakes its lock (with a
-/// [`MutexGuard`], a [`broadcast`](crate::Cond::broadcast) moves the waiters straight onto the
-/// mutex's queue, and a woken waiter may receive the mutex by hand-off).
+/// The trait is sealed because a `Cond` relies on how each guard releases and retakes its lock
+/// (with a [`MutexGuard`], a [`broadcast`](crate::Cond::broadcast) moves the waiters straight
+/// onto the mutex's queue, and a woken waiter may receive the mutex by hand-off).
 ///
 /// # Differences from Go
 ///
@@ -43,17 +43,42 @@ use gosync_rwmutex::{RwMutexReadGuard, RwMutexWriteGuard};
 /// let cond = Cond::new();
 /// assert!(nap(&cond, &mut mutex.lock()));
 /// ```
+///
+/// Sealed: user code can neither implement the trait nor call the methods a `Cond` uses to
+/// release and retake the lock (they take a token only this crate can make), so a generic
+/// function cannot, say, release a read lock through it and leak the guard:
+///
+/// ```compile_fail,E0061
+/// use gosync_cond::Lockable;
+///
+/// fn leak<G: Lockable>(guard: &mut G) {
+///     guard.relock(); // error: the token argument is missing, and cannot be made here
+/// }
+/// ```
+///
+/// ```compile_fail,E0277
+/// struct MyGuard;
+/// impl gosync_cond::Lockable for MyGuard {} // error: the sealing trait is not implemented
+/// ```
 pub trait Lockable: sealed::Sealed {}
 
-/// The methods behind [`Lockable`], out of users' reach.
+/// The methods behind [`Lockable`], out of users' reach: the module cannot be named outside
+/// this crate, and every method takes a [`Token`](sealed::Token) only this crate can make.
 pub(crate) mod sealed {
     use gosync_mutex::RawMutex;
+
+    /// Proof that the caller is this crate: its field is private to the crate.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Token(());
+
+    /// The one token, for the `Cond` and the tests of this crate.
+    pub(crate) const TOKEN: Token = Token(());
 
     /// How a [`Cond`](crate::Cond) releases and retakes a guard's lock.
     pub trait Sealed {
         /// The mutex a broadcast may requeue this guard's waiter onto: the lock itself when it is
         /// a gosync [`RawMutex`], `None` otherwise (a broadcast then wakes the waiter).
-        fn requeue_target(&self) -> Option<&RawMutex>;
+        fn requeue_target(&self, token: Token) -> Option<&RawMutex>;
 
         /// Releases the lock the guard holds.
         ///
@@ -62,28 +87,28 @@ pub(crate) mod sealed {
         /// The guard holds its lock, and the caller takes it back (with
         /// [`relock`](Self::relock), or by a hand-off of the mutex from
         /// [`requeue_target`](Self::requeue_target)) before the guard is used or dropped.
-        unsafe fn unlock(&mut self);
+        unsafe fn unlock(&mut self, token: Token);
 
         /// Takes back the lock released by [`unlock`](Self::unlock), in the same mode.
-        fn relock(&mut self);
+        fn relock(&mut self, token: Token);
     }
 }
 
 impl<T: ?Sized> sealed::Sealed for MutexGuard<'_, T> {
     #[inline]
-    fn requeue_target(&self) -> Option<&RawMutex> {
+    fn requeue_target(&self, _: sealed::Token) -> Option<&RawMutex> {
         Some(MutexGuard::raw(self))
     }
 
     #[inline]
-    unsafe fn unlock(&mut self) {
+    unsafe fn unlock(&mut self, _: sealed::Token) {
         // SAFETY: the guard holds the lock (the caller's promise), and the caller relocks before
         // the guard is used again, which is the contract of `MutexGuard::raw`.
         unsafe { MutexGuard::raw(self).unlock() }
     }
 
     #[inline]
-    fn relock(&mut self) {
+    fn relock(&mut self, _: sealed::Token) {
         MutexGuard::raw(self).lock();
     }
 }
@@ -92,19 +117,19 @@ impl<T: ?Sized> Lockable for MutexGuard<'_, T> {}
 
 impl<T: ?Sized> sealed::Sealed for RwMutexWriteGuard<'_, T> {
     #[inline]
-    fn requeue_target(&self) -> Option<&RawMutex> {
+    fn requeue_target(&self, _: sealed::Token) -> Option<&RawMutex> {
         None
     }
 
     #[inline]
-    unsafe fn unlock(&mut self) {
+    unsafe fn unlock(&mut self, _: sealed::Token) {
         // SAFETY: the guard holds the exclusive lock (the caller's promise), and the caller
         // relocks before the guard is used again, which is the contract of `raw`.
         unsafe { RwMutexWriteGuard::raw(self).unlock_exclusive() }
     }
 
     #[inline]
-    fn relock(&mut self) {
+    fn relock(&mut self, _: sealed::Token) {
         RwMutexWriteGuard::raw(self).lock_exclusive();
     }
 }
@@ -113,19 +138,19 @@ impl<T: ?Sized> Lockable for RwMutexWriteGuard<'_, T> {}
 
 impl<T: ?Sized> sealed::Sealed for RwMutexReadGuard<'_, T> {
     #[inline]
-    fn requeue_target(&self) -> Option<&RawMutex> {
+    fn requeue_target(&self, _: sealed::Token) -> Option<&RawMutex> {
         None
     }
 
     #[inline]
-    unsafe fn unlock(&mut self) {
+    unsafe fn unlock(&mut self, _: sealed::Token) {
         // SAFETY: the guard holds a shared lock (the caller's promise), and the caller relocks
         // before the guard is used again, which is the contract of `raw`.
         unsafe { RwMutexReadGuard::raw(self).unlock_shared() }
     }
 
     #[inline]
-    fn relock(&mut self) {
+    fn relock(&mut self, _: sealed::Token) {
         RwMutexReadGuard::raw(self).lock_shared();
     }
 }
@@ -134,7 +159,7 @@ impl<T: ?Sized> Lockable for RwMutexReadGuard<'_, T> {}
 
 #[cfg(test)]
 mod tests {
-    use super::sealed::Sealed;
+    use super::sealed::{Sealed, TOKEN};
     use gosync_mutex::Mutex;
     use gosync_rwmutex::RwMutex;
 
@@ -143,9 +168,9 @@ mod tests {
         let mutex = Mutex::new(1);
         let mut guard = mutex.lock();
         // SAFETY: the guard holds the lock; it is relocked before the guard is used.
-        unsafe { guard.unlock() };
+        unsafe { guard.unlock(TOKEN) };
         assert!(!mutex.is_locked());
-        guard.relock();
+        guard.relock(TOKEN);
         assert!(mutex.is_locked());
         *guard += 1;
         drop(guard);
@@ -157,18 +182,18 @@ mod tests {
         let lock = RwMutex::new(1);
         let mut write = lock.write();
         // SAFETY: the guard holds the lock; it is relocked before the guard is used.
-        unsafe { write.unlock() };
+        unsafe { write.unlock(TOKEN) };
         assert_eq!(*lock.read(), 1);
-        write.relock();
+        write.relock(TOKEN);
         assert!(lock.try_read().is_none());
-        assert!(write.requeue_target().is_none());
+        assert!(write.requeue_target(TOKEN).is_none());
         drop(write);
 
         let mut read = lock.read();
         // SAFETY: as above.
-        unsafe { read.unlock() };
+        unsafe { read.unlock(TOKEN) };
         *lock.write() = 2;
-        read.relock();
+        read.relock(TOKEN);
         assert!(lock.try_write().is_none());
         assert!(lock.try_read().is_some());
         assert_eq!(*read, 2);
@@ -179,7 +204,7 @@ mod tests {
         let mutex = Mutex::new(());
         let guard = mutex.lock();
         let raw = guard
-            .requeue_target()
+            .requeue_target(TOKEN)
             .expect("a mutex guard can be requeued");
         assert!(raw.is_locked());
     }

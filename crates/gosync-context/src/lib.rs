@@ -74,7 +74,6 @@
 // context done also sees everything the cancelling thread did before `cancel()` (as Go's
 // `close(done)` happens before a receive that sees it closed).
 
-use std::error::Error;
 use std::fmt;
 use std::mem;
 use std::time::{Duration, Instant};
@@ -83,6 +82,26 @@ use gosync_park::sync::{Arc, AtomicU8, AtomicUsize, BookkeepingLock, Ordering};
 use gosync_park::{
     deadline_passed, earliest_deadline, park, Cancellation, ParkOptions, ParkResult, Waker,
 };
+
+/// Why a [`Context`] is done: Go's `context.Canceled` and `context.DeadlineExceeded`.
+///
+/// Its `Display` is Go's text: `context canceled` and `context deadline exceeded`. (The type
+/// lives in gosync-park, whose cancellation sources report it, so that every `_ctx` wait maps a
+/// cancelled wait to its error the same way; this is the same type.)
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{Context, ContextError};
+///
+/// let (ctx, cancel) = Context::background().with_cancel();
+/// cancel.cancel();
+/// let err = ctx.err().unwrap();
+/// assert_eq!(err, ContextError::Canceled);
+/// assert_eq!(err.to_string(), "context canceled");
+/// assert_eq!(ContextError::DeadlineExceeded.to_string(), "context deadline exceeded");
+/// ```
+pub use gosync_park::ContextError;
 
 /// `Node::state`: not done yet (a passed deadline is still seen through `Node::deadline`).
 const ACTIVE: u8 = 0;
@@ -97,51 +116,14 @@ const NO_SLOT: usize = usize::MAX;
 /// The key that waits on the background context park on (nothing ever wakes it).
 static BACKGROUND_KEY: u8 = 0;
 
-/// Why a [`Context`] is done: Go's `context.Canceled` and `context.DeadlineExceeded`.
-///
-/// Its `Display` is Go's text: `context canceled` and `context deadline exceeded`.
-///
-/// # Examples
-///
-/// ```
-/// use gosync_context::{Context, ContextError};
-///
-/// let (ctx, cancel) = Context::background().with_cancel();
-/// cancel.cancel();
-/// let err = ctx.err().unwrap();
-/// assert_eq!(err, ContextError::Canceled);
-/// assert_eq!(err.to_string(), "context canceled");
-/// assert_eq!(ContextError::DeadlineExceeded.to_string(), "context deadline exceeded");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ContextError {
-    /// The context was cancelled through a [`Canceler`] (its own or an ancestor's).
-    Canceled,
-    /// The context's deadline (its own or an ancestor's) passed.
-    DeadlineExceeded,
-}
-
-impl ContextError {
-    /// The `Node::state` that records this error.
-    #[inline]
-    fn state(self) -> u8 {
-        match self {
-            Self::Canceled => CANCELED,
-            Self::DeadlineExceeded => DEADLINE_EXCEEDED,
-        }
+/// The `Node::state` that records `err`.
+#[inline]
+fn state_of(err: ContextError) -> u8 {
+    match err {
+        ContextError::Canceled => CANCELED,
+        ContextError::DeadlineExceeded => DEADLINE_EXCEEDED,
     }
 }
-
-impl fmt::Display for ContextError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Canceled => "context canceled",
-            Self::DeadlineExceeded => "context deadline exceeded",
-        })
-    }
-}
-
-impl Error for ContextError {}
 
 /// One cancellable context, shared by its handles, its parent's children list and the
 /// cancellations walking the tree.
@@ -244,7 +226,7 @@ impl Node {
         let mut lists = self.lists.lock();
         match self.err() {
             // Relaxed: `child` is not shared yet; it is published with the handles made from it.
-            Some(err) => child.state.store(err.state(), Ordering::Relaxed),
+            Some(err) => child.state.store(state_of(err), Ordering::Relaxed),
             None => {
                 // Relaxed: under this node's lock, the only place `slot` is used.
                 child.slot.store(lists.children.len(), Ordering::Relaxed);
@@ -267,7 +249,7 @@ impl Node {
             _ => reason,
         };
         // Release: pairs with the Acquire load in `err` (see the notes at the top).
-        self.state.store(err.state(), Ordering::Release);
+        self.state.store(state_of(err), Ordering::Release);
         let children = mem::take(&mut lists.children);
         let wakers = mem::take(&mut lists.wakers);
         drop(lists);
@@ -559,16 +541,14 @@ impl Context {
     /// assert_eq!(waiter.join().unwrap(), Some(ContextError::Canceled));
     /// ```
     pub fn wait(&self) {
-        while !self.is_done() {
-            let options = ParkOptions {
-                cancel: Some(self),
-                ..ParkOptions::default()
-            };
-            let _ = park(self.key(), options, || !self.is_done(), || {}, |_, _| {});
-        }
+        let done = self.wait_done(None);
+        debug_assert!(done, "an untimed wait ends only when the context is done");
     }
 
     /// Blocks until the context is done or `timeout` has passed; returns whether it is done.
+    ///
+    /// A zero timeout only checks. A timeout too large to represent waits as
+    /// [`wait`](Self::wait) does.
     ///
     /// # Examples
     ///
@@ -581,20 +561,59 @@ impl Context {
     /// cancel.cancel();
     /// assert!(ctx.wait_for(Duration::from_secs(10)));
     /// ```
+    #[must_use = "the result says whether the context is done"]
     pub fn wait_for(&self, timeout: Duration) -> bool {
-        let deadline = gosync_park::deadline_after(timeout);
+        match gosync_park::deadline_after(timeout) {
+            Some(deadline) => self.wait_until(deadline),
+            None => {
+                self.wait();
+                true
+            }
+        }
+    }
+
+    /// Blocks until the context is done or `deadline` has passed; returns whether it is done.
+    ///
+    /// A deadline already past only checks. The thread is woken by the cancellation itself, or
+    /// at the earlier of `deadline` and the context's own deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::Context;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let (ctx, cancel) = Context::background().with_cancel();
+    /// assert!(!ctx.wait_until(Instant::now()));
+    /// let canceller = std::thread::spawn(move || cancel.cancel());
+    /// assert!(ctx.wait_until(Instant::now() + Duration::from_secs(60)));
+    /// canceller.join().unwrap();
+    /// ```
+    #[must_use = "the result says whether the context is done"]
+    pub fn wait_until(&self, deadline: Instant) -> bool {
+        self.wait_done(Some(deadline))
+    }
+
+    /// Waits until the context is done (`true`) or `deadline` passes (`false`).
+    fn wait_done(&self, deadline: Option<Instant>) -> bool {
         loop {
             if self.is_done() {
                 return true;
+            }
+            if deadline.is_some_and(deadline_passed) {
+                return false;
             }
             let options = ParkOptions {
                 deadline,
                 cancel: Some(self),
                 ..ParkOptions::default()
             };
-            let result = park(self.key(), options, || !self.is_done(), || {}, |_, _| {});
-            if result == ParkResult::TimedOut {
-                return self.is_done();
+            match park(self.key(), options, || !self.is_done(), || {}, |_, _| {}) {
+                // The park layer saw the context done, by cancellation or at its deadline.
+                ParkResult::Cancelled => return true,
+                ParkResult::TimedOut => return self.is_done(),
+                // Nothing unparks this key: only a context that became done meanwhile.
+                ParkResult::Invalid | ParkResult::Unparked(_) => {}
             }
         }
     }
@@ -618,10 +637,28 @@ impl Context {
 }
 
 impl fmt::Debug for Context {
+    /// Shows why it is done (`err`) and how long until its deadline (`time_left`, zero once
+    /// passed; `None` without a deadline).
+    ///
+    /// ```
+    /// use gosync_context::Context;
+    /// use std::time::Duration;
+    ///
+    /// let (ctx, _cancel) = Context::background().with_timeout(Duration::from_secs(3600));
+    /// let shown = format!("{ctx:?}");
+    /// assert!(shown.starts_with("Context { err: None, time_left: Some("), "{shown}");
+    /// assert_eq!(
+    ///     format!("{:?}", Context::background()),
+    ///     "Context { err: None, time_left: None }"
+    /// );
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let time_left = self
+            .deadline()
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
         f.debug_struct("Context")
             .field("err", &self.err())
-            .field("deadline", &self.deadline())
+            .field("time_left", &time_left)
             .finish()
     }
 }
@@ -632,6 +669,11 @@ impl Cancellation for Context {
     #[inline]
     fn is_cancelled(&self) -> bool {
         self.is_done()
+    }
+
+    #[inline]
+    fn err(&self) -> Option<ContextError> {
+        Context::err(self)
     }
 
     #[inline]
@@ -727,7 +769,7 @@ static_assertions::assert_impl_all!(
     Copy,
     Eq,
     std::hash::Hash,
-    Error,
+    std::error::Error,
     fmt::Display
 );
 

@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
+use gosync_context::{Context, ContextError};
 use gosync_park::cell::UnsafeCell;
 
 use crate::RawMutex;
@@ -84,33 +85,25 @@ unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 impl<T> Mutex<T> {
-    /// Creates an unlocked mutex holding `value`. Usable in `static`s: Go's zero value is ready,
-    /// and so is this.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gosync_mutex::Mutex;
-    ///
-    /// static NAMES: Mutex<Vec<&str>> = Mutex::new(Vec::new());
-    /// NAMES.lock().push("gopher");
-    /// assert_eq!(NAMES.lock().len(), 1);
-    /// ```
-    #[cfg(not(gosync_loom))]
-    #[inline]
-    pub const fn new(value: T) -> Self {
-        Self {
-            raw: RawMutex::new(),
-            data: UnsafeCell::new(value),
-        }
-    }
-
-    /// Creates an unlocked mutex holding `value`.
-    #[cfg(gosync_loom)]
-    pub fn new(value: T) -> Self {
-        Self {
-            raw: RawMutex::new(),
-            data: UnsafeCell::new(value),
+    gosync_park::const_unless_loom! {
+        /// Creates an unlocked mutex holding `value`. Usable in `static`s: Go's zero value is
+        /// ready, and so is this.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use gosync_mutex::Mutex;
+        ///
+        /// static NAMES: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+        /// NAMES.lock().push("gopher");
+        /// assert_eq!(NAMES.lock().len(), 1);
+        /// ```
+        #[inline]
+        pub const fn new(value: T) -> Self {
+            Self {
+                raw: RawMutex::new(),
+                data: UnsafeCell::new(value),
+            }
         }
     }
 
@@ -165,6 +158,7 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(mutex.try_lock().is_some());
     /// ```
     #[inline]
+    #[must_use = "the mutex is locked only when this returns a guard"]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         // SAFETY: `try_lock` returned true: locked.
         self.raw
@@ -189,6 +183,7 @@ impl<T: ?Sized> Mutex<T> {
     /// drop(guard);
     /// ```
     #[inline]
+    #[must_use = "the mutex is locked only when this returns a guard"]
     pub fn try_lock_for(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
         // SAFETY: `try_lock_for` returned true: locked.
         self.raw
@@ -211,11 +206,46 @@ impl<T: ?Sized> Mutex<T> {
     /// drop(guard);
     /// ```
     #[inline]
+    #[must_use = "the mutex is locked only when this returns a guard"]
     pub fn try_lock_until(&self, deadline: Instant) -> Option<MutexGuard<'_, T>> {
         // SAFETY: `try_lock_until` returned true: locked.
         self.raw
             .try_lock_until(deadline)
             .then(|| unsafe { MutexGuard::new(self) })
+    }
+
+    /// Locks the mutex, giving up when `ctx` is done (cancelled, or past its deadline).
+    ///
+    /// A context that is already done fails at once, even when the mutex is free (the
+    /// cancellation came first, as in x/sync). The waiting thread sleeps until it gets the
+    /// lock or the context's cancellation (or deadline) wakes it.
+    ///
+    /// # Errors
+    ///
+    /// The context's error, [`ContextError::Canceled`] or [`ContextError::DeadlineExceeded`],
+    /// when it is done before the lock is taken; nothing is held then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{Context, ContextError};
+    /// use gosync_mutex::Mutex;
+    /// use std::time::Duration;
+    ///
+    /// let mutex = Mutex::new(0);
+    /// let (ctx, _cancel) = Context::background().with_timeout(Duration::from_secs(60));
+    /// *mutex.lock_ctx(&ctx).expect("free") += 1;
+    ///
+    /// let guard = mutex.lock();
+    /// let (ctx, _cancel) = Context::background().with_timeout(Duration::from_millis(1));
+    /// assert_eq!(mutex.lock_ctx(&ctx).err(), Some(ContextError::DeadlineExceeded));
+    /// drop(guard);
+    /// ```
+    #[inline]
+    pub fn lock_ctx(&self, ctx: &Context) -> Result<MutexGuard<'_, T>, ContextError> {
+        self.raw.lock_ctx(ctx)?;
+        // SAFETY: `lock_ctx` returned `Ok`: locked.
+        Ok(unsafe { MutexGuard::new(self) })
     }
 
     /// Whether the mutex is locked right now. Only a hint: it may change at once.
@@ -388,19 +418,11 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
     /// assert_eq!(*guard, 1);
     /// ```
     pub fn unlocked<U>(this: &mut Self, f: impl FnOnce() -> U) -> U {
-        /// Relocks on the way out, including unwinding.
-        struct Relock<'r>(&'r RawMutex);
-        impl Drop for Relock<'_> {
-            fn drop(&mut self) {
-                self.0.lock();
-            }
-        }
         let raw = Self::raw(this);
-        // SAFETY: the guard holds the lock; `Relock` takes it back before the guard (borrowed
-        // mutably until then) can be used or dropped.
-        unsafe { raw.unlock() };
-        let _relock = Relock(raw);
-        f()
+        // SAFETY: the guard holds the lock; `unlocked` takes it back before returning or
+        // unwinding, before the guard (borrowed mutably until then) can be used or dropped.
+        let unlock = || unsafe { raw.unlock() };
+        gosync_park::unlocked(unlock, || raw.lock(), f)
     }
 }
 

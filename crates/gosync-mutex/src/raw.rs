@@ -13,8 +13,12 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use gosync_context::{Context, ContextError};
 use gosync_park::sync::{AtomicU8, Ordering};
-use gosync_park::{park, unpark_filter, unpark_one, FilterOp, ParkOptions, ParkResult, SpinWait};
+use gosync_park::{
+    cancelled_error, deadline_passed, park, unpark_one, Cancellation, ParkOptions, ParkResult,
+    ParkedBits, SpinWait, WaitClock,
+};
 
 /// `state`: some thread holds the lock.
 const LOCKED: u8 = 0b001;
@@ -24,8 +28,7 @@ const PARKED: u8 = 0b010;
 const STARVING: u8 = 0b100;
 
 /// How long a waiter may go without the lock before it switches the mutex to starvation mode
-/// (Go's `starvationThresholdNs`).
-#[cfg(not(gosync_loom))]
+/// (Go's `starvationThresholdNs`). Under loom a [`WaitClock`] counts wake-ups instead.
 const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
 
 /// Whether a thread that sees `state` may take the lock with a CAS. `STARVING` always comes with
@@ -48,41 +51,6 @@ fn may_spin(state: u8) -> bool {
 fn is_consistent(state: u8) -> bool {
     state & !(LOCKED | PARKED | STARVING) == 0
         && (state & STARVING == 0 || state & (LOCKED | PARKED) == LOCKED | PARKED)
-}
-
-/// How long a waiter has waited, from its first park, against [`STARVATION_THRESHOLD`].
-///
-/// Under loom, which has no time, a waiter counts as starving from its second wake-up on, so
-/// models explore both the normal and the starving branches deterministically.
-struct WaitClock {
-    #[cfg(not(gosync_loom))]
-    since: Instant,
-    #[cfg(gosync_loom)]
-    wakes: u32,
-}
-
-impl WaitClock {
-    #[inline]
-    fn start() -> Self {
-        Self {
-            #[cfg(not(gosync_loom))]
-            since: Instant::now(),
-            #[cfg(gosync_loom)]
-            wakes: 0,
-        }
-    }
-
-    /// Called once per wake-up: whether the waiter has now waited past the threshold.
-    #[inline]
-    fn starving(&mut self) -> bool {
-        #[cfg(not(gosync_loom))]
-        return self.since.elapsed() > STARVATION_THRESHOLD;
-        #[cfg(gosync_loom)]
-        return {
-            self.wakes += 1;
-            self.wakes > 1
-        };
-    }
 }
 
 /// The bare lock of a [`Mutex`](crate::Mutex): one byte, no data, no guard.
@@ -149,29 +117,23 @@ impl RawMutex {
     /// (or [`TOKEN_NORMAL`](Self::TOKEN_NORMAL)) as the result of its own park.
     pub const TOKEN_HANDOFF: usize = 1;
 
-    /// Creates an unlocked lock. A `const fn`, so it can initialise a `static`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gosync_mutex::RawMutex;
-    ///
-    /// static LOCK: RawMutex = RawMutex::new();
-    /// assert!(!LOCK.is_locked());
-    /// ```
-    #[cfg(not(gosync_loom))]
-    #[inline]
-    pub const fn new() -> Self {
-        Self {
-            state: AtomicU8::new(0),
-        }
-    }
-
-    /// Creates an unlocked lock.
-    #[cfg(gosync_loom)]
-    pub fn new() -> Self {
-        Self {
-            state: AtomicU8::new(0),
+    gosync_park::const_unless_loom! {
+        /// Creates an unlocked lock. A `const fn`, so it can initialise a `static`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use gosync_mutex::RawMutex;
+        ///
+        /// static LOCK: RawMutex = RawMutex::new();
+        /// assert!(!LOCK.is_locked());
+        /// ```
+        #[inline]
+        #[must_use]
+        pub const fn new() -> Self {
+            Self {
+                state: AtomicU8::new(0),
+            }
         }
     }
 
@@ -190,13 +152,8 @@ impl RawMutex {
     /// ```
     #[inline]
     pub fn lock(&self) {
-        // Acquire: pairs with the Release of the unlock that freed it.
-        if self
-            .state
-            .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            let locked = self.lock_slow(None);
+        if !self.try_lock_fast() {
+            let locked = self.lock_slow(None, None);
             debug_assert!(locked, "an untimed lock cannot time out");
         }
     }
@@ -216,6 +173,7 @@ impl RawMutex {
     /// unsafe { lock.unlock() };
     /// ```
     #[inline]
+    #[must_use = "the lock is taken only when this returns true"]
     pub fn try_lock(&self) -> bool {
         // Relaxed: only a guess for the CAS, which Acquires.
         self.lock_if_free(self.state.load(Ordering::Relaxed))
@@ -257,6 +215,7 @@ impl RawMutex {
     /// unsafe { lock.unlock() };
     /// ```
     #[inline]
+    #[must_use = "the lock is taken only when this returns true"]
     pub fn try_lock_for(&self, timeout: Duration) -> bool {
         self.lock_until(gosync_park::deadline_after(timeout))
     }
@@ -277,18 +236,60 @@ impl RawMutex {
     /// unsafe { lock.unlock() };
     /// ```
     #[inline]
+    #[must_use = "the lock is taken only when this returns true"]
     pub fn try_lock_until(&self, deadline: Instant) -> bool {
         self.lock_until(Some(deadline))
+    }
+
+    /// Locks, giving up when `ctx` is done (cancelled, or past its deadline).
+    ///
+    /// A context that is already done fails at once, even when the lock is free (the
+    /// cancellation came first, as in x/sync).
+    ///
+    /// # Errors
+    ///
+    /// The context's error when it is done before the lock is taken; the lock is then not held.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{Context, ContextError};
+    /// use gosync_mutex::RawMutex;
+    ///
+    /// let lock = RawMutex::new();
+    /// let (ctx, cancel) = Context::background().with_cancel();
+    /// assert_eq!(lock.lock_ctx(&ctx), Ok(()));
+    /// cancel.cancel();
+    /// // SAFETY: locked just above.
+    /// unsafe { lock.unlock() };
+    /// assert_eq!(lock.lock_ctx(&ctx), Err(ContextError::Canceled));
+    /// assert!(!lock.is_locked());
+    /// ```
+    #[inline]
+    pub fn lock_ctx(&self, ctx: &Context) -> Result<(), ContextError> {
+        if let Some(err) = ctx.err() {
+            return Err(err);
+        }
+        if self.try_lock_fast() || self.lock_slow(None, Some(ctx)) {
+            Ok(())
+        } else {
+            Err(cancelled_error(ctx))
+        }
     }
 
     /// Locks, giving up at `deadline` if there is one.
     #[inline]
     fn lock_until(&self, deadline: Option<Instant>) -> bool {
+        self.try_lock_fast() || self.lock_slow(deadline, None)
+    }
+
+    /// The uncontended lock: one CAS from free and unmarked.
+    #[inline]
+    fn try_lock_fast(&self) -> bool {
         // Acquire: pairs with the Release of the unlock that freed it.
         self.state
             .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
-            || self.lock_slow(deadline)
     }
 
     /// Unlocks.
@@ -404,22 +405,8 @@ impl RawMutex {
     /// ```
     #[inline]
     pub fn mark_parked_if_locked(&self) -> bool {
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            if is_free(state) {
-                return false;
-            }
-            // Relaxed: PARKED guards no data; the bucket lock orders it (see `key`).
-            match self.state.compare_exchange_weak(
-                state,
-                state | PARKED,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => state = actual,
-            }
-        }
+        // Under the requeue's bucket locks (see `key`).
+        self.state.set_parked_while(PARKED, |state| !is_free(state))
     }
 
     /// Marks the lock as having queued waiters, whether or not it is locked.
@@ -449,9 +436,11 @@ impl RawMutex {
     /// returns whether it did. The next unlock then hands the lock to the head waiter.
     ///
     /// A test hook (normally a waiter switches the mode after waiting 1 ms), so that models can
-    /// reach the hand-off path deterministically.
-    #[doc(hidden)]
+    /// reach the hand-off path deterministically: only under loom and with the `test-hooks`
+    /// feature, which is not part of the API (see `gosync_park::model`).
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
     pub fn force_starvation(&self) -> bool {
+        use gosync_park::{unpark_filter, FilterOp};
         let mut switched = false;
         // Stop at once: this only borrows the bucket lock, to change the mode under it.
         unpark_filter(
@@ -473,18 +462,20 @@ impl RawMutex {
     /// Whether the mark "threads are queued" (or the starvation mode, which implies it) is set.
     ///
     /// A test hook: models check that the mark is cleared once the last waiter has left, however
-    /// it left (woken, handed the lock, timed out).
-    #[doc(hidden)]
+    /// it left (woken, handed the lock, timed out). Only under loom and with the `test-hooks`
+    /// feature, as [`force_starvation`](Self::force_starvation).
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
     pub fn is_parked(&self) -> bool {
         // Relaxed: a snapshot for tests.
         self.state.load(Ordering::Relaxed) & (PARKED | STARVING) != 0
     }
 
     /// The contended lock: spin while that may help, then queue; in normal mode race for the
-    /// lock each time we are woken, in starvation mode receive it by hand-off.
+    /// lock each time we are woken, in starvation mode receive it by hand-off. Gives up (`false`)
+    /// at `deadline` or when `cancel` is cancelled.
     #[cold]
-    fn lock_slow(&self, deadline: Option<Instant>) -> bool {
-        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+    fn lock_slow(&self, deadline: Option<Instant>, cancel: Option<&dyn Cancellation>) -> bool {
+        if deadline.is_some_and(deadline_passed) {
             // A past deadline: only a free lock will do.
             return self.try_lock();
         }
@@ -509,6 +500,7 @@ impl RawMutex {
             // also switches the lock to starvation mode as it re-queues.
             let options = ParkOptions {
                 deadline,
+                cancel,
                 front: clock.is_some(),
                 // This thread has spun already (above); sleeping now leaves the lock to the
                 // running threads instead of bouncing its cache line (see `sleep_at_once`).
@@ -516,34 +508,14 @@ impl RawMutex {
                 ..ParkOptions::default()
             };
             let mode = if starving { PARKED | STARVING } else { PARKED };
-            let validate = || {
-                // Relaxed: under the bucket lock, which unlock_slow's callback also holds.
-                let mut state = self.state.load(Ordering::Relaxed);
-                loop {
-                    if is_free(state) {
-                        // Released meanwhile: race for it instead of sleeping.
-                        return false;
-                    }
-                    if state & mode == mode {
-                        return true;
-                    }
-                    match self.state.compare_exchange_weak(
-                        state,
-                        state | mode,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => return true,
-                        Err(actual) => state = actual,
-                    }
-                }
-            };
+            // Under the bucket lock, which unlock_slow's callback also holds; a lock released
+            // meanwhile makes us race for it instead of sleeping.
+            let validate = || self.state.set_parked_while(mode, |state| !is_free(state));
             let on_abort = |_key, was_last: bool| {
                 if was_last {
-                    // Relaxed: under the bucket lock. The lock is held by someone (we never
-                    // time out while owning it), so no data is published here.
-                    self.state
-                        .fetch_and(!(PARKED | STARVING), Ordering::Relaxed);
+                    // The lock is held by someone (we never give up while owning it), so no
+                    // data is published here.
+                    self.state.clear_parked(PARKED | STARVING);
                 }
             };
             let clock = clock.get_or_insert_with(WaitClock::start);
@@ -553,13 +525,15 @@ impl RawMutex {
                     // passed it to us. Starvation mode ends when hand-offs are no longer needed:
                     // when we got the lock within the threshold (the unlocker already ended it
                     // if we were the last waiter).
-                    if !clock.starving() {
+                    if !clock.woken_after(STARVATION_THRESHOLD) {
                         // Relaxed: we own the lock; the mode bit guards no data.
                         self.state.fetch_and(!STARVING, Ordering::Relaxed);
                     }
                     return true;
                 }
-                ParkResult::Unparked(_) => starving = starving || clock.starving(),
+                ParkResult::Unparked(_) => {
+                    starving = clock.woken_after(STARVATION_THRESHOLD) || starving;
+                }
                 ParkResult::Invalid => {}
                 ParkResult::TimedOut | ParkResult::Cancelled => return false,
             }

@@ -60,32 +60,22 @@ impl<T: RefUnwindSafe + UnwindSafe> RefUnwindSafe for OnceCell<T> {}
 impl<T: UnwindSafe> UnwindSafe for OnceCell<T> {}
 
 impl<T> OnceCell<T> {
-    /// Creates an empty cell.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static CELL: gosync_once::OnceCell<u32> = gosync_once::OnceCell::new();
-    /// assert_eq!(CELL.get(), None);
-    /// ```
-    #[cfg(not(gosync_loom))]
-    #[must_use]
-    pub const fn new() -> Self {
-        Self {
-            once: RawOnce::new(),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
-            _owns: PhantomData,
-        }
-    }
-
-    /// Creates an empty cell.
-    #[cfg(gosync_loom)]
-    #[must_use]
-    pub fn new() -> Self {
-        Self {
-            once: RawOnce::new(),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
-            _owns: PhantomData,
+    gosync_park::const_unless_loom! {
+        /// Creates an empty cell.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static CELL: gosync_once::OnceCell<u32> = gosync_once::OnceCell::new();
+        /// assert_eq!(CELL.get(), None);
+        /// ```
+        #[must_use]
+        pub const fn new() -> Self {
+            Self {
+                once: RawOnce::new(),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+                _owns: PhantomData,
+            }
         }
     }
 

@@ -45,28 +45,20 @@ pub struct Once {
 }
 
 impl Once {
-    /// Creates a `Once` whose function has not run yet (Go's zero value).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static ONCE: gosync_once::Once = gosync_once::Once::new();
-    /// assert!(!ONCE.is_done());
-    /// ```
-    #[cfg(not(gosync_loom))]
-    #[must_use]
-    pub const fn new() -> Self {
-        Self {
-            raw: RawOnce::new(),
-        }
-    }
-
-    /// Creates a `Once` whose function has not run yet (Go's zero value).
-    #[cfg(gosync_loom)]
-    #[must_use]
-    pub fn new() -> Self {
-        Self {
-            raw: RawOnce::new(),
+    gosync_park::const_unless_loom! {
+        /// Creates a `Once` whose function has not run yet (Go's zero value).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static ONCE: gosync_once::Once = gosync_once::Once::new();
+        /// assert!(!ONCE.is_done());
+        /// ```
+        #[must_use]
+        pub const fn new() -> Self {
+            Self {
+                raw: RawOnce::new(),
+            }
         }
     }
 

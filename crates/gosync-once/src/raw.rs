@@ -35,32 +35,20 @@ pub(crate) struct RawOnce {
 }
 
 impl RawOnce {
-    #[cfg(not(gosync_loom))]
-    pub(crate) const fn new() -> Self {
-        Self {
-            state: AtomicU32::new(INCOMPLETE),
+    gosync_park::const_unless_loom! {
+        pub(crate) const fn new() -> Self {
+            Self {
+                state: AtomicU32::new(INCOMPLETE),
+            }
         }
     }
 
-    #[cfg(gosync_loom)]
-    pub(crate) fn new() -> Self {
-        Self {
-            state: AtomicU32::new(INCOMPLETE),
-        }
-    }
-
-    /// A word that starts out complete (a `OnceCell` made from a value).
-    #[cfg(not(gosync_loom))]
-    pub(crate) const fn new_complete() -> Self {
-        Self {
-            state: AtomicU32::new(COMPLETE),
-        }
-    }
-
-    #[cfg(gosync_loom)]
-    pub(crate) fn new_complete() -> Self {
-        Self {
-            state: AtomicU32::new(COMPLETE),
+    gosync_park::const_unless_loom! {
+        /// A word that starts out complete (a `OnceCell` made from a value).
+        pub(crate) const fn new_complete() -> Self {
+            Self {
+                state: AtomicU32::new(COMPLETE),
+            }
         }
     }
 

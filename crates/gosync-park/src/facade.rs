@@ -75,16 +75,11 @@ pub mod sync {
     }
 
     impl<T> BookkeepingLock<T> {
-        /// Creates the lock. See the example on [`BookkeepingLock`].
-        #[cfg(not(gosync_loom))]
-        pub const fn new(value: T) -> Self {
-            Self(InnerMutex::new(value))
-        }
-
-        /// Creates the lock.
-        #[cfg(gosync_loom)]
-        pub fn new(value: T) -> Self {
-            Self(InnerMutex::new(value))
+        crate::const_unless_loom! {
+            /// Creates the lock. See the example on [`BookkeepingLock`].
+            pub const fn new(value: T) -> Self {
+                Self(InnerMutex::new(value))
+            }
         }
 
         /// Locks it, ignoring poison (see the type's docs). See the example on
@@ -149,10 +144,12 @@ pub mod cell {
     /// ```
     #[derive(Default)]
     #[repr(transparent)]
-    pub struct UnsafeCell<T: ?Sized>(
-        #[cfg(gosync_loom)] loom::cell::UnsafeCell<T>,
-        #[cfg(not(gosync_loom))] std::cell::UnsafeCell<T>,
-    );
+    pub struct UnsafeCell<T: ?Sized>(InnerCell<T>);
+
+    #[cfg(gosync_loom)]
+    type InnerCell<T> = loom::cell::UnsafeCell<T>;
+    #[cfg(not(gosync_loom))]
+    type InnerCell<T> = std::cell::UnsafeCell<T>;
 
     impl<T: ?Sized> std::fmt::Debug for UnsafeCell<T> {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -161,17 +158,12 @@ pub mod cell {
     }
 
     impl<T> UnsafeCell<T> {
-        /// Wraps `value`. See the example on [`UnsafeCell`].
-        #[cfg(not(gosync_loom))]
-        #[inline]
-        pub const fn new(value: T) -> Self {
-            Self(std::cell::UnsafeCell::new(value))
-        }
-
-        /// Wraps `value`.
-        #[cfg(gosync_loom)]
-        pub fn new(value: T) -> Self {
-            Self(loom::cell::UnsafeCell::new(value))
+        crate::const_unless_loom! {
+            /// Wraps `value`. See the example on [`UnsafeCell`].
+            #[inline]
+            pub const fn new(value: T) -> Self {
+                Self(InnerCell::new(value))
+            }
         }
 
         /// Unwraps the value. See the example on [`UnsafeCell`].

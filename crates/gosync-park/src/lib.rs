@@ -11,7 +11,13 @@
 //!   [`unpark_requeue`]): FIFO queues with a validate step under the queue lock (no lost
 //!   wake-ups), hand-off tokens (the releaser decides, under the lock, what the woken thread
 //!   gets), deadlines, [`Cancellation`] (a `Context`), queueing at the head, and requeueing.
+//! - **The protocol around a park** ([`park_while`], [`ParkedBits`], [`unlocked`],
+//!   [`RelockOnDrop`], [`cancelled_error`], [`ContextError`]) and **time** ([`deadline_after`],
+//!   [`deadline_passed`], [`earliest_deadline`], [`WaitClock`]): what every primitive does
+//!   around a wait, written once.
 //! - **Spinning** ([`SpinWait`] and the adaptive spin inside every wait): see [`spin`].
+//! - **Loom** ([`model`]): everything that differs under `--cfg gosync_loom`, in one place,
+//!   and [`const_unless_loom!`] for `const` constructors.
 //! - **The loom/std facade** ([`sync`], [`thread`], [`hint`], [`cell`]): every gosync crate takes
 //!   its atomics, cells and threads from here, so `--cfg gosync_loom` model-checks them all, all
 //!   the way down to these queues.
@@ -43,76 +49,19 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod facade;
+pub mod model;
+mod protocol;
 mod queue;
 pub mod spin;
+mod time;
 mod word;
 
-use std::time::{Duration, Instant};
-
 pub use facade::{cell, hint, sync, thread};
+pub use protocol::{cancelled_error, park_while, unlocked, ContextError, ParkedBits, RelockOnDrop};
 pub use queue::{
     park, unpark_all, unpark_filter, unpark_one, unpark_requeue, Cancellation, FilterOp,
     ParkOptions, ParkResult, RequeueOp, UnparkResult, Waker,
 };
 pub use spin::SpinWait;
+pub use time::{deadline_after, deadline_passed, earliest_deadline, WaitClock};
 pub use word::{wait, wake_all, wake_one};
-
-/// The deadline `timeout` from now, or `None` when that is too far to represent (wait forever).
-///
-/// Every `try_*_for(timeout)` in gosync turns its timeout into a deadline with this.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// assert!(gosync_park::deadline_after(Duration::from_secs(1)).is_some());
-/// assert!(gosync_park::deadline_after(Duration::MAX).is_none());
-/// ```
-#[inline]
-pub fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
-}
-
-/// Whether `deadline` has passed.
-///
-/// Under loom, where time does not exist, every deadline counts as passed at the first look:
-/// a timed wait then models "the timeout fires at any point of the race". Every primitive asks
-/// this rather than the clock, so the rule is the same everywhere.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// assert!(gosync_park::deadline_passed(Instant::now()));
-/// assert!(!gosync_park::deadline_passed(Instant::now() + Duration::from_secs(60)));
-/// ```
-#[inline]
-pub fn deadline_passed(deadline: Instant) -> bool {
-    #[cfg(gosync_loom)]
-    return {
-        let _ = deadline;
-        true
-    };
-    #[cfg(not(gosync_loom))]
-    return Instant::now() >= deadline;
-}
-
-/// The earlier of two optional deadlines, `None` meaning "never".
-///
-/// # Examples
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// let now = Instant::now();
-/// let later = now + Duration::from_secs(1);
-/// assert_eq!(gosync_park::earliest_deadline(Some(later), Some(now)), Some(now));
-/// assert_eq!(gosync_park::earliest_deadline(None, Some(later)), Some(later));
-/// assert_eq!(gosync_park::earliest_deadline(None, None), None);
-/// ```
-#[inline]
-pub fn earliest_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}

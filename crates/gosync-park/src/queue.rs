@@ -28,10 +28,12 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::time::Instant;
 
+use crate::earliest_deadline;
 use crate::facade::parker::Parker;
 use crate::facade::sync::{AtomicU32, AtomicUsize, BookkeepingGuard, BookkeepingLock, Ordering};
+use crate::protocol::{default_err, ContextError};
 use crate::spin::AdaptiveSpin;
-use crate::{deadline_passed, earliest_deadline};
+use crate::time::deadline_fired;
 
 /// A waiter's `state`: queued and waiting.
 const WAITING: u32 = 0;
@@ -140,6 +142,14 @@ impl ParkResult {
 pub trait Cancellation: Sync {
     /// Whether the source is cancelled, counting a deadline that has passed.
     fn is_cancelled(&self) -> bool;
+    /// Why the source is done, or `None` while it is not: Go's `ctx.Err()`. The first reason
+    /// wins and never changes. By default: `DeadlineExceeded` once [`deadline`](Self::deadline)
+    /// has passed, else `Canceled` once [`is_cancelled`](Self::is_cancelled) says so; a source
+    /// that knows which came first overrides it. A wait that gave up because of the source maps
+    /// this to its error with [`cancelled_error`](crate::cancelled_error).
+    fn err(&self) -> Option<ContextError> {
+        default_err(self)
+    }
     /// When the source cancels itself, if ever.
     fn deadline(&self) -> Option<Instant>;
     /// Keeps `waker` to wake on cancellation. Returns `false`, keeping nothing, when the
@@ -335,17 +345,11 @@ struct Bucket {
 }
 
 impl Bucket {
-    #[cfg(not(gosync_loom))]
-    const fn new() -> Self {
-        Self {
-            queue: BookkeepingLock::new(VecDeque::new()),
-        }
-    }
-
-    #[cfg(gosync_loom)]
-    fn new() -> Self {
-        Self {
-            queue: BookkeepingLock::new(VecDeque::new()),
+    crate::const_unless_loom! {
+        const fn new() -> Self {
+            Self {
+                queue: BookkeepingLock::new(VecDeque::new()),
+            }
         }
     }
 }
@@ -518,9 +522,9 @@ fn wait(
         }
         let reason = if cancel.is_some_and(|c| !registered || c.is_cancelled()) {
             Some(ParkResult::Cancelled)
-        } else if options.deadline.is_some_and(deadline_passed) {
+        } else if options.deadline.is_some_and(deadline_fired) {
             Some(ParkResult::TimedOut)
-        } else if cancel_deadline.is_some_and(deadline_passed) {
+        } else if cancel_deadline.is_some_and(deadline_fired) {
             // The cancellation source's own deadline, which its `is_cancelled` may not count.
             Some(ParkResult::Cancelled)
         } else {

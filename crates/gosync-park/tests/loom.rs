@@ -238,3 +238,46 @@ fn requeue_moves_waiters_to_the_target_key() {
         assert!(parked.load(Ordering::Relaxed));
     });
 }
+
+/// `park_while` against a releaser that clears the busy bit and wakes through the mark: the
+/// sleeper never misses the release (it returns), and once both are done the mark is gone,
+/// whether the sleeper was woken, gave up at its deadline (which fires at any point under loom)
+/// or never slept.
+#[test]
+fn park_while_mark_agrees_with_the_queue() {
+    const HELD: u32 = 1;
+    const PARKED: u32 = 2;
+    loom::model(|| {
+        let word = Arc::new(AtomicU32::new(HELD));
+        let key = key_of(&*word);
+        let sleeper = {
+            let word = Arc::clone(&word);
+            thread::spawn(move || loop {
+                // Acquire: pairs with the releaser's Release.
+                if word.load(Ordering::Acquire) & HELD == 0 {
+                    return;
+                }
+                let options = ParkOptions {
+                    deadline: Some(Instant::now() + std::time::Duration::from_secs(3600)),
+                    ..ParkOptions::default()
+                };
+                let result =
+                    gosync_park::park_while(&*word, key, PARKED, |s| s & HELD != 0, options);
+                if result == ParkResult::TimedOut {
+                    return; // gave up
+                }
+            })
+        };
+        // Release: publishes the release to the sleeper.
+        if word.fetch_and(!HELD, Ordering::Release) & PARKED != 0 {
+            unpark_one(key, |result| {
+                if !result.have_more {
+                    gosync_park::ParkedBits::clear_parked(&*word, PARKED);
+                }
+                0
+            });
+        }
+        sleeper.join().unwrap();
+        assert_eq!(word.load(Ordering::Relaxed), 0);
+    });
+}

@@ -43,7 +43,9 @@ use std::time::{Duration, Instant};
 
 use gosync_context::{Context, ContextError};
 use gosync_park::sync::{AtomicU64, BookkeepingLock, Ordering};
-use gosync_park::{Cancellation, ParkOptions, ParkResult};
+use gosync_park::{
+    cancelled_error, deadline_passed, park_while, Cancellation, ParkOptions, ParkResult,
+};
 
 /// A thread is parked on the state's address, or has announced it is about to park.
 const WAITERS: u64 = 1;
@@ -128,30 +130,21 @@ pub struct WaitGroup {
 }
 
 impl WaitGroup {
-    /// Creates a group with a zero counter (Go's zero value).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static WG: gosync_waitgroup::WaitGroup = gosync_waitgroup::WaitGroup::new();
-    /// WG.wait(); // the counter is zero: returns at once
-    /// ```
-    #[cfg(not(gosync_loom))]
-    #[must_use]
-    pub const fn new() -> Self {
-        Self {
-            state: AtomicU64::new(0),
-            panic: BookkeepingLock::new(None),
-        }
-    }
-
-    /// Creates a group with a zero counter (Go's zero value).
-    #[cfg(gosync_loom)]
-    #[must_use]
-    pub fn new() -> Self {
-        Self {
-            state: AtomicU64::new(0),
-            panic: BookkeepingLock::new(None),
+    gosync_park::const_unless_loom! {
+        /// Creates a group with a zero counter (Go's zero value).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static WG: gosync_waitgroup::WaitGroup = gosync_waitgroup::WaitGroup::new();
+        /// WG.wait(); // the counter is zero: returns at once
+        /// ```
+        #[must_use]
+        pub const fn new() -> Self {
+            Self {
+                state: AtomicU64::new(0),
+                panic: BookkeepingLock::new(None),
+            }
         }
     }
 
@@ -374,22 +367,21 @@ impl WaitGroup {
             self.take_panic();
             Ok(())
         } else {
-            Err(ctx.err().unwrap_or(ContextError::Canceled))
+            Err(cancelled_error(ctx))
         }
     }
 
     /// The waiting core: `true` when the counter reached zero, `false` on timeout/cancellation.
     ///
-    /// A waiter announces itself with `WAITERS` and parks on the state's address, re-checking
-    /// under the queue lock that the counter is still non-zero and its generation unchanged.
-    /// The `done` that reaches zero clears `WAITERS`, bumps the generation, then unparks all (the
-    /// unparker takes the same lock), so no wake-up is lost. A waiter that gives up and was the
-    /// last on the key clears `WAITERS` under that lock; one about to park then fails its check
-    /// and announces itself again.
+    /// A waiter parks on the state's address, setting `WAITERS` under the queue lock as long as
+    /// the counter is non-zero and the generation is the one it saw (`gosync_park::park_while`).
+    /// The `done` that reaches zero clears `WAITERS` and bumps the generation in one exchange,
+    /// then unparks all (taking the same lock), so no wake-up is lost. A waiter that gives up as
+    /// the last one on the key clears `WAITERS` under that lock.
     fn wait_until(&self, deadline: Option<Instant>, cancel: Option<&dyn Cancellation>) -> bool {
         loop {
             // Acquire: pairs with the Release of every `done` (see the notes).
-            let mut state = self.state.load(Ordering::Acquire);
+            let state = self.state.load(Ordering::Acquire);
             if counter(state) == 0 {
                 // Finish a release that is under way before returning, so that a caller that
                 // `add`s next never meets a stale `WAITERS` bit.
@@ -398,20 +390,8 @@ impl WaitGroup {
                 }
                 return true;
             }
-            if deadline.is_some_and(|d| d <= Instant::now()) {
+            if deadline.is_some_and(deadline_passed) {
                 return false;
-            }
-            if state & WAITERS == 0 {
-                let announced = state | WAITERS;
-                // Relaxed: only announces a sleeper; the Acquire load after waking orders data.
-                if self
-                    .state
-                    .compare_exchange_weak(state, announced, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-                {
-                    continue;
-                }
-                state = announced;
             }
             let generation = state & GENERATION_MASK;
             let options = ParkOptions {
@@ -419,24 +399,10 @@ impl WaitGroup {
                 cancel,
                 ..ParkOptions::default()
             };
-            let result = gosync_park::park(
-                self.key(),
-                options,
-                || {
-                    // Relaxed: runs under the queue lock, which orders it against the releaser's
-                    // unpark (taken after its exchange).
-                    let now = self.state.load(Ordering::Relaxed);
-                    counter(now) != 0 && now & WAITERS != 0 && now & GENERATION_MASK == generation
-                },
-                || {},
-                |_, was_last| {
-                    if was_last {
-                        // Relaxed: under the queue lock, as the check above.
-                        self.state.fetch_and(!WAITERS, Ordering::Relaxed);
-                    }
-                },
-            );
-            match result {
+            // Under the queue lock, which orders it against the releaser's unpark (taken after
+            // its exchange).
+            let busy = |now: u64| counter(now) != 0 && now & GENERATION_MASK == generation;
+            match park_while(&self.state, self.key(), WAITERS, busy, options) {
                 ParkResult::Unparked(_) => {
                     // Acquire: as above.
                     let now = self.state.load(Ordering::Acquire);
