@@ -39,7 +39,7 @@ impl<T: ?Sized> RwMutex<T> {
         fail_if_done(ctx)?;
         match self.raw.try_lock_read_until(GiveUp::with(ctx)) {
             Some(slot) => Ok(self.read_guard(slot)),
-            None => Err(error_of(ctx)),
+            None => Err(gosync_park::cancelled_error(ctx)),
         }
     }
 
@@ -74,7 +74,7 @@ impl<T: ?Sized> RwMutex<T> {
         if self.raw.lock_exclusive_until(GiveUp::with(ctx)) {
             Ok(self.write_guard())
         } else {
-            Err(error_of(ctx))
+            Err(gosync_park::cancelled_error(ctx))
         }
     }
 
@@ -113,7 +113,7 @@ impl<T: ?Sized> RwMutex<T> {
         if self.raw.lock_upgradable_until(GiveUp::with(ctx)) {
             Ok(self.upgradable_guard())
         } else {
-            Err(error_of(ctx))
+            Err(gosync_park::cancelled_error(ctx))
         }
     }
 }
@@ -152,16 +152,10 @@ impl<'a, T: ?Sized> RwMutexUpgradableReadGuard<'a, T> {
         if let Err(err) = fail_if_done(ctx) {
             return Err((guard, err));
         }
-        let lock = Self::rwmutex(&guard);
-        // SAFETY: the guard holds the upgradable lock; on success it is forgotten below and the
-        // write guard owns the exclusive lock instead; on failure it still holds the
-        // upgradable lock.
-        if unsafe { lock.raw.upgrade_until(GiveUp::with(ctx)) } {
-            std::mem::forget(guard);
-            Ok(lock.write_guard())
-        } else {
-            Err((guard, error_of(ctx)))
-        }
+        // SAFETY: the guard holds the upgradable lock, which `upgrade_until` turns into the
+        // exclusive lock when it returns `true`, and keeps when it returns `false`.
+        unsafe { Self::upgrade_if(guard, |raw| raw.upgrade_until(GiveUp::with(ctx))) }
+            .map_err(|guard| (guard, gosync_park::cancelled_error(ctx)))
     }
 }
 
@@ -169,12 +163,4 @@ impl<'a, T: ?Sized> RwMutexUpgradableReadGuard<'a, T> {
 #[inline]
 fn fail_if_done(ctx: &Context) -> Result<(), ContextError> {
     ctx.err().map_or(Ok(()), Err)
-}
-
-/// The error of a wait that gave up because `ctx` is done.
-#[cold]
-fn error_of(ctx: &Context) -> ContextError {
-    // A wait gives up on a context only once it is done; were the clock read differently here,
-    // a deadline is what can have passed.
-    ctx.err().unwrap_or(ContextError::DeadlineExceeded)
 }

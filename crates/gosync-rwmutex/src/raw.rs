@@ -264,29 +264,22 @@ impl RawRwMutex {
     #[allow(clippy::declare_interior_mutable_const)] // an initialiser, as lock_api's `INIT`
     pub const INIT: Self = Self::new();
 
-    /// An unlocked raw lock.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// assert!(!raw.is_locked());
-    /// ```
-    #[cfg(not(gosync_loom))]
-    #[inline]
-    pub const fn new() -> Self {
-        Self {
-            state: AtomicUsize::new(0),
-            shards: ReaderShards::new(),
-        }
-    }
-
-    /// An unlocked raw lock.
-    #[cfg(gosync_loom)]
-    pub fn new() -> Self {
-        Self {
-            state: AtomicUsize::new(0),
-            shards: ReaderShards::new(),
+    gosync_park::const_unless_loom! {
+        /// An unlocked raw lock.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let raw = gosync_rwmutex::RawRwMutex::new();
+        /// assert!(!raw.is_locked());
+        /// ```
+        #[inline]
+        #[must_use]
+        pub const fn new() -> Self {
+            Self {
+                state: AtomicUsize::new(0),
+                shards: ReaderShards::new(),
+            }
         }
     }
 
@@ -336,10 +329,10 @@ impl RawRwMutex {
         self.state.load(Ordering::Relaxed) & WRITER != 0
     }
 
-    /// Whether a writer is queued (parked on the writer key), holding new readers back. A loom
-    /// model's only way to wait for that point of a race; not part of the API.
-    #[cfg(gosync_loom)]
-    #[doc(hidden)]
+    /// Whether a writer is queued (parked on the writer key), holding new readers back: how a
+    /// test waits for that point of a race. Only under loom and with the `test-hooks` feature
+    /// (see `gosync_park::model`); not part of the API.
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
     pub fn has_queued_writer(&self) -> bool {
         // Relaxed: a snapshot, ordering nothing.
         self.state.load(Ordering::Relaxed) & QUEUED_WRITER != 0

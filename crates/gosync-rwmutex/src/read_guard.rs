@@ -7,16 +7,6 @@ use std::ops::Deref;
 use crate::shards::ReadSlot;
 use crate::{RawRwMutex, RwMutex};
 
-/// Runs its closure when dropped: puts a lock released by an `unlocked` call back, also when
-/// the caller's closure panics.
-pub(crate) struct Relock<F: FnMut()>(pub(crate) F);
-
-impl<F: FnMut()> Drop for Relock<F> {
-    fn drop(&mut self) {
-        (self.0)();
-    }
-}
-
 /// Shared access to the data of an [`RwMutex`]; the read lock is released when it is dropped.
 ///
 /// A condition variable waits with it as Go's `RLocker`: [`raw`](Self::raw) reaches the raw
@@ -104,12 +94,15 @@ impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
     /// ```
     pub fn unlocked<U>(guard: &mut Self, f: impl FnOnce() -> U) -> U {
         let raw = &guard.lock.raw;
-        // SAFETY: the guard holds the read lock counted in `slot`; `&mut guard` keeps the data
-        // out of reach until `Relock` takes the lock again (and records where).
-        unsafe { raw.unlock_read(guard.slot) };
+        let held = guard.slot;
         let slot = &mut guard.slot;
-        let _relock = Relock(|| *slot = raw.lock_read());
-        f()
+        gosync_park::unlocked(
+            // SAFETY: the guard holds the read lock counted in `held`; `&mut guard` keeps the
+            // data out of reach until the relock takes the lock again (and records where).
+            || unsafe { raw.unlock_read(held) },
+            || *slot = raw.lock_read(),
+            f,
+        )
     }
 }
 

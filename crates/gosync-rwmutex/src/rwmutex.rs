@@ -59,31 +59,23 @@ pub struct RwMutex<T: ?Sized> {
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwMutex<T> {}
 
 impl<T> RwMutex<T> {
-    /// A new unlocked lock holding `value`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gosync_rwmutex::RwMutex;
-    /// static COUNT: RwMutex<u32> = RwMutex::new(0);
-    /// *COUNT.write() += 1;
-    /// assert_eq!(*COUNT.read(), 1);
-    /// ```
-    #[cfg(not(gosync_loom))]
-    #[inline]
-    pub const fn new(value: T) -> Self {
-        Self {
-            raw: RawRwMutex::new(),
-            data: UnsafeCell::new(value),
-        }
-    }
-
-    /// A new unlocked lock holding `value`.
-    #[cfg(gosync_loom)]
-    pub fn new(value: T) -> Self {
-        Self {
-            raw: RawRwMutex::new(),
-            data: UnsafeCell::new(value),
+    gosync_park::const_unless_loom! {
+        /// A new unlocked lock holding `value`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use gosync_rwmutex::RwMutex;
+        /// static COUNT: RwMutex<u32> = RwMutex::new(0);
+        /// *COUNT.write() += 1;
+        /// assert_eq!(*COUNT.read(), 1);
+        /// ```
+        #[inline]
+        pub const fn new(value: T) -> Self {
+            Self {
+                raw: RawRwMutex::new(),
+                data: UnsafeCell::new(value),
+            }
         }
     }
 

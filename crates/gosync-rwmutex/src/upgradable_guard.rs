@@ -73,15 +73,9 @@ impl<'a, T: ?Sized> RwMutexUpgradableReadGuard<'a, T> {
     /// ```
     #[must_use = "says whether the guard was upgraded (the error gives it back)"]
     pub fn try_upgrade(guard: Self) -> Result<RwMutexWriteGuard<'a, T>, Self> {
-        // SAFETY: the guard holds the upgradable lock; on success it is forgotten below and the
-        // write guard owns the exclusive lock instead.
-        if unsafe { guard.lock.raw.try_upgrade() } {
-            let lock = guard.lock;
-            std::mem::forget(guard);
-            Ok(lock.write_guard())
-        } else {
-            Err(guard)
-        }
+        // SAFETY: the guard holds the upgradable lock, which `try_upgrade` turns into the
+        // exclusive lock when it returns `true`.
+        unsafe { Self::upgrade_if(guard, |raw| raw.try_upgrade()) }
     }
 
     /// Turns the upgradable read into a write lock, giving up after `timeout`. New readers wait
@@ -109,13 +103,7 @@ impl<'a, T: ?Sized> RwMutexUpgradableReadGuard<'a, T> {
         timeout: Duration,
     ) -> Result<RwMutexWriteGuard<'a, T>, Self> {
         // SAFETY: as in `try_upgrade`.
-        if unsafe { guard.lock.raw.try_upgrade_for(timeout) } {
-            let lock = guard.lock;
-            std::mem::forget(guard);
-            Ok(lock.write_guard())
-        } else {
-            Err(guard)
-        }
+        unsafe { Self::upgrade_if(guard, |raw| raw.try_upgrade_for(timeout)) }
     }
 
     /// Turns the upgradable read into a write lock, giving up at `deadline`. A past deadline
@@ -140,13 +128,29 @@ impl<'a, T: ?Sized> RwMutexUpgradableReadGuard<'a, T> {
         deadline: Instant,
     ) -> Result<RwMutexWriteGuard<'a, T>, Self> {
         // SAFETY: as in `try_upgrade`.
-        if unsafe { guard.lock.raw.try_upgrade_until(deadline) } {
-            let lock = guard.lock;
-            std::mem::forget(guard);
-            Ok(lock.write_guard())
-        } else {
-            Err(guard)
+        unsafe { Self::upgrade_if(guard, |raw| raw.try_upgrade_until(deadline)) }
+    }
+
+    /// Runs `upgrade` on the raw lock: on `true` the guard becomes a write guard, on `false` it
+    /// is given back.
+    ///
+    /// # Safety
+    ///
+    /// `upgrade` may be called while the guard holds the upgradable lock (it is one of the raw
+    /// lock's upgrades), and returns `true` only when it has turned that lock into the
+    /// exclusive lock, `false` only when the upgradable lock is still held.
+    pub(crate) unsafe fn upgrade_if(
+        guard: Self,
+        upgrade: impl FnOnce(&RawRwMutex) -> bool,
+    ) -> Result<RwMutexWriteGuard<'a, T>, Self> {
+        let lock = guard.lock;
+        if !upgrade(&lock.raw) {
+            return Err(guard);
         }
+        // The exclusive lock replaces the upgradable one: the write guard made below releases
+        // it, and this guard must not release what it no longer holds.
+        std::mem::forget(guard);
+        Ok(lock.write_guard())
     }
 
     /// Turns the upgradable read into a plain read, letting the next writer or upgradable

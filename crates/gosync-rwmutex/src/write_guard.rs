@@ -4,7 +4,6 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
-use crate::read_guard::Relock;
 use crate::shards::ReadSlot;
 use crate::{RawRwMutex, RwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard};
 
@@ -128,11 +127,13 @@ impl<'a, T: ?Sized> RwMutexWriteGuard<'a, T> {
     /// ```
     pub fn unlocked<U>(guard: &mut Self, f: impl FnOnce() -> U) -> U {
         let raw = &guard.lock.raw;
-        // SAFETY: the guard holds the exclusive lock; `&mut guard` keeps the data out of reach
-        // until `Relock` takes the lock again.
-        unsafe { raw.unlock_exclusive() };
-        let _relock = Relock(|| raw.lock_exclusive());
-        f()
+        gosync_park::unlocked(
+            // SAFETY: the guard holds the exclusive lock; `&mut guard` keeps the data out of
+            // reach until the relock takes the lock again.
+            || unsafe { raw.unlock_exclusive() },
+            || raw.lock_exclusive(),
+            f,
+        )
     }
 }
 

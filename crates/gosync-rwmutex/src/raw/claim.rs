@@ -4,7 +4,7 @@
 use std::cell::Cell;
 
 use gosync_park::sync::Ordering;
-use gosync_park::{park, unpark_filter, FilterOp, ParkResult, SpinWait};
+use gosync_park::{park_while, unpark_filter, FilterOp, ParkResult, ParkedBits, SpinWait};
 
 use super::{
     GiveUp, RawRwMutex, HOLDS_BACK_READERS, PARKED_READERS, PARKED_WRITERS, QUEUED_WRITER, READER,
@@ -60,20 +60,12 @@ impl RawRwMutex {
             } else {
                 PARKED_WRITERS
             };
-            let validate = || self.set_parked_while(parked, WRITER | UPGRADABLE);
-            let on_abort = |_, was_last| {
-                if was_last {
-                    // Relaxed: under the writer queue's lock.
-                    self.state
-                        .fetch_and(!(PARKED_WRITERS | QUEUED_WRITER), Ordering::Relaxed);
-                }
-            };
-            match park(
+            match park_while(
+                &self.state,
                 self.key(WRITER_KEY),
+                parked,
+                |state| state & (WRITER | UPGRADABLE) != 0,
                 give_up.park_options(wants),
-                validate,
-                || {},
-                on_abort,
             ) {
                 ParkResult::Unparked(TOKEN_HANDOFF) => return true,
                 ParkResult::TimedOut | ParkResult::Cancelled => {
@@ -147,11 +139,10 @@ impl RawRwMutex {
                     if !result.have_more {
                         gone |= PARKED_WRITERS;
                     }
-                    // Relaxed: under the writer queue's lock. A `QUEUED_WRITER` cleared here
-                    // either went with the writer handed `WRITER` or was left by a writer
-                    // that gave up, which wakes the readers it held back
-                    // (`writer_left_queue`).
-                    self.state.fetch_and(!gone, Ordering::Relaxed);
+                    // A `QUEUED_WRITER` cleared here either went with the writer handed
+                    // `WRITER` or was left by a writer that gave up, which wakes the readers it
+                    // held back (`writer_left_queue`).
+                    self.state.clear_parked(gone);
                     TOKEN_HANDOFF
                 },
             );
@@ -183,8 +174,7 @@ impl RawRwMutex {
             },
             |_| {
                 if !writer_queued.get() {
-                    // Relaxed: under the writer queue's lock.
-                    self.state.fetch_and(!QUEUED_WRITER, Ordering::Relaxed);
+                    self.state.clear_parked(QUEUED_WRITER);
                 }
                 TOKEN_RETRY
             },

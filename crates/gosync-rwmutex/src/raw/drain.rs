@@ -2,7 +2,7 @@
 //! leave.
 
 use gosync_park::sync::{fence, Ordering};
-use gosync_park::{park, ParkResult, SpinWait};
+use gosync_park::{park, ParkResult, ParkedBits, SpinWait};
 
 use crate::shards::ShardsSeen;
 
@@ -75,22 +75,22 @@ impl RawRwMutex {
             if spin.spin() {
                 continue;
             }
+            // Not `park_while`, which looks at the state before it sets the bit: a reader leaving
+            // a shard is seen only by setting the bit first, then fencing, then looking (the
+            // store-buffering pattern in the notes at the top).
             let validate = || {
                 // Relaxed: a reader leaving the word sees the bit in its fetch_sub (one word's
                 // modification order) and takes the drain queue's lock to wake us; one leaving a
                 // shard is ordered against it by the fence in `readers_seen`.
                 let state = self.state.fetch_or(PARKED_DRAIN, Ordering::Relaxed);
                 if self.readers_seen(state) != ReadersSeen::Inside {
-                    // Relaxed: under the drain queue's lock; only this thread parks there.
-                    self.state.fetch_and(!PARKED_DRAIN, Ordering::Relaxed);
+                    // Only this thread parks on the drain key.
+                    self.state.clear_parked(PARKED_DRAIN);
                     return false;
                 }
                 true
             };
-            let on_abort = |_, _| {
-                // Relaxed: under the drain queue's lock; only this thread parks there.
-                self.state.fetch_and(!PARKED_DRAIN, Ordering::Relaxed);
-            };
+            let on_abort = |_, _| self.state.clear_parked(PARKED_DRAIN);
             let options = give_up.park_options(0);
             match park(self.key(DRAIN_KEY), options, validate, || {}, on_abort) {
                 ParkResult::TimedOut | ParkResult::Cancelled => return false,

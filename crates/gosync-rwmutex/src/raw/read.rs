@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use gosync_park::sync::{fence, Ordering};
-use gosync_park::{park, unpark_filter, unpark_one, FilterOp, ParkResult, SpinWait};
+use gosync_park::{
+    park_while, unpark_filter, unpark_one, FilterOp, ParkResult, ParkedBits, SpinWait,
+};
 
 use crate::shards::{ReadSlot, Shard};
 
@@ -315,45 +317,17 @@ impl RawRwMutex {
             if spin.spin() {
                 continue;
             }
-            let validate = || self.set_parked_while(PARKED_READERS, HOLDS_BACK_READERS);
-            let on_abort = |_, was_last| {
-                if was_last {
-                    // Relaxed: under the reader queue's lock (see the notes above).
-                    self.state.fetch_and(!PARKED_READERS, Ordering::Relaxed);
-                }
-            };
-            let options = give_up.park_options(0);
-            match park(self.key(READER_KEY), options, validate, || {}, on_abort) {
+            match park_while(
+                &self.state,
+                self.key(READER_KEY),
+                PARKED_READERS,
+                |state| state & HOLDS_BACK_READERS != 0,
+                give_up.park_options(0),
+            ) {
                 // The releasing writer counted this thread in the word: it is a reader now.
                 ParkResult::Unparked(TOKEN_HANDOFF) => return Some(ReadSlot::WORD),
                 ParkResult::TimedOut | ParkResult::Cancelled => return None,
                 ParkResult::Unparked(_) | ParkResult::Invalid => spin.reset(),
-            }
-        }
-    }
-
-    /// The validate step of a park: sets the bits of `parked` if any of `busy` is set (and
-    /// returns `true`: sleep), otherwise returns `false` (retry). Runs under the queue lock for
-    /// `parked`.
-    pub(super) fn set_parked_while(&self, parked: usize, busy: usize) -> bool {
-        // Relaxed: the parked bits are ordered by the queue lock; the busy bits are re-read by
-        // the CAS, which fails if a release cleared them meanwhile.
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            if state & busy == 0 {
-                return false;
-            }
-            if state & parked == parked {
-                return true;
-            }
-            match self.state.compare_exchange_weak(
-                state,
-                state | parked,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => state = actual,
             }
         }
     }
@@ -372,8 +346,7 @@ impl RawRwMutex {
                     self.state
                         .fetch_add(result.unparked * READER, Ordering::Relaxed);
                 }
-                // Relaxed: under the reader queue's lock.
-                self.state.fetch_and(!PARKED_READERS, Ordering::Relaxed);
+                self.state.clear_parked(PARKED_READERS);
                 token
             },
         );
@@ -383,8 +356,7 @@ impl RawRwMutex {
     fn wake_drainer(&self) {
         unpark_one(self.key(DRAIN_KEY), |result| {
             if !result.have_more {
-                // Relaxed: under the drain queue's lock.
-                self.state.fetch_and(!PARKED_DRAIN, Ordering::Relaxed);
+                self.state.clear_parked(PARKED_DRAIN);
             }
             TOKEN_RETRY
         });
