@@ -1,5 +1,9 @@
 //! Unit tests of the state word: its bits, and how each operation moves between states.
 
+use std::time::Duration;
+
+use gosync_context::Context;
+
 use super::*;
 use crate::shards::{ReadSlot, KEEP_SHARDED_READS, MAX_SHARDS};
 
@@ -166,4 +170,54 @@ fn reader_overflow_panics() {
     let raw = RawRwMutex::new();
     raw.state.store(READERS_OVERFLOW, Ordering::Relaxed);
     raw.lock_shared();
+}
+
+std::thread_local! {
+    static LAST_PANIC_AT: std::cell::Cell<Option<(String, u32)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f`, which must panic, and returns the file and line the panic names.
+fn panic_location(f: impl FnOnce()) -> (String, u32) {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let at = info.location().map(|l| (l.file().to_owned(), l.line()));
+            LAST_PANIC_AT.with(|last| last.set(at));
+            report(info);
+        }));
+    });
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    assert!(result.is_err(), "no panic");
+    LAST_PANIC_AT
+        .with(std::cell::Cell::take)
+        .expect("the hook saw the panic")
+}
+
+/// Asserts that `$call` panics, naming the line it is written on.
+macro_rules! assert_panics_here {
+    ($call:expr) => {
+        assert_eq!(
+            panic_location(|| {
+                let _held = $call;
+            }),
+            (file!().to_owned(), line!())
+        )
+    };
+}
+
+#[test]
+fn reader_overflow_panics_name_the_callers_line() {
+    let lock = crate::RwMutex::new(0);
+    lock.raw.state.store(READERS_OVERFLOW, Ordering::Relaxed);
+    let ctx = Context::background();
+    assert_panics_here!(lock.read());
+    assert_panics_here!(lock.try_read());
+    assert_panics_here!(lock.try_read_for(Duration::ZERO));
+    assert_panics_here!(lock.read_ctx(&ctx));
+    assert_panics_here!(lock.upgradable_read());
+    assert_panics_here!(lock.try_upgradable_read());
+    assert_panics_here!(lock.raw.lock_shared());
+    // Every attempt backed out: the count is as it was.
+    assert_eq!(lock.raw.state.load(Ordering::Relaxed), READERS_OVERFLOW);
 }
