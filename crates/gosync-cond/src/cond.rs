@@ -52,7 +52,8 @@ static_assertions::const_assert_ne!(TOKEN_SIGNALED, RawMutex::TOKEN_HANDOFF);
 /// [`wait`](Self::wait), which releases the lock, sleeps until another thread calls
 /// [`signal`](Self::signal) (wakes the longest waiter) or [`broadcast`](Self::broadcast) (wakes
 /// all waiters), and takes the lock back before returning. The lock is passed as its guard, any
-/// [`Lockable`]: a [`MutexGuard`], an `RwMutexWriteGuard`, or an `RwMutexReadGuard`.
+/// [`Lockable`]: a [`MutexGuard`](gosync_mutex::MutexGuard), an `RwMutexWriteGuard`, or an
+/// `RwMutexReadGuard`.
 ///
 /// # Waiting in a loop
 ///
@@ -93,7 +94,8 @@ static_assertions::const_assert_ne!(TOKEN_SIGNALED, RawMutex::TOKEN_HANDOFF);
 ///   [`Cond::new`] alone and cannot be waited on without holding the lock.
 /// - Timed waits ([`wait_for`](Self::wait_for), [`wait_until`](Self::wait_until)) and a
 ///   cancellable one ([`wait_ctx`](Self::wait_ctx)), which Go's `Cond` lacks (Go code reaches
-///   for channels there).
+///   for channels there), and the waiting loop itself ([`wait_while`](Self::wait_while),
+///   [`wait_while_for`](Self::wait_while_for), [`wait_while_ctx`](Self::wait_while_ctx)).
 /// - Go panics when a `Cond` is copied after first use; a Rust value that is borrowed cannot be
 ///   moved, so there is nothing to check.
 ///

@@ -12,11 +12,12 @@
 //! | --- | --- |
 //! | `c := sync.NewCond(&mu)`, `var c sync.Cond` | `Cond::new()` (`const`), `Cond::default()`; the lock is passed to each wait |
 //! | `c.L.Lock(); for !cond { c.Wait() }` | `let mut g = mu.lock(); while !cond(&g) { c.wait(&mut g) }` |
-//! | (the same loop) | [`c.wait_while(&mut g, \|v\| !cond(v))`](Cond::wait_while) |
+//! | (the same loop) | [`c.wait_while(&mut g, \|v\| !cond(v))`](Cond::wait_while), with a `MutexGuard` or an `RwMutexWriteGuard` |
 //! | `c.Signal()` | [`c.signal()`](Cond::signal): wakes the longest waiter |
 //! | `c.Broadcast()` | [`c.broadcast()`](Cond::broadcast): wakes every waiter |
 //! | `sync.NewCond(rw.RLocker())` | wait with an [`RwMutexReadGuard`](gosync_rwmutex::RwMutexReadGuard) |
 //! | (none) | [`wait_for`](Cond::wait_for), [`wait_until`](Cond::wait_until), [`wait_ctx`](Cond::wait_ctx) |
+//! | (none) | [`wait_while_for`](Cond::wait_while_for), [`wait_while_ctx`](Cond::wait_while_ctx): the loop with a timeout or a context |
 //!
 //! As Go's, a `Cond` promises no spurious wake-ups and wakes waiters in FIFO order; the waiting
 //! is done in gosync-park's queues, keyed by the `Cond`'s address, so the `Cond` itself is one

@@ -661,3 +661,135 @@ fn stress_timeouts_race_signals_and_broadcasts() {
     }
     assert_eq!(mutex.lock().1, waiters);
 }
+
+/// Starts a thread that locks `pair`'s mutex, reports while holding it, then runs `wait` with
+/// the guard, adds one to the data (so the lock is provably held again) and returns `wait`'s
+/// result. Returns once the thread is queued on the `Cond` (it released the lock only there).
+fn start_waiting<R: Send + 'static>(
+    pair: &Shared<u32>,
+    wait: impl FnOnce(&Cond, &mut gosync_mutex::MutexGuard<'_, u32>) -> R + Send + 'static,
+) -> thread::JoinHandle<R> {
+    let (tx, rx) = mpsc::channel();
+    let waiter = {
+        let pair = Arc::clone(pair);
+        thread::spawn(move || {
+            let (mutex, cond) = &*pair;
+            let mut guard = mutex.lock();
+            tx.send(()).unwrap();
+            let result = wait(cond, &mut guard);
+            *guard += 1;
+            result
+        })
+    };
+    recv(&rx);
+    drop(pair.0.lock());
+    waiter
+}
+
+#[test]
+fn wait_while_works_with_an_rwmutex_write_guard() {
+    let lock = Arc::new(RwMutex::new(0));
+    let cond = Arc::new(Cond::new());
+    let setter = {
+        let (lock, cond) = (Arc::clone(&lock), Arc::clone(&cond));
+        thread::spawn(move || {
+            *lock.write() = 5;
+            cond.broadcast();
+        })
+    };
+    let mut guard = lock.write();
+    cond.wait_while(&mut guard, |n| *n != 5);
+    *guard += 1;
+    drop(guard);
+    join_within(setter);
+    assert_eq!(*lock.read(), 6);
+}
+
+#[test]
+fn wait_while_for_returns_at_once_when_the_condition_is_false() {
+    let pair = shared(1);
+    let mut guard = pair.0.lock();
+    let mut calls = 0;
+    let result = pair.1.wait_while_for(&mut guard, Duration::ZERO, |n| {
+        calls += 1;
+        *n == 0
+    });
+    assert!(!result.timed_out());
+    assert_eq!(calls, 1);
+    // A zero timeout with the condition still true: one check, then timed out.
+    assert!(pair
+        .1
+        .wait_while_for(&mut guard, Duration::ZERO, |n| *n == 1)
+        .timed_out());
+    assert!(pair.0.is_locked());
+}
+
+#[test]
+fn wait_while_for_times_out_holding_the_lock_and_is_woken_in_time() {
+    let pair = shared(0);
+    let result = pair
+        .1
+        .wait_while_for(&mut pair.0.lock(), Duration::from_millis(5), |n| *n == 0);
+    assert!(result.timed_out());
+
+    let waiter = start_waiting(&pair, |cond, guard| {
+        cond.wait_while_for(guard, LIMIT * 2, |n| *n < 10)
+    });
+    for _ in 0..10 {
+        *pair.0.lock() += 1;
+        pair.1.signal();
+    }
+    assert!(!join_within(waiter).timed_out());
+    assert_eq!(*pair.0.lock(), 11);
+}
+
+#[test]
+fn wait_while_ctx_already_cancelled_fails_at_once_even_when_satisfied() {
+    let pair = shared(0);
+    let (ctx, cancel) = Context::background().with_cancel();
+    cancel.cancel();
+    let mut guard = pair.0.lock();
+    let mut calls = 0;
+    let result = pair.1.wait_while_ctx(&mut guard, &ctx, |_| {
+        calls += 1;
+        false
+    });
+    assert_eq!(result, Err(ContextError::Canceled));
+    assert_eq!(calls, 0, "the cancellation came first");
+    assert!(pair.0.is_locked(), "the lock was never released");
+}
+
+#[test]
+fn wait_while_ctx_cancelled_mid_wait_holds_the_lock_and_frees_it_after() {
+    let pair = shared(0);
+    let (ctx, cancel) = Context::background().with_cancel();
+    let waiter = start_waiting(&pair, move |cond, guard| {
+        cond.wait_while_ctx(guard, &ctx, |n| *n == 0)
+    });
+    cancel.cancel();
+    assert_eq!(join_within(waiter), Err(ContextError::Canceled));
+    // The waiter held the lock again (it added one) and released it when it returned.
+    assert!(!pair.0.is_locked());
+    assert_eq!(*pair.0.lock(), 1);
+    assert_eq!(format!("{:?}", pair.1), "Cond { has_waiters: false }");
+}
+
+#[test]
+fn wait_while_ctx_succeeds_when_the_condition_turns_false_and_at_the_deadline_fails() {
+    let pair = shared(0);
+    let (ctx, _cancel) = Context::background().with_timeout(LIMIT * 2);
+    let waiter = start_waiting(&pair, move |cond, guard| {
+        cond.wait_while_ctx(guard, &ctx, |n| *n < 3)
+    });
+    for _ in 0..3 {
+        *pair.0.lock() += 1;
+        pair.1.broadcast();
+    }
+    assert_eq!(join_within(waiter), Ok(()));
+    assert_eq!(*pair.0.lock(), 4);
+
+    let (ctx, _cancel) = Context::background().with_timeout(Duration::from_millis(5));
+    let mut guard = pair.0.lock();
+    let result = pair.1.wait_while_ctx(&mut guard, &ctx, |n| *n == 4);
+    assert_eq!(result, Err(ContextError::DeadlineExceeded));
+}

@@ -16,7 +16,7 @@
 //! | `context.WithTimeout(parent, d)` | [`parent.with_timeout(d)`](Context::with_timeout) |
 //! | `context.WithDeadline(parent, t)` | [`parent.with_deadline(t)`](Context::with_deadline) |
 //! | `cancel()` | [`cancel.cancel()`](Canceler::cancel) |
-//! | `<-ctx.Done()` | [`ctx.wait()`](Context::wait), [`ctx.wait_for(d)`](Context::wait_for) |
+//! | `<-ctx.Done()` | [`ctx.wait()`](Context::wait), [`ctx.wait_for(d)`](Context::wait_for), [`ctx.wait_until(t)`](Context::wait_until) |
 //! | `select { case <-ctx.Done(): … default: … }` | [`ctx.is_done()`](Context::is_done) |
 //! | `ctx.Err()` | [`ctx.err()`](Context::err): `None`, `Some(Canceled)`, `Some(DeadlineExceeded)` |
 //! | `ctx.Deadline()` | [`ctx.deadline()`](Context::deadline) |
@@ -26,8 +26,9 @@
 //!
 //! - **No values.** `context.WithValue` is not here: pass data as arguments (or in your own
 //!   struct next to the context).
-//! - **No `Done()` channel.** Threads wait with [`Context::wait`] / [`Context::wait_for`] or
-//!   poll [`Context::is_done`]; gosync's own waits take a `&Context` and wake when it is done.
+//! - **No `Done()` channel.** Threads wait with [`Context::wait`], [`Context::wait_for`] or
+//!   [`Context::wait_until`], or poll [`Context::is_done`]; gosync's own waits take a
+//!   `&Context` and wake when it is done.
 //! - **Dropping a [`Canceler`] does not cancel**, exactly as not calling Go's `CancelFunc` does
 //!   not (Go's `vet` warns about it; here the type is `#[must_use]`). Unlike Go, forgetting to
 //!   cancel leaks nothing: once every handle of a child (its `Context` clones and `Canceler`s)

@@ -430,3 +430,57 @@ fn stress_short_lived_children() {
     cancel.cancel();
     assert!(last.iter().all(Context::is_done));
 }
+
+#[test]
+fn wait_until_reports_timeout_and_done() {
+    let (ctx, cancel) = Context::background().with_cancel();
+    assert!(!ctx.wait_until(Instant::now()));
+    assert!(!ctx.wait_until(Instant::now() + Duration::from_millis(5)));
+    let waiter = {
+        let ctx = ctx.clone();
+        thread::spawn(move || ctx.wait_until(Instant::now() + LIMIT * 2))
+    };
+    cancel.cancel();
+    assert!(join_within(waiter));
+    // Done: even a past deadline says so.
+    assert!(ctx.wait_until(Instant::now()));
+
+    // The context's own deadline, earlier than the wait's, ends the wait with `true`.
+    let (ctx, _c) = Context::background().with_timeout(Duration::from_millis(5));
+    assert!(ctx.wait_until(Instant::now() + LIMIT));
+    assert_eq!(ctx.err(), Some(ContextError::DeadlineExceeded));
+}
+
+#[test]
+fn a_waiter_cancelled_mid_wait_is_woken_and_forgotten() {
+    let (ctx, cancel) = Context::background().with_cancel();
+    let (child, _c) = ctx.with_timeout(LIMIT * 4);
+    let waiter = {
+        let child = child.clone();
+        thread::spawn(move || (child.wait_until(Instant::now() + LIMIT * 2), child.err()))
+    };
+    cancel.cancel(); // the parent: reaches the child's waiter
+    assert_eq!(join_within(waiter), (true, Some(ContextError::Canceled)));
+}
+
+#[test]
+fn debug_shows_the_time_left_not_instants() {
+    assert_eq!(
+        format!("{:?}", Context::background()),
+        "Context { err: None, time_left: None }"
+    );
+    let (ctx, cancel) = Context::background().with_timeout(Duration::from_secs(3600));
+    let shown = format!("{ctx:?}");
+    assert!(
+        shown.starts_with("Context { err: None, time_left: Some("),
+        "{shown}"
+    );
+    assert!(!shown.contains("Instant"), "{shown}");
+    cancel.cancel();
+    assert!(format!("{ctx:?}").starts_with("Context { err: Some(Canceled), time_left: Some("));
+    let (past, _c) = Context::background().with_deadline(Instant::now());
+    assert_eq!(
+        format!("{past:?}"),
+        "Context { err: Some(DeadlineExceeded), time_left: Some(0ns) }"
+    );
+}

@@ -9,6 +9,7 @@
 //! | `mu.Lock(); defer mu.Unlock()` | `let guard = mu.lock();` (unlocks on drop) |
 //! | `mu.TryLock()` | `mu.try_lock()` → `Option<MutexGuard>` |
 //! | (none) | `mu.try_lock_for(timeout)`, `mu.try_lock_until(deadline)` |
+//! | a lock that gives up with `ctx` | [`mu.lock_ctx(&ctx)`](Mutex::lock_ctx) → `Result<MutexGuard, ContextError>` |
 //! | `sync.Locker` | [`RawMutex`] (and `lock_api::RawMutex` with the `lock_api` feature) |
 //!
 //! The algorithm is Go's: normal mode favours running threads, and a waiter kept out for more

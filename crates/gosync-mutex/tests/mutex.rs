@@ -465,3 +465,74 @@ mod lock_api_interop {
         assert_eq!(*mutex.lock(), threads * iterations);
     }
 }
+
+#[test]
+fn lock_ctx_with_a_done_context_fails_at_once_even_when_free() {
+    let mutex = Mutex::new(0);
+    let (ctx, cancel) = gosync_context::Context::background().with_cancel();
+    cancel.cancel();
+    assert_eq!(
+        mutex.lock_ctx(&ctx).err(),
+        Some(gosync_context::ContextError::Canceled)
+    );
+    assert!(!mutex.is_locked());
+    let (ctx, _cancel) = gosync_context::Context::background().with_deadline(Instant::now());
+    assert_eq!(
+        mutex.lock_ctx(&ctx).err(),
+        Some(gosync_context::ContextError::DeadlineExceeded)
+    );
+    assert!(!mutex.is_locked());
+    *mutex
+        .lock_ctx(&gosync_context::Context::background())
+        .expect("free") += 1;
+    assert_eq!(*mutex.lock(), 1);
+}
+
+#[test]
+fn lock_ctx_cancelled_mid_wait_leaves_nothing_held() {
+    let mutex = Arc::new(Mutex::new(0));
+    let guard = mutex.lock();
+    let (ctx, cancel) = gosync_context::Context::background().with_cancel();
+    let waiter = {
+        let mutex = Arc::clone(&mutex);
+        thread::spawn(move || mutex.lock_ctx(&ctx).map(|mut guard| *guard += 1).err())
+    };
+    until_queued(MutexGuard::raw(&guard));
+    cancel.cancel();
+    assert_eq!(
+        join_within(waiter),
+        Some(gosync_context::ContextError::Canceled)
+    );
+    // The waiter left the queue and took its mark with it: the unlock is the fast one, and the
+    // lock is free afterwards.
+    assert!(!MutexGuard::raw(&guard).is_parked());
+    drop(guard);
+    assert!(!mutex.is_locked());
+    assert_eq!(*mutex.try_lock().expect("free"), 0);
+}
+
+#[test]
+fn lock_ctx_gets_the_lock_released_mid_wait_or_gives_up_at_the_deadline() {
+    let mutex = Arc::new(Mutex::new(0));
+    let guard = mutex.lock();
+    let (ctx, _cancel) = gosync_context::Context::background().with_timeout(LIMIT * 2);
+    let waiter = {
+        let mutex = Arc::clone(&mutex);
+        thread::spawn(move || mutex.lock_ctx(&ctx).map(|mut guard| *guard += 1))
+    };
+    until_queued(MutexGuard::raw(&guard));
+    drop(guard);
+    assert_eq!(join_within(waiter), Ok(()));
+    assert_eq!(*mutex.lock(), 1);
+
+    let guard = mutex.lock();
+    let (ctx, _cancel) =
+        gosync_context::Context::background().with_timeout(Duration::from_millis(5));
+    assert_eq!(
+        mutex.lock_ctx(&ctx).err(),
+        Some(gosync_context::ContextError::DeadlineExceeded)
+    );
+    assert!(!MutexGuard::raw(&guard).is_parked());
+    drop(guard);
+    assert!(!mutex.is_locked());
+}

@@ -5,9 +5,13 @@
 //! | `var wg sync.WaitGroup` | [`WaitGroup::new`], `WaitGroup::default()` |
 //! | `wg.Add(n)` | [`wg.add(n)`](WaitGroup::add) |
 //! | `wg.Done()` | [`wg.done()`](WaitGroup::done) |
+//! | `defer wg.Done()` | [`let _done = wg.done_guard();`](WaitGroup::done_guard) (also runs during a panic) |
 //! | `wg.Wait()` | [`wg.wait()`](WaitGroup::wait) |
 //! | `wg.Go(f)` | [`wg.go(f)`](WaitGroup::go) on an `Arc<WaitGroup>` |
-//! | (no Go analog) | [`wait_for`](WaitGroup::wait_for), [`wait_ctx`](WaitGroup::wait_ctx), [`count`](WaitGroup::count) |
+//! | (no Go analog) | [`wait_for`](WaitGroup::wait_for), [`wait_until`](WaitGroup::wait_until), [`wait_ctx`](WaitGroup::wait_ctx), [`count`](WaitGroup::count) |
+//!
+//! A task started by [`go`](WaitGroup::go) that panics is not lost: the next wait re-raises its
+//! panic, or a [`GoPanics`] (the first payload and the count) when several panicked.
 //!
 //! # Examples
 //!
@@ -27,11 +31,11 @@
 //! ```
 
 // Notes about memory ordering: every change of the counter (`add`, `done`) is a Release
-// read-modify-write, and every other change of the state word is a read-modify-write too, so
+// compare-exchange (checked before it is made, so no thread ever sees an invalid counter), and every other change of the state word is a read-modify-write too, so
 // each `done` heads a release sequence that runs through all later changes. A waiter's Acquire
 // load that sees the counter at zero therefore synchronizes with every `done` (and sees every
 // write a task made before its `done`). The flag and generation updates order nothing of their
-// own: the queue's lock orders the check-then-sleep against the release (see `wait_until`).
+// own: the queue's lock orders the check-then-sleep against the release (see `wait_released`).
 // The `PANICKED` flag pairs a Release `fetch_or` (after the payload is stored) with the Acquire
 // `fetch_and` of the waiter that takes it.
 
@@ -57,8 +61,6 @@ const GENERATION_ONE: u64 = 1 << 2;
 const GENERATION_MASK: u64 = 0xFFFF_FFFC;
 /// Where the counter (an `i32`, as Go's) starts.
 const COUNTER_SHIFT: u32 = 32;
-/// One task in the counter.
-const COUNTER_ONE: u64 = 1 << COUNTER_SHIFT;
 
 /// The counter in a state word.
 #[inline]
@@ -80,13 +82,17 @@ fn counter_bits(delta: i32) -> u64 {
 /// the thread that returns from `wait`. [`go`](Self::go) does all three steps for a task run on
 /// a new thread.
 ///
-/// `done` is one atomic read-modify-write when nobody waits; waiters sleep in gosync's parking
-/// queues and are woken by the `done` that brings the counter to zero.
+/// `done` is one compare-exchange when nobody waits; waiters sleep in gosync's parking queues
+/// and are woken by the `done` that brings the counter to zero.
 ///
 /// # Differences from Go
 ///
-/// - Extra waits: [`wait_for`](Self::wait_for) (a timeout) and [`wait_ctx`](Self::wait_ctx)
-///   (a `Context`), and [`count`](Self::count).
+/// - Extra waits: [`wait_for`](Self::wait_for) and [`wait_until`](Self::wait_until) (a
+///   timeout or deadline) and [`wait_ctx`](Self::wait_ctx) (a `Context`), and
+///   [`count`](Self::count).
+/// - [`done_guard`](Self::done_guard) is `defer wg.Done()` as a value.
+/// - A misusing call panics without changing the counter, so other threads' calls are never
+///   disturbed by it (Go's may see the bad counter before its panic).
 /// - [`go`](Self::go) takes `self: &Arc<Self>`, since the task's thread must keep the group
 ///   alive; a panicking task's panic is re-raised by the next `wait` instead of ending the
 ///   process (a Rust thread's panic does not).
@@ -125,8 +131,8 @@ fn counter_bits(delta: i32) -> u64 {
 pub struct WaitGroup {
     /// The counter (high 32 bits) and the bits above: `WAITERS`, `PANICKED`, the generation.
     state: AtomicU64,
-    /// The payload of the first panicking `go` task not yet re-raised.
-    panic: BookkeepingLock<Option<Box<dyn Any + Send>>>,
+    /// The panics of `go` tasks not yet re-raised: the first payload and a count.
+    panics: BookkeepingLock<Option<GoPanics>>,
 }
 
 impl WaitGroup {
@@ -143,7 +149,7 @@ impl WaitGroup {
         pub const fn new() -> Self {
             Self {
                 state: AtomicU64::new(0),
-                panic: BookkeepingLock::new(None),
+                panics: BookkeepingLock::new(None),
             }
         }
     }
@@ -162,7 +168,8 @@ impl WaitGroup {
     /// - `sync: WaitGroup misuse: Add called concurrently with Wait` if a positive `add` from
     ///   zero races with the release of waiters.
     ///
-    /// The counter is left as it was before the call.
+    /// A call that panics changes nothing: the counter is checked before it is changed, so
+    /// other threads' calls never see the misuse.
     ///
     /// # Examples
     ///
@@ -176,25 +183,19 @@ impl WaitGroup {
     /// assert_eq!(wg.count(), 1);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn add(&self, delta: isize) {
         let Ok(delta) = i32::try_from(delta) else {
             out_of_range(delta);
         };
-        // Release: heads a release sequence that the waiters' Acquire loads pair with (see the
-        // notes at the top of the file).
-        let prev = self.state.fetch_add(counter_bits(delta), Ordering::Release);
-        let before = counter(prev);
-        if before > 0 && before.checked_add(delta).is_some_and(|after| after > 0) {
-            return;
-        }
-        self.add_slow(delta, prev);
+        self.apply(delta);
     }
 
     /// Decrements the counter by one: a task has finished. Go's `Done`.
     ///
     /// # Panics
     ///
-    /// `sync: negative WaitGroup counter` if the counter is zero.
+    /// `sync: negative WaitGroup counter` if the counter is zero; the counter stays zero.
     ///
     /// # Examples
     ///
@@ -205,40 +206,47 @@ impl WaitGroup {
     /// assert_eq!(wg.count(), 0);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn done(&self) {
-        // Release: as in `add`; publishes the task's writes to the waiters.
-        let prev = self.state.fetch_sub(COUNTER_ONE, Ordering::Release);
-        if counter(prev) > 1 {
-            return;
-        }
-        self.add_slow(-1, prev);
+        self.apply(-1);
     }
 
-    /// The rare cases of `add`: the counter reached zero, started from zero, or left its range.
-    #[cold]
-    fn add_slow(&self, delta: i32, prev: u64) {
-        let before = i64::from(counter(prev));
-        let after = before + i64::from(delta);
-        let misuse = if after < 0 {
-            Some("sync: negative WaitGroup counter")
-        } else if after > i64::from(i32::MAX) {
-            Some("sync: WaitGroup counter overflow")
-        } else if delta > 0 && before == 0 && prev & WAITERS != 0 {
-            // The counter is zero with waiters only while they are being released: this `add`
-            // races with a `wait` that has already seen zero.
-            Some("sync: WaitGroup misuse: Add called concurrently with Wait")
-        } else {
-            None
-        };
-        if let Some(message) = misuse {
-            // Undo, so that the group stays usable and nobody is left waiting.
-            // Release: as in `add`.
-            self.state.fetch_sub(counter_bits(delta), Ordering::Release);
-            self.release_waiters();
-            panic!("{message}");
+    /// Adds `delta` to the counter, releasing the waiters when it reaches zero; panics,
+    /// changing nothing, if the result is not valid.
+    #[inline]
+    #[track_caller]
+    fn apply(&self, delta: i32) {
+        if let Err(message) = self.try_apply(delta) {
+            misuse(message);
         }
-        if after == 0 && prev & WAITERS != 0 {
-            self.release_waiters();
+    }
+
+    /// Adds `delta` to the counter if the result is valid, and releases the waiters when it
+    /// reaches zero; otherwise changes nothing and returns the misuse's message. A
+    /// compare-exchange rather than a `fetch_add`: a change applied first and undone after a
+    /// failed check would let other threads see (and act on) the invalid counter in between.
+    #[inline]
+    fn try_apply(&self, delta: i32) -> Result<(), &'static str> {
+        // Relaxed: a first guess for the exchange, which decides.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let after = check(state, delta)?;
+            // Release: heads (or continues) a release sequence that the waiters' Acquire loads
+            // pair with (see the notes at the top of the file).
+            match self.state.compare_exchange_weak(
+                state,
+                state.wrapping_add(counter_bits(delta)),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    if after == 0 && state & WAITERS != 0 {
+                        self.release_waiters();
+                    }
+                    return Ok(());
+                }
+                Err(now) => state = now,
+            }
         }
     }
 
@@ -300,8 +308,9 @@ impl WaitGroup {
     /// assert_eq!(wg.count(), 0);
     /// # worker.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn wait(&self) {
-        let released = self.wait_until(None, None);
+        let released = self.wait_released(None, None);
         debug_assert!(released);
         self.take_panic();
     }
@@ -325,8 +334,46 @@ impl WaitGroup {
     /// wg.done();
     /// assert!(wg.wait_for(Duration::from_secs(1)));
     /// ```
+    #[must_use = "the result says whether the counter reached zero"]
+    #[track_caller]
     pub fn wait_for(&self, timeout: Duration) -> bool {
-        let released = self.wait_until(gosync_park::deadline_after(timeout), None);
+        self.wait_released_then_rethrow(gosync_park::deadline_after(timeout))
+    }
+
+    /// Blocks until the counter is zero or `deadline` has passed. Returns `true` when the
+    /// counter reached zero. A deadline already past checks without blocking.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Self::wait), when it returns `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_waitgroup::WaitGroup;
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let wg = Arc::new(WaitGroup::new());
+    /// wg.add(1);
+    /// assert!(!wg.wait_until(Instant::now()));
+    /// let worker = {
+    ///     let wg = Arc::clone(&wg);
+    ///     std::thread::spawn(move || wg.done())
+    /// };
+    /// assert!(wg.wait_until(Instant::now() + Duration::from_secs(60)));
+    /// worker.join().unwrap();
+    /// ```
+    #[must_use = "the result says whether the counter reached zero"]
+    #[track_caller]
+    pub fn wait_until(&self, deadline: Instant) -> bool {
+        self.wait_released_then_rethrow(Some(deadline))
+    }
+
+    /// The timed waits: wait, then re-raise a task's panic if the counter reached zero.
+    #[track_caller]
+    fn wait_released_then_rethrow(&self, deadline: Option<Instant>) -> bool {
+        let released = self.wait_released(deadline, None);
         if released {
             self.take_panic();
         }
@@ -359,11 +406,12 @@ impl WaitGroup {
     /// cancel.cancel(); // normally from another thread
     /// assert_eq!(wg.wait_ctx(&ctx), Err(ContextError::Canceled));
     /// ```
+    #[track_caller]
     pub fn wait_ctx(&self, ctx: &Context) -> Result<(), ContextError> {
         if let Some(err) = ctx.err() {
             return Err(err);
         }
-        if self.wait_until(None, Some(ctx)) {
+        if self.wait_released(None, Some(ctx)) {
             self.take_panic();
             Ok(())
         } else {
@@ -378,7 +426,8 @@ impl WaitGroup {
     /// The `done` that reaches zero clears `WAITERS` and bumps the generation in one exchange,
     /// then unparks all (taking the same lock), so no wake-up is lost. A waiter that gives up as
     /// the last one on the key clears `WAITERS` under that lock.
-    fn wait_until(&self, deadline: Option<Instant>, cancel: Option<&dyn Cancellation>) -> bool {
+    #[track_caller]
+    fn wait_released(&self, deadline: Option<Instant>, cancel: Option<&dyn Cancellation>) -> bool {
         loop {
             // Acquire: pairs with the Release of every `done` (see the notes).
             let state = self.state.load(Ordering::Acquire);
@@ -444,22 +493,32 @@ impl WaitGroup {
         // Acquire: pairs with the Release `fetch_or` in `store_panic`, so the payload stored
         // before it is in the slot.
         if self.state.fetch_and(!PANICKED, Ordering::Acquire) & PANICKED != 0 {
-            let payload = self.panic.lock().take();
-            if let Some(payload) = payload {
-                panic::resume_unwind(payload);
+            let panics = self.panics.lock().take();
+            match panics {
+                Some(GoPanics { first, count: 1 }) => panic::resume_unwind(first),
+                Some(panics) => panic::resume_unwind(Box::new(panics)),
+                None => {}
             }
         }
     }
 
-    /// Keeps a task's panic for the next wait (the first one, if several are pending).
+    /// Keeps a task's panic for the next wait: the first one's payload, and a count of them all.
     #[cold]
     fn store_panic(&self, payload: Box<dyn Any + Send>) {
         {
-            let mut slot = self.panic.lock();
-            if slot.is_some() {
-                return;
+            let mut slot = self.panics.lock();
+            match &mut *slot {
+                Some(panics) => {
+                    panics.count += 1;
+                    return;
+                }
+                None => {
+                    *slot = Some(GoPanics {
+                        first: payload,
+                        count: 1,
+                    })
+                }
             }
-            *slot = Some(payload);
         }
         // Release: publishes the slot's new contents to the Acquire `fetch_and` in `rethrow`.
         self.state.fetch_or(PANICKED, Ordering::Release);
@@ -470,7 +529,11 @@ impl WaitGroup {
     /// The counter is raised before the thread starts and lowered when `f` returns, also when
     /// it panics; the panic is then kept and re-raised by the next wait that sees the counter at
     /// zero (any of [`wait`](Self::wait), [`wait_for`](Self::wait_for),
-    /// [`wait_ctx`](Self::wait_ctx)), once.
+    /// [`wait_until`](Self::wait_until), [`wait_ctx`](Self::wait_ctx)), once.
+    ///
+    /// When one task panicked, the wait re-raises that panic's own payload. When several did
+    /// before a wait took them, none is dropped silently: the wait re-raises a [`GoPanics`]
+    /// carrying the first payload and how many tasks panicked.
     ///
     /// # Panics
     ///
@@ -489,15 +552,63 @@ impl WaitGroup {
     /// assert!(caught.is_err());
     /// wg.wait(); // handed over once: this one returns
     /// ```
+    #[track_caller]
     pub fn go<F: FnOnce() + Send + 'static>(self: &Arc<Self>, f: F) {
         self.add(1);
-        let done = DoneOnDrop(Arc::clone(self));
-        gosync_park::thread::spawn(move || {
-            let done = done;
+        let wg = Arc::clone(self);
+        let task = move || {
+            let _done = wg.done_guard();
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
-                done.0.store_panic(payload);
+                wg.store_panic(payload);
             }
-        });
+        };
+        let spawn = panic::catch_unwind(AssertUnwindSafe(|| gosync_park::thread::spawn(task)));
+        if let Err(payload) = spawn {
+            // The task never started: take back its count before passing the panic on.
+            self.done();
+            panic::resume_unwind(payload);
+        }
+    }
+
+    /// A guard that calls [`done`](Self::done) when dropped: Go's `defer wg.Done()`, for a
+    /// thread the caller starts itself after an [`add`](Self::add).
+    ///
+    /// The guard calls `done` also when the thread unwinds from a panic, so a waiter is never
+    /// left waiting for a task that failed. (Unlike [`go`](Self::go), the panic is not carried
+    /// to the waiter: the thread's own `JoinHandle` has it.)
+    ///
+    /// # Panics
+    ///
+    /// On drop, `sync: negative WaitGroup counter` if the counter is zero (a `done` without its
+    /// `add`), except while the thread is already panicking: then the counter is left as it
+    /// is, since a second panic would abort the process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_waitgroup::WaitGroup;
+    /// use std::sync::Arc;
+    ///
+    /// let wg = Arc::new(WaitGroup::new());
+    /// let workers: Vec<_> = (0..3)
+    ///     .map(|i| {
+    ///         wg.add(1);
+    ///         let wg = Arc::clone(&wg);
+    ///         std::thread::spawn(move || {
+    ///             let _done = wg.done_guard(); // defer wg.Done()
+    ///             if i == 1 {
+    ///                 panic!("worker {i} failed");
+    ///             }
+    ///         })
+    ///     })
+    ///     .collect();
+    /// wg.wait(); // returns although a worker panicked
+    /// let failed = workers.into_iter().map(|w| w.join().is_err());
+    /// assert_eq!(failed.filter(|&failed| failed).count(), 1);
+    /// ```
+    #[inline]
+    pub fn done_guard(&self) -> DoneGuard<'_> {
+        DoneGuard { wg: self }
     }
 
     /// The counter now: how many tasks are outstanding. Racy by nature; for diagnostics.
@@ -516,19 +627,141 @@ impl WaitGroup {
     }
 }
 
-/// Calls `done` when dropped: after a `go` task (also if it panicked), or when the thread
-/// never started.
-struct DoneOnDrop(Arc<WaitGroup>);
+/// Calls [`WaitGroup::done`] when dropped, also during a panic: Go's `defer wg.Done()`. Made by
+/// [`WaitGroup::done_guard`], which has the details and an example.
+#[must_use = "dropping the guard at once calls done at once"]
+pub struct DoneGuard<'a> {
+    wg: &'a WaitGroup,
+}
 
-impl Drop for DoneOnDrop {
+impl Drop for DoneGuard<'_> {
     fn drop(&mut self) {
-        self.0.done();
+        if let Err(message) = self.wg.try_apply(-1) {
+            // A second panic while unwinding would abort the process; the counter is unchanged.
+            if !std::thread::panicking() {
+                panic!("{message}");
+            }
+        }
     }
+}
+
+impl fmt::Debug for DoneGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DoneGuard").field("wg", self.wg).finish()
+    }
+}
+
+/// What a wait re-raises when several tasks started by [`WaitGroup::go`] panicked before it:
+/// the first panic's payload and how many panicked in all. (A single panic is re-raised with its
+/// own payload.)
+///
+/// # Examples
+///
+/// ```
+/// use gosync_waitgroup::{GoPanics, WaitGroup};
+/// use std::sync::Arc;
+///
+/// let wg = Arc::new(WaitGroup::new());
+/// for i in 0..3 {
+///     wg.go(move || panic!("task {i} failed"));
+/// }
+/// let caught = std::panic::catch_unwind(|| wg.wait()).unwrap_err();
+/// let panics = caught.downcast::<GoPanics>().expect("three tasks panicked");
+/// assert_eq!(panics.count(), 3);
+/// assert!(panics.to_string().starts_with("3 tasks started by WaitGroup::go panicked"));
+/// ```
+pub struct GoPanics {
+    first: Box<dyn Any + Send>,
+    count: usize,
+}
+
+impl GoPanics {
+    /// How many tasks panicked (at least 2). See the example on [`GoPanics`].
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The payload of the first task that panicked, as `catch_unwind` would have returned it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use gosync_waitgroup::{GoPanics, WaitGroup};
+    /// # use std::sync::Arc;
+    /// let wg = Arc::new(WaitGroup::new());
+    /// wg.go(|| panic!("first"));
+    /// wg.go(|| panic!("second"));
+    /// let caught = std::panic::catch_unwind(|| wg.wait()).unwrap_err();
+    /// let first = caught.downcast::<GoPanics>().unwrap().into_first();
+    /// let message = first.downcast_ref::<&str>().unwrap();
+    /// assert!(["first", "second"].contains(message));
+    /// ```
+    #[must_use]
+    pub fn into_first(self) -> Box<dyn Any + Send> {
+        self.first
+    }
+
+    /// The first panic's message, if its payload is a string (as `panic!` makes it).
+    fn first_message(&self) -> Option<&str> {
+        let first = &*self.first;
+        first
+            .downcast_ref::<&'static str>()
+            .copied()
+            .or_else(|| first.downcast_ref::<String>().map(String::as_str))
+    }
+}
+
+impl fmt::Debug for GoPanics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GoPanics")
+            .field("first", &self.first_message())
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+impl fmt::Display for GoPanics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} tasks started by WaitGroup::go panicked", self.count)?;
+        match self.first_message() {
+            Some(message) => write!(f, "; the first: {message}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The counter after adding `delta` to the one in `state`, or the message of the misuse that
+/// would be: Go's checks, made before anything changes.
+#[inline]
+fn check(state: u64, delta: i32) -> Result<i32, &'static str> {
+    let after = i64::from(counter(state)) + i64::from(delta);
+    if after < 0 {
+        return Err("sync: negative WaitGroup counter");
+    }
+    let Ok(after) = i32::try_from(after) else {
+        return Err("sync: WaitGroup counter overflow");
+    };
+    if delta > 0 && counter(state) == 0 && state & WAITERS != 0 {
+        // The counter is zero with waiters only while the `done` that reached zero releases
+        // them: this `add` races with a `wait` that has already returned or is about to.
+        return Err("sync: WaitGroup misuse: Add called concurrently with Wait");
+    }
+    Ok(after)
+}
+
+/// The panic of a refused `add`.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn misuse(message: &'static str) -> ! {
+    panic!("{message}")
 }
 
 /// The panic of an `add` whose delta does not fit the counter.
 #[cold]
 #[inline(never)]
+#[track_caller]
 fn out_of_range(delta: isize) -> ! {
     if delta < 0 {
         panic!("sync: negative WaitGroup counter")
@@ -569,7 +802,10 @@ mod tests {
         }
         let state = counter_bits(5) | WAITERS | GENERATION_MASK;
         assert_eq!(counter(state.wrapping_add(counter_bits(-5))), 0);
-        assert_eq!(state.wrapping_add(counter_bits(-5)) & !(COUNTER_ONE - 1), 0);
+        assert_eq!(
+            state.wrapping_add(counter_bits(-5)) & !(counter_bits(1) - 1),
+            0
+        );
     }
 
     #[test]
@@ -594,8 +830,8 @@ mod tests {
             caught.downcast_ref::<String>().map(String::as_str),
             Some("sync: WaitGroup misuse: Add called concurrently with Wait")
         );
-        // Undone, and the release finished.
-        assert_eq!(wg.state.load(Ordering::Relaxed), GENERATION_ONE);
+        // Nothing changed: the releasing `done` finishes the release.
+        assert_eq!(wg.state.load(Ordering::Relaxed), WAITERS);
     }
 
     #[test]

@@ -15,11 +15,11 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gosync_context::{Context, ContextError};
 use gosync_testkit::{panic_message, scaled, within, LIMIT};
-use gosync_waitgroup::WaitGroup;
+use gosync_waitgroup::{GoPanics, WaitGroup};
 
 /// Go's `testWaitGroup`: `n` workers check in on one group, then wait on a second group that
 /// the main thread releases; the first group must not be released before all check in.
@@ -305,4 +305,178 @@ fn stress_many_done_one_wait() {
             w.join().unwrap();
         }
     });
+}
+
+/// Waits (bounded) until a thread is parked in a wait on `wg`: its `Debug` shows the waiters'
+/// mark, which a waiter sets under the queue lock as it queues.
+fn until_waiting(wg: &WaitGroup) {
+    gosync_testkit::wait_until(|| format!("{wg:?}").contains("waiters: true"));
+}
+
+#[test]
+fn wait_until_checks_at_once_when_the_deadline_is_past() {
+    let wg = WaitGroup::new();
+    assert!(wg.wait_until(Instant::now()));
+    wg.add(1);
+    assert!(!wg.wait_until(Instant::now()));
+    assert!(!wg.wait_until(Instant::now() + Duration::from_millis(5)));
+    assert_eq!(wg.count(), 1);
+    wg.done();
+    assert!(wg.wait_until(Instant::now()));
+}
+
+#[test]
+fn wait_until_released_by_done_mid_wait() {
+    within(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let waiter = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.wait_until(Instant::now() + LIMIT * 2))
+        };
+        until_waiting(&wg);
+        wg.done();
+        assert!(waiter.join().unwrap());
+        assert_eq!(
+            format!("{wg:?}"),
+            "WaitGroup { count: 0, waiters: false, panicked: false }"
+        );
+    });
+}
+
+#[test]
+fn wait_ctx_cancelled_mid_wait_leaves_the_count_alone() {
+    within(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(3);
+        let (ctx, cancel) = Context::background().with_cancel();
+        let waiter = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.wait_ctx(&ctx))
+        };
+        until_waiting(&wg);
+        cancel.cancel();
+        assert_eq!(waiter.join().unwrap(), Err(ContextError::Canceled));
+        // The last waiter left: the mark is gone, and the count is as it was.
+        assert_eq!(
+            format!("{wg:?}"),
+            "WaitGroup { count: 3, waiters: false, panicked: false }"
+        );
+        for _ in 0..3 {
+            wg.done();
+        }
+        wg.wait();
+    });
+}
+
+#[test]
+fn several_go_panics_are_carried_with_their_count() {
+    within(|| {
+        let wg = Arc::new(WaitGroup::new());
+        let n = 4;
+        for i in 0..n {
+            wg.go(move || panic!("task {i} failed"));
+        }
+        wg.go(|| {});
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| wg.wait())).unwrap_err();
+        let panics = caught
+            .downcast::<GoPanics>()
+            .expect("several panics come as GoPanics");
+        assert_eq!(panics.count(), n);
+        let shown = panics.to_string();
+        assert!(shown.starts_with("4 tasks started by WaitGroup::go panicked; the first: task "));
+        assert!(format!("{panics:?}").contains("count: 4"));
+        let first = panic_message(&*panics.into_first());
+        assert!(
+            first.starts_with("task ") && first.ends_with(" failed"),
+            "{first}"
+        );
+        // All handed over at once: the next wait returns.
+        wg.wait();
+        // A later single panic comes with its own payload again.
+        wg.go(|| panic!("alone"));
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| wg.wait())).unwrap_err();
+        assert_eq!(panic_message(&*caught), "alone");
+    });
+}
+
+#[test]
+fn done_guard_runs_done_also_when_the_thread_panics() {
+    within(|| {
+        let wg = Arc::new(WaitGroup::new());
+        let workers: Vec<_> = (0..4)
+            .map(|i| {
+                wg.add(1);
+                let wg = wg.clone();
+                thread::spawn(move || {
+                    let _done = wg.done_guard();
+                    if i % 2 == 0 {
+                        panic!("worker {i}");
+                    }
+                })
+            })
+            .collect();
+        wg.wait();
+        assert_eq!(wg.count(), 0);
+        let failed = workers
+            .into_iter()
+            .map(|w| w.join().is_err())
+            .filter(|&failed| failed)
+            .count();
+        assert_eq!(failed, 2);
+    });
+}
+
+#[test]
+fn done_guard_without_add_panics_unless_already_panicking() {
+    let wg = WaitGroup::new();
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| drop(wg.done_guard()))).unwrap_err();
+    assert_eq!(panic_message(&*caught), "sync: negative WaitGroup counter");
+    // While unwinding, a second panic would abort: the guard leaves the counter alone instead.
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+        let _done = wg.done_guard();
+        panic!("the work failed");
+    }))
+    .unwrap_err();
+    assert_eq!(panic_message(&*caught), "the work failed");
+    assert_eq!(wg.count(), 0);
+    wg.add(1);
+    let guard = wg.done_guard();
+    assert!(format!("{guard:?}").starts_with("DoneGuard { wg: WaitGroup { count: 1"));
+    drop(guard);
+    assert_eq!(wg.count(), 0);
+}
+
+thread_local! {
+    /// Where this thread's last panic was raised, as the panic hook saw it.
+    static LAST_PANIC_AT: std::cell::Cell<Option<(String, u32)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f`, which must panic, and returns the file and line the panic names.
+fn panic_location(f: impl FnOnce()) -> (String, u32) {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let report = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let at = info.location().map(|l| (l.file().to_owned(), l.line()));
+            LAST_PANIC_AT.with(|last| last.set(at));
+            report(info);
+        }));
+    });
+    assert!(panic::catch_unwind(AssertUnwindSafe(f)).is_err());
+    LAST_PANIC_AT
+        .with(std::cell::Cell::take)
+        .expect("the hook saw the panic")
+}
+
+#[test]
+fn misuse_panics_name_the_callers_line() {
+    let wg = Arc::new(WaitGroup::new());
+    let here = |line| (file!().to_owned(), line);
+    assert_eq!(panic_location(|| wg.done()), here(line!()));
+    assert_eq!(panic_location(|| wg.add(-1)), here(line!()));
+    assert_eq!(panic_location(|| wg.add(isize::MAX)), here(line!()));
+    wg.add(i32::MAX as isize);
+    assert_eq!(panic_location(|| wg.go(|| {})), here(line!()));
 }

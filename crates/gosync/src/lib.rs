@@ -41,7 +41,7 @@ pub use gosync_once::{once_func, once_value, Once, OnceCell};
 pub use gosync_rwmutex::{
     RawRwMutex, RwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard, RwMutexWriteGuard,
 };
-pub use gosync_waitgroup::WaitGroup;
+pub use gosync_waitgroup::{DoneGuard, GoPanics, WaitGroup};
 
 /// Go's `context`: cancellation and deadlines that every `_ctx` wait in gosync listens to.
 pub mod context {

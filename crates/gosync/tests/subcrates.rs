@@ -56,6 +56,13 @@ fn waitgroup() {
     wg.go(|| {});
     wg.wait();
     assert_eq!(wg.count(), 0);
+    wg.add(1);
+    let guard: gosync::DoneGuard<'_> = wg.done_guard();
+    drop(guard);
+    wg.go(|| panic!("one"));
+    wg.go(|| panic!("two"));
+    let caught = std::panic::catch_unwind(|| wg.wait()).unwrap_err();
+    assert_eq!(caught.downcast::<gosync::GoPanics>().unwrap().count(), 2);
 }
 
 #[test]
