@@ -180,7 +180,8 @@ impl RawRwMutex {
     }
 
     /// Turns the upgradable lock into the exclusive lock if no plain reader is inside; never
-    /// blocks. Returns whether it did.
+    /// blocks. Returns whether it did. As for [`try_lock_exclusive`](Self::try_lock_exclusive),
+    /// the attempt holds no reader back.
     ///
     /// # Safety
     ///

@@ -38,7 +38,9 @@ impl RawRwMutex {
             .is_ok()
     }
 
-    /// Takes the exclusive lock if nobody holds any lock; never blocks.
+    /// Takes the exclusive lock if nobody holds any lock; never blocks. The attempt holds no
+    /// reader back: a `try_lock_shared` beside it fails only if it succeeds (Go's `TryLock`
+    /// against `TryRLock`).
     ///
     /// # Examples
     ///
