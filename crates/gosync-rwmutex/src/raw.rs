@@ -1,5 +1,11 @@
 //! [`RawRwMutex`]: the lock word, its state machine and its wait queues.
 //!
+//! This file holds the state word and what every path shares; each path has its own file:
+//! `read.rs` (shared locks, in the word or a shard), `write.rs` (the exclusive lock and its
+//! release), `claim.rs` (the writer queue that writers and upgradable readers take turns
+//! through), `drain.rs` (a writer waiting for the readers inside to leave), `tentative.rs`
+//! (`try_write` and `try_upgrade` on a sharded lock) and `upgrade.rs`.
+//!
 //! Notes about memory ordering
 //!
 //! Every acquisition ends in an `Acquire` that reads from the `Release` of the release it
@@ -15,15 +21,18 @@
 //! - every change that clears `WRITER` or `UPGRADABLE` is a `Release` read-modify-write, also when
 //!   it hands the claim on, because readers may enter through their fast path reading from it.
 //!
-//! Bits that only say who is parked (`PARKED_*`) are set and cleared under the lock of the queue
-//! they describe, so they need no ordering of their own: `Relaxed`.
+//! Bits that only say who is parked (`PARKED_*`, `QUEUED_WRITER`) are set and cleared under the
+//! lock of the queue they describe, so they need no ordering of their own: `Relaxed`. Readers
+//! that `QUEUED_WRITER` holds back wait for it to clear; an upgradable reader holds the lock
+//! meanwhile, so no data is handed over by it.
 //!
 //! Readers counted in shards (see `shards.rs`) meet writers without a read-modify-write on a
 //! common word, so each side stores, runs a `SeqCst` fence, then loads (the store-buffering
 //! pattern, whose fences are ordered in the single total order `S`):
 //!
 //! - a reader increments its shard, fences, and loads the state word: if `SHARDED` is set and
-//!   `WRITER` clear the reader is in, otherwise it backs out;
+//!   `WRITER` clear the reader is in, otherwise it backs out (and fails, waits, or counts itself
+//!   in the word instead);
 //! - a writer sets `WRITER`, fences, and loads the shards: so either the reader sees `WRITER`
 //!   or the writer sees the reader's increment (and waits for it to leave);
 //! - a reader leaving decrements its shard (`Release`: pairs with the writer's `Acquire` loads
@@ -41,34 +50,80 @@
 //! after its own claim, which also comes after that value: by the fences, that writer saw the
 //! reader's increment, so it cleared `SHARDED` only after the reader had left. Only locks whose
 //! readers contend pay for a writer's fence and its look at the shards.
+//!
+//! `try_write` and `try_upgrade` on a sharded lock must not send readers away while they only
+//! try (Go's `TryRLock` fails only for a writer that holds the lock or waits for it), yet they
+//! cannot count the shards' readers in one atomic step. So their claim stays tentative until it
+//! is decided:
+//!
+//! 1. a compare-and-swap sets `TRYING_WRITE` (`TRYING_UPGRADE`) if the word shows no lock held
+//!    (only the caller's upgradable lock) and no other tentative claim of that kind;
+//! 2. a `SeqCst` fence, then a look at the shards: a reader inside makes the claimer back out,
+//!    clearing its bit, having sent nobody away;
+//! 3. otherwise a compare-and-swap (`Acquire`) swaps the bit for `WRITER` if the word still shows
+//!    no other lock or claim; if it does not, the claimer backs out.
+//!
+//! A reader whose look at the word (after its fence) shows the bit does not trust the shards: it
+//! leaves its shard and counts itself in the word, where it either comes before step 3, which
+//! then fails, or sees the `WRITER` step 3 set and backs out. A reader whose look comes before
+//! step 1 in the word's modification order has its fence before the claimer's in `S` (or its
+//! look would have seen step 1), so step 2 sees its increment, or the decrement it left with
+//! (`Release`, read by the look's `Acquire`). A reader whose look comes after step 3 sees
+//! `WRITER`. So no reader is inside once step 3 succeeds, and no reader was sent away by a claim
+//! that failed. Only the claimer clears its bit; a second `try_write` that finds the bit set
+//! fails, as Go's `TryLock` fails on the writers' mutex that another `TryLock` holds for an
+//! instant. For the argument about `SHARDED` above, a tentative claim counts from step 1.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use gosync_park::sync::{fence, AtomicUsize, Ordering};
-use gosync_park::{park, unpark_filter, unpark_one, FilterOp, ParkOptions, ParkResult, SpinWait};
+use gosync_context::Context;
+use gosync_park::sync::{AtomicUsize, Ordering};
+use gosync_park::{Cancellation, ParkOptions};
 
-use crate::shards::{ReadSlot, ReaderShards, Shard, ShardsSeen};
+use crate::shards::ReaderShards;
 
-/// Readers are parked on the reader key, waiting for `WRITER` to clear.
-const PARKED_READERS: usize = 0b0_0001;
+mod claim;
+mod drain;
+mod read;
+mod tentative;
+mod upgrade;
+mod write;
+
+/// Readers are parked on the reader key, waiting for `WRITER` or `QUEUED_WRITER` to clear.
+const PARKED_READERS: usize = 1 << 0;
 /// Writers or upgradable readers are parked on the writer key. Implies `WRITER | UPGRADABLE`.
-const PARKED_WRITERS: usize = 0b0_0010;
+const PARKED_WRITERS: usize = 1 << 1;
 /// The owner of `WRITER` is parked on the drain key, waiting for the readers to leave.
-const PARKED_DRAIN: usize = 0b0_0100;
+const PARKED_DRAIN: usize = 1 << 2;
 /// A writer holds the lock, or has claimed it and waits for the readers inside to leave.
-const WRITER: usize = 0b0_1000;
+const WRITER: usize = 1 << 3;
 /// An upgradable reader holds the lock (and is also counted as one reader).
-const UPGRADABLE: usize = 0b1_0000;
+const UPGRADABLE: usize = 1 << 4;
 /// Guards' readers are counted in the lock's shards rather than in this word. Set by a reader
 /// that finds another reader inside (which allocates the shards the first time); cleared by a
 /// writer that finds the shards empty and rarely entered since the previous writer looked, so
 /// that a lock written about as often as it is read counts in the word, and only read-mostly
 /// locks pay a writer's look at the shards.
-const SHARDED: usize = 0b10_0000;
+const SHARDED: usize = 1 << 5;
+/// A writer (not an upgradable reader) is parked on the writer key, behind the holder of
+/// `WRITER` or `UPGRADABLE`. New readers wait while it is set: Go's writer preference, which
+/// `WRITER` alone would give up while an upgradable reader holds the lock. Set and cleared with
+/// `PARKED_WRITERS`, under the writer queue's lock.
+const QUEUED_WRITER: usize = 1 << 6;
+/// A `try_write` on a sharded lock is deciding: a tentative claim that holds nobody back.
+/// Readers that see it count themselves in the word, where the claim's final
+/// compare-and-swap sees them (see the notes at the top).
+const TRYING_WRITE: usize = 1 << 7;
+/// As `TRYING_WRITE`, for the upgradable reader's `try_upgrade`.
+const TRYING_UPGRADE: usize = 1 << 8;
+/// What sends new readers away: a writer holding or claiming the lock, or queued for it.
+const HOLDS_BACK_READERS: usize = WRITER | QUEUED_WRITER;
+/// What sends a reader from its shard to the word: a tentative claim deciding.
+const TRYING: usize = TRYING_WRITE | TRYING_UPGRADE;
 /// One reader: the bits from here up count the readers inside (plus, for an instant, readers
 /// that saw `WRITER` after their increment and are backing out).
-const READER: usize = 0b100_0000;
+const READER: usize = 1 << 9;
 /// The reader count.
 const READERS_MASK: usize = !(READER - 1);
 /// The top bit of the count: a reader that sees it set backs out and panics, long before the
@@ -120,6 +175,8 @@ enum ReadersSeen {
 /// | `WRITER` | a writer holds the lock, or has claimed it and waits for readers to drain |
 /// | `UPGRADABLE` | an upgradable reader holds the lock |
 /// | `SHARDED` | guards' readers count in the shards (set on a contended read, cleared by a writer) |
+/// | `QUEUED_WRITER` | a writer is parked on the writer key: new readers wait |
+/// | `TRYING_WRITE`, `TRYING_UPGRADE` | a `try_write` / `try_upgrade` on a sharded lock is deciding |
 /// | the rest | the number of readers counted here (an upgradable reader counts as one) |
 ///
 /// # Cost of the read path
@@ -207,29 +264,22 @@ impl RawRwMutex {
     #[allow(clippy::declare_interior_mutable_const)] // an initialiser, as lock_api's `INIT`
     pub const INIT: Self = Self::new();
 
-    /// An unlocked raw lock.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// assert!(!raw.is_locked());
-    /// ```
-    #[cfg(not(gosync_loom))]
-    #[inline]
-    pub const fn new() -> Self {
-        Self {
-            state: AtomicUsize::new(0),
-            shards: ReaderShards::new(),
-        }
-    }
-
-    /// An unlocked raw lock.
-    #[cfg(gosync_loom)]
-    pub fn new() -> Self {
-        Self {
-            state: AtomicUsize::new(0),
-            shards: ReaderShards::new(),
+    gosync_park::const_unless_loom! {
+        /// An unlocked raw lock.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let raw = gosync_rwmutex::RawRwMutex::new();
+        /// assert!(!raw.is_locked());
+        /// ```
+        #[inline]
+        #[must_use]
+        pub const fn new() -> Self {
+            Self {
+                state: AtomicUsize::new(0),
+                shards: ReaderShards::new(),
+            }
         }
     }
 
@@ -237,1121 +287,6 @@ impl RawRwMutex {
     fn key(&self, offset: usize) -> usize {
         &self.state as *const AtomicUsize as usize + offset
     }
-
-    // ---------------------------------------------------------------------------------------
-    // Shared (read) locking
-    // ---------------------------------------------------------------------------------------
-
-    /// Takes a shared lock, waiting while a writer holds or has claimed the lock (Go's
-    /// `RLock`). Not reentrant: a thread that already holds a shared lock and calls this while
-    /// a writer waits deadlocks, as in Go.
-    ///
-    /// # Panics
-    ///
-    /// Panics with `sync: too many readers` if the reader count would overflow.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_shared();
-    /// // SAFETY: the shared lock is held.
-    /// unsafe { raw.unlock_shared() };
-    /// ```
-    #[inline]
-    pub fn lock_shared(&self) {
-        self.read_until(None, false)
-            .expect("a read lock without a deadline is always taken");
-    }
-
-    /// Takes a shared lock if no writer holds or has claimed the lock; never blocks.
-    ///
-    /// # Panics
-    ///
-    /// Panics with `sync: too many readers` if the reader count would overflow.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_exclusive();
-    /// assert!(!raw.try_lock_shared());
-    /// // SAFETY: the exclusive lock is held.
-    /// unsafe { raw.unlock_exclusive() };
-    /// assert!(raw.try_lock_shared());
-    /// ```
-    #[inline]
-    pub fn try_lock_shared(&self) -> bool {
-        self.try_read(false).is_some()
-    }
-
-    /// Takes a shared lock, giving up after `timeout`. Returns whether it did.
-    ///
-    /// # Panics
-    ///
-    /// As [`lock_shared`](Self::lock_shared).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// assert!(raw.try_lock_shared_for(Duration::ZERO));
-    /// // SAFETY: the shared lock is held.
-    /// unsafe { raw.unlock_shared() };
-    /// ```
-    #[inline]
-    pub fn try_lock_shared_for(&self, timeout: Duration) -> bool {
-        self.read_until(gosync_park::deadline_after(timeout), false)
-            .is_some()
-    }
-
-    /// Takes a shared lock, giving up at `deadline`. Returns whether it did. A past deadline
-    /// still succeeds when the lock is free at once.
-    ///
-    /// # Panics
-    ///
-    /// As [`lock_shared`](Self::lock_shared).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Instant;
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_exclusive();
-    /// assert!(!raw.try_lock_shared_until(Instant::now()));
-    /// // SAFETY: the exclusive lock is held.
-    /// unsafe { raw.unlock_exclusive() };
-    /// ```
-    #[inline]
-    pub fn try_lock_shared_until(&self, deadline: Instant) -> bool {
-        self.read_until(Some(deadline), false).is_some()
-    }
-
-    /// Releases a shared lock (Go's `RUnlock`).
-    ///
-    /// # Safety
-    ///
-    /// The caller holds a shared lock on `self` (taken by `lock_shared`, a `try_lock_shared*`
-    /// that returned `true`, or a downgrade), and gives it up: it must not release it again, and
-    /// must not touch data the lock protects until it locks again.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_shared();
-    /// // SAFETY: the shared lock is held.
-    /// unsafe { raw.unlock_shared() };
-    /// assert!(!raw.is_locked());
-    /// ```
-    #[inline]
-    pub unsafe fn unlock_shared(&self) {
-        self.release_reader();
-    }
-
-    /// Takes a shared lock for a guard, which keeps the returned slot to release it with.
-    #[inline]
-    pub(crate) fn lock_read(&self) -> ReadSlot {
-        self.read_until(None, true)
-            .expect("a read lock without a deadline is always taken")
-    }
-
-    /// Takes a shared lock for a guard if no writer holds or has claimed the lock.
-    #[inline]
-    pub(crate) fn try_lock_read(&self) -> Option<ReadSlot> {
-        self.try_read(true)
-    }
-
-    /// Takes a shared lock for a guard, giving up at `deadline` (`None`: never).
-    #[inline]
-    pub(crate) fn try_lock_read_until(&self, deadline: Option<Instant>) -> Option<ReadSlot> {
-        self.read_until(deadline, true)
-    }
-
-    /// Takes a shared lock (counted as [`try_read`](Self::try_read) does), waiting until
-    /// `deadline` (`None`: for as long as it takes).
-    #[inline]
-    fn read_until(&self, deadline: Option<Instant>, shardable: bool) -> Option<ReadSlot> {
-        self.try_read(shardable)
-            .or_else(|| self.lock_shared_slow(deadline, shardable))
-    }
-
-    /// Releases a guard's shared lock.
-    ///
-    /// # Safety
-    ///
-    /// `slot` came from taking a shared lock on `self` that is still held (by `lock_read` and
-    /// friends, or [`ReadSlot::WORD`] for a lock counted in the word), and the caller gives that
-    /// lock up.
-    #[inline]
-    pub(crate) unsafe fn unlock_read(&self, slot: ReadSlot) {
-        match slot.shard_index() {
-            None => self.release_reader(),
-            Some(index) => self.leave_shard(self.shards.at(index)),
-        }
-    }
-
-    /// Moves a guard's shared lock from its shard into the word (if not there already), so that
-    /// the raw `unlock_shared`/`lock_shared` can release and retake it. Returns the new slot.
-    ///
-    /// # Safety
-    ///
-    /// As [`unlock_read`](Self::unlock_read): `slot` is held; afterwards the returned slot is.
-    pub(crate) unsafe fn count_in_word(&self, slot: ReadSlot) -> ReadSlot {
-        if let Some(index) = slot.shard_index() {
-            // Counted in the word before leaving the shard, so that a writer that sees the
-            // shard empty sees this count when it looks at the word again (`readers_seen`).
-            // Relaxed: ordered before the Release decrement in `leave_shard`.
-            let prev = self.state.fetch_add(READER, Ordering::Relaxed);
-            self.leave_shard(self.shards.at(index));
-            if prev & READERS_OVERFLOW != 0 {
-                self.back_out(prev);
-            }
-        }
-        ReadSlot::WORD
-    }
-
-    /// One attempt at a shared lock: in this thread's shard if `shardable` and `SHARDED` is
-    /// set, otherwise in the word (and then, if `shardable` and another reader is inside, the
-    /// lock counts the reads after this one in its shards).
-    #[inline]
-    fn try_read(&self, shardable: bool) -> Option<ReadSlot> {
-        // Relaxed: only picks the counter; the sharded attempt checks `SHARDED` again after its
-        // fence.
-        if shardable && self.state.load(Ordering::Relaxed) & SHARDED != 0 {
-            if let Some((index, shard)) = self.shards.home() {
-                match self.try_read_shard(index, shard) {
-                    Ok(slot) => return Some(slot),
-                    Err(state) if state & WRITER != 0 => return None,
-                    // A writer sent readers back to the word meanwhile, or the shard is full.
-                    Err(_) => {}
-                }
-            }
-        }
-        // Acquire: pairs with the Release of the last writer's release, whose writes this
-        // reader must see.
-        let prev = self.state.fetch_add(READER, Ordering::Acquire);
-        if prev & (WRITER | READERS_OVERFLOW) != 0 {
-            self.back_out(prev);
-            return None;
-        }
-        if shardable && prev & READERS_MASK != 0 && prev & SHARDED == 0 {
-            self.shard();
-        }
-        Some(ReadSlot::WORD)
-    }
-
-    /// Makes guards' readers count in the shards (allocating them the first time). Called by a
-    /// reader inside, on contention.
-    #[cold]
-    fn shard(&self) {
-        if !self.shards.installed() {
-            self.shards.install();
-        }
-        // Relaxed: readers that see the bit find the shards through `home`'s Acquire (or count
-        // in the word if they do not see them yet).
-        self.state.fetch_or(SHARDED, Ordering::Relaxed);
-    }
-
-    /// One attempt at a shared lock counted in `shard`. On failure, returns the state word seen
-    /// (with `WRITER` set, `SHARDED` clear, or neither if the shard was full).
-    #[inline]
-    fn try_read_shard(&self, index: usize, shard: &Shard) -> Result<ReadSlot, usize> {
-        let roomy = shard.enter();
-        // SeqCst: pairs with the fence after a writer sets `WRITER` (see the notes at the top).
-        fence(Ordering::SeqCst);
-        // Acquire: pairs with the Release of the last writer's release, whose writes this
-        // reader must see.
-        let state = self.state.load(Ordering::Acquire);
-        if roomy && state & (WRITER | SHARDED) == SHARDED {
-            return Ok(ReadSlot::shard(index));
-        }
-        self.leave_shard(shard);
-        Err(state)
-    }
-
-    /// Takes one reader out of `shard`: an unlock, or a reader backing out. Wakes the claiming
-    /// writer if it sleeps waiting for readers to leave.
-    #[inline]
-    fn leave_shard(&self, shard: &Shard) {
-        shard.leave();
-        // SeqCst: pairs with the fence after a writer sets `PARKED_DRAIN` (see the notes at the
-        // top).
-        fence(Ordering::SeqCst);
-        // Relaxed: the fence orders it; the wake-up goes through the drain queue's lock.
-        if self.state.load(Ordering::Relaxed) & PARKED_DRAIN != 0 {
-            self.wake_drainer();
-        }
-    }
-
-    /// Takes one reader out of the count: an unlock, or a reader backing out. Wakes the
-    /// claiming writer if this was the last reader it waited for.
-    #[inline]
-    fn release_reader(&self) {
-        // Release: pairs with the Acquire drain check of the writer that claims the lock next,
-        // so this reader's reads happen before its writes.
-        let prev = self.state.fetch_sub(READER, Ordering::Release);
-        if prev & (READERS_MASK | PARKED_DRAIN) == READER | PARKED_DRAIN {
-            self.wake_drainer();
-        }
-    }
-
-    /// Undoes a reader increment that found the lock claimed by a writer (or the count full).
-    #[cold]
-    fn back_out(&self, prev: usize) {
-        self.release_reader();
-        if prev & READERS_OVERFLOW != 0 {
-            panic!("sync: too many readers");
-        }
-    }
-
-    /// Waits for a shared lock (counted as `try_read(shardable)` would), giving up at
-    /// `deadline`.
-    #[cold]
-    fn lock_shared_slow(&self, deadline: Option<Instant>, shardable: bool) -> Option<ReadSlot> {
-        let mut spin = SpinWait::new();
-        loop {
-            // Relaxed: only a hint for when to retry; the retry is Acquire.
-            let state = self.state.load(Ordering::Relaxed);
-            if state & WRITER == 0 {
-                if let Some(slot) = self.try_read(shardable) {
-                    return Some(slot);
-                }
-                continue;
-            }
-            if has_passed(deadline) {
-                return None;
-            }
-            if spin.spin() {
-                continue;
-            }
-            let validate = || self.set_parked_while(PARKED_READERS, WRITER);
-            let on_abort = |_, was_last| {
-                if was_last {
-                    // Relaxed: under the reader queue's lock (see the notes above).
-                    self.state.fetch_and(!PARKED_READERS, Ordering::Relaxed);
-                }
-            };
-            let options = ParkOptions {
-                deadline,
-                ..ParkOptions::default()
-            };
-            match park(self.key(READER_KEY), options, validate, || {}, on_abort) {
-                // The releasing writer counted this thread in the word: it is a reader now.
-                ParkResult::Unparked(TOKEN_HANDOFF) => return Some(ReadSlot::WORD),
-                ParkResult::TimedOut | ParkResult::Cancelled => return None,
-                ParkResult::Unparked(_) | ParkResult::Invalid => spin.reset(),
-            }
-        }
-    }
-
-    /// The validate step of a park: sets `parked` if any of `busy` is set (and returns `true`:
-    /// sleep), otherwise returns `false` (retry). Runs under the queue lock for `parked`.
-    fn set_parked_while(&self, parked: usize, busy: usize) -> bool {
-        // Relaxed: the parked bits are ordered by the queue lock; the busy bits are re-read by
-        // the CAS, which fails if a release cleared them meanwhile.
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            if state & busy == 0 {
-                return false;
-            }
-            if state & parked != 0 {
-                return true;
-            }
-            match self.state.compare_exchange_weak(
-                state,
-                state | parked,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => state = actual,
-            }
-        }
-    }
-
-    /// Unparks every parked reader. With `TOKEN_HANDOFF` they are counted in as readers (the
-    /// caller holds `WRITER` or `UPGRADABLE`, so no writer can be inside); with `TOKEN_RETRY`
-    /// they just try again.
-    fn wake_readers(&self, token: usize) {
-        unpark_filter(
-            self.key(READER_KEY),
-            |_| FilterOp::Unpark,
-            |result| {
-                if token == TOKEN_HANDOFF && result.unparked > 0 {
-                    // Relaxed: the new readers are published by their wake-up; the next writer
-                    // sees the count by coherence of this one word.
-                    self.state
-                        .fetch_add(result.unparked * READER, Ordering::Relaxed);
-                }
-                // Relaxed: under the reader queue's lock.
-                self.state.fetch_and(!PARKED_READERS, Ordering::Relaxed);
-                token
-            },
-        );
-    }
-
-    #[cold]
-    fn wake_drainer(&self) {
-        unpark_one(self.key(DRAIN_KEY), |result| {
-            if !result.have_more {
-                // Relaxed: under the drain queue's lock.
-                self.state.fetch_and(!PARKED_DRAIN, Ordering::Relaxed);
-            }
-            TOKEN_RETRY
-        });
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Exclusive (write) locking
-    // ---------------------------------------------------------------------------------------
-
-    /// Takes the exclusive lock (Go's `Lock`). Once this has claimed the lock, new readers
-    /// wait; readers already inside finish first.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_exclusive();
-    /// assert!(raw.is_locked_exclusive());
-    /// // SAFETY: the exclusive lock is held.
-    /// unsafe { raw.unlock_exclusive() };
-    /// ```
-    #[inline]
-    pub fn lock_exclusive(&self) {
-        if !self.try_lock_exclusive_fast() {
-            self.lock_exclusive_slow(None);
-        }
-    }
-
-    #[inline]
-    fn try_lock_exclusive_fast(&self) -> bool {
-        // Acquire: pairs with the Release of the last release (reader, writer or upgradable).
-        self.state
-            .compare_exchange_weak(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    }
-
-    /// Takes the exclusive lock if nobody holds any lock; never blocks.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// assert!(raw.try_lock_exclusive());
-    /// assert!(!raw.try_lock_exclusive());
-    /// // SAFETY: the exclusive lock is held.
-    /// unsafe { raw.unlock_exclusive() };
-    /// ```
-    #[inline]
-    pub fn try_lock_exclusive(&self) -> bool {
-        // Relaxed: the CAS below re-reads the value.
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            if state & (WRITER | UPGRADABLE | READERS_MASK) != 0 {
-                return false;
-            }
-            // Acquire: as in `try_lock_exclusive_fast`.
-            match self.state.compare_exchange_weak(
-                state,
-                state | WRITER,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(actual) => state = actual,
-            }
-        }
-        if self.take_over(state | WRITER) {
-            return true;
-        }
-        // A reader is inside through its shard: give the claim back as an unlock would, letting
-        // in any reader that parked on seeing it.
-        self.release_writer_slow(false);
-        false
-    }
-
-    /// Takes the exclusive lock, giving up after `timeout`. Returns whether it did. A writer
-    /// that gives up while waiting for readers to leave lets in the readers it held back.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_shared();
-    /// assert!(!raw.try_lock_exclusive_for(Duration::from_millis(1)));
-    /// // SAFETY: the shared lock is held.
-    /// unsafe { raw.unlock_shared() };
-    /// ```
-    #[inline]
-    pub fn try_lock_exclusive_for(&self, timeout: Duration) -> bool {
-        self.try_lock_exclusive_fast()
-            || self.lock_exclusive_slow(gosync_park::deadline_after(timeout))
-    }
-
-    /// Takes the exclusive lock, giving up at `deadline`. Returns whether it did. A past
-    /// deadline still succeeds when the lock is free at once.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Instant;
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// assert!(raw.try_lock_exclusive_until(Instant::now()));
-    /// // SAFETY: the exclusive lock is held.
-    /// unsafe { raw.unlock_exclusive() };
-    /// ```
-    #[inline]
-    pub fn try_lock_exclusive_until(&self, deadline: Instant) -> bool {
-        self.try_lock_exclusive_fast() || self.lock_exclusive_slow(Some(deadline))
-    }
-
-    #[cold]
-    fn lock_exclusive_slow(&self, deadline: Option<Instant>) -> bool {
-        if !self.acquire_claim(WANTS_WRITE, deadline) {
-            return false;
-        }
-        if self.wait_for_readers(deadline) {
-            return true;
-        }
-        // Gave up while readers were inside: give the claim back as an unlock would, letting in
-        // the readers held back meanwhile.
-        self.release_writer_slow(false);
-        false
-    }
-
-    /// Gets `WRITER` (for `WANTS_WRITE`) or `UPGRADABLE` plus one reader (for
-    /// `WANTS_UPGRADABLE`), by CAS when neither is held, otherwise by hand-off from the holder
-    /// after parking on the writer key. Returns `false` if `deadline` passed first.
-    fn acquire_claim(&self, wants: usize, deadline: Option<Instant>) -> bool {
-        let mut spin = SpinWait::new();
-        // Relaxed: the CAS below re-reads the value.
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            if state & (WRITER | UPGRADABLE) == 0 {
-                let new = if wants == WANTS_WRITE {
-                    state | WRITER
-                } else {
-                    if state & READERS_OVERFLOW != 0 {
-                        panic!("sync: too many readers");
-                    }
-                    state + UPGRADABLE + READER
-                };
-                // Acquire: pairs with the Release of the previous holder's release.
-                match self.state.compare_exchange_weak(
-                    state,
-                    new,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return true,
-                    Err(actual) => {
-                        state = actual;
-                        continue;
-                    }
-                }
-            }
-            if has_passed(deadline) {
-                return false;
-            }
-            if spin.spin() {
-                // Relaxed: as above.
-                state = self.state.load(Ordering::Relaxed);
-                continue;
-            }
-            let validate = || self.set_parked_while(PARKED_WRITERS, WRITER | UPGRADABLE);
-            let on_abort = |_, was_last| {
-                if was_last {
-                    // Relaxed: under the writer queue's lock.
-                    self.state.fetch_and(!PARKED_WRITERS, Ordering::Relaxed);
-                }
-            };
-            let options = ParkOptions {
-                token: wants,
-                deadline,
-                ..ParkOptions::default()
-            };
-            match park(self.key(WRITER_KEY), options, validate, || {}, on_abort) {
-                ParkResult::Unparked(TOKEN_HANDOFF) => return true,
-                ParkResult::TimedOut | ParkResult::Cancelled => return false,
-                ParkResult::Unparked(_) | ParkResult::Invalid => spin.reset(),
-            }
-            // Relaxed: as above.
-            state = self.state.load(Ordering::Relaxed);
-        }
-    }
-
-    /// With `WRITER` held by the caller, what it finds of the readers, given `state`, a value
-    /// of the word read after `WRITER` was set.
-    fn readers_seen(&self, state: usize) -> ReadersSeen {
-        if state & READERS_MASK != 0 {
-            return ReadersSeen::Inside;
-        }
-        if state & SHARDED == 0 {
-            return ReadersSeen::Gone;
-        }
-        // SeqCst: pairs with the fence between a reader's shard increment and its look at the
-        // word, and with the fence after a leaving reader's decrement (see the notes at the top).
-        fence(Ordering::SeqCst);
-        let ShardsSeen::Empty { entered } = self.shards.look() else {
-            return ReadersSeen::Inside;
-        };
-        // A guard moving its lock from a shard into the word counts itself there first
-        // (`count_in_word`): look at the word again. Acquire: pairs with the Release decrement of
-        // that shard, which `look` read, and with the Release fetch_sub of readers leaving the
-        // word.
-        if self.state.load(Ordering::Acquire) & READERS_MASK != 0 {
-            return ReadersSeen::Inside;
-        }
-        ReadersSeen::GoneFromShards { entered }
-    }
-
-    /// With `WRITER` held by the caller, whether no reader is inside (see
-    /// [`readers_seen`](Self::readers_seen)). If so, the caller holds the exclusive lock, and
-    /// if few readers came through the shards since the previous writer looked, sends readers
-    /// back to the word. Called once per exclusive lock taken: it counts the reads between.
-    fn take_over(&self, state: usize) -> bool {
-        match self.readers_seen(state) {
-            ReadersSeen::Inside => false,
-            ReadersSeen::Gone => true,
-            ReadersSeen::GoneFromShards { entered } => {
-                if self.shards.few_entered_since(entered) {
-                    // Relaxed: the argument at the top rests on the word's modification order
-                    // alone.
-                    self.state.fetch_and(!SHARDED, Ordering::Relaxed);
-                }
-                true
-            }
-        }
-    }
-
-    /// With `WRITER` held, waits until no reader is inside. Returns `false` if `deadline` passed
-    /// first (the caller still holds `WRITER`).
-    fn wait_for_readers(&self, deadline: Option<Instant>) -> bool {
-        let mut spin = SpinWait::new();
-        loop {
-            // Acquire: pairs with the Release fetch_sub of the readers leaving, so their reads
-            // happen before this writer's writes.
-            if self.take_over(self.state.load(Ordering::Acquire)) {
-                return true;
-            }
-            if has_passed(deadline) {
-                return false;
-            }
-            if spin.spin() {
-                continue;
-            }
-            let validate = || {
-                // Relaxed: a reader leaving the word sees the bit in its fetch_sub (one word's
-                // modification order) and takes the drain queue's lock to wake us; one leaving a
-                // shard is ordered against it by the fence in `readers_seen`.
-                let state = self.state.fetch_or(PARKED_DRAIN, Ordering::Relaxed);
-                if self.readers_seen(state) != ReadersSeen::Inside {
-                    // Relaxed: under the drain queue's lock; only this thread parks there.
-                    self.state.fetch_and(!PARKED_DRAIN, Ordering::Relaxed);
-                    return false;
-                }
-                true
-            };
-            let on_abort = |_, _| {
-                // Relaxed: under the drain queue's lock; only this thread parks there.
-                self.state.fetch_and(!PARKED_DRAIN, Ordering::Relaxed);
-            };
-            let options = ParkOptions {
-                deadline,
-                ..ParkOptions::default()
-            };
-            match park(self.key(DRAIN_KEY), options, validate, || {}, on_abort) {
-                ParkResult::TimedOut | ParkResult::Cancelled => return false,
-                ParkResult::Unparked(_) | ParkResult::Invalid => spin.reset(),
-            }
-        }
-    }
-
-    /// Releases the exclusive lock (Go's `Unlock`). Readers that parked while it was held go in
-    /// first; then the longest-waiting writer (or upgradable reader), if any, is handed the lock.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the exclusive lock on `self` and gives it up: it must not release it
-    /// again, and must not touch data the lock protects until it locks again.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_exclusive();
-    /// // SAFETY: the exclusive lock is held.
-    /// unsafe { raw.unlock_exclusive() };
-    /// assert!(!raw.is_locked());
-    /// ```
-    #[inline]
-    pub unsafe fn unlock_exclusive(&self) {
-        // Release: pairs with the Acquire of whoever locks next.
-        if self
-            .state
-            .compare_exchange(WRITER, 0, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
-            self.release_writer_slow(false);
-        }
-    }
-
-    /// Turns the exclusive lock into a shared one, without letting any writer in between.
-    /// Readers parked meanwhile are let in too; a parked writer is handed the claim and waits
-    /// for them (and this thread) to leave.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the exclusive lock; afterwards it holds a shared lock instead and must
-    /// not write through the lock's protection.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_exclusive();
-    /// // SAFETY: the exclusive lock is held.
-    /// unsafe { raw.downgrade() };
-    /// assert!(raw.try_lock_shared());
-    /// // SAFETY: two shared locks are held.
-    /// unsafe {
-    ///     raw.unlock_shared();
-    ///     raw.unlock_shared();
-    /// }
-    /// ```
-    pub unsafe fn downgrade(&self) {
-        self.release_writer_slow(true);
-    }
-
-    /// Gives up `WRITER` the slow way: parked readers first, then the claim to the next
-    /// writer-queue waiter or nobody. With `downgrade`, the caller stays as a reader.
-    #[cold]
-    fn release_writer_slow(&self, downgrade: bool) {
-        // Readers that parked behind this writer go in before the next writer (Go's rule, which
-        // keeps readers from starving): counted in while `WRITER` still shuts out everyone else.
-        // Relaxed: the bit is re-checked under the queue lock.
-        if self.state.load(Ordering::Relaxed) & PARKED_READERS != 0 {
-            self.wake_readers(TOKEN_HANDOFF);
-        }
-        if downgrade {
-            // Relaxed: this thread already holds the lock; the count only matters to the next
-            // writer, which sees it by coherence after it gets `WRITER` below.
-            self.state.fetch_add(READER, Ordering::Relaxed);
-        }
-        if !self.pass_on_claim(WRITER) {
-            // `WRITER` is gone: readers that parked since the first look would wait for nobody.
-            // They retry rather than being counted in: a new writer may have claimed already.
-            // Relaxed: re-checked under the queue lock.
-            if self.state.load(Ordering::Relaxed) & PARKED_READERS != 0 {
-                self.wake_readers(TOKEN_RETRY);
-            }
-        }
-    }
-
-    /// Gives up `held` (`WRITER`, `UPGRADABLE + READER` or `UPGRADABLE`), handing it over to the
-    /// longest waiter on the writer key if there is one. Returns whether `WRITER` is still set
-    /// (handed to a writer).
-    fn pass_on_claim(&self, held: usize) -> bool {
-        // Relaxed: the CAS below re-reads the value.
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            if state & PARKED_WRITERS == 0 {
-                // Release: pairs with the Acquire of the next reader or claimant.
-                match self.state.compare_exchange_weak(
-                    state,
-                    state - held,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return false,
-                    Err(actual) => {
-                        state = actual;
-                        continue;
-                    }
-                }
-            }
-            let mut handed = None;
-            unpark_filter(
-                self.key(WRITER_KEY),
-                |wants| {
-                    if handed.is_some() {
-                        return FilterOp::Stop;
-                    }
-                    let take = if wants == WANTS_WRITE {
-                        WRITER
-                    } else {
-                        UPGRADABLE + READER
-                    };
-                    // Release: when `WRITER` becomes `UPGRADABLE`, readers may enter through
-                    // their fast path reading from this very change: it must publish the
-                    // writer's writes to them (the new holder learns them from its wake-up).
-                    self.state
-                        .fetch_add(take.wrapping_sub(held), Ordering::Release);
-                    handed = Some(take);
-                    FilterOp::Unpark
-                },
-                |result| {
-                    if !result.have_more {
-                        // Relaxed: under the writer queue's lock.
-                        self.state.fetch_and(!PARKED_WRITERS, Ordering::Relaxed);
-                    }
-                    TOKEN_HANDOFF
-                },
-            );
-            if let Some(take) = handed {
-                return take == WRITER;
-            }
-            // Every parked waiter gave up meanwhile; the bit is clear now.
-            // Relaxed: as above.
-            state = self.state.load(Ordering::Relaxed);
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Upgradable reads
-    // ---------------------------------------------------------------------------------------
-
-    /// Takes an upgradable shared lock: it coexists with plain readers, excludes writers and
-    /// other upgradable readers, and can later become the exclusive lock without letting a
-    /// writer in between.
-    ///
-    /// # Panics
-    ///
-    /// As [`lock_shared`](Self::lock_shared).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_upgradable();
-    /// assert!(raw.try_lock_shared());
-    /// assert!(!raw.try_lock_upgradable());
-    /// // SAFETY: a shared and the upgradable lock are held.
-    /// unsafe {
-    ///     raw.unlock_shared();
-    ///     raw.unlock_upgradable();
-    /// }
-    /// ```
-    #[inline]
-    pub fn lock_upgradable(&self) {
-        if !self.try_lock_upgradable() {
-            self.acquire_claim(WANTS_UPGRADABLE, None);
-        }
-    }
-
-    /// Takes an upgradable shared lock if no writer or upgradable reader holds the lock (or
-    /// waits for it); never blocks.
-    ///
-    /// # Panics
-    ///
-    /// As [`lock_shared`](Self::lock_shared).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// assert!(raw.try_lock_upgradable());
-    /// // SAFETY: the upgradable lock is held.
-    /// unsafe { raw.unlock_upgradable() };
-    /// ```
-    #[inline]
-    pub fn try_lock_upgradable(&self) -> bool {
-        // Relaxed: the CAS below re-reads the value.
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            if state & (WRITER | UPGRADABLE | READERS_OVERFLOW) != 0 {
-                if state & READERS_OVERFLOW != 0 {
-                    panic!("sync: too many readers");
-                }
-                return false;
-            }
-            // Acquire: pairs with the Release of the last writer's release.
-            match self.state.compare_exchange_weak(
-                state,
-                state + UPGRADABLE + READER,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => state = actual,
-            }
-        }
-    }
-
-    /// Takes an upgradable shared lock, giving up after `timeout`. Returns whether it did.
-    ///
-    /// # Panics
-    ///
-    /// As [`lock_shared`](Self::lock_shared).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_exclusive();
-    /// assert!(!raw.try_lock_upgradable_for(Duration::from_millis(1)));
-    /// // SAFETY: the exclusive lock is held.
-    /// unsafe { raw.unlock_exclusive() };
-    /// ```
-    #[inline]
-    pub fn try_lock_upgradable_for(&self, timeout: Duration) -> bool {
-        self.try_lock_upgradable()
-            || self.acquire_claim(WANTS_UPGRADABLE, gosync_park::deadline_after(timeout))
-    }
-
-    /// Takes an upgradable shared lock, giving up at `deadline`. Returns whether it did.
-    ///
-    /// # Panics
-    ///
-    /// As [`lock_shared`](Self::lock_shared).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Instant;
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// assert!(raw.try_lock_upgradable_until(Instant::now()));
-    /// // SAFETY: the upgradable lock is held.
-    /// unsafe { raw.unlock_upgradable() };
-    /// ```
-    #[inline]
-    pub fn try_lock_upgradable_until(&self, deadline: Instant) -> bool {
-        self.try_lock_upgradable() || self.acquire_claim(WANTS_UPGRADABLE, Some(deadline))
-    }
-
-    /// Releases an upgradable shared lock, handing it to the longest waiting writer or
-    /// upgradable reader, if any.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the upgradable lock on `self` and gives it up, as for
-    /// [`unlock_shared`](Self::unlock_shared).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_upgradable();
-    /// // SAFETY: the upgradable lock is held.
-    /// unsafe { raw.unlock_upgradable() };
-    /// assert!(!raw.is_locked());
-    /// ```
-    #[inline]
-    pub unsafe fn unlock_upgradable(&self) {
-        self.pass_on_claim(UPGRADABLE + READER);
-    }
-
-    /// Turns the upgradable lock into the exclusive lock, waiting for the plain readers inside
-    /// to leave (new readers wait meanwhile, as for a writer).
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the upgradable lock; afterwards it holds the exclusive lock instead.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_upgradable();
-    /// // SAFETY: the upgradable lock is held.
-    /// unsafe { raw.upgrade() };
-    /// assert!(raw.is_locked_exclusive());
-    /// // SAFETY: the exclusive lock is held.
-    /// unsafe { raw.unlock_exclusive() };
-    /// ```
-    pub unsafe fn upgrade(&self) {
-        if !self.claim_from_upgradable() {
-            self.wait_for_readers(None);
-        }
-    }
-
-    /// Turns the upgradable lock into the exclusive lock if no plain reader is inside; never
-    /// blocks. Returns whether it did.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the upgradable lock; on `true` it holds the exclusive lock instead.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_upgradable();
-    /// raw.lock_shared();
-    /// // SAFETY: the upgradable lock is held.
-    /// assert!(!unsafe { raw.try_upgrade() });
-    /// // SAFETY: the shared lock is held; then the upgradable one.
-    /// unsafe { raw.unlock_shared() };
-    /// assert!(unsafe { raw.try_upgrade() });
-    /// // SAFETY: the exclusive lock is held.
-    /// unsafe { raw.unlock_exclusive() };
-    /// ```
-    pub unsafe fn try_upgrade(&self) -> bool {
-        // Relaxed: the CAS below re-reads the value.
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            if state & READERS_MASK != READER {
-                return false;
-            }
-            // Acquire: pairs with the Release fetch_sub of the readers that left.
-            match self.state.compare_exchange_weak(
-                state,
-                state - UPGRADABLE - READER + WRITER,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(actual) => state = actual,
-            }
-        }
-        if self.take_over(state - UPGRADABLE - READER + WRITER) {
-            return true;
-        }
-        // A reader is inside through its shard: back to the upgradable lock.
-        self.writer_to_upgradable();
-        false
-    }
-
-    /// Turns the upgradable lock into the exclusive lock, giving up after `timeout` (the caller
-    /// then still holds the upgradable lock). Returns whether it did.
-    ///
-    /// # Safety
-    ///
-    /// As [`try_upgrade`](Self::try_upgrade).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_upgradable();
-    /// raw.lock_shared();
-    /// // SAFETY: the upgradable lock is held.
-    /// assert!(!unsafe { raw.try_upgrade_for(Duration::from_millis(1)) });
-    /// // SAFETY: the shared and the upgradable lock are held.
-    /// unsafe {
-    ///     raw.unlock_shared();
-    ///     raw.unlock_upgradable();
-    /// }
-    /// ```
-    pub unsafe fn try_upgrade_for(&self, timeout: Duration) -> bool {
-        // SAFETY: forwarded to the caller.
-        unsafe { self.try_upgrade_deadline(gosync_park::deadline_after(timeout)) }
-    }
-
-    /// Turns the upgradable lock into the exclusive lock, giving up at `deadline` (the caller
-    /// then still holds the upgradable lock). Returns whether it did.
-    ///
-    /// # Safety
-    ///
-    /// As [`try_upgrade`](Self::try_upgrade).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Instant;
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_upgradable();
-    /// // SAFETY: the upgradable lock is held.
-    /// assert!(unsafe { raw.try_upgrade_until(Instant::now()) });
-    /// // SAFETY: the exclusive lock is held.
-    /// unsafe { raw.unlock_exclusive() };
-    /// ```
-    pub unsafe fn try_upgrade_until(&self, deadline: Instant) -> bool {
-        // SAFETY: forwarded to the caller.
-        unsafe { self.try_upgrade_deadline(Some(deadline)) }
-    }
-
-    /// # Safety
-    ///
-    /// As [`try_upgrade`](Self::try_upgrade).
-    unsafe fn try_upgrade_deadline(&self, deadline: Option<Instant>) -> bool {
-        if self.claim_from_upgradable() || self.wait_for_readers(deadline) {
-            return true;
-        }
-        self.writer_to_upgradable();
-        false
-    }
-
-    /// With the upgradable lock held, swaps it for `WRITER`. Returns whether no reader was left
-    /// inside (the exclusive lock is then held; otherwise the caller waits for readers).
-    fn claim_from_upgradable(&self) -> bool {
-        // Acquire: pairs with the Release fetch_sub of the readers that already left.
-        let prev = self
-            .state
-            .fetch_add(WRITER.wrapping_sub(UPGRADABLE + READER), Ordering::Acquire);
-        self.take_over(prev.wrapping_add(WRITER).wrapping_sub(UPGRADABLE + READER))
-    }
-
-    /// With `WRITER` held and no writer behind it needing it, turns it into the upgradable lock
-    /// and lets in the readers that parked meanwhile (no writer can claim while `UPGRADABLE` is
-    /// held, so counting them in is safe).
-    fn writer_to_upgradable(&self) {
-        // Release: pairs with the Acquire of the readers that now enter.
-        let prev = self.state.fetch_add(
-            (UPGRADABLE + READER).wrapping_sub(WRITER),
-            Ordering::Release,
-        );
-        if prev & PARKED_READERS != 0 {
-            self.wake_readers(TOKEN_HANDOFF);
-        }
-    }
-
-    /// Turns the exclusive lock into the upgradable lock: readers may enter again, writers may
-    /// not.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the exclusive lock; afterwards it holds the upgradable lock instead.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_exclusive();
-    /// // SAFETY: the exclusive lock is held.
-    /// unsafe { raw.downgrade_to_upgradable() };
-    /// assert!(raw.try_lock_shared());
-    /// // SAFETY: a shared and the upgradable lock are held.
-    /// unsafe {
-    ///     raw.unlock_shared();
-    ///     raw.unlock_upgradable();
-    /// }
-    /// ```
-    pub unsafe fn downgrade_to_upgradable(&self) {
-        self.writer_to_upgradable();
-    }
-
-    /// Turns the upgradable lock into a plain shared lock, handing the upgradable slot to the
-    /// longest waiting writer or upgradable reader, if any.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the upgradable lock; afterwards it holds a shared lock instead.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let raw = gosync_rwmutex::RawRwMutex::new();
-    /// raw.lock_upgradable();
-    /// // SAFETY: the upgradable lock is held.
-    /// unsafe { raw.downgrade_upgradable() };
-    /// assert!(raw.try_lock_upgradable());
-    /// // SAFETY: a shared and the upgradable lock are held.
-    /// unsafe {
-    ///     raw.unlock_shared();
-    ///     raw.unlock_upgradable();
-    /// }
-    /// ```
-    pub unsafe fn downgrade_upgradable(&self) {
-        self.pass_on_claim(UPGRADABLE);
-    }
-
     // ---------------------------------------------------------------------------------------
     // Observers
     // ---------------------------------------------------------------------------------------
@@ -1393,145 +328,67 @@ impl RawRwMutex {
         // Relaxed: a snapshot, ordering nothing.
         self.state.load(Ordering::Relaxed) & WRITER != 0
     }
+
+    /// Whether a writer is queued (parked on the writer key), holding new readers back: how a
+    /// test waits for that point of a race. Only under loom and with the `test-hooks` feature
+    /// (see `gosync_park::model`); not part of the API.
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
+    pub fn has_queued_writer(&self) -> bool {
+        // Relaxed: a snapshot, ordering nothing.
+        self.state.load(Ordering::Relaxed) & QUEUED_WRITER != 0
+    }
 }
 
-/// Whether `deadline` has passed (`None` never does).
-#[inline]
-fn has_passed(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|d| Instant::now() >= d)
+/// When a wait gives up: at a deadline, when a context is done, or never.
+#[derive(Clone, Copy)]
+pub(crate) struct GiveUp<'a> {
+    deadline: Option<Instant>,
+    ctx: Option<&'a Context>,
+}
+
+impl<'a> GiveUp<'a> {
+    /// Waits for as long as it takes.
+    pub(crate) const NEVER: GiveUp<'static> = GiveUp {
+        deadline: None,
+        ctx: None,
+    };
+
+    /// Gives up at `deadline` (`None`: never).
+    #[inline]
+    pub(crate) fn at(deadline: Option<Instant>) -> Self {
+        Self {
+            deadline,
+            ctx: None,
+        }
+    }
+
+    /// Gives up when `ctx` is done (cancelled, or its deadline passed).
+    #[inline]
+    pub(crate) fn with(ctx: &'a Context) -> Self {
+        Self {
+            deadline: None,
+            ctx: Some(ctx),
+        }
+    }
+
+    /// Whether the waiter must stop trying now.
+    #[inline]
+    fn has_come(self) -> bool {
+        self.deadline.is_some_and(gosync_park::deadline_passed)
+            || self.ctx.is_some_and(Context::is_done)
+    }
+
+    /// How to park: until the deadline, or until the context is done.
+    #[inline]
+    fn park_options(self, token: usize) -> ParkOptions<'a> {
+        ParkOptions {
+            token,
+            deadline: self.deadline,
+            cancel: self.ctx.map(|ctx| ctx as &dyn Cancellation),
+            ..ParkOptions::default()
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::shards::{KEEP_SHARDED_READS, MAX_SHARDS};
-
-    #[test]
-    fn flag_bits_are_distinct_and_below_the_count() {
-        let flags = [
-            PARKED_READERS,
-            PARKED_WRITERS,
-            PARKED_DRAIN,
-            WRITER,
-            UPGRADABLE,
-            SHARDED,
-        ];
-        let mut all = 0;
-        for flag in flags {
-            assert_eq!(flag.count_ones(), 1);
-            assert_eq!(all & flag, 0);
-            all |= flag;
-            assert!(flag < READER);
-        }
-        assert_eq!(all | READERS_MASK, usize::MAX);
-    }
-
-    #[test]
-    fn a_reader_backing_out_leaves_the_count_unchanged() {
-        let raw = RawRwMutex::new();
-        raw.lock_exclusive();
-        assert!(!raw.try_lock_shared());
-        assert_eq!(raw.state.load(Ordering::Relaxed), WRITER);
-        // SAFETY: the exclusive lock is held.
-        unsafe { raw.unlock_exclusive() };
-        assert_eq!(raw.state.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn upgrade_and_downgrade_move_between_states() {
-        let raw = RawRwMutex::new();
-        raw.lock_upgradable();
-        assert_eq!(raw.state.load(Ordering::Relaxed), UPGRADABLE + READER);
-        // SAFETY: each call holds what it gives up, in sequence.
-        unsafe {
-            raw.upgrade();
-            assert_eq!(raw.state.load(Ordering::Relaxed), WRITER);
-            raw.downgrade_to_upgradable();
-            assert_eq!(raw.state.load(Ordering::Relaxed), UPGRADABLE + READER);
-            raw.downgrade_upgradable();
-            assert_eq!(raw.state.load(Ordering::Relaxed), READER);
-            raw.unlock_shared();
-        }
-        assert_eq!(raw.state.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn contended_guard_reads_shard_the_lock() {
-        let raw = RawRwMutex::new();
-        let state = || raw.state.load(Ordering::Relaxed);
-        let first = raw.lock_read();
-        assert_eq!((first, state()), (ReadSlot::WORD, READER));
-        // Finds `first` inside: gives the lock its shards; is itself counted in the word.
-        let second = raw.lock_read();
-        assert_eq!((second, state()), (ReadSlot::WORD, SHARDED + 2 * READER));
-        let third = raw.lock_read();
-        assert!(third.shard_index().is_some());
-        assert_eq!(state(), SHARDED + 2 * READER);
-        // The raw shared lock keeps counting in the word.
-        assert!(raw.try_lock_shared());
-        assert_eq!(state(), SHARDED + 3 * READER);
-        // SAFETY: each lock released here is held, and released once.
-        unsafe {
-            raw.unlock_shared();
-            raw.unlock_read(first);
-            raw.unlock_read(second);
-        }
-        assert_eq!(state(), SHARDED);
-        assert!(raw.is_locked(), "the reader in its shard");
-        assert!(!raw.try_lock_exclusive());
-        assert_eq!(
-            state(),
-            SHARDED,
-            "a failed try_lock_exclusive leaves no claim"
-        );
-        // SAFETY: `third` is held; then the slot it moved to is.
-        unsafe {
-            let third = raw.count_in_word(third);
-            assert_eq!((third, state()), (ReadSlot::WORD, SHARDED + READER));
-            raw.unlock_read(third);
-        }
-        assert!(!raw.is_locked());
-        // A writer that finds the shards empty sends readers back to the word.
-        assert!(raw.try_lock_exclusive());
-        assert_eq!(state(), WRITER);
-        // SAFETY: the exclusive lock is held.
-        unsafe { raw.unlock_exclusive() };
-        assert_eq!(state(), 0);
-        let (first, second) = (raw.lock_read(), raw.lock_read());
-        assert_eq!((first, second), (ReadSlot::WORD, ReadSlot::WORD));
-        assert_eq!(state(), SHARDED + 2 * READER, "contended again");
-        let third = raw.lock_read();
-        assert!(third.shard_index().is_some());
-        // SAFETY: the three read locks are held.
-        unsafe {
-            raw.unlock_read(first);
-            raw.unlock_read(second);
-            raw.unlock_read(third);
-        }
-        // Reads came through the shards often enough since the last writer looked: the next
-        // writer keeps them there.
-        for _ in 0..KEEP_SHARDED_READS * MAX_SHARDS {
-            let slot = raw.lock_read();
-            assert!(slot.shard_index().is_some());
-            // SAFETY: the read lock was just taken.
-            unsafe { raw.unlock_read(slot) };
-        }
-        assert!(raw.try_lock_exclusive());
-        assert_eq!(state(), SHARDED + WRITER);
-        // SAFETY: the exclusive lock is held.
-        unsafe { raw.unlock_exclusive() };
-        assert_eq!(state(), SHARDED);
-        let slot = raw.lock_read();
-        assert!(slot.shard_index().is_some());
-        // SAFETY: the read lock was just taken.
-        unsafe { raw.unlock_read(slot) };
-    }
-
-    #[test]
-    #[should_panic(expected = "sync: too many readers")]
-    fn reader_overflow_panics() {
-        let raw = RawRwMutex::new();
-        raw.state.store(READERS_OVERFLOW, Ordering::Relaxed);
-        raw.lock_shared();
-    }
-}
+mod tests;

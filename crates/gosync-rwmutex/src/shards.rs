@@ -34,14 +34,10 @@ pub(crate) const MAX_SHARDS: usize = 64;
 
 /// A writer that finds fewer readers than this per shard entered since the previous writer
 /// looked sends readers back to the lock word: with so few reads between writes, the writers'
-/// looks at every shard cost more than the readers save.
-#[cfg(not(gosync_loom))]
-pub(crate) const KEEP_SHARDED_READS: usize = 2;
-
-/// Under loom: one per shard, so that a model with two reads through the shards before a write
-/// explores a writer keeping them, and one with fewer a writer sending readers back.
-#[cfg(gosync_loom)]
-pub(crate) const KEEP_SHARDED_READS: usize = 1;
+/// looks at every shard cost more than the readers save. Under loom one per shard, so that a
+/// model with two reads through the shards before a write explores a writer keeping them, and
+/// one with fewer a writer sending readers back.
+pub(crate) const KEEP_SHARDED_READS: usize = if gosync_park::model::IS_LOOM { 1 } else { 2 };
 
 /// A shard's word: the readers inside in the low half, the readers that ever entered (wrapping)
 /// in the high half.
@@ -122,19 +118,12 @@ pub(crate) struct ReaderShards {
 }
 
 impl ReaderShards {
-    /// No shards yet.
-    #[cfg(not(gosync_loom))]
-    pub(crate) const fn new() -> Self {
-        Self {
-            block: AtomicPtr::new(ptr::null_mut()),
-        }
-    }
-
-    /// No shards yet.
-    #[cfg(gosync_loom)]
-    pub(crate) fn new() -> Self {
-        Self {
-            block: AtomicPtr::new(ptr::null_mut()),
+    gosync_park::const_unless_loom! {
+        /// No shards yet.
+        pub(crate) const fn new() -> Self {
+            Self {
+                block: AtomicPtr::new(ptr::null_mut()),
+            }
         }
     }
 
@@ -249,9 +238,12 @@ fn block_len() -> usize {
 
 /// How many shards each lock gets in this process: the cores available when first asked,
 /// rounded up to a power of two, at most [`MAX_SHARDS`]. Fixed once computed, so every lock's
-/// allocation and release agree on it.
-#[cfg(not(gosync_loom))]
+/// allocation and release agree on it. Under loom two, so that two model threads count on
+/// different lines.
 fn shard_count() -> usize {
+    if gosync_park::model::IS_LOOM {
+        return 2;
+    }
     static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *COUNT.get_or_init(|| {
         std::thread::available_parallelism()
@@ -259,12 +251,6 @@ fn shard_count() -> usize {
             .next_power_of_two()
             .min(MAX_SHARDS)
     })
-}
-
-/// Under loom: two shards, so that two model threads count on different lines.
-#[cfg(gosync_loom)]
-fn shard_count() -> usize {
-    2
 }
 
 /// This thread's shard index, below `shard_count()`: threads take shards in turn when they

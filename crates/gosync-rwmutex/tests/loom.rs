@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use gosync_context::Context;
 use gosync_park::sync::Arc;
 use gosync_park::thread;
 use gosync_rwmutex::{RwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard, RwMutexWriteGuard};
@@ -317,5 +318,142 @@ fn first_contended_read_shards_the_lock_while_a_writer_claims() {
         }
         assert!(!lock.raw().is_locked());
         assert!(lock.try_write().is_some());
+    });
+}
+
+/// An upgradable reader holds the lock and a writer queues behind it: from then on new readers
+/// wait for the writer (Go's writer preference), and get in after it.
+#[test]
+fn a_writer_queued_behind_an_upgradable_reader_holds_back_new_readers() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let upgradable = lock.upgradable_read();
+        let writer = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.write() += 1)
+        };
+        while !lock.raw().has_queued_writer() {
+            thread::yield_now();
+        }
+        assert!(lock.try_read().is_none());
+        let reader = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.read())
+        };
+        drop(upgradable);
+        writer.join().unwrap();
+        assert_eq!(reader.join().unwrap(), 1);
+        assert!(!lock.raw().is_locked());
+    });
+}
+
+/// A writer queued behind an upgradable reader gives up at any point of the race with a reader
+/// it holds back: the reader gets in while the upgradable reader still holds the lock (a mark
+/// left behind would leave it parked for ever: loom reports the deadlock).
+#[test]
+fn a_writer_giving_up_behind_an_upgradable_reader_lets_the_reader_in() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let upgradable = lock.upgradable_read();
+        let writer = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || lock.try_write_for(Duration::from_secs(1)).is_some())
+        };
+        let reader = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.read())
+        };
+        assert!(!writer.join().unwrap());
+        assert_eq!(reader.join().unwrap(), 0);
+        drop(upgradable);
+        assert!(!lock.raw().is_locked());
+    });
+}
+
+/// A `try_write` that cannot succeed (a reader holds the lock through its shard) races a
+/// `try_read` on another shard: the `try_read` never fails.
+#[test]
+fn try_read_beside_a_failing_try_write_on_a_sharded_lock() {
+    loom::model(|| {
+        let lock = sharded_lock();
+        let inside = lock.read();
+        let writer = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || lock.try_write().is_none())
+        };
+        let reader = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || lock.try_read().map(|guard| *guard))
+        };
+        assert!(writer.join().unwrap(), "try_write got in beside a reader");
+        assert_eq!(
+            reader.join().unwrap(),
+            Some(0),
+            "sent away by a failing try_write"
+        );
+        drop(inside);
+        assert!(lock.try_write().is_some());
+    });
+}
+
+/// `try_write` and `try_read` race on a sharded lock: at least one gets in (a `try_read` fails
+/// only because the `try_write` holds the lock, and the `try_write` only because the reader
+/// does), and every access is ordered by the lock.
+#[test]
+fn try_write_versus_try_read_on_a_sharded_lock() {
+    loom::model(|| {
+        let lock = sharded_lock();
+        let writer = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || lock.try_write().map(|mut guard| *guard += 1).is_some())
+        };
+        let read = lock.try_read().map(|guard| *guard);
+        let wrote = writer.join().unwrap();
+        assert!(wrote || read.is_some(), "both failed");
+        assert!(matches!(read, None | Some(0) | Some(1)));
+        assert!(!lock.raw().is_locked());
+        assert_eq!(*lock.read(), usize::from(wrote));
+    });
+}
+
+/// As above, for `try_upgrade`.
+#[test]
+fn try_upgrade_versus_try_read_on_a_sharded_lock() {
+    loom::model(|| {
+        let lock = sharded_lock();
+        let upgrader = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || {
+                RwMutexUpgradableReadGuard::try_upgrade(lock.upgradable_read())
+                    .map(|mut guard| *guard += 1)
+                    .is_ok()
+            })
+        };
+        let read = lock.try_read().map(|guard| *guard);
+        let upgraded = upgrader.join().unwrap();
+        assert!(upgraded || read.is_some(), "both failed");
+        assert!(!lock.raw().is_locked());
+        assert_eq!(*lock.read(), usize::from(upgraded));
+    });
+}
+
+/// A writer waits for a reader to leave while another thread cancels its context: the writer
+/// either gets in after the reader or gives up, and either way leaves nothing behind (a reader
+/// coming after gets in, and the lock ends free).
+#[test]
+fn write_ctx_cancelled_while_waiting_for_a_reader() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let inside = lock.read();
+        let (ctx, cancel) = Context::background().with_cancel();
+        let writer = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || lock.write_ctx(&ctx).map(|mut guard| *guard += 1).is_ok())
+        };
+        cancel.cancel();
+        drop(inside);
+        let wrote = writer.join().unwrap();
+        assert_eq!(*lock.read(), usize::from(wrote));
+        assert!(!lock.raw().is_locked());
     });
 }

@@ -1,0 +1,190 @@
+//! The writer queue: `WRITER` or `UPGRADABLE` taken by CAS when free, otherwise handed over
+//! by the holder, in arrival order, to the writers and upgradable readers parked for it.
+
+use std::cell::Cell;
+
+use gosync_park::sync::Ordering;
+use gosync_park::{park_while, unpark_filter, FilterOp, ParkResult, ParkedBits, SpinWait};
+
+use super::{
+    GiveUp, RawRwMutex, HOLDS_BACK_READERS, PARKED_READERS, PARKED_WRITERS, QUEUED_WRITER, READER,
+    READERS_OVERFLOW, TOKEN_HANDOFF, TOKEN_RETRY, UPGRADABLE, WANTS_WRITE, WRITER, WRITER_KEY,
+};
+
+impl RawRwMutex {
+    /// Gets `WRITER` (for `WANTS_WRITE`) or `UPGRADABLE` plus one reader (for
+    /// `WANTS_UPGRADABLE`), by CAS when neither is held, otherwise by hand-off from the holder
+    /// after parking on the writer key. Returns `false` if `give_up` came first.
+    ///
+    /// A parked writer sets `QUEUED_WRITER`, which holds new readers back also while an
+    /// upgradable reader holds the lock (Go's writer preference).
+    #[track_caller]
+    pub(super) fn acquire_claim(&self, wants: usize, give_up: GiveUp<'_>) -> bool {
+        let mut spin = SpinWait::new();
+        // Relaxed: the CAS below re-reads the value.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & (WRITER | UPGRADABLE) == 0 {
+                let new = if wants == WANTS_WRITE {
+                    state | WRITER
+                } else {
+                    if state & READERS_OVERFLOW != 0 {
+                        panic!("sync: too many readers");
+                    }
+                    state + UPGRADABLE + READER
+                };
+                // Acquire: pairs with the Release of the previous holder's release.
+                match self.state.compare_exchange_weak(
+                    state,
+                    new,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(actual) => {
+                        state = actual;
+                        continue;
+                    }
+                }
+            }
+            if give_up.has_come() {
+                return false;
+            }
+            if spin.spin() {
+                // Relaxed: as above.
+                state = self.state.load(Ordering::Relaxed);
+                continue;
+            }
+            let parked = if wants == WANTS_WRITE {
+                PARKED_WRITERS | QUEUED_WRITER
+            } else {
+                PARKED_WRITERS
+            };
+            match park_while(
+                &self.state,
+                self.key(WRITER_KEY),
+                parked,
+                |state| state & (WRITER | UPGRADABLE) != 0,
+                give_up.park_options(wants),
+            ) {
+                ParkResult::Unparked(TOKEN_HANDOFF) => return true,
+                ParkResult::TimedOut | ParkResult::Cancelled => {
+                    if wants == WANTS_WRITE {
+                        self.writer_left_queue();
+                    }
+                    return false;
+                }
+                ParkResult::Unparked(_) | ParkResult::Invalid => spin.reset(),
+            }
+            // Relaxed: as above.
+            state = self.state.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Gives up `held` (`WRITER`, `UPGRADABLE + READER` or `UPGRADABLE`), handing it over to the
+    /// longest waiter on the writer key if there is one. Returns whether `WRITER` is still set
+    /// (handed to a writer).
+    pub(super) fn pass_on_claim(&self, held: usize) -> bool {
+        // Relaxed: the CAS below re-reads the value.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & PARKED_WRITERS == 0 {
+                // Release: pairs with the Acquire of the next reader or claimant.
+                match self.state.compare_exchange_weak(
+                    state,
+                    state - held,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return false,
+                    Err(actual) => {
+                        state = actual;
+                        continue;
+                    }
+                }
+            }
+            let mut handed = None;
+            let writer_behind = Cell::new(false);
+            unpark_filter(
+                self.key(WRITER_KEY),
+                |wants| {
+                    if handed.is_some() {
+                        // Only looks on, for a writer still queued after the one handed over.
+                        writer_behind.set(wants == WANTS_WRITE);
+                        return if writer_behind.get() {
+                            FilterOp::Stop
+                        } else {
+                            FilterOp::Skip
+                        };
+                    }
+                    let take = if wants == WANTS_WRITE {
+                        WRITER
+                    } else {
+                        UPGRADABLE + READER
+                    };
+                    // Release: when `WRITER` becomes `UPGRADABLE`, readers may enter through
+                    // their fast path reading from this very change: it must publish the
+                    // writer's writes to them (the new holder learns them from its wake-up).
+                    self.state
+                        .fetch_add(take.wrapping_sub(held), Ordering::Release);
+                    handed = Some(take);
+                    FilterOp::Unpark
+                },
+                |result| {
+                    let mut gone = if writer_behind.get() {
+                        0
+                    } else {
+                        QUEUED_WRITER
+                    };
+                    if !result.have_more {
+                        gone |= PARKED_WRITERS;
+                    }
+                    // A `QUEUED_WRITER` cleared here either went with the writer handed
+                    // `WRITER` or was left by a writer that gave up, which wakes the readers it
+                    // held back (`writer_left_queue`).
+                    self.state.clear_parked(gone);
+                    TOKEN_HANDOFF
+                },
+            );
+            if let Some(take) = handed {
+                return take == WRITER;
+            }
+            // Every parked waiter gave up meanwhile; the bit is clear now.
+            // Relaxed: as above.
+            state = self.state.load(Ordering::Relaxed);
+        }
+    }
+
+    /// After a writer left the writer queue without the lock (its deadline passed or its
+    /// context is done): keeps `QUEUED_WRITER` only if another writer is still queued, and
+    /// otherwise lets in the readers it held back, so that nothing of the writer that gave up
+    /// stays behind.
+    #[cold]
+    fn writer_left_queue(&self) {
+        let writer_queued = Cell::new(false);
+        unpark_filter(
+            self.key(WRITER_KEY),
+            |wants| {
+                writer_queued.set(wants == WANTS_WRITE);
+                if writer_queued.get() {
+                    FilterOp::Stop
+                } else {
+                    FilterOp::Skip
+                }
+            },
+            |_| {
+                if !writer_queued.get() {
+                    self.state.clear_parked(QUEUED_WRITER);
+                }
+                TOKEN_RETRY
+            },
+        );
+        // Relaxed: a reader sets `PARKED_READERS` by a compare-and-swap that requires a bit of
+        // `HOLDS_BACK_READERS`: one word's modification order puts it either before the clear
+        // above (and this load sees it) or after (and the reader's swap fails: it retries).
+        let state = self.state.load(Ordering::Relaxed);
+        if state & HOLDS_BACK_READERS == 0 && state & PARKED_READERS != 0 {
+            self.wake_readers(TOKEN_RETRY);
+        }
+    }
+}
