@@ -73,7 +73,8 @@ pub const MIN_SPIN: u32 = 1_000;
 /// ```
 pub const MAX_SPIN: u32 = 50_000;
 
-/// How often, at most, the number of runnable threads is sampled (Linux).
+/// How often, at most, the process's involuntary context switches are sampled (Unix; see the
+/// module docs).
 ///
 /// # Examples
 ///
@@ -340,16 +341,12 @@ impl AdaptiveSpin {
         use std::time::{Duration, Instant};
 
         let cores = cores();
-        // Relaxed: SPINNERS is an admission counter, not a guard of any data.
-        if cores < 2 {
-            return Self::skip();
-        }
-        if SPINNERS.fetch_add(1, Relaxed) >= cores {
-            SPINNERS.fetch_sub(1, Relaxed);
-            return Self::skip();
-        }
         let start = Instant::now();
-        if cores_busy(start) {
+        if cores < 2 || cores_busy(start) {
+            return Self::skip();
+        }
+        // Relaxed: SPINNERS is an admission counter, not a guard of any data.
+        if SPINNERS.fetch_add(1, Relaxed) >= cores {
             SPINNERS.fetch_sub(1, Relaxed);
             return Self::skip();
         }
@@ -359,7 +356,7 @@ impl AdaptiveSpin {
             // Reading the clock costs as much as a few dozen spin hints: look at it now and then.
             for _ in 0..32 {
                 if woken() {
-                    break 'spin Ok(last - start);
+                    break 'spin Ok(start.elapsed());
                 }
                 hint::spin_loop();
             }
