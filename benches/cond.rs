@@ -4,10 +4,17 @@
 //! `cond_ping_pong`: a shared turn flag under the mutex; each thread waits for its turn, passes
 //! the turn over and signals. One iteration is [`ROUND_TRIPS`] round trips (two hand-overs
 //! each), timed from the common start to the end of both threads.
+//!
+//! `cond_timed_ring`: [`RING`] threads pass a token round a ring of slots, each a mutex and a
+//! condition variable; a thread waits for the token with timed waits of [`RING_TIMEOUT`],
+//! waiting again after each timeout, so that most of the ring keeps timing out while the token
+//! travels. One iteration is [`RING_PASSES`] passes, timed from the common start (thread
+//! start-up is not timed); each sample is one iteration (flat sampling), since an iteration
+//! takes tens of milliseconds.
 
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput};
+use criterion::{Criterion, SamplingMode, Throughput};
 use gosync_benches::{config, run_threads};
 
 /// Round trips per criterion iteration (the Go twin uses the same number).
@@ -58,6 +65,132 @@ fn parking_lot_ping_pong(iters: u64) -> Duration {
     })
 }
 
+/// Threads (and slots) in the timed ring.
+const RING: usize = 64;
+/// Passes of the token per iteration of the timed ring.
+const RING_PASSES: usize = 2_000;
+/// The timeout of each wait in the timed ring.
+const RING_TIMEOUT: Duration = Duration::from_micros(60);
+
+/// How many times thread `me` of the ring receives the token: pass `n` goes to thread
+/// `n % RING`.
+fn ring_receipts(me: usize) -> usize {
+    (RING_PASSES + RING - 1 - me) / RING
+}
+
+/// Runs `iters` timed rings. `receive(slot, n)` waits for pass `n` to arrive in `slot` and
+/// takes it; `send(slot, n)` puts pass `n` there and signals.
+fn timed_ring<S: Sync>(
+    iters: u64,
+    slots: &[S],
+    receive: impl Fn(&S, usize) + Sync,
+    send: impl Fn(&S, usize) + Sync,
+) -> Duration {
+    (0..iters)
+        .map(|_| {
+            send(&slots[0], 0);
+            run_threads(RING, |me| {
+                for k in 0..ring_receipts(me) {
+                    let n = me + k * RING;
+                    receive(&slots[me], n);
+                    send(&slots[(me + 1) % RING], n + 1);
+                }
+            })
+        })
+        .sum()
+}
+
+/// The token a slot holds: the number of the pass that delivered it.
+type Token = Option<usize>;
+
+fn gosync_ring(iters: u64) -> Duration {
+    let slots: Vec<_> = (0..RING)
+        .map(|_| {
+            (
+                gosync_mutex::Mutex::new(Token::None),
+                gosync_cond::Cond::new(),
+            )
+        })
+        .collect();
+    timed_ring(
+        iters,
+        &slots,
+        |(token, cond), n| {
+            let mut g = token.lock();
+            while g.is_none() {
+                let _ = cond.wait_for(&mut g, RING_TIMEOUT);
+            }
+            assert_eq!(g.take(), Some(n), "the ring lost a pass");
+        },
+        |(token, cond), n| {
+            *token.lock() = Some(n);
+            cond.signal();
+        },
+    )
+}
+
+fn std_ring(iters: u64) -> Duration {
+    let slots: Vec<_> = (0..RING)
+        .map(|_| {
+            (
+                std::sync::Mutex::new(Token::None),
+                std::sync::Condvar::new(),
+            )
+        })
+        .collect();
+    timed_ring(
+        iters,
+        &slots,
+        |(token, cond), n| {
+            let mut g = token.lock().unwrap();
+            while g.is_none() {
+                g = cond.wait_timeout(g, RING_TIMEOUT).unwrap().0;
+            }
+            assert_eq!(g.take(), Some(n), "the ring lost a pass");
+        },
+        |(token, cond), n| {
+            *token.lock().unwrap() = Some(n);
+            cond.notify_one();
+        },
+    )
+}
+
+fn parking_lot_ring(iters: u64) -> Duration {
+    let slots: Vec<_> = (0..RING)
+        .map(|_| {
+            (
+                parking_lot::Mutex::new(Token::None),
+                parking_lot::Condvar::new(),
+            )
+        })
+        .collect();
+    timed_ring(
+        iters,
+        &slots,
+        |(token, cond), n| {
+            let mut g = token.lock();
+            while g.is_none() {
+                let _ = cond.wait_for(&mut g, RING_TIMEOUT);
+            }
+            assert_eq!(g.take(), Some(n), "the ring lost a pass");
+        },
+        |(token, cond), n| {
+            *token.lock() = Some(n);
+            cond.notify_one();
+        },
+    )
+}
+
+fn ring(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cond_timed_ring");
+    g.throughput(Throughput::Elements(RING_PASSES as u64));
+    g.sampling_mode(SamplingMode::Flat).sample_size(10);
+    g.bench_function("gosync", |b| b.iter_custom(gosync_ring));
+    g.bench_function("std", |b| b.iter_custom(std_ring));
+    g.bench_function("parking_lot", |b| b.iter_custom(parking_lot_ring));
+    g.finish();
+}
+
 fn ping_pong(c: &mut Criterion) {
     let mut g = c.benchmark_group("cond_ping_pong");
     g.throughput(Throughput::Elements(ROUND_TRIPS));
@@ -68,7 +201,9 @@ fn ping_pong(c: &mut Criterion) {
 }
 
 fn main() {
+    gosync_benches::start_neighbours();
     let mut c = config().configure_from_args();
     ping_pong(&mut c);
+    ring(&mut c);
     c.final_summary();
 }

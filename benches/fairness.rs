@@ -142,6 +142,7 @@ fn rwmutex_writer(dur: Duration) {
 }
 
 fn main() {
+    gosync_benches::start_neighbours();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dur = if args.iter().any(|a| a == "--bench") {
         Duration::from_secs(2)

@@ -8,6 +8,10 @@
 //!
 //! `cargo xtask bench` runs everything and regenerates `docs/performance.md` from the medians.
 //!
+//! With `GOSYNC_BENCH_LOAD=N` in the environment (`cargo xtask bench --load N`), every bench
+//! process first starts N busy neighbour threads (see [`start_neighbours`]), so that the
+//! workloads compete for the cores as they do on a loaded server.
+//!
 //! # Examples
 //!
 //! ```
@@ -21,7 +25,7 @@
 //! assert!(elapsed.as_secs() < 60);
 //! ```
 
-use std::sync::Barrier;
+use std::sync::{Barrier, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -49,6 +53,68 @@ pub fn config() -> Criterion {
         .warm_up_time(Duration::from_millis(700))
         .measurement_time(Duration::from_secs(3))
         .without_plots()
+}
+
+/// The environment variable holding the number of busy neighbour threads.
+pub const LOAD_VAR: &str = "GOSYNC_BENCH_LOAD";
+
+/// The number of busy neighbour threads asked for in [`LOAD_VAR`] (0 when unset).
+///
+/// # Panics
+///
+/// Panics if the variable is set but is not a whole number.
+///
+/// # Examples
+///
+/// ```
+/// if std::env::var_os(gosync_benches::LOAD_VAR).is_none() {
+///     assert_eq!(gosync_benches::neighbours_wanted(), 0);
+/// }
+/// ```
+pub fn neighbours_wanted() -> usize {
+    match std::env::var(LOAD_VAR) {
+        Ok(n) => n
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{LOAD_VAR}={n:?}: expected a whole number of threads")),
+        Err(_) => 0,
+    }
+}
+
+/// Starts the busy neighbour threads asked for in [`LOAD_VAR`], once per process; they spin
+/// without sleeping until the process exits, so the workloads run on cores that are never
+/// idle. Every bench's `main` calls this first. Returns how many run.
+///
+/// # Panics
+///
+/// As [`neighbours_wanted`].
+///
+/// # Examples
+///
+/// ```
+/// let n = gosync_benches::start_neighbours();
+/// assert_eq!(n, gosync_benches::neighbours_wanted());
+/// ```
+pub fn start_neighbours() -> usize {
+    static START: Once = Once::new();
+    let n = neighbours_wanted();
+    START.call_once(|| {
+        for i in 0..n {
+            thread::Builder::new()
+                .name(format!("neighbour-{i}"))
+                .spawn(|| {
+                    let mut x = 0_u64;
+                    loop {
+                        x = std::hint::black_box(x.wrapping_add(1));
+                    }
+                })
+                .expect("cannot start a neighbour thread");
+        }
+        if n > 0 {
+            eprintln!("gosync-benches: {n} busy neighbour thread(s) running");
+        }
+    });
+    n
 }
 
 /// Runs `work(i)` on `threads` threads at once and returns the time from the common start to

@@ -78,6 +78,7 @@ fn oversubscribed_8t(c: &mut Criterion) {
 }
 
 fn main() {
+    gosync_benches::start_neighbours();
     let mut c = config().configure_from_args();
     uncontended(&mut c);
     contended_2t(&mut c);

@@ -1,5 +1,11 @@
-//! `cargo xtask bench [--no-go] [--report-only] [--runs N] [FILTER]`: runs the benchmarks and
-//! regenerates `docs/performance.md`.
+//! `cargo xtask bench [--no-go] [--report-only] [--runs N] [--load N] [FILTER]`: runs the
+//! benchmarks and regenerates `docs/performance.md`.
+//!
+//! `--load N` runs every bench process with N busy neighbour threads competing for the cores
+//! (`GOSYNC_BENCH_LOAD=N`, read by `benches/lib.rs`); its results are kept apart from the idle
+//! ones (`<target>/criterion/load<N>/run<i>`, `<target>/gosync-bench/load<N>/`), and the report
+//! shows every load level measured so far, each with its own date, run count and targets
+//! ([`LOAD_TARGETS`]). The Go twins run only idle.
 //!
 //! 1. `cargo bench -p gosync-benches -- [FILTER]`: the criterion benches (one process per bench
 //!    target) and the fairness harness, whose `FAIRNESS ...` lines are collected from stdout.
@@ -14,7 +20,11 @@
 //!
 //! FILTER keeps the benchmarks whose id (`group/bench`, or `fairness/scenario`) contains it.
 //! Results of earlier runs are kept (criterion's files; the lines in
-//! `<target>/gosync-bench/results.txt`), so a filtered run updates only its part of the report.
+//! `<target>/gosync-bench/results.txt`), so a filtered run updates only its part of the report;
+//! each table states how many runs its medians come from, and a filtered run with fewer runs
+//! removes the matching results of the runs it did not repeat. What each invocation did (date,
+//! runs, load average, Go version) is saved beside the lines (`run.txt`), so the report states
+//! only what happened: no Go row without a Go run, no run count that was not run.
 
 use std::collections::BTreeMap;
 use std::env;
@@ -163,16 +173,33 @@ const GROUPS: &[Group] = &[
             Target {
                 subject: "gosync",
                 peers: &["std"],
-                min: 5.0,
+                min: 20.0,
                 text: "",
             },
             Target {
                 subject: "gosync",
                 peers: &["parking_lot"],
-                min: 5.0,
+                min: 20.0,
                 text: "",
             },
         ],
+    },
+    Group {
+        id: "cond_timed_ring",
+        primitive: "Cond",
+        what: "64 threads pass a token 2000 times round a ring of mutex + condition variable \
+               slots, each waiting with timed waits of 60 µs (re-waiting on timeout)",
+        benches: &[
+            ("gosync", "gosync `Mutex` + `Cond::wait_for`"),
+            ("std", "`std` `Mutex` + `Condvar::wait_timeout`"),
+            ("parking_lot", "`parking_lot` `Mutex` + `Condvar::wait_for`"),
+        ],
+        targets: &[Target {
+            subject: "gosync",
+            peers: &["std"],
+            min: 1.0 / 1.5,
+            text: "within 1.5×",
+        }],
     },
     Group {
         id: "once_done",
@@ -236,6 +263,47 @@ const GROUPS: &[Group] = &[
     },
 ];
 
+/// The targets checked when the benches ran with busy neighbour threads (`--load N`), as
+/// `(group id, target)`; the groups' own targets are for an idle machine.
+const LOAD_TARGETS: &[(&str, Target)] = &[
+    (
+        "cond_ping_pong",
+        Target {
+            subject: "gosync",
+            peers: &["std", "parking_lot"],
+            min: 1.0,
+            text: "against the faster of the two",
+        },
+    ),
+    (
+        "cond_timed_ring",
+        Target {
+            subject: "gosync",
+            peers: &["std"],
+            min: 1.0 / 1.5,
+            text: "within 1.5×",
+        },
+    ),
+    (
+        "waitgroup_rounds",
+        Target {
+            subject: "gosync",
+            peers: &["crossbeam"],
+            min: 1.0,
+            text: "",
+        },
+    ),
+    (
+        "mutex_contended_2t",
+        Target {
+            subject: "gosync",
+            peers: &["parking_lot"],
+            min: 0.9,
+            text: "",
+        },
+    ),
+];
+
 /// `(scenario, title, gosync's target on the longest wait in ns)`.
 const FAIRNESS: &[(&str, &str, Option<u128>)] = &[
     (
@@ -264,29 +332,35 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut go = true;
     let mut run_benches = true;
     let mut runs = DEFAULT_RUNS;
+    let mut load = 0;
     let mut filter = None;
     let mut args = args.iter();
+    let whole_number = |n: Option<&String>, min: usize, what: &str| {
+        n.and_then(|n| n.parse().ok())
+            .filter(|&n| n >= min)
+            .ok_or(format!(
+                "bench: {what} takes a whole number of at least {min}"
+            ))
+    };
     while let Some(a) = args.next() {
         match a.as_str() {
             "--no-go" => go = false,
             "--report-only" => run_benches = false,
-            "--runs" => {
-                runs = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or("bench: --runs takes a whole number of at least 1")?;
-            }
+            "--runs" => runs = whole_number(args.next(), 1, "--runs")?,
+            "--load" => load = whole_number(args.next(), 0, "--load")?,
             "-h" | "--help" => {
                 println!(
-                    "cargo xtask bench [--no-go] [--report-only] [--runs N] [FILTER]\n\n\
+                    "cargo xtask bench [--no-go] [--report-only] [--runs N] [--load N] [FILTER]\n\n\
                      Runs the criterion benches, the fairness harness and (when `go` is installed)\n\
                      the Go twins, then regenerates docs/performance.md.\n\
                      FILTER keeps benchmarks whose id (group/bench, fairness/scenario) contains it.\n\
                      --no-go        skip the Go twins\n\
                      --report-only  only regenerate the report from earlier results\n\
                      --runs N       run the criterion benches N times (default 3); the report\n\
-                     \x20              takes the median over the runs"
+                     \x20              takes the median over the runs\n\
+                     --load N       run every bench beside N busy neighbour threads (default 0:\n\
+                     \x20              idle); each load level keeps its own results, and the\n\
+                     \x20              report shows every level measured (the Go twins run idle only)"
                 );
                 return Ok(());
             }
@@ -297,22 +371,30 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let root = workspace_root()?;
     let target = target_dir(&root);
-    let criterion_home = target.join("criterion");
-    let saved = target.join("gosync-bench").join("results.txt");
+    let level = Level::new(&target, load);
 
-    let load_before = load_average();
     if run_benches {
+        let load_before = load_average();
         let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        if filter.is_none() {
-            // A full run replaces every earlier result, stale run directories included.
-            let _ = fs::remove_dir_all(&criterion_home);
+        match &filter {
+            // A full run replaces every earlier result of its level, stale runs included.
+            None => {
+                let _ = fs::remove_dir_all(&level.criterion_home);
+                let _ = fs::remove_file(&level.results);
+            }
+            // The runs this one does not repeat must not keep older results of what it measures.
+            Some(f) => forget_runs_from(&level.criterion_home, runs, f),
         }
         let mut lines = Vec::new();
         for run in 0..runs {
             let mut cmd = Command::new(&cargo);
             cmd.current_dir(&root)
                 .args(["bench", "-p", "gosync-benches"])
-                .env("CRITERION_HOME", criterion_home.join(format!("run{run}")));
+                .env(
+                    "CRITERION_HOME",
+                    level.criterion_home.join(format!("run{run}")),
+                )
+                .env("GOSYNC_BENCH_LOAD", load.to_string());
             if run > 0 {
                 // The fairness harness reports one distribution; only throughput is repeated.
                 for bench in CRITERION_BENCHES {
@@ -325,37 +407,186 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 &format!("cargo bench (run {} of {runs})", run + 1),
             )?);
         }
-        if go {
-            if go_version().is_some() {
-                let mut cmd = Command::new("go");
-                cmd.current_dir(root.join("benches").join("go"))
-                    .arg("run")
-                    .arg(".");
-                cmd.args(filter.iter());
-                if env::var_os("GOCACHE").is_none() {
-                    cmd.env("GOCACHE", target.join("go-build"));
-                }
-                lines.extend(run_tee(cmd, "go run")?);
-            } else {
-                println!("bench: `go` not found, skipping the Go twins");
+        let previous = RunInfo::load(&level.info);
+        let mut go_ran = None;
+        let go_note = if load > 0 {
+            "not run (the Go twins run idle only)".to_owned()
+        } else if !go {
+            "not run (--no-go)".to_owned()
+        } else if let Some(version) = go_version() {
+            let mut cmd = Command::new("go");
+            cmd.current_dir(root.join("benches").join("go"))
+                .arg("run")
+                .arg(".");
+            cmd.args(filter.iter());
+            if env::var_os("GOCACHE").is_none() {
+                cmd.env("GOCACHE", target.join("go-build"));
             }
-        }
-        save_lines(&saved, &lines)?;
+            lines.extend(run_tee(cmd, "go run")?);
+            go_ran = Some(version.clone());
+            version
+        } else {
+            println!("bench: `go` not found, skipping the Go twins");
+            "not installed".to_owned()
+        };
+        // Go rows stay only while they come from a Go run that the report can name.
+        let go_kept = match (&go_ran, &filter) {
+            (Some(version), _) => Some(version.clone()),
+            (None, Some(_)) => previous.as_ref().and_then(|p| p.go.clone()),
+            (None, None) => None,
+        };
+        save_lines(&level.results, &lines, go_kept.is_some())?;
+        let info = RunInfo {
+            date: now_utc(),
+            runs,
+            filter: filter.clone(),
+            load_before,
+            load_after: load_average(),
+            go: go_kept,
+            go_note,
+        };
+        info.save(&level.info)?;
     }
 
-    let lines = fs::read_to_string(&saved).unwrap_or_default();
-    let load = if run_benches {
-        Some((load_before, load_average()))
-    } else {
-        None
-    };
-    let report = render(&criterion_home, &lines, go, load);
+    let levels = Level::all(&target);
+    let report = render(&levels);
     let out = root.join("docs").join("performance.md");
     fs::create_dir_all(out.parent().expect("docs/ has a parent"))
         .map_err(|e| format!("bench: creating docs/: {e}"))?;
     fs::write(&out, report).map_err(|e| format!("bench: writing {}: {e}", out.display()))?;
     println!("bench: wrote {}", out.display());
     Ok(())
+}
+
+/// One load level's results: idle (0) or N busy neighbour threads.
+struct Level {
+    load: usize,
+    /// `<target>/criterion/idle` or `<target>/criterion/load<N>`, holding `run<i>`.
+    criterion_home: PathBuf,
+    /// The saved `GOBENCH`/`FAIRNESS` lines.
+    results: PathBuf,
+    /// What the last invocation at this level did ([`RunInfo`]).
+    info: PathBuf,
+}
+
+impl Level {
+    fn new(target: &Path, load: usize) -> Self {
+        let name = match load {
+            0 => "idle".to_owned(),
+            n => format!("load{n}"),
+        };
+        let saved = target.join("gosync-bench").join(&name);
+        Self {
+            load,
+            criterion_home: target.join("criterion").join(&name),
+            results: saved.join("results.txt"),
+            info: saved.join("run.txt"),
+        }
+    }
+
+    /// Every level that has been run, idle first, then by load.
+    fn all(target: &Path) -> Vec<Self> {
+        let mut loads: Vec<usize> = fs::read_dir(target.join("gosync-bench"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                match name.as_str() {
+                    "idle" => Some(0),
+                    n => n.strip_prefix("load")?.parse().ok(),
+                }
+            })
+            .collect();
+        loads.sort_unstable();
+        loads
+            .into_iter()
+            .map(|load| Self::new(target, load))
+            .filter(|level| level.info.is_file())
+            .collect()
+    }
+
+    fn title(&self) -> String {
+        match self.load {
+            0 => "idle".to_owned(),
+            1 => "1 busy neighbour thread".to_owned(),
+            n => format!("{n} busy neighbour threads"),
+        }
+    }
+}
+
+/// What one `cargo xtask bench` invocation did at a load level, saved as `key=value` lines.
+#[derive(Debug, Default, PartialEq)]
+struct RunInfo {
+    date: String,
+    /// How many times the criterion benches ran.
+    runs: usize,
+    filter: Option<String>,
+    load_before: Option<String>,
+    load_after: Option<String>,
+    /// The Go version behind the saved Go lines, if any are kept.
+    go: Option<String>,
+    /// What happened to the Go twins in this invocation.
+    go_note: String,
+}
+
+impl RunInfo {
+    fn save(&self, path: &Path) -> Result<(), String> {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let text = format!(
+            "date={}\nruns={}\nfilter={}\nload_before={}\nload_after={}\ngo={}\ngo_note={}\n",
+            self.date,
+            self.runs,
+            opt(&self.filter),
+            opt(&self.load_before),
+            opt(&self.load_after),
+            opt(&self.go),
+            self.go_note
+        );
+        fs::create_dir_all(path.parent().expect("the info file has a parent"))
+            .and_then(|()| fs::write(path, text))
+            .map_err(|e| format!("bench: saving {}: {e}", path.display()))
+    }
+
+    fn load(path: &Path) -> Option<Self> {
+        Some(Self::parse(&fs::read_to_string(path).ok()?))
+    }
+
+    fn parse(text: &str) -> Self {
+        let mut info = Self::default();
+        for (key, value) in text.lines().filter_map(|l| l.split_once('=')) {
+            let opt = || Some(value.to_owned()).filter(|v| !v.is_empty());
+            match key {
+                "date" => info.date = value.to_owned(),
+                "runs" => info.runs = value.parse().unwrap_or(0),
+                "filter" => info.filter = opt(),
+                "load_before" => info.load_before = opt(),
+                "load_after" => info.load_after = opt(),
+                "go" => info.go = opt(),
+                "go_note" => info.go_note = value.to_owned(),
+                _ => {}
+            }
+        }
+        info
+    }
+}
+
+/// Removes, from the runs numbered `runs` and above, the results of the benchmarks `filter`
+/// keeps: a filtered run with fewer runs than the last one does not repeat them there.
+fn forget_runs_from(home: &Path, runs: usize, filter: &str) {
+    for run in run_dirs(home).iter().skip(runs) {
+        for group in fs::read_dir(run).into_iter().flatten().flatten() {
+            for bench in fs::read_dir(group.path()).into_iter().flatten().flatten() {
+                let id = format!(
+                    "{}/{}",
+                    group.file_name().to_string_lossy(),
+                    bench.file_name().to_string_lossy()
+                );
+                if id.contains(filter) {
+                    let _ = fs::remove_dir_all(bench.path());
+                }
+            }
+        }
+    }
 }
 
 /// The directory holding the workspace's `Cargo.toml`: the nearest one above the current
@@ -412,18 +643,27 @@ fn run_tee(mut cmd: Command, what: &str) -> Result<Vec<String>, String> {
 }
 
 /// Merges `new` result lines into the saved ones (a line replaces the saved line with the same
-/// first three words).
-fn save_lines(path: &Path, new: &[String]) -> Result<(), String> {
+/// first three words). Without `keep_go`, the Go twins' lines are dropped: no Go run backs them.
+fn save_lines(path: &Path, new: &[String], keep_go: bool) -> Result<(), String> {
     let key = |l: &str| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
     let old = fs::read_to_string(path).unwrap_or_default();
     let mut all: BTreeMap<String, String> = old.lines().map(|l| (key(l), l.to_owned())).collect();
     for l in new {
         all.insert(key(l), l.clone());
     }
+    if !keep_go {
+        all.retain(|_, l| !is_go_line(l));
+    }
     let text: String = all.values().map(|l| format!("{l}\n")).collect();
     fs::create_dir_all(path.parent().expect("results file has a parent"))
         .and_then(|()| fs::write(path, text))
         .map_err(|e| format!("bench: saving {}: {e}", path.display()))
+}
+
+/// Whether a saved line comes from the Go twins.
+fn is_go_line(line: &str) -> bool {
+    let words: Vec<&str> = line.split_whitespace().take(3).collect();
+    matches!(words.as_slice(), ["GOBENCH", ..] | ["FAIRNESS", _, "go"])
 }
 
 /// The run directories (`run<i>`) under `home`, in order.
@@ -508,17 +748,116 @@ fn fmt_ns(ns: f64) -> String {
     }
 }
 
-/// The report's text.
-/// `load` is the 1-minute load average before and after the run, when this invocation ran the
-/// benches.
-fn render(
-    criterion_home: &Path,
-    lines: &str,
-    go: bool,
-    load: Option<(Option<String>, Option<String>)>,
-) -> String {
-    let go_results = go_medians(lines);
-    let runs = run_dirs(criterion_home);
+/// The report's text: every load level measured, idle first.
+fn render(levels: &[Level]) -> String {
+    let infos: Vec<RunInfo> = levels
+        .iter()
+        .map(|l| RunInfo::load(&l.info).unwrap_or_default())
+        .collect();
+    let mut out = String::new();
+    let _ = writeln!(out, "# Performance\n");
+    let _ = writeln!(
+        out,
+        "Generated by `cargo xtask bench` on {}. Do not edit by hand: rerun it.\n",
+        now_utc()
+    );
+    let _ = writeln!(out, "## Machine\n");
+    let _ = writeln!(out, "| | |\n| --- | --- |");
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let _ = writeln!(out, "| cores (nproc) | {cores} |");
+    let _ = writeln!(
+        out,
+        "| CPU | {} |",
+        cpu_model().unwrap_or_else(|| "unknown".to_owned())
+    );
+    let _ = writeln!(
+        out,
+        "| rustc | {} |",
+        command_line("rustc", &["-V"]).unwrap_or_default()
+    );
+    let idle = levels.iter().zip(&infos).find(|(l, _)| l.load == 0);
+    let go = match idle {
+        Some((_, info)) => match &info.go {
+            Some(version) => format!("{version} (the Go rows)"),
+            None => format!("{}: no Go rows", info.go_note),
+        },
+        None => "not run: no Go rows".to_owned(),
+    };
+    let _ = writeln!(out, "| go | {go} |\n");
+
+    let _ = writeln!(out, "## Runs\n");
+    let _ = writeln!(
+        out,
+        "| results | measured on | criterion runs | filter | load average (1 min) before / after |\n\
+         | --- | --- | ---: | --- | --- |"
+    );
+    for (level, info) in levels.iter().zip(&infos) {
+        let unknown = || "?".to_owned();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} / {} |",
+            level.title(),
+            info.date,
+            info.runs,
+            info.filter.as_deref().unwrap_or("none (every bench)"),
+            info.load_before.clone().unwrap_or_else(unknown),
+            info.load_after.clone().unwrap_or_else(unknown)
+        );
+    }
+    out.push('\n');
+
+    let _ = writeln!(out, "## Method\n");
+    out.push_str(
+        "- A time shown is the median over the runs of criterion's median; a ratio is computed \
+         within each run and the median over the runs is shown. Each table says how many runs \
+         its medians come from (a filtered run may have repeated only part of the benches).\n\
+         - Each workload runs gosync and its peers in one criterion group, one after the other \
+         in the same process, so they see the same machine state. Criterion: 20 samples, \
+         0.7 s warm-up, 3 s measurement per benchmark (the timed ring: 10 samples of one \
+         iteration each).\n\
+         - Multi-threaded workloads do a fixed total amount of work per iteration (for example \
+         2000 lock operations split over the threads), timed from a common start to the end of \
+         the last thread; thread start-up is not timed. So a 2-thread and an 8-thread time \
+         compare directly.\n\
+         - Ratios are peer median / gosync median: above 1 means gosync is faster. Read the \
+         ratios, not the absolute times: the reference machine is a noisy 2-core VM, and \
+         repeated runs move single medians by 10% or more, contended ones more; a load \
+         average above the core count means other work shared the cores and every number, \
+         fairness above all, is unreliable.\n\
+         - Under load (`cargo xtask bench --load N`), every bench process also runs N threads \
+         that spin without ever sleeping for the whole run (`GOSYNC_BENCH_LOAD`, \
+         `benches/lib.rs`), so no core is ever idle: what a busy server looks like. The \
+         targets there are the ones that matter under load (a spin that pays on an idle core \
+         can cost 50× on a busy one).\n\
+         - The Go twins (`benches/go`, `go run .`) run the same workloads with the same work \
+         per iteration on Go's `sync` with GOMAXPROCS=2 and report the median of 20 samples; \
+         they are for reference, with no target, and appear only when Go ran (see Machine).\n\
+         - Fairness is not a throughput: it is the distribution of one thread's waits while \
+         others keep taking the lock (`benches/fairness.rs`, 2 s per implementation).\n\n",
+    );
+
+    let reports: Vec<(String, String)> = levels.iter().map(level_report).collect();
+    for (level, (summary, _)) in levels.iter().zip(&reports) {
+        let _ = writeln!(out, "## Summary of targets: {}\n", level.title());
+        let _ = writeln!(
+            out,
+            "| workload | ratio | measured | target | |\n| --- | --- | ---: | --- | --- |"
+        );
+        out.push_str(summary);
+        out.push('\n');
+    }
+    for (level, (_, sections)) in levels.iter().zip(&reports) {
+        let _ = writeln!(out, "## Results: {}\n", level.title());
+        out.push_str(sections);
+    }
+    out
+}
+
+/// One level's rows for its summary of targets, and its sections.
+fn level_report(level: &Level) -> (String, String) {
+    let lines = fs::read_to_string(&level.results).unwrap_or_default();
+    let go_results = go_medians(&lines);
+    let runs = run_dirs(&level.criterion_home);
     // The median over the runs of criterion's median, or the Go twin's median.
     let median = |group: &str, bench: &str| {
         median_of(
@@ -548,29 +887,54 @@ fn render(
         )
     };
 
-    let mut out = String::new();
     let mut summary = String::new();
     let mut sections = String::new();
     let mut primitive = "";
     for g in GROUPS {
         if g.primitive != primitive {
             primitive = g.primitive;
-            let _ = writeln!(sections, "## {primitive}\n");
+            let _ = writeln!(sections, "### {primitive}\n");
         }
-        let _ = writeln!(sections, "### `{}`: {}\n", g.id, g.what);
+        let measured_runs = runs
+            .iter()
+            .filter(|run| {
+                g.benches
+                    .iter()
+                    .any(|(b, _)| criterion_median(run, g.id, b).is_some())
+            })
+            .count();
+        let _ = writeln!(
+            sections,
+            "#### `{}`: {} (medians of {measured_runs} run(s))\n",
+            g.id, g.what
+        );
         let _ = writeln!(
             sections,
             "| implementation | median per iteration |\n| --- | ---: |"
         );
         for (bench, label) in g.benches {
-            let cell = median(g.id, bench).map_or_else(|| "not run".to_owned(), fmt_ns);
-            let _ = writeln!(sections, "| {label} | {cell} |");
+            let Some(ns) = median(g.id, bench) else {
+                if *bench != GO && !bench.starts_with("go_") {
+                    let _ = writeln!(sections, "| {label} | not run |");
+                }
+                continue;
+            };
+            let _ = writeln!(sections, "| {label} | {} |", fmt_ns(ns));
         }
         let _ = writeln!(
             sections,
             "\n| ratio (> 1: gosync faster) | measured | target | |\n| --- | ---: | --- | --- |"
         );
-        for t in g.targets {
+        let targets: Vec<&Target> = if level.load == 0 {
+            g.targets.iter().collect()
+        } else {
+            LOAD_TARGETS
+                .iter()
+                .filter(|(id, _)| *id == g.id)
+                .map(|(_, t)| t)
+                .collect()
+        };
+        for t in &targets {
             let (ratio, status) = match ratio(g.id, t.subject, t.peers) {
                 Some(r) => (
                     format!("{r:.2}×"),
@@ -593,7 +957,7 @@ fn render(
             );
         }
         let gosync = g.benches.first().map(|(b, _)| *b);
-        if let (true, Some(subject)) = (g.targets.is_empty(), gosync) {
+        if let (true, Some(subject)) = (targets.is_empty(), gosync) {
             // No target: each peer's ratio, for reference.
             for (peer, label) in g.benches.iter().skip(1).filter(|(b, _)| *b != GO) {
                 let measured = ratio(g.id, subject, &[peer])
@@ -605,7 +969,7 @@ fn render(
                 );
             }
         }
-        let go_bench = g.benches.iter().find(|(b, _)| *b == "go").map(|(b, _)| *b);
+        let go_bench = g.benches.iter().find(|(b, _)| *b == GO).map(|(b, _)| *b);
         if let (Some(gb), Some(sb)) = (go_bench, gosync) {
             if let (Some(s), Some(p)) = (median(g.id, sb), median(g.id, gb)) {
                 let _ = writeln!(
@@ -618,84 +982,10 @@ fn render(
         }
         sections.push('\n');
     }
-
-    let _ = writeln!(out, "# Performance\n");
-    let _ = writeln!(
-        out,
-        "Generated by `cargo xtask bench` on {}. Do not edit by hand: rerun it.\n",
-        now_utc()
-    );
-    let _ = writeln!(out, "## Machine\n");
-    let _ = writeln!(out, "| | |\n| --- | --- |");
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let _ = writeln!(out, "| cores (nproc) | {cores} |");
-    let _ = writeln!(
-        out,
-        "| CPU | {} |",
-        cpu_model().unwrap_or_else(|| "unknown".to_owned())
-    );
-    let _ = writeln!(
-        out,
-        "| rustc | {} |",
-        command_line("rustc", &["-V"]).unwrap_or_default()
-    );
-    let go_v = if go { go_version() } else { None };
-    let _ = writeln!(
-        out,
-        "| go | {} |",
-        go_v.unwrap_or_else(|| "not run".to_owned())
-    );
-    if let Some((before, after)) = load {
-        let unknown = || "?".to_owned();
-        let _ = writeln!(
-            out,
-            "| load average (1 min) before / after the run | {} / {} |",
-            before.unwrap_or_else(unknown),
-            after.unwrap_or_else(unknown)
-        );
-    }
-    out.push('\n');
-
-    let _ = writeln!(out, "## Method\n");
-    let _ = writeln!(
-        out,
-        "- The criterion benches ran {} time(s) (`cargo xtask bench --runs N`). A time shown is \
-         the median over the runs of criterion's median; a ratio is computed within each run \
-         and the median over the runs is shown.",
-        runs.len()
-    );
-    out.push_str(
-        "- Each workload runs gosync and its peers in one criterion group, one after the other \
-         in the same process, so they see the same machine state. Criterion: 20 samples, \
-         0.7 s warm-up, 3 s measurement per benchmark.\n\
-         - Multi-threaded workloads do a fixed total amount of work per iteration (for example \
-         2000 lock operations split over the threads), timed from a common start to the end of \
-         the last thread; thread start-up is not timed. So a 2-thread and an 8-thread time \
-         compare directly.\n\
-         - Ratios are peer median / gosync median: above 1 means gosync is faster. Read the \
-         ratios, not the absolute times: the reference machine is a noisy 2-core VM, and \
-         repeated runs move single medians by 10% or more, contended ones more; a load \
-         average above the core count means other work shared the cores and every number, \
-         fairness above all, is unreliable.\n\
-         - The Go twins (`benches/go`, `go run .`) run the same workloads with the same work \
-         per iteration on Go's `sync` with GOMAXPROCS=2 and report the median of 20 samples; \
-         they are for reference, with no target.\n\
-         - Fairness is not a throughput: it is the distribution of one thread's waits while \
-         others keep taking the lock (`benches/fairness.rs`, 2 s per implementation).\n\n",
-    );
-
-    let _ = writeln!(out, "## Summary of targets\n");
-    let _ = writeln!(
-        out,
-        "| workload | ratio | measured | target | |\n| --- | --- | ---: | --- | --- |"
-    );
-    out.push_str(&summary);
-    let (fair_table, fair_summary) = fairness_table(lines);
-    out.push_str(&fair_summary);
-    out.push('\n');
-    out.push_str(&sections);
-    out.push_str(&fair_table);
-    out
+    let (fair_table, fair_summary) = fairness_table(&lines, level.load == 0);
+    summary.push_str(&fair_summary);
+    sections.push_str(&fair_table);
+    (summary, sections)
 }
 
 /// The label of `bench` in group `g`.
@@ -706,12 +996,14 @@ fn label_of(g: &Group, bench: &str) -> &'static str {
         .map_or("?", |(_, l)| l)
 }
 
-/// The fairness section, and its rows for the summary table.
-fn fairness_table(lines: &str) -> (String, String) {
-    let mut out = String::from("## Fairness\n\n");
+/// The fairness section, and its rows for the summary table (only `with_targets`: the
+/// fairness targets are for an idle machine).
+fn fairness_table(lines: &str, with_targets: bool) -> (String, String) {
+    let mut out = String::from("### Fairness\n\n");
     let mut summary = String::new();
     for (scenario, title, target) in FAIRNESS {
-        let _ = writeln!(out, "### `{scenario}`: {title}\n");
+        let target = target.filter(|_| with_targets);
+        let _ = writeln!(out, "#### `{scenario}`: {title}\n");
         let _ = writeln!(
             out,
             "| implementation | samples | p50 wait | p99 wait | max wait |\n| --- | ---: | ---: | ---: | ---: |"
@@ -729,7 +1021,7 @@ fn fairness_table(lines: &str) -> (String, String) {
                     let _ = writeln!(
                         summary,
                         "| `fairness/{scenario}` | gosync longest wait | — | < {} | not run |",
-                        fmt_ns(*limit as f64)
+                        fmt_ns(limit as f64)
                     );
                 }
                 continue;
@@ -745,7 +1037,7 @@ fn fairness_table(lines: &str) -> (String, String) {
             );
             if let (Some(limit), &"gosync") = (target, imp) {
                 let max = field(line, "max_ns").unwrap_or(f64::INFINITY);
-                let status = if max < *limit as f64 {
+                let status = if max < limit as f64 {
                     "met"
                 } else {
                     "**missed**"
@@ -754,7 +1046,7 @@ fn fairness_table(lines: &str) -> (String, String) {
                     summary,
                     "| `fairness/{scenario}` | gosync longest wait | {} | < {} | {status} |",
                     fmt_ns(max),
-                    fmt_ns(*limit as f64)
+                    fmt_ns(limit as f64)
                 );
             }
         }
@@ -840,6 +1132,51 @@ mod tests {
         let json = r#"{"mean":{"confidence_interval":{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0},"point_estimate":1.5,"standard_error":0.1},"median":{"confidence_interval":{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0},"point_estimate":12.25e0,"standard_error":0.1},"median_abs_dev":{"point_estimate":9.0}}"#;
         let median = &json[json.find("\"median\"").unwrap()..];
         assert_eq!(json_number_after(median, "\"point_estimate\""), Some(12.25));
+    }
+
+    #[test]
+    fn run_info_round_trips() {
+        let info = RunInfo {
+            date: "2026-01-02 03:04 UTC".to_owned(),
+            runs: 3,
+            filter: Some("cond".to_owned()),
+            load_before: Some("0.10".to_owned()),
+            load_after: None,
+            go: None,
+            go_note: "not installed".to_owned(),
+        };
+        let dir = env::temp_dir().join(format!("gosync-bench-test-{}", std::process::id()));
+        let path = dir.join("run.txt");
+        info.save(&path).unwrap();
+        assert_eq!(RunInfo::load(&path), Some(info));
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn go_lines_are_recognised() {
+        assert!(is_go_line("GOBENCH mutex_uncontended go median_ns=14.5"));
+        assert!(is_go_line("FAIRNESS mutex go samples=1 p50_ns=7"));
+        assert!(!is_go_line("FAIRNESS mutex gosync samples=1 p50_ns=7"));
+    }
+
+    #[test]
+    fn levels_keep_their_results_apart() {
+        let target = Path::new("/t");
+        let idle = Level::new(target, 0);
+        let loaded = Level::new(target, 2);
+        assert_eq!(idle.criterion_home, Path::new("/t/criterion/idle"));
+        assert_eq!(
+            loaded.results,
+            Path::new("/t/gosync-bench/load2/results.txt")
+        );
+        assert_eq!(loaded.title(), "2 busy neighbour threads");
+        // Every load target names a group and its benches.
+        for (id, t) in LOAD_TARGETS {
+            let g = GROUPS.iter().find(|g| g.id == *id).expect("a known group");
+            for bench in t.peers.iter().chain([&t.subject]) {
+                assert_ne!(label_of(g, bench), "?", "{id}/{bench}");
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   spins on its own wake flag for a while before paying for a futex sleep, so a wake that
 //!   arrives within microseconds costs no sleep+wake round trip. The budget adapts per thread to
 //!   the waits it sees: twice the last wait when that was short, half the budget when it was
-//!   long, between [`MIN_SPIN`] and [`MAX_SPIN`].
+//!   long or when a spin ran out without seeing the wake, between [`MIN_SPIN`] and
+//!   [`MAX_SPIN`].
 //!
 //! Why [`MAX_SPIN`] is about one sleep+wake: a futex sleep+wake costs 20–40 µs of latency on a
 //! small VM, so a spin that long at worst doubles the price of a wait that had to sleep anyway,
@@ -17,11 +18,32 @@
 //! forth (a condition variable ping-pong) settle into spinning only if each spins longer than
 //! the other takes to wake from a sleep; with a shorter cap both keep sleeping.
 //!
-//! Nothing spins on a single core, and at most one thread per core spins in the park layer at
-//! once (an admission counter), so spinners cannot crowd out the threads they wait for among
-//! themselves. A waiter that has already spun on its own terms (a mutex after its back-off)
-//! skips the adaptive spin: `ParkOptions::sleep_at_once`. Under loom and miri nothing spins:
-//! loom would explore every spin iteration, and under miri time is meaningless.
+//! # Spinning only while a core is idle
+//!
+//! A spin pays only if the thread it waits for is running on another core. When every core is
+//! taken (more runnable threads than cores), the thread we wait for is often waiting for a core
+//! itself, and our spin burns the time slice it needs: measured with two busy neighbour threads
+//! on two cores, a `Cond` ping-pong that spun ran 10–50× slower than one that slept. Go spins
+//! only while a processor is idle; OS threads get the same rule from two signals, either of
+//! which stops all spinning in the process (both kinds) for a short while:
+//!
+//! - **Preemption** (Unix): at most once per [`SAMPLE_PERIOD`], one thread about to spin reads
+//!   how many times the kernel has taken a core away from a thread of this process that still
+//!   wanted it (`getrusage`'s involuntary context switches). If that grew since the last
+//!   sample, some thread of ours was waiting for a core: nothing spins for [`BUSY_BACKOFF`].
+//!   This counts only the load that actually competes with us: threads of lower priority that
+//!   never take our cores do not stop our spinning, as they would if we counted runnable
+//!   threads against cores.
+//! - **Descheduling**: a spinner reads the clock every few dozen spin hints; a gap of more than
+//!   [`DESCHEDULED_GAP`] between two reads means the thread lost its core to another one in the
+//!   middle of a spin. It stops at once, and nothing spins for [`BUSY_BACKOFF`]. This is the
+//!   signal on every platform, and catches load that the sample missed.
+//!
+//! On top of that, nothing spins on a single core, and at most one thread per core spins in the
+//! park layer at once (an admission counter), so spinners cannot crowd out the threads they
+//! wait for among themselves. A waiter that has already spun on its own terms (a mutex after
+//! its back-off) skips the adaptive spin: `ParkOptions::sleep_at_once`. Under loom and miri
+//! nothing spins: loom would explore every spin iteration, and under miri time is meaningless.
 
 use crate::facade::{hint, thread};
 
@@ -51,6 +73,37 @@ pub const MIN_SPIN: u32 = 1_000;
 /// ```
 pub const MAX_SPIN: u32 = 50_000;
 
+/// How often, at most, the process's involuntary context switches are sampled (Unix; see the
+/// module docs).
+///
+/// # Examples
+///
+/// ```
+/// assert!(gosync_park::spin::SAMPLE_PERIOD.as_micros() >= 100);
+/// ```
+pub const SAMPLE_PERIOD: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A gap between two clock reads of a spin longer than this means the spinner was
+/// descheduled. A burst between two reads takes a few microseconds, and an interrupt or a
+/// hypervisor hiccup well under this.
+///
+/// # Examples
+///
+/// ```
+/// assert!(gosync_park::spin::DESCHEDULED_GAP.as_nanos() >= u128::from(gosync_park::spin::MAX_SPIN));
+/// ```
+pub const DESCHEDULED_GAP: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// How long nothing spins after a spinner saw it was descheduled: a few time slices' worth of
+/// waits, after which spinning is tried again.
+///
+/// # Examples
+///
+/// ```
+/// assert!(gosync_park::spin::BUSY_BACKOFF > gosync_park::spin::DESCHEDULED_GAP);
+/// ```
+pub const BUSY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(4);
+
 /// How many cores this process may use (cached after the first call).
 #[cfg(not(any(gosync_loom, miri)))]
 fn cores() -> usize {
@@ -64,6 +117,84 @@ fn cores() -> usize {
             n
         }
         n => n,
+    }
+}
+
+/// Whether every core looks taken, so that spinning would steal the time slice of the thread
+/// being waited for; see the module docs. Samples the process's involuntary context switches
+/// when the last sample is older than [`SAMPLE_PERIOD`].
+#[cfg(not(any(gosync_loom, miri)))]
+fn cores_busy(now: std::time::Instant) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    let now = busy::nanos_since_epoch(now);
+    // Relaxed, here and below: these words are hints about the machine, not guards of data; a
+    // stale value costs one spin too many or too few.
+    let next = busy::NEXT_SAMPLE.load(Relaxed);
+    if now >= next
+        && busy::NEXT_SAMPLE
+            .compare_exchange(next, now + busy::nanos(SAMPLE_PERIOD), Relaxed, Relaxed)
+            .is_ok()
+    {
+        if let Some(switches) = busy::involuntary_switches() {
+            if switches > busy::SWITCHES.swap(switches, Relaxed) {
+                busy::BUSY_UNTIL.fetch_max(now + busy::nanos(BUSY_BACKOFF), Relaxed);
+            }
+        }
+    }
+    now < busy::BUSY_UNTIL.load(Relaxed)
+}
+
+/// Records that a spinner lost its core at `now`: nothing spins for [`BUSY_BACKOFF`].
+#[cfg(not(any(gosync_loom, miri)))]
+fn descheduled(now: std::time::Instant) {
+    let until = busy::nanos_since_epoch(now) + busy::nanos(BUSY_BACKOFF);
+    // Relaxed: see `cores_busy`.
+    busy::BUSY_UNTIL.fetch_max(until, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The shared state behind [`cores_busy`]: instants as nanoseconds since a process-wide epoch,
+/// so that they fit in atomics.
+#[cfg(not(any(gosync_loom, miri)))]
+mod busy {
+    use std::sync::atomic::AtomicU64;
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    /// Nothing spins before this instant.
+    pub(super) static BUSY_UNTIL: AtomicU64 = AtomicU64::new(0);
+    /// When the context switches are next sampled.
+    pub(super) static NEXT_SAMPLE: AtomicU64 = AtomicU64::new(0);
+    /// The process's involuntary context switches at the last sample.
+    pub(super) static SWITCHES: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn nanos(d: Duration) -> u64 {
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    pub(super) fn nanos_since_epoch(now: Instant) -> u64 {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        nanos(now.saturating_duration_since(*EPOCH.get_or_init(|| now)))
+    }
+
+    /// How many times the kernel has taken a core away from a thread of this process that
+    /// still wanted it, over the process's life (`getrusage`'s `ru_nivcsw`), or `None` where
+    /// that is not counted.
+    #[cfg(unix)]
+    pub(super) fn involuntary_switches() -> Option<u64> {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+        // SAFETY: `getrusage` writes a whole `rusage` to the pointer it is given, which points to
+        // writable memory of that size, and reads nothing from it.
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        // SAFETY: `getrusage` succeeded, so it initialised `usage`.
+        let usage = unsafe { usage.assume_init() };
+        u64::try_from(usage.ru_nivcsw).ok()
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn involuntary_switches() -> Option<u64> {
+        None
     }
 }
 
@@ -133,10 +264,17 @@ impl SpinWait {
     }
 
     /// Spins or yields once. Returns `false` when the caller should park instead: the rounds are
-    /// used up, or spinning cannot help on this machine. See the example on [`SpinWait`].
+    /// used up, or spinning cannot help on this machine. While no core is idle (see the
+    /// [module docs](self)) only the short busy rounds run, not the yields: a yield then hands
+    /// the core to a thread that may keep it for a whole time slice. See the example on
+    /// [`SpinWait`].
     #[inline]
     pub fn spin(&mut self) -> bool {
         if self.rounds >= Self::ROUNDS || !spinning_allowed() {
+            return false;
+        }
+        #[cfg(not(any(gosync_loom, miri)))]
+        if self.rounds >= Self::BUSY_ROUNDS && cores_busy(std::time::Instant::now()) {
             return false;
         }
         self.rounds += 1;
@@ -162,9 +300,10 @@ std::thread_local! {
 ///
 /// The budget follows the waits this thread has seen. A wait that ended (by spinning or after a
 /// sleep) within [`MAX_SPIN`] sets the budget to twice its length, so the next such wait is
-/// caught spinning; a longer wait halves it, towards [`MIN_SPIN`]. Learning from waits that
-/// ended after a sleep matters: a budget that only shrank on failed spins would collapse for
-/// good as soon as waits got a little longer than it.
+/// caught spinning; a longer wait halves it, towards [`MIN_SPIN`], and so does a spin that ran
+/// out (the wait may then end by a timeout, which says nothing else). Learning from waits that
+/// ended after a sleep matters: a budget that only shrank would collapse for good as soon as
+/// waits got a little longer than it. No spin at all while the cores are busy (module docs).
 #[derive(Debug)]
 pub(crate) struct AdaptiveSpin {
     /// When the spin started; `None` when this wait did not spin (no budget to adapt).
@@ -202,16 +341,17 @@ impl AdaptiveSpin {
         use std::time::{Duration, Instant};
 
         let cores = cores();
-        // Relaxed: SPINNERS is an admission counter, not a guard of any data.
-        if cores < 2 {
+        let start = Instant::now();
+        if cores < 2 || cores_busy(start) {
             return Self::skip();
         }
+        // Relaxed: SPINNERS is an admission counter, not a guard of any data.
         if SPINNERS.fetch_add(1, Relaxed) >= cores {
             SPINNERS.fetch_sub(1, Relaxed);
             return Self::skip();
         }
         let limit = Duration::from_nanos(u64::from(SPIN_BUDGET.with(std::cell::Cell::get)));
-        let start = Instant::now();
+        let mut last = start;
         let outcome = 'spin: loop {
             // Reading the clock costs as much as a few dozen spin hints: look at it now and then.
             for _ in 0..32 {
@@ -220,9 +360,15 @@ impl AdaptiveSpin {
                 }
                 hint::spin_loop();
             }
-            let elapsed = start.elapsed();
-            if elapsed >= limit {
-                break if woken() { Ok(elapsed) } else { Err(()) };
+            let now = Instant::now();
+            if now - last > DESCHEDULED_GAP {
+                // Another thread had our core: the one we wait for may be waiting for one too.
+                descheduled(now);
+                break if woken() { Ok(now - start) } else { Err(()) };
+            }
+            last = now;
+            if now - start >= limit {
+                break if woken() { Ok(now - start) } else { Err(()) };
             }
         };
         SPINNERS.fetch_sub(1, Relaxed);
@@ -231,7 +377,12 @@ impl AdaptiveSpin {
                 adapt(waited);
                 Ok(())
             }
-            Err(()) => Err(Self { start: Some(start) }),
+            Err(()) => {
+                // The spin did not pay: spin less next time, whatever ends this wait (a
+                // timed-out wait teaches nothing else).
+                SPIN_BUDGET.with(|budget| budget.set((budget.get() / 2).max(MIN_SPIN)));
+                Err(Self { start: Some(start) })
+            }
         }
     }
 
@@ -278,9 +429,38 @@ mod tests {
     #[test]
     fn adaptive_spin_sees_a_wake_that_already_happened() {
         let spin = AdaptiveSpin::spin(|| true);
-        assert_eq!(spin.is_ok(), spinning_allowed());
+        // It does not spin at all when it cannot help, or while the cores are busy.
+        assert!(spin.is_err() || spinning_allowed());
         if let Err(spin) = spin {
             spin.woken_after_sleep();
+        }
+    }
+
+    #[cfg(all(unix, not(any(gosync_loom, miri))))]
+    #[test]
+    fn involuntary_switches_are_counted() {
+        let first = busy::involuntary_switches().expect("getrusage works on unix");
+        assert!(busy::involuntary_switches().expect("getrusage works on unix") >= first);
+    }
+
+    #[cfg(not(any(gosync_loom, miri)))]
+    #[test]
+    fn descheduling_stops_spinning_for_a_while() {
+        use std::time::{Duration, Instant};
+        let now = Instant::now();
+        descheduled(now);
+        assert!(cores_busy(now));
+        assert!(cores_busy(now + BUSY_BACKOFF - Duration::from_micros(1)));
+        let mut spin = SpinWait::new();
+        let mut rounds = 0;
+        while spin.spin() {
+            rounds += 1;
+        }
+        if cores_busy(Instant::now()) {
+            assert!(
+                rounds <= SpinWait::BUSY_ROUNDS,
+                "yielded while the cores were busy"
+            );
         }
     }
 
