@@ -12,6 +12,7 @@
 //!   wake-ups), hand-off tokens (the releaser decides, under the lock, what the woken thread
 //!   gets), deadlines, [`Cancellation`] (a `Context`), queueing at the head, and requeueing.
 //! - **Spinning** ([`SpinWait`] and the adaptive spin inside every wait): see [`spin`].
+//! - **Stripes** ([`thread_ticket`]): the per-thread number striped structures index with.
 //! - **The loom/std facade** ([`sync`], [`thread`], [`hint`], [`cell`]): every gosync crate takes
 //!   its atomics, cells and threads from here, so `--cfg gosync_loom` model-checks them all, all
 //!   the way down to these queues.
@@ -45,6 +46,7 @@
 mod facade;
 mod queue;
 pub mod spin;
+mod ticket;
 mod word;
 
 use std::time::{Duration, Instant};
@@ -55,6 +57,7 @@ pub use queue::{
     ParkOptions, ParkResult, RequeueOp, UnparkResult, Waker,
 };
 pub use spin::SpinWait;
+pub use ticket::thread_ticket;
 pub use word::{wait, wake_all, wake_one};
 
 /// The deadline `timeout` from now, or `None` when that is too far to represent (wait forever).
