@@ -21,7 +21,7 @@ pub const MAX_IDLE: usize = 4096;
 const DEFAULT_IDLE_PER_CORE: usize = 8;
 
 /// The most private slots a pool has.
-const MAX_STRIPES: usize = 64;
+const MAX_SLOTS: usize = 64;
 
 /// A set of reusable objects that threads take and give back: Go's `sync.Pool`.
 ///
@@ -36,10 +36,12 @@ const MAX_STRIPES: usize = 64;
 /// As Go's pool, with threads in the place of Go's Ps:
 ///
 /// - **A private slot per thread.** Each thread draws a ticket
-///   ([`gosync_park::thread_ticket`]) and uses the slot it selects; a thread that puts and
-///   gets in turn finds its own object there again, with one uncontended atomic operation each
-///   way. Threads share a slot only when there are more threads than slots (slots are a power
-///   of two, about one per core); sharing stays correct, it only costs some hits.
+///   ([`gosync_park::thread_ticket`]) and uses the slot it selects; a thread that gets and
+///   gives back in turn finds its own object there again. A [`Pooled`] guard claims the slot
+///   and uses the object where it lies, so `get` and dropping the guard move nothing and cost
+///   one uncontended atomic read-modify-write in all (`take` + `put`: two, and two moves). Slots are a power of two, about one per core, and tickets go round them in turn,
+///   so threads that start together get slots of their own; threads whose tickets select the
+///   same slot share it, which stays correct and only costs some hits.
 /// - **A shared queue** (`crossbeam-queue`'s lock-free `ArrayQueue`): a put that finds its slot
 ///   full goes here, and a get that finds its slot empty takes from here, so objects flow from
 ///   threads that put more than they get to the others.
@@ -207,7 +209,11 @@ impl<T: Send> Pool<T> {
     /// ```
     #[inline]
     pub fn get(&self) -> Pooled<'_, T> {
-        Pooled::new(self, self.take())
+        match self.places.home().lend() {
+            Some(Ok(lent)) => Pooled::lent(self, lent),
+            Some(Err(empty)) => Pooled::lent(self, empty.lend(self.take_elsewhere())),
+            None => Pooled::owned(self, self.take_elsewhere()),
+        }
     }
 
     /// An object from the pool, or a new one: Go's `Get`. It is the caller's to keep, or to give
@@ -261,17 +267,30 @@ impl<T: Send> Pool<T> {
     /// ```
     #[inline]
     pub fn put(&self, mut value: T) {
-        if let Some(reset) = &self.reset {
-            reset(&mut value);
-        }
+        self.reset(&mut value);
+        self.put_reset(value);
+    }
+
+    /// Gives back an object the reset function has been run on.
+    #[inline]
+    pub(crate) fn put_reset(&self, value: T) {
         if let Err(value) = self.places.home().offer(value) {
             self.put_elsewhere(value);
         }
     }
 
+    /// Runs the reset function, if there is one, on an object on its way back.
+    #[inline]
+    pub(crate) fn reset(&self, value: &mut T) {
+        if let Some(reset) = &self.reset {
+            reset(value);
+        }
+    }
+
+    /// Puts a reset object in the shared queue, or drops it when that is full too (which
+    /// keeps idle memory within the cap).
     #[cold]
     fn put_elsewhere(&self, value: T) {
-        // Full everywhere: the object is dropped here, which keeps idle memory within the cap.
         let _ = self.places.shared.push(value);
     }
 
@@ -358,7 +377,7 @@ impl<T> Places<T> {
         let victim = max_idle / 2;
         let cached = max_idle - victim;
         let most_slots = 1 << (usize::BITS - 1 - cached.leading_zeros());
-        let slots = cores().next_power_of_two().min(MAX_STRIPES).min(most_slots);
+        let slots = cores().next_power_of_two().min(MAX_SLOTS).min(most_slots);
         Self {
             slots: (0..slots).map(|_| CachePadded::new(Slot::new())).collect(),
             shared: BoundedQueue::new(cached - slots),

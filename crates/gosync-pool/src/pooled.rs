@@ -4,6 +4,7 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 
+use crate::slot::Lent;
 use crate::Pool;
 
 /// An object taken from a [`Pool`] by [`Pool::get`]; it goes back to the pool (through the
@@ -27,15 +28,31 @@ use crate::Pool;
 pub struct Pooled<'a, T: Send> {
     pool: &'a Pool<T>,
     /// Taken out exactly once: by `into_inner` or by `drop`.
-    value: ManuallyDrop<T>,
+    held: ManuallyDrop<Held<'a, T>>,
+}
+
+/// Where a guard's object is.
+enum Held<'a, T> {
+    /// In place in the thread's slot, which the guard has claimed: the fast path.
+    Lent(Lent<'a, T>),
+    /// In the guard, when the slot was claimed by someone else.
+    Owned(T),
 }
 
 impl<'a, T: Send> Pooled<'a, T> {
     #[inline]
-    pub(crate) fn new(pool: &'a Pool<T>, value: T) -> Self {
+    pub(crate) fn lent(pool: &'a Pool<T>, lent: Lent<'a, T>) -> Self {
         Self {
             pool,
-            value: ManuallyDrop::new(value),
+            held: ManuallyDrop::new(Held::Lent(lent)),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn owned(pool: &'a Pool<T>, value: T) -> Self {
+        Self {
+            pool,
+            held: ManuallyDrop::new(Held::Owned(value)),
         }
     }
 
@@ -56,20 +73,34 @@ impl<'a, T: Send> Pooled<'a, T> {
     #[inline]
     pub fn into_inner(this: Self) -> T {
         let mut this = ManuallyDrop::new(this);
-        // SAFETY: `this` is never dropped, so `Pooled::drop` does not take the value again.
-        unsafe { ManuallyDrop::take(&mut this.value) }
+        // SAFETY: `this` is never dropped, so `Pooled::drop` does not take `held` again.
+        match unsafe { ManuallyDrop::take(&mut this.held) } {
+            Held::Lent(lent) => lent.take_out(),
+            Held::Owned(value) => value,
+        }
     }
 }
 
 impl<T: Send> Drop for Pooled<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: `drop` runs once and `into_inner` skips it: the value is taken exactly once.
-        let value = unsafe { ManuallyDrop::take(&mut self.value) };
+        // SAFETY: `drop` runs once and `into_inner` skips it: `held` is taken exactly once.
+        let held = unsafe { ManuallyDrop::take(&mut self.held) };
         if std::thread::panicking() {
-            drop(value);
-        } else {
-            self.pool.put(value);
+            // The object drops here (a lent one leaves its slot empty).
+            return;
+        }
+        // If the reset panics, the object drops as the panic leaves (a lent one leaves its
+        // slot empty).
+        match held {
+            Held::Lent(mut lent) => {
+                self.pool.reset(lent.get_mut());
+                lent.give_back();
+            }
+            Held::Owned(mut value) => {
+                self.pool.reset(&mut value);
+                self.pool.put_reset(value);
+            }
         }
     }
 }
@@ -79,14 +110,20 @@ impl<T: Send> Deref for Pooled<'_, T> {
 
     #[inline]
     fn deref(&self) -> &T {
-        &self.value
+        match &*self.held {
+            Held::Lent(lent) => lent.get(),
+            Held::Owned(value) => value,
+        }
     }
 }
 
 impl<T: Send> DerefMut for Pooled<'_, T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        &mut self.value
+        match &mut *self.held {
+            Held::Lent(lent) => lent.get_mut(),
+            Held::Owned(value) => value,
+        }
     }
 }
 

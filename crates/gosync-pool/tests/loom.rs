@@ -64,31 +64,35 @@ fn check_census(census: &Census) {
     assert_eq!(made, census.dropped.load(Ordering::SeqCst));
 }
 
-/// One thread puts objects (into its slot, then the shared queue) while another gets: the
-/// getter finds one of them or makes its own, and no object is lost or dropped twice.
+/// One thread puts objects while another gets: the getter finds one of them or makes its own,
+/// and no object is lost or dropped twice. With room for 2 the pool has one slot, which every
+/// thread shares, so the object goes from thread to thread through it; with room for 6 each
+/// thread has its own slot and the second object goes through the shared queue.
 #[test]
 fn get_and_put_across_threads() {
-    loom::model(|| {
-        let (pool, census) = tracked_pool(6);
-        let a = pool.take();
-        let b = pool.take();
-        let putter = {
-            let pool = pool.clone();
-            thread::spawn(move || {
-                pool.put(a);
-                pool.put(b);
-            })
-        };
-        let getter = {
-            let pool = pool.clone();
-            thread::spawn(move || use_one(&pool, 2))
-        };
-        putter.join().unwrap();
-        getter.join().unwrap();
-        use_one(&pool, 3);
-        drop(pool);
-        check_census(&census);
-    });
+    for max_idle in [2, 6] {
+        loom::model(move || {
+            let (pool, census) = tracked_pool(max_idle);
+            let a = pool.take();
+            let b = pool.take();
+            let putter = {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    pool.put(a);
+                    pool.put(b);
+                })
+            };
+            let getter = {
+                let pool = pool.clone();
+                thread::spawn(move || use_one(&pool, 2))
+            };
+            putter.join().unwrap();
+            getter.join().unwrap();
+            use_one(&pool, 3);
+            drop(pool);
+            check_census(&census);
+        });
+    }
 }
 
 /// Two threads use objects while the main thread clears.
