@@ -160,6 +160,51 @@ fn into_inner_keeps_the_object_out_of_the_pool() {
 }
 
 #[test]
+fn a_guard_keeps_its_object_through_clear_and_trim() {
+    let (pool, census) = tracked_pool();
+    pool.put(pool.take());
+    let mut held = pool.get();
+    held.holder = 1;
+    pool.clear();
+    pool.trim();
+    pool.trim();
+    assert_eq!(census.live(), 1, "clear or trim dropped an object in use");
+    assert_eq!(held.holder, 1);
+    drop(held);
+    let again = pool.get();
+    assert_eq!((census.made(), again.holder), (1, 0));
+}
+
+#[test]
+fn guards_held_together_and_dropped_on_other_threads_all_come_back() {
+    let (pool, census) = tracked_pool();
+    let pool = Arc::new(pool);
+    thread::scope(|s| {
+        let first = pool.get(); // in this thread's slot
+        let second = pool.get(); // the slot is claimed: held in the guard
+        assert_eq!(census.made(), 2);
+        s.spawn(move || drop(first));
+        s.spawn(move || drop(second));
+    });
+    assert_eq!(
+        census.live(),
+        2,
+        "a guard dropped on another thread dropped its object"
+    );
+    // One may wait in the other thread's slot: a trim moves both where any thread finds them.
+    pool.trim();
+    let (a, b) = (pool.get(), pool.get());
+    assert_eq!(
+        census.made(),
+        2,
+        "a guard dropped on another thread did not come back"
+    );
+    drop((a, b));
+    drop(pool);
+    assert_eq!(census.live(), 0);
+}
+
+#[test]
 fn objects_a_thread_puts_beyond_its_slot_reach_other_threads() {
     let (pool, census) = tracked_pool();
     let pool = Arc::new(pool);
