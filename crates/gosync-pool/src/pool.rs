@@ -39,9 +39,13 @@ const MAX_SLOTS: usize = 64;
 ///   ([`gosync_park::thread_ticket`]) and uses the slot it selects; a thread that gets and
 ///   gives back in turn finds its own object there again. A [`Pooled`] guard claims the slot
 ///   and uses the object where it lies, so `get` and dropping the guard move nothing and cost
-///   one uncontended atomic read-modify-write in all (`take` + `put`: two, and two moves). Slots are a power of two, about one per core, and tickets go round them in turn,
-///   so threads that start together get slots of their own; threads whose tickets select the
-///   same slot share it, which stays correct and only costs some hits.
+///   one uncontended atomic read-modify-write in all (`take` + `put`: two, and two moves).
+///   While a guard is out its slot is claimed: other gets and puts that land on it go to the
+///   shared queue, and a second guard on the thread holds its object itself. Slots are a power
+///   of two, about one per core, and tickets go round them in turn, so threads that start
+///   together get slots of their own; threads whose tickets select the same slot share it,
+///   which stays correct and only costs some hits. As with Go's per-P `private`, no other
+///   thread takes from a slot (only `clear` and `trim` reach every slot).
 /// - **A shared queue** (`crossbeam-queue`'s lock-free `ArrayQueue`): a put that finds its slot
 ///   full goes here, and a get that finds its slot empty takes from here, so objects flow from
 ///   threads that put more than they get to the others.
