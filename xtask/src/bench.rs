@@ -261,6 +261,35 @@ const GROUPS: &[Group] = &[
             },
         ],
     },
+    Group {
+        id: "pool_2t",
+        primitive: "Pool",
+        what: "2 threads, 2000 round trips in total: take a 4 KiB `Vec<u8>`, write to it, give it \
+               back cleared (throughput)",
+        benches: &[
+            ("gosync", "gosync `Pool` (`get`, guard dropped)"),
+            ("fresh_alloc", "`Vec::with_capacity(4096)` + drop"),
+            (
+                "lockfree_object_pool",
+                "`lockfree_object_pool::LinearObjectPool`",
+            ),
+            ("object_pool", "`object_pool::Pool`"),
+        ],
+        targets: &[
+            Target {
+                subject: "gosync",
+                peers: &["fresh_alloc"],
+                min: 3.0,
+                text: "",
+            },
+            Target {
+                subject: "gosync",
+                peers: &["lockfree_object_pool", "object_pool"],
+                min: 10.0,
+                text: "",
+            },
+        ],
+    },
 ];
 
 /// The targets checked when the benches ran with busy neighbour threads (`--load N`), as
@@ -319,7 +348,7 @@ const FAIRNESS: &[(&str, &str, Option<u128>)] = &[
 ];
 
 /// The criterion bench targets, which `--runs` repeats (the fairness harness runs once).
-const CRITERION_BENCHES: &[&str] = &["mutex", "rwmutex", "cond", "once", "waitgroup"];
+const CRITERION_BENCHES: &[&str] = &["mutex", "rwmutex", "cond", "once", "waitgroup", "pool"];
 
 /// How many times the criterion benches run by default.
 const DEFAULT_RUNS: usize = 3;

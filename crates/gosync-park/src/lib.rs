@@ -18,6 +18,7 @@
 //! - **Spinning** ([`SpinWait`] and the adaptive spin inside every wait): see [`spin`].
 //! - **Loom** ([`model`]): everything that differs under `--cfg gosync_loom`, in one place,
 //!   and [`const_unless_loom!`] for `const` constructors.
+//! - **Stripes** ([`thread_ticket`]): the per-thread number striped structures index with.
 //! - **The loom/std facade** ([`sync`], [`thread`], [`hint`], [`cell`]): every gosync crate takes
 //!   its atomics, cells and threads from here, so `--cfg gosync_loom` model-checks them all, all
 //!   the way down to these queues.
@@ -54,6 +55,7 @@ mod protocol;
 mod queue;
 pub mod spin;
 mod time;
+mod ticket;
 mod word;
 
 pub use facade::{cell, hint, sync, thread};
@@ -64,4 +66,5 @@ pub use queue::{
 };
 pub use spin::SpinWait;
 pub use time::{deadline_after, deadline_passed, earliest_deadline, WaitClock};
+pub use ticket::thread_ticket;
 pub use word::{wait, wake_all, wake_one};

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use gosync::context::{Context, ContextError};
-use gosync::{Cond, Mutex, Once, OnceCell, RwMutex, RwMutexUpgradableReadGuard, WaitGroup};
+use gosync::{Cond, Mutex, Once, OnceCell, Pool, RwMutex, RwMutexUpgradableReadGuard, WaitGroup};
 
 fn main() {
     println!("gosync tour: Go's sync toolkit as Rust\n");
@@ -17,6 +17,7 @@ fn main() {
     cond();
     once();
     waitgroup();
+    pool();
     context();
     println!("\nEvery primitive above blocks through gosync-park: no polling, no sleeps.");
 }
@@ -156,6 +157,52 @@ fn waitgroup() {
     let finished = wg.wait_for(Duration::from_millis(10));
     println!("   wait_for(10ms) with one task outstanding: counter reached zero = {finished}");
     wg.done();
+}
+
+/// Pool: buffers reused across threads, cleared on their way back, and two trims.
+fn pool() {
+    section("Pool (sync.Pool, with Reset made automatic)");
+    let made = Arc::new(AtomicUsize::new(0));
+    let buffers = {
+        let made = Arc::clone(&made);
+        Arc::new(Pool::with_reset(
+            move || {
+                made.fetch_add(1, Ordering::SeqCst);
+                Vec::<u8>::with_capacity(4096)
+            },
+            Vec::clear,
+        ))
+    };
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let buffers = Arc::clone(&buffers);
+            thread::spawn(move || {
+                for _ in 0..1000 {
+                    buffers.get().extend_from_slice(b"request");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    println!(
+        "   4 threads x 1000 buffers: {} allocated, the rest reused (idle cap {})",
+        made.load(Ordering::SeqCst),
+        buffers.max_idle()
+    );
+    println!(
+        "   a buffer comes back cleared: len = {}",
+        buffers.get().len()
+    );
+    buffers.trim();
+    buffers.trim();
+    let before = made.load(Ordering::SeqCst);
+    drop(buffers.get());
+    println!(
+        "   after two trims the idle buffers are gone: get() allocated {} new",
+        made.load(Ordering::SeqCst) - before
+    );
 }
 
 /// Context: cancellation reaching a waiter, and a deadline.

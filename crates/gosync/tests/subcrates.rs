@@ -66,6 +66,15 @@ fn waitgroup() {
 }
 
 #[test]
+fn pool() {
+    let pool: gosync::Pool<Vec<u8>> = gosync_pool::Pool::with_reset(Vec::new, Vec::clear);
+    let mut buf: gosync::Pooled<'_, Vec<u8>> = pool.get();
+    buf.push(1);
+    drop(buf);
+    assert!(gosync::Pooled::into_inner(pool.get()).is_empty());
+}
+
+#[test]
 fn context() {
     let background: gosync::context::Context = gosync_context::Context::background();
     let (ctx, cancel): (_, gosync::context::Canceler) = background.with_cancel();
