@@ -28,6 +28,13 @@ use std::ops::Deref;
 use crossbeam_epoch::{self as epoch, Guard};
 use gosync_park::sync::{Arc, AtomicPtr, BookkeepingLock, Ordering::SeqCst};
 
+/// A store that leaves a multiple of this many old values waiting seals this thread's deferred
+/// functions and tries to advance the epoch (`Guard::flush`). Otherwise crossbeam-epoch seals
+/// them only once 64 have piled up on the thread (or it exits); flushing on every store frees
+/// old values soonest but made a store four times as slow. So at most seven old values of a
+/// `Value` wait for such later epoch activity, and all of them go when the `Value` drops.
+const FLUSH_EVERY: usize = 8;
+
 /// Old values whose last readers may still be pinned: each `Arc` here is the count the `Value`
 /// owned while the value was current. Shared between the `Value` and its deferred functions.
 type RetireList<T> = BookkeepingLock<Vec<Arc<T>>>;
@@ -46,7 +53,8 @@ type RetireList<T> = BookkeepingLock<Vec<Arc<T>>>;
 ///
 /// An old value is dropped exactly once, after its last guard, reader and `Arc` are gone: soon
 /// after, on whichever thread next collects epoch garbage, and at the latest when the `Value`
-/// is dropped.
+/// is dropped. (Up to seven old values of a `Value` may wait for the storing thread's next
+/// stores before the epoch collects them.)
 ///
 /// # Differences from Go
 ///
@@ -301,16 +309,20 @@ impl<T: Send + Sync> Value<T> {
         // took it out of `current`, so the `Value`'s count of it is this thread's to move.
         let old = unsafe { Arc::from_raw(old.cast_const()) };
         let address = Arc::as_ptr(&old) as usize;
-        self.retired.lock().push(old);
+        let pending = {
+            let mut list = self.retired.lock();
+            list.push(old);
+            list.len()
+        };
         let retired = Arc::clone(&self.retired);
         // SAFETY: the function borrows nothing from the stack (it owns an `Arc` and an address).
         // It may run on any thread, where it drops an `Arc<T>`: `T: Send + Sync` allows that.
         // It may run after the `Value`, and `T`'s lifetime, are gone: the `Value`'s drop has
         // then emptied the list, so it finds no `T` to touch, and frees only the list.
         unsafe { pin.defer_unchecked(move || reclaim(&retired, address)) };
-        // Seal the deferred function now rather than when 64 have piled up on this thread, so
-        // that old values are freed within a few epochs of their store.
-        pin.flush();
+        if pending % FLUSH_EVERY == 0 {
+            pin.flush();
+        }
     }
 }
 
