@@ -290,6 +290,58 @@ const GROUPS: &[Group] = &[
             },
         ],
     },
+    Group {
+        id: "atomic_value_load",
+        primitive: "atomic",
+        what: "2 threads share 2 000 loads of a small struct while a third stores a new one \
+               every 1 ms",
+        benches: &[
+            ("gosync_load", "gosync `Value::load` (guard)"),
+            ("gosync_reader", "gosync `ValueReader::load`"),
+            ("gosync_load_arc", "gosync `Value::load_arc`"),
+            ("arc_swap_load", "`arc_swap::ArcSwap::load`"),
+            ("arc_swap_load_full", "`arc_swap::ArcSwap::load_full`"),
+        ],
+        targets: &[
+            Target {
+                subject: "gosync_load",
+                peers: &["arc_swap_load"],
+                min: 1.0,
+                text: "",
+            },
+            Target {
+                subject: "gosync_reader",
+                peers: &["arc_swap_load"],
+                min: 5.0,
+                text: "",
+            },
+        ],
+    },
+    Group {
+        id: "atomic_value_store",
+        primitive: "atomic",
+        what: "1 000 stores of a new small struct on one thread (reported, no target)",
+        benches: &[
+            ("gosync", "gosync `Value::store`"),
+            ("arc_swap", "`arc_swap::ArcSwap::store`"),
+        ],
+        targets: &[],
+    },
+    Group {
+        id: "atomic_counter_2t",
+        primitive: "atomic",
+        what: "2 threads share 2 000 increments of one counter",
+        benches: &[
+            ("gosync", "gosync `Counter::inc`"),
+            ("atomic_i64", "one shared `AtomicI64::fetch_add(Relaxed)`"),
+        ],
+        targets: &[Target {
+            subject: "gosync",
+            peers: &["atomic_i64"],
+            min: 4.0,
+            text: "",
+        }],
+    },
 ];
 
 /// The targets checked when the benches ran with busy neighbour threads (`--load N`), as
@@ -348,7 +400,9 @@ const FAIRNESS: &[(&str, &str, Option<u128>)] = &[
 ];
 
 /// The criterion bench targets, which `--runs` repeats (the fairness harness runs once).
-const CRITERION_BENCHES: &[&str] = &["mutex", "rwmutex", "cond", "once", "waitgroup", "pool"];
+const CRITERION_BENCHES: &[&str] = &[
+    "mutex", "rwmutex", "cond", "once", "waitgroup", "pool", "atomic",
+];
 
 /// How many times the criterion benches run by default.
 const DEFAULT_RUNS: usize = 3;

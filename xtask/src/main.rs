@@ -39,7 +39,8 @@ Steps (for --skip): fmt, clippy, test, loom, miri, doc
 
 Environment:
   LOOM_MAX_PREEMPTIONS  loom's bound on preemptions per execution (default 3)
-  MIRIFLAGS             miri's flags (default -Zmiri-disable-isolation: tests read the clock)
+  MIRIFLAGS             miri's flags (default -Zmiri-disable-isolation: tests read the clock);
+                        crates on crossbeam-epoch also get -Zmiri-tree-borrows
   CARGO_TARGET_DIR      the build directory (default target/); loom and miri build in its loom/
                         and miri/ subdirectories so their flags do not invalidate the main build
   RUSTFLAGS, RUSTDOCFLAGS  kept; the loom and doc steps append their flags
@@ -51,6 +52,13 @@ const DEFAULT_LOOM_MAX_PREEMPTIONS: &str = "3";
 
 /// The default of `MIRIFLAGS`: the tests read the clock (`Instant`), which miri's isolation forbids.
 const DEFAULT_MIRIFLAGS: &str = "-Zmiri-disable-isolation";
+
+/// Crates whose manifest names one of these run under miri's Tree Borrows model instead of
+/// Stacked Borrows: crossbeam-epoch's intrusive lists break Stacked Borrows' rules (crossbeam
+/// issues #545 and #878) and crossbeam runs its own miri CI under Tree Borrows (crossbeam PR
+/// #996). `gosync-atomic` is built on it, so crates using it (the umbrella) follow. Tree Borrows
+/// still checks every aliasing rule the compiler relies on today.
+const TREE_BORROWS_DEPENDENCIES: &[&str] = &["crossbeam-epoch", "gosync-atomic"];
 
 /// Where the workspace's library crates live; the loom and miri steps go over these.
 const CRATES_DIR: &str = "crates";
@@ -358,9 +366,18 @@ fn miri(ws: &Workspace, selected: &[String]) -> Result<String, String> {
     let mut passed = Vec::new();
     let mut failed = Vec::new();
     for krate in &crates {
+        let manifest = fs::read_to_string(krate.dir.join("Cargo.toml")).unwrap_or_default();
+        let flags = if TREE_BORROWS_DEPENDENCIES
+            .iter()
+            .any(|dependency| manifest.contains(dependency))
+        {
+            format!("{miriflags} -Zmiri-tree-borrows")
+        } else {
+            miriflags.clone()
+        };
         let outcome = Cmd::cargo(&["+nightly", "miri", "test", "-p", &krate.name])
             .args(&["--all-features", "--lib", "--tests", "--no-fail-fast"])
-            .env("MIRIFLAGS", miriflags.clone())
+            .env("MIRIFLAGS", flags)
             .env("CARGO_TARGET_DIR", target_dir.clone())
             .run(ws);
         match outcome {

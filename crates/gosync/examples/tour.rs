@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use gosync::atomic;
 use gosync::context::{Context, ContextError};
 use gosync::{Cond, Mutex, Once, OnceCell, Pool, RwMutex, RwMutexUpgradableReadGuard, WaitGroup};
 
@@ -18,6 +19,7 @@ fn main() {
     once();
     waitgroup();
     pool();
+    atomic();
     context();
     println!("\nEvery primitive above blocks through gosync-park: no polling, no sleeps.");
 }
@@ -203,6 +205,32 @@ fn pool() {
         "   after two trims the idle buffers are gone: get() allocated {} new",
         made.load(Ordering::SeqCst) - before
     );
+}
+
+/// atomic: a shared config that readers load while a writer replaces it, and a striped counter.
+fn atomic() {
+    section("atomic (sync/atomic: Value / Pointer[T], and a striped counter)");
+    let config = atomic::Value::new(String::from("v1"));
+    let loads = atomic::Counter::new();
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let mut reader = config.reader(); // per-thread: one load + compare per read
+                for _ in 0..1000 {
+                    assert!(reader.load().starts_with('v'));
+                    loads.inc();
+                }
+            });
+        }
+        config.store(String::from("v2"));
+    });
+    println!(
+        "   4 readers x 1000 loads during a store: {} loads, config now {:?}",
+        loads.value(),
+        *config.load()
+    );
+    let bumped = config.update(|old| format!("{old}+patch"));
+    println!("   update (read-copy-update): {bumped:?}");
 }
 
 /// Context: cancellation reaching a waiter, and a deadline.

@@ -13,6 +13,7 @@
 //! | `sync.Once`, `OnceFunc`, `OnceValue` | [`Once`], [`OnceCell`], [`once_func`], [`once_value`] | `gosync-once` |
 //! | `sync.WaitGroup` | [`WaitGroup`] | `gosync-waitgroup` |
 //! | `sync.Pool` | [`Pool`], [`Pooled`] | `gosync-pool` |
+//! | `sync/atomic`: `atomic.Value`, `atomic.Pointer[T]`; a striped counter | [`atomic::Value`], [`atomic::ValueGuard`], [`atomic::ValueReader`], [`atomic::Counter`] | `gosync-atomic` |
 //! | `context` | [`context::Context`], [`context::Canceler`], [`context::ContextError`] | `gosync-context` |
 //!
 //! Conventions, as everywhere in gosync: guards unlock on drop (also during a panic) and there is
@@ -44,6 +45,13 @@ pub use gosync_rwmutex::{
     RawRwMutex, RwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard, RwMutexWriteGuard,
 };
 pub use gosync_waitgroup::{DoneGuard, GoPanics, WaitGroup};
+
+/// Go's `sync/atomic` for shared values: a swappable `Arc` whose loads touch no shared counter
+/// (`atomic.Value`, `atomic.Pointer[T]`), and a striped counter. Plain integers and flags are
+/// `std::sync::atomic`'s; the `gosync-atomic` docs map each Go function to them.
+pub mod atomic {
+    pub use gosync_atomic::{Counter, Value, ValueGuard, ValueReader};
+}
 
 /// Go's `context`: cancellation and deadlines that every `_ctx` wait in gosync listens to.
 pub mod context {

@@ -81,3 +81,17 @@ fn context() {
     cancel.cancel();
     assert_eq!(ctx.err(), Some(gosync::context::ContextError::Canceled));
 }
+
+#[test]
+fn atomic() {
+    let value: gosync::atomic::Value<i32> = gosync_atomic::Value::new(1);
+    let guard: gosync::atomic::ValueGuard<'_, i32> = value.load();
+    assert_eq!(*guard, 1);
+    drop(guard);
+    let mut reader: gosync::atomic::ValueReader<'_, i32> = value.reader();
+    value.store(2);
+    assert_eq!(**reader.load(), 2);
+    let counter: gosync::atomic::Counter = gosync_atomic::Counter::new();
+    counter.inc();
+    assert_eq!(counter.value(), 1);
+}
