@@ -18,17 +18,19 @@ pub(crate) struct Reclaim {
     collector: Collector,
     #[cfg(not(gosync_loom))]
     participants: thread_local::ThreadLocal<Participant>,
+    /// Loom runs its threads on one OS thread, where `ThreadLocal` cannot tell them apart: a
+    /// list keyed by loom's thread ids instead.
+    #[cfg(gosync_loom)]
+    participants: gosync_park::sync::BookkeepingLock<Vec<(loom::thread::ThreadId, Participant)>>,
 }
 
 /// One thread's registration with a map's collector.
-#[cfg(not(gosync_loom))]
 struct Participant(crossbeam_epoch::LocalHandle);
 
 // SAFETY: a `LocalHandle` is `!Send` because two threads must not use it at once. `ThreadLocal`
 // gives each handle to one thread only (a later thread reuses the id only after that thread has
-// exited, with all its guards gone), and drops them all in the map's drop, when no thread uses
-// the map.
-#[cfg(not(gosync_loom))]
+// exited, with all its guards gone; under loom the list is keyed by thread id), and drops them
+// all in the map's drop, when no thread uses the map.
 unsafe impl Send for Participant {}
 
 impl Reclaim {
@@ -37,6 +39,8 @@ impl Reclaim {
             collector: Collector::new(),
             #[cfg(not(gosync_loom))]
             participants: thread_local::ThreadLocal::new(),
+            #[cfg(gosync_loom)]
+            participants: gosync_park::sync::BookkeepingLock::new(Vec::new()),
         }
     }
 
@@ -49,10 +53,20 @@ impl Reclaim {
             .get_or(|| Participant(self.collector.register()))
             .0
             .pin();
-        // Loom runs its threads on one OS thread, where a thread-local cache cannot tell them
-        // apart: register for each operation instead.
         #[cfg(gosync_loom)]
-        return self.collector.register().pin();
+        return {
+            let me = loom::thread::current().id();
+            let mut participants = self.participants.lock();
+            match participants.iter().find(|(id, _)| *id == me) {
+                Some((_, p)) => p.0.pin(),
+                None => {
+                    let p = Participant(self.collector.register());
+                    let guard = p.0.pin();
+                    participants.push((me, p));
+                    guard
+                }
+            }
+        };
     }
 }
 

@@ -12,6 +12,7 @@
 //! | `sync.Cond` | [`Cond`], [`Lockable`], [`WaitTimeoutResult`] | `gosync-cond` |
 //! | `sync.Once`, `OnceFunc`, `OnceValue` | [`Once`], [`OnceCell`], [`once_func`], [`once_value`] | `gosync-once` |
 //! | `sync.WaitGroup` | [`WaitGroup`] | `gosync-waitgroup` |
+//! | `sync.Map` | [`Map`] | `gosync-map` |
 //! | `context` | [`context::Context`], [`context::Canceler`], [`context::ContextError`] | `gosync-context` |
 //!
 //! Conventions, as everywhere in gosync: guards unlock on drop (also during a panic) and there is
@@ -36,6 +37,7 @@
 //! ```
 
 pub use gosync_cond::{Cond, Lockable, WaitTimeoutResult};
+pub use gosync_map::Map;
 pub use gosync_mutex::{Mutex, MutexGuard, RawMutex};
 pub use gosync_once::{once_func, once_value, Once, OnceCell};
 pub use gosync_rwmutex::{

@@ -65,3 +65,10 @@ fn context() {
     cancel.cancel();
     assert_eq!(ctx.err(), Some(gosync::context::ContextError::Canceled));
 }
+
+#[test]
+fn map() {
+    let m: gosync::Map<&str, i32> = gosync_map::Map::new();
+    m.store("a", 1);
+    assert_eq!(m.load("a"), Some(1));
+}
