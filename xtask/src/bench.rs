@@ -68,6 +68,14 @@ const RWMUTEX_WITHOUT_GO: &[(&str, &str)] = &[
     ("std", "`std::sync::RwLock`"),
 ];
 
+/// The implementations of the Map groups (Go's `sync.Map` has no twin yet).
+const MAP_BENCHES: &[(&str, &str)] = &[
+    ("gosync", "gosync `Map`"),
+    ("papaya", "`papaya::HashMap`"),
+    ("dashmap", "`dashmap::DashMap`"),
+    ("scc", "`scc::HashMap`"),
+];
+
 const GROUPS: &[Group] = &[
     Group {
         id: "mutex_uncontended",
@@ -383,6 +391,62 @@ const LOAD_TARGETS: &[(&str, Target)] = &[
             text: "",
         },
     ),
+    Group {
+        id: "map_read_99",
+        primitive: "Map",
+        what: "2 threads, 2000 operations in total on 10k `u64` keys: 99% loads, 1% stores",
+        benches: MAP_BENCHES,
+        targets: &[Target {
+            subject: "gosync",
+            peers: &["papaya", "dashmap", "scc"],
+            min: 1.0,
+            text: "against the best of them",
+        }],
+    },
+    Group {
+        id: "map_read_90",
+        primitive: "Map",
+        what: "2 threads, 2000 operations in total on 10k `u64` keys: 90% loads, 10% stores",
+        benches: MAP_BENCHES,
+        targets: &[Target {
+            subject: "gosync",
+            peers: &["papaya", "dashmap", "scc"],
+            min: 1.0,
+            text: "against the best of them",
+        }],
+    },
+    Group {
+        id: "map_store_delete",
+        primitive: "Map",
+        what: "2 threads, 2000 operations in total on 10k `u64` keys: 50% stores, 50% deletes",
+        benches: MAP_BENCHES,
+        targets: &[
+            Target {
+                subject: "gosync",
+                peers: &["dashmap"],
+                min: 1.0,
+                text: "",
+            },
+            Target {
+                subject: "gosync",
+                peers: &["scc"],
+                min: 0.8,
+                text: "",
+            },
+        ],
+    },
+    Group {
+        id: "map_read_99_1m",
+        primitive: "Map",
+        what: "2 threads, 2000 operations in total on 1M `u64` keys: 99% loads, 1% stores",
+        benches: MAP_BENCHES,
+        targets: &[Target {
+            subject: "gosync",
+            peers: &["papaya", "dashmap", "scc"],
+            min: 1.0,
+            text: "against the best of them",
+        }],
+    },
 ];
 
 /// `(scenario, title, gosync's target on the longest wait in ns)`.
@@ -401,7 +465,7 @@ const FAIRNESS: &[(&str, &str, Option<u128>)] = &[
 
 /// The criterion bench targets, which `--runs` repeats (the fairness harness runs once).
 const CRITERION_BENCHES: &[&str] = &[
-    "mutex", "rwmutex", "cond", "once", "waitgroup", "pool", "atomic",
+    "mutex", "rwmutex", "cond", "once", "waitgroup", "pool", "atomic", "map",
 ];
 
 /// How many times the criterion benches run by default.

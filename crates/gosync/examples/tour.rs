@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use gosync::atomic;
 use gosync::context::{Context, ContextError};
-use gosync::{Cond, Mutex, Once, OnceCell, Pool, RwMutex, RwMutexUpgradableReadGuard, WaitGroup};
+use gosync::{Cond, Map, Mutex, Once, OnceCell, Pool, RwMutex, RwMutexUpgradableReadGuard, WaitGroup};
 
 fn main() {
     println!("gosync tour: Go's sync toolkit as Rust\n");
@@ -20,6 +20,7 @@ fn main() {
     waitgroup();
     pool();
     atomic();
+    map();
     context();
     println!("\nEvery primitive above blocks through gosync-park: no polling, no sleeps.");
 }
@@ -231,6 +232,45 @@ fn atomic() {
     );
     let bumped = config.update(|old| format!("{old}+patch"));
     println!("   update (read-copy-update): {bumped:?}");
+}
+
+/// Map: 4 threads count words in one map, a range, and load_or_store_with's single `f`.
+fn map() {
+    section("Map (sync.Map: reads take no lock)");
+    let counts = Arc::new(Map::new());
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let counts = Arc::clone(&counts);
+            thread::spawn(move || {
+                for word in "the quick fox and the lazy dog and the cat".split(' ') {
+                    counts.update(word, |n: Option<&u32>| Some(n.map_or(1, |n| n + 1)));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    println!(
+        "   4 threads counted \"the\" {} times, {} distinct words",
+        counts.load("the").unwrap(),
+        counts.len()
+    );
+    let mut at_least_8 = 0;
+    counts.range(|_, &n| {
+        at_least_8 += usize::from(n >= 8);
+        true
+    });
+    println!("   range: {at_least_8} words seen at least 8 times");
+    let runs = AtomicUsize::new(0);
+    let (value, loaded) = counts.load_or_store_with("fox", || {
+        runs.fetch_add(1, Ordering::SeqCst);
+        0
+    });
+    println!(
+        "   load_or_store_with(\"fox\"): {value} (loaded = {loaded}, f ran {} times)",
+        runs.load(Ordering::SeqCst)
+    );
 }
 
 /// Context: cancellation reaching a waiter, and a deadline.

@@ -14,6 +14,7 @@
 //! | `sync.WaitGroup` | [`WaitGroup`] | `gosync-waitgroup` |
 //! | `sync.Pool` | [`Pool`], [`Pooled`] | `gosync-pool` |
 //! | `sync/atomic`: `atomic.Value`, `atomic.Pointer[T]`; a striped counter | [`atomic::Value`], [`atomic::ValueGuard`], [`atomic::ValueReader`], [`atomic::Counter`] | `gosync-atomic` |
+//! | `sync.Map` | [`Map`] | `gosync-map` |
 //! | `context` | [`context::Context`], [`context::Canceler`], [`context::ContextError`] | `gosync-context` |
 //!
 //! Conventions, as everywhere in gosync: guards unlock on drop (also during a panic) and there is
@@ -38,6 +39,7 @@
 //! ```
 
 pub use gosync_cond::{Cond, Lockable, WaitTimeoutResult};
+pub use gosync_map::Map;
 pub use gosync_mutex::{Mutex, MutexGuard, RawMutex};
 pub use gosync_once::{once_func, once_value, Once, OnceCell};
 pub use gosync_pool::{Pool, Pooled};

@@ -95,3 +95,10 @@ fn atomic() {
     counter.inc();
     assert_eq!(counter.value(), 1);
 }
+
+#[test]
+fn map() {
+    let m: gosync::Map<&str, i32> = gosync_map::Map::new();
+    m.store("a", 1);
+    assert_eq!(m.load("a"), Some(1));
+}

@@ -1,0 +1,673 @@
+//! Go's `sync.Map` for Rust: a concurrent hash map whose reads take no lock.
+//!
+//! [`Map`] is a concurrent hash-trie, the design of Go 1.24's `sync.Map`: reads walk 16-way
+//! nodes with atomic loads and never wait; a write locks only the one node it changes; replaced
+//! and removed entries are freed by `crossbeam-epoch` once no reader can see them. On top of
+//! Go's methods it has a borrowing read ([`Map::load_with`]) and an atomic read-modify-write of
+//! one key ([`Map::update`]).
+//!
+//! `docs/map.md` in the repository explains the design and its measurements.
+//!
+//! # Examples
+//!
+//! ```
+//! use gosync_map::Map;
+//! use std::sync::Arc;
+//! use std::thread;
+//!
+//! let hits = Arc::new(Map::new());
+//! let handles: Vec<_> = (0..4)
+//!     .map(|_| {
+//!         let hits = Arc::clone(&hits);
+//!         thread::spawn(move || {
+//!             for page in ["/", "/about"] {
+//!                 hits.update(page, |n: Option<&u64>| Some(n.map_or(1, |n| n + 1)));
+//!             }
+//!         })
+//!     })
+//!     .collect();
+//! for h in handles {
+//!     h.join().unwrap();
+//! }
+//! assert_eq!(hits.load("/"), Some(4));
+//! assert_eq!(hits.len(), 2);
+//! ```
+
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod pending;
+mod reclaim;
+mod trie;
+
+use std::borrow::Borrow;
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+
+use pending::{Pending, Turn};
+use reclaim::{Len, Reclaim};
+use trie::{Entry, Trie};
+
+/// A concurrent map, Go's `sync.Map`: many threads load, store and delete at once, reads take
+/// no lock, and a write locks only a small node of the map.
+///
+/// Keys are hashed with `S` (by default [`RandomState`], as `HashMap`), and the map is a
+/// 16-way trie over the hash bits. A value is never changed in place: a store publishes a new
+/// entry and the old one is dropped once no reader can still see it, on whichever thread the
+/// epoch collector runs it, and at the latest when the map drops. Every stored value is dropped
+/// exactly once.
+///
+/// Reads ([`load`](Self::load), [`load_with`](Self::load_with),
+/// [`contains_key`](Self::contains_key), [`range`](Self::range)) never block, whatever the
+/// writers do. A slow hasher, or one that returns the same hash for every key, still gives a
+/// correct map (keys of one full hash are chained and compared one by one).
+///
+/// # Differences from Go
+///
+/// - Keys and values are typed (`K`, `V`) rather than `any`; keys need `Hash + Eq`.
+/// - A reader may still be looking at a removed or replaced value, so the value cannot be moved
+///   out to the caller: [`load_and_delete`](Self::load_and_delete) and [`swap`](Self::swap)
+///   return a clone (`V: Clone`), and the stored one is dropped later. Use
+///   [`delete`](Self::delete) and [`store`](Self::store) when the old value is not needed.
+///   Likewise [`compare_and_swap`](Self::compare_and_swap) needs `K: Clone`, because the new
+///   entry needs a key of its own.
+/// - [`load_or_store_with`](Self::load_or_store_with) computes the value only when the key is
+///   absent, once for all concurrent callers; [`update`](Self::update) and
+///   [`load_with`](Self::load_with) have no Go counterpart.
+/// - [`len`](Self::len) exists (Go has none); it is exact when no write is in flight.
+///
+/// # Differences from std
+///
+/// `HashMap` needs `&mut` to write; this map takes `&self` everywhere, so it is shared through
+/// an `Arc` or a `static`. Reads return clones ([`load`](Self::load)) or lend the value to a
+/// closure ([`load_with`](Self::load_with), [`range`](Self::range)) rather than returning
+/// references, because an entry can be replaced at any moment.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_map::Map;
+///
+/// let m = Map::new();
+/// m.store("a", 1);
+/// assert_eq!(m.load("a"), Some(1));
+/// assert_eq!(m.load_or_store("a", 2), (1, true));
+/// assert!(m.compare_and_swap("a", &1, 3));
+/// assert_eq!(m.load_and_delete("a"), Some(3));
+/// assert!(m.is_empty());
+/// ```
+pub struct Map<K, V, S = RandomState> {
+    // Field order is drop order: the trie frees its live entries, then the collector runs the
+    // retired ones.
+    trie: Trie<K, V>,
+    reclaim: Reclaim,
+    len: Len,
+    pending: Pending<K>,
+    hasher: S,
+}
+
+// SAFETY: the map owns its keys and values; moving it to another thread moves them, and retired
+// ones may be dropped there: `K: Send, V: Send`. The hasher moves with it.
+unsafe impl<K: Send, V: Send, S: Send> Send for Map<K, V, S> {}
+
+// SAFETY: through `&Map` threads insert keys and values that others drop (`Send`), read them
+// concurrently through shared references (`Sync`), and hash with the shared hasher (`S: Sync`).
+// All shared state is behind atomics and locks (see `trie.rs`).
+unsafe impl<K: Send + Sync, V: Send + Sync, S: Sync> Sync for Map<K, V, S> {}
+
+impl<K: Hash + Eq, V> Map<K, V> {
+    /// Creates an empty map with the default hasher, as `HashMap::new`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m: gosync_map::Map<u64, String> = gosync_map::Map::new();
+    /// assert!(m.is_empty());
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Self::with_hasher(RandomState::new())
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher + Default> Default for Map<K, V, S> {
+    /// An empty map, as Go's zero `sync.Map`.
+    fn default() -> Self {
+        Self::with_hasher(S::default())
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
+    /// Creates an empty map that hashes keys with `hasher`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::hash_map::RandomState;
+    ///
+    /// let m = gosync_map::Map::with_hasher(RandomState::new());
+    /// m.store(1, "one");
+    /// assert_eq!(m.load(&1), Some("one"));
+    /// ```
+    #[must_use]
+    pub fn with_hasher(hasher: S) -> Self {
+        Self {
+            trie: Trie::new(),
+            reclaim: Reclaim::new(),
+            len: Len::new(),
+            pending: Pending::new(),
+            hasher,
+        }
+    }
+
+    #[inline]
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// A clone of the value stored for `key`, or `None`: Go's `Load`.
+    ///
+    /// Takes no lock and never waits for a writer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// m.store(String::from("k"), 7);
+    /// assert_eq!(m.load("k"), Some(7));
+    /// assert_eq!(m.load("x"), None);
+    /// ```
+    #[inline]
+    pub fn load<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.load_with(key, V::clone)
+    }
+
+    /// Calls `f` with a reference to the value stored for `key`, without cloning it, and
+    /// returns what `f` returns; `None` if the key is absent.
+    ///
+    /// Takes no lock. `f` runs while the thread is pinned to the current epoch, which holds back
+    /// the freeing of retired entries (of this map only): keep it short. It may call into the
+    /// map.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// m.store(1, vec![1, 2, 3]);
+    /// assert_eq!(m.load_with(&1, |v| v.len()), Some(3));
+    /// ```
+    #[inline]
+    pub fn load_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let guard = self.reclaim.pin();
+        self.trie
+            .find(hash, key, &guard)
+            .map(|entry| f(&entry.value))
+    }
+
+    /// Whether `key` is present.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// m.store('a', ());
+    /// assert!(m.contains_key(&'a'));
+    /// assert!(!m.contains_key(&'b'));
+    /// ```
+    #[inline]
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.load_with(key, |_| ()).is_some()
+    }
+
+    /// Sets the value for `key`: Go's `Store`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// m.store(1, "a");
+    /// m.store(1, "b");
+    /// assert_eq!(m.load(&1), Some("b"));
+    /// ```
+    pub fn store(&self, key: K, value: V) {
+        self.put(key, value, |_| ());
+    }
+
+    /// Sets the value for `key` and returns a clone of the previous one: Go's `Swap`.
+    ///
+    /// A clone, because a reader may still be looking at the previous value; it is dropped once
+    /// none can. Use [`store`](Self::store) when the previous value is not needed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// assert_eq!(m.swap(1, "a"), None);
+    /// assert_eq!(m.swap(1, "b"), Some("a"));
+    /// ```
+    pub fn swap(&self, key: K, value: V) -> Option<V>
+    where
+        V: Clone,
+    {
+        self.put(key, value, V::clone)
+    }
+
+    /// Stores `value` for `key`, and applies `previous` to the value it replaced, if any.
+    fn put<R>(&self, key: K, value: V, previous: impl FnOnce(&V) -> R) -> Option<R> {
+        let hash = self.hash(&key);
+        let guard = self.reclaim.pin();
+        let entry = Entry::new(key, value);
+        let locked = self.trie.lock(hash, &guard);
+        match locked.find(&entry.key) {
+            Some(found) => {
+                locked.replace(found, entry);
+                drop(locked);
+                // The replaced entry is retired, but this thread's pin keeps it alive.
+                Some(previous(&found.entry.value))
+            }
+            None => {
+                locked.insert(entry, |k| self.hash(k));
+                drop(locked);
+                self.len.add(1);
+                None
+            }
+        }
+    }
+
+    /// Returns the value stored for `key` if there is one (`(value, true)`); otherwise stores
+    /// `value` and returns it (`(value, false)`): Go's `LoadOrStore`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// assert_eq!(m.load_or_store("k", 1), (1, false));
+    /// assert_eq!(m.load_or_store("k", 2), (1, true));
+    /// ```
+    pub fn load_or_store(&self, key: K, value: V) -> (V, bool)
+    where
+        V: Clone,
+    {
+        let hash = self.hash(&key);
+        self.load_or_store_hashed(hash, key, value)
+    }
+
+    fn load_or_store_hashed(&self, hash: u64, key: K, value: V) -> (V, bool)
+    where
+        V: Clone,
+    {
+        let guard = self.reclaim.pin();
+        if let Some(entry) = self.trie.find(hash, &key, &guard) {
+            return (entry.value.clone(), true);
+        }
+        let entry = Entry::new(key, value);
+        let locked = self.trie.lock(hash, &guard);
+        if let Some(found) = locked.find(&entry.key) {
+            drop(locked);
+            return (found.entry.value.clone(), true);
+        }
+        let stored: *const Entry<K, V> = &*entry;
+        locked.insert(entry, |k| self.hash(k));
+        drop(locked);
+        self.len.add(1);
+        // SAFETY: published just above; even if already replaced or removed, it is retired
+        // only while this thread stays pinned by `guard`.
+        (unsafe { &(*stored).value }.clone(), false)
+    }
+
+    /// Returns the value stored for `key` if there is one (`(value, true)`); otherwise calls
+    /// `f`, stores what it returns and returns that (`(value, false)`).
+    ///
+    /// `f` runs only when the key is absent, and at most once per insertion: concurrent callers
+    /// for the same absent key sleep until the one running `f` has stored its value, and all get
+    /// it. `f` runs with no lock held and may use the map, except to wait on this same key (the
+    /// caller would wait for itself).
+    ///
+    /// # Panics
+    ///
+    /// Re-raises a panic of `f`. The key then stays absent, and the callers that were waiting
+    /// for it start over (one of them runs its own `f`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// assert_eq!(m.load_or_store_with("k", || 1), (1, false));
+    /// assert_eq!(m.load_or_store_with("k", || unreachable!()), (1, true));
+    /// ```
+    pub fn load_or_store_with(&self, key: K, f: impl FnOnce() -> V) -> (V, bool)
+    where
+        V: Clone,
+    {
+        let hash = self.hash(&key);
+        loop {
+            if let Some(value) = self.load_hashed(hash, &key) {
+                return (value, true);
+            }
+            let registration = match self.pending.begin(hash, &key) {
+                Turn::Wait(waiter) => {
+                    waiter.wait();
+                    continue;
+                }
+                Turn::Compute(registration) => registration,
+            };
+            // A caller that finished before we registered has stored its value by now.
+            if let Some(value) = self.load_hashed(hash, &key) {
+                return (value, true);
+            }
+            let value = f();
+            // The key moves into the map under the registry lock, where nobody reads it.
+            return registration.finish(|| self.load_or_store_hashed(hash, key, value));
+        }
+    }
+
+    fn load_hashed(&self, hash: u64, key: &K) -> Option<V>
+    where
+        V: Clone,
+    {
+        let guard = self.reclaim.pin();
+        self.trie
+            .find(hash, key, &guard)
+            .map(|entry| entry.value.clone())
+    }
+
+    /// Removes `key` and returns a clone of its value: Go's `LoadAndDelete`.
+    ///
+    /// A clone, because a reader may still be looking at the removed value; it is dropped once
+    /// none can. Use [`delete`](Self::delete) when the value is not needed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// m.store(1, "a");
+    /// assert_eq!(m.load_and_delete(&1), Some("a"));
+    /// assert_eq!(m.load_and_delete(&1), None);
+    /// ```
+    pub fn load_and_delete<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.remove_if(key, |_| true, V::clone)
+    }
+
+    /// Removes `key`, if present: Go's `Delete`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// m.store(1, "a");
+    /// m.delete(&1);
+    /// assert!(!m.contains_key(&1));
+    /// ```
+    pub fn delete<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.remove_if(key, |_| true, |_| ());
+    }
+
+    /// Removes `key` if its value is equal to `old`; returns whether it did: Go's
+    /// `CompareAndDelete`. An absent key is never removed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// m.store(1, "a");
+    /// assert!(!m.compare_and_delete(&1, &"b"));
+    /// assert!(m.compare_and_delete(&1, &"a"));
+    /// assert!(!m.contains_key(&1));
+    /// ```
+    #[must_use = "the map is unchanged when this returns false"]
+    pub fn compare_and_delete<Q>(&self, key: &Q, old: &V) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: PartialEq,
+    {
+        self.remove_if(key, |v| v == old, |_| ()).is_some()
+    }
+
+    /// Removes `key` if `matches` its value, and applies `removed` to the value.
+    fn remove_if<Q, R>(
+        &self,
+        key: &Q,
+        matches: impl Fn(&V) -> bool,
+        removed: impl FnOnce(&V) -> R,
+    ) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let guard = self.reclaim.pin();
+        // Most misses need no lock.
+        if !matches(&self.trie.find(hash, key, &guard)?.value) {
+            return None;
+        }
+        let locked = self.trie.lock(hash, &guard);
+        let found = locked.find(key)?;
+        if !matches(&found.entry.value) {
+            return None;
+        }
+        locked.remove(found);
+        self.len.add(-1);
+        // The removed entry is retired, but this thread's pin keeps it alive.
+        Some(removed(&found.entry.value))
+    }
+
+    /// Stores `new` for `key` if its value is equal to `old`; returns whether it did: Go's
+    /// `CompareAndSwap`. An absent key is never stored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// assert!(!m.compare_and_swap(&1, &"a", "b"));
+    /// m.store(1, "a");
+    /// assert!(m.compare_and_swap(&1, &"a", "b"));
+    /// assert_eq!(m.load(&1), Some("b"));
+    /// ```
+    #[must_use = "the map is unchanged when this returns false"]
+    pub fn compare_and_swap<Q>(&self, key: &Q, old: &V, new: V) -> bool
+    where
+        K: Borrow<Q> + Clone,
+        Q: Hash + Eq + ?Sized,
+        V: PartialEq,
+    {
+        let hash = self.hash(key);
+        let guard = self.reclaim.pin();
+        match self.trie.find(hash, key, &guard) {
+            Some(entry) if entry.value == *old => {}
+            _ => return false,
+        }
+        let locked = self.trie.lock(hash, &guard);
+        match locked.find(key) {
+            Some(found) if found.entry.value == *old => {
+                locked.replace(found, Entry::new(found.entry.key.clone(), new));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Atomically replaces the value of `key` with `f(current)`: `Some(v)` stores `v`, `None`
+    /// removes the key (or leaves it absent).
+    ///
+    /// `f` sees the current value (`None` when absent) and runs with no lock held, so it may
+    /// use the map; if another write to the key lands while it runs, `f` runs again on the new
+    /// value. So `f` may run more than once, and the result of its last run is stored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// let add_one = |n: Option<&u32>| Some(n.map_or(1, |n| n + 1));
+    /// m.update("hits", add_one);
+    /// m.update("hits", add_one);
+    /// assert_eq!(m.load("hits"), Some(2));
+    /// m.update("hits", |_| None);
+    /// assert!(m.is_empty());
+    /// ```
+    pub fn update(&self, key: K, mut f: impl FnMut(Option<&V>) -> Option<V>) {
+        let hash = self.hash(&key);
+        let guard = self.reclaim.pin();
+        loop {
+            let seen = self.trie.find(hash, &key, &guard);
+            let new = f(seen.map(|entry| &entry.value));
+            let locked = self.trie.lock(hash, &guard);
+            let found = locked.find(&key);
+            // The pin keeps `seen` from being freed, so its address names that very entry.
+            if found.map(|f| f.entry as *const Entry<K, V>) != seen.map(|e| e as *const _) {
+                continue;
+            }
+            match (found, new) {
+                (None, None) => {}
+                (None, Some(value)) => {
+                    locked.insert(Entry::new(key, value), |k| self.hash(k));
+                    drop(locked);
+                    self.len.add(1);
+                }
+                (Some(found), Some(value)) => locked.replace(found, Entry::new(key, value)),
+                (Some(found), None) => {
+                    locked.remove(found);
+                    self.len.add(-1);
+                }
+            }
+            return;
+        }
+    }
+
+    /// Calls `f` on each key and value until `f` returns `false`: Go's `Range`.
+    ///
+    /// No lock is held while `f` runs, and `f` may call any method of the map. Each key is
+    /// visited at most once, and every key present for the whole call is visited; keys stored
+    /// or deleted meanwhile may or may not be. It is not a snapshot. The thread stays pinned to
+    /// the epoch for the whole call, which holds back the freeing of this map's retired entries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// for i in 0..10 {
+    ///     m.store(i, i * i);
+    /// }
+    /// let mut sum = 0;
+    /// m.range(|_, v| {
+    ///     sum += v;
+    ///     true
+    /// });
+    /// assert_eq!(sum, 285);
+    /// ```
+    pub fn range(&self, mut f: impl FnMut(&K, &V) -> bool) {
+        let guard = self.reclaim.pin();
+        self.trie
+            .for_each(&guard, &mut |entry| f(&entry.key, &entry.value));
+    }
+
+    /// Removes every entry: Go's `Clear`.
+    ///
+    /// Safe against concurrent use: every key present for the whole call is removed; keys
+    /// stored meanwhile may stay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// m.store(1, 1);
+    /// m.store(2, 2);
+    /// m.clear();
+    /// assert!(m.is_empty());
+    /// ```
+    pub fn clear(&self) {
+        let guard = self.reclaim.pin();
+        let removed = self.trie.clear(&guard);
+        self.len.add(-(removed as isize));
+    }
+
+    /// The number of entries, in O(1) (a striped count, not a walk).
+    ///
+    /// Exact when no write is in flight; while writes run it may lag them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// m.store(1, 1);
+    /// m.store(1, 2);
+    /// assert_eq!(m.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.len.get()
+    }
+
+    /// Whether the map has no entries (see [`len`](Self::len)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::<u8, u8>::new();
+    /// assert!(m.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<K, V, S> fmt::Debug for Map<K, V, S>
+where
+    K: Hash + Eq + fmt::Debug,
+    V: fmt::Debug,
+    S: BuildHasher,
+{
+    /// Lists the entries, in no particular order (a [`range`](Map::range), not a snapshot).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_map();
+        self.range(|k, v| {
+            list.entry(k, v);
+            true
+        });
+        list.finish()
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher + Default> FromIterator<(K, V)> for Map<K, V, S> {
+    /// Collects pairs into a map; a later pair for a key replaces an earlier one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m: gosync_map::Map<_, _> = [(1, "a"), (2, "b")].into_iter().collect();
+    /// assert_eq!(m.len(), 2);
+    /// ```
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        let map = Self::default();
+        for (k, v) in pairs {
+            map.store(k, v);
+        }
+        map
+    }
+}
+
+static_assertions::assert_impl_all!(Map<String, Vec<u8>>: Send, Sync, Default);
+static_assertions::assert_not_impl_any!(Map<std::rc::Rc<u8>, u8>: Send, Sync);
+static_assertions::assert_not_impl_any!(Map<u8, std::cell::Cell<u8>>: Sync);

@@ -1,0 +1,691 @@
+//! Behaviour of `Map`. Ported from Go's `src/sync/map_test.go` (random operation sequences
+//! checked against a locked model map, concurrent range while deleting, CompareAndSwap on a
+//! missing key, Clear during Range, nested calls from Range) and
+//! `src/internal/sync/hashtriemap_test.go` (every operation, a hasher that returns one hash for
+//! every key, truncated hashes, concurrent stores and deletes) as behaviours, in our own code;
+//! plus drop counting, hostile input (panicking `Hash`, `Eq`, `Clone` and callbacks) and
+//! 64-thread stress with exact counts.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+
+use gosync_map::Map;
+use gosync_testkit::{join_within, panic_message, scaled, within};
+use proptest::prelude::*;
+
+/// A hasher that keeps `f(hash of the key)`: for forcing collisions.
+#[derive(Clone, Copy, Default)]
+struct Shaped<const MODE: u8>;
+
+/// Every key hashes to the same value: the whole map is one collision chain.
+type BadHash = Shaped<0>;
+/// Only the top 4 bits vary: one root digit, then long chains.
+type TopDigit = Shaped<1>;
+/// Only the low bits vary: every key path shares 14 digits (deep tries of nodes).
+type LowBits = Shaped<2>;
+
+struct ShapedHasher<const MODE: u8>(std::collections::hash_map::DefaultHasher);
+
+impl<const MODE: u8> Hasher for ShapedHasher<MODE> {
+    fn finish(&self) -> u64 {
+        let h = self.0.finish();
+        match MODE {
+            0 => 42,
+            1 => h & (0xF << 60),
+            _ => h & 0xFF,
+        }
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+}
+
+impl<const MODE: u8> BuildHasher for Shaped<MODE> {
+    type Hasher = ShapedHasher<MODE>;
+    fn build_hasher(&self) -> Self::Hasher {
+        ShapedHasher(Default::default())
+    }
+}
+
+/// Counts live values, to check that each is dropped exactly once.
+#[derive(Debug)]
+struct Counted {
+    id: u64,
+    live: Arc<AtomicUsize>,
+}
+
+impl Counted {
+    fn new(id: u64, live: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, Ordering::SeqCst);
+        Self {
+            id,
+            live: Arc::clone(live),
+        }
+    }
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        Self::new(self.id, &self.live)
+    }
+}
+
+impl PartialEq for Counted {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn contents<K: Hash + Eq + Clone, V: Clone, S: BuildHasher>(m: &Map<K, V, S>) -> HashMap<K, V> {
+    let mut all = HashMap::new();
+    m.range(|k, v| {
+        assert!(
+            all.insert(k.clone(), v.clone()).is_none(),
+            "range visited a key twice"
+        );
+        true
+    });
+    all
+}
+
+fn every_operation<S: BuildHasher + Default>() {
+    let n = scaled(1000, 60) as u64;
+    let m: Map<u64, u64, S> = Map::default();
+    for i in 0..n {
+        assert_eq!(m.load(&i), None);
+        assert_eq!(m.load_or_store(i, i), (i, false));
+        assert_eq!(m.load_or_store(i, i + 1), (i, true));
+    }
+    assert_eq!(m.len(), n as usize);
+    assert_eq!(contents(&m), (0..n).map(|i| (i, i)).collect());
+    for i in 0..n {
+        assert!(!m.compare_and_swap(&i, &(i + 1), 0));
+        assert!(m.compare_and_swap(&i, &i, i * 2));
+        assert_eq!(m.swap(i, i * 3), Some(i * 2));
+        assert_eq!(m.load_with(&i, |v| v + 1), Some(i * 3 + 1));
+    }
+    for i in (0..n).step_by(2) {
+        assert!(!m.compare_and_delete(&i, &(i * 3 + 1)));
+        assert!(m.compare_and_delete(&i, &(i * 3)));
+        assert!(!m.contains_key(&i));
+    }
+    for i in (1..n).step_by(2) {
+        assert_eq!(m.load_and_delete(&i), Some(i * 3));
+        assert_eq!(m.load_and_delete(&i), None);
+        m.delete(&i);
+    }
+    assert!(m.is_empty());
+    assert!(contents(&m).is_empty());
+    for i in 0..n {
+        m.store(i, i);
+    }
+    m.clear();
+    assert!(m.is_empty());
+    assert!(contents(&m).is_empty());
+    for i in 0..n {
+        m.store(i, i);
+    }
+    assert_eq!(contents(&m).len(), n as usize);
+}
+
+#[test]
+fn every_operation_random_hash() {
+    every_operation::<RandomState>();
+}
+
+// Go's TestHashTrieMapBadHash: one hash for every key.
+#[test]
+fn every_operation_bad_hash() {
+    every_operation::<BadHash>();
+}
+
+// Go's TestHashTrieMapTruncHash, both ways round.
+#[test]
+fn every_operation_truncated_hashes() {
+    every_operation::<TopDigit>();
+    every_operation::<LowBits>();
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Load(u8),
+    Store(u8, u16),
+    LoadOrStore(u8, u16),
+    LoadOrStoreWith(u8, u16),
+    LoadAndDelete(u8),
+    Delete(u8),
+    Swap(u8, u16),
+    CompareAndSwap(u8, u16, u16),
+    CompareAndDelete(u8, u16),
+    Update(u8, Option<u16>),
+    Clear,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let key = 0u8..24;
+    let value = 0u16..4;
+    prop_oneof![
+        key.clone().prop_map(Op::Load),
+        (key.clone(), value.clone()).prop_map(|(k, v)| Op::Store(k, v)),
+        (key.clone(), value.clone()).prop_map(|(k, v)| Op::LoadOrStore(k, v)),
+        (key.clone(), value.clone()).prop_map(|(k, v)| Op::LoadOrStoreWith(k, v)),
+        key.clone().prop_map(Op::LoadAndDelete),
+        key.clone().prop_map(Op::Delete),
+        (key.clone(), value.clone()).prop_map(|(k, v)| Op::Swap(k, v)),
+        (key.clone(), value.clone(), value.clone())
+            .prop_map(|(k, o, n)| Op::CompareAndSwap(k, o, n)),
+        (key.clone(), value.clone()).prop_map(|(k, v)| Op::CompareAndDelete(k, v)),
+        (key, proptest::option::of(value)).prop_map(|(k, v)| Op::Update(k, v)),
+        Just(Op::Clear),
+    ]
+}
+
+/// Applies `ops` to the map and to a `Mutex<HashMap>` model; every result and the final
+/// contents must agree (Go's TestMapMatchesRWMutex).
+fn matches_model<S: BuildHasher + Default>(ops: &[Op]) {
+    let m: Map<u8, u16, S> = Map::default();
+    let model = Mutex::new(HashMap::new());
+    for op in ops {
+        let mut model = model.lock().unwrap();
+        match *op {
+            Op::Load(k) => assert_eq!(m.load(&k), model.get(&k).copied()),
+            Op::Store(k, v) => {
+                m.store(k, v);
+                model.insert(k, v);
+            }
+            Op::LoadOrStore(k, v) => {
+                let expected = match model.get(&k) {
+                    Some(&old) => (old, true),
+                    None => {
+                        model.insert(k, v);
+                        (v, false)
+                    }
+                };
+                assert_eq!(m.load_or_store(k, v), expected);
+            }
+            Op::LoadOrStoreWith(k, v) => {
+                let expected = match model.get(&k) {
+                    Some(&old) => (old, true),
+                    None => {
+                        model.insert(k, v);
+                        (v, false)
+                    }
+                };
+                assert_eq!(m.load_or_store_with(k, || v), expected);
+            }
+            Op::LoadAndDelete(k) => assert_eq!(m.load_and_delete(&k), model.remove(&k)),
+            Op::Delete(k) => {
+                m.delete(&k);
+                model.remove(&k);
+            }
+            Op::Swap(k, v) => assert_eq!(m.swap(k, v), model.insert(k, v)),
+            Op::CompareAndSwap(k, old, new) => {
+                let expected = model.get(&k) == Some(&old);
+                if expected {
+                    model.insert(k, new);
+                }
+                assert_eq!(m.compare_and_swap(&k, &old, new), expected);
+            }
+            Op::CompareAndDelete(k, old) => {
+                let expected = model.get(&k) == Some(&old);
+                if expected {
+                    model.remove(&k);
+                }
+                assert_eq!(m.compare_and_delete(&k, &old), expected);
+            }
+            Op::Update(k, v) => {
+                let seen = model.get(&k).copied();
+                m.update(k, |current| {
+                    assert_eq!(current.copied(), seen);
+                    v
+                });
+                match v {
+                    Some(v) => model.insert(k, v),
+                    None => model.remove(&k),
+                };
+            }
+            Op::Clear => {
+                m.clear();
+                model.clear();
+            }
+        }
+        assert_eq!(m.len(), model.len());
+    }
+    assert_eq!(contents(&m), *model.lock().unwrap());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
+
+    #[test]
+    fn random_operations_match_a_locked_hashmap(ops in proptest::collection::vec(op(), 1..200)) {
+        matches_model::<RandomState>(&ops);
+        matches_model::<BadHash>(&ops);
+        matches_model::<LowBits>(&ops);
+    }
+}
+
+// Go's TestCompareAndSwap_NonExistingKey.
+#[test]
+fn compare_and_swap_on_a_missing_key() {
+    let m: Map<&str, i32> = Map::new();
+    assert!(!m.compare_and_swap("k", &0, 1));
+    assert!(!m.contains_key("k"));
+    assert!(!m.compare_and_delete("k", &0));
+    assert!(m.is_empty());
+}
+
+#[test]
+fn every_value_is_dropped_exactly_once() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let n = scaled(300, 40) as u64;
+    {
+        let m: Map<u64, Counted> = Map::new();
+        for i in 0..n {
+            m.store(i, Counted::new(i, &live));
+            m.store(i, Counted::new(i, &live)); // replaces
+        }
+        for i in 0..n {
+            let old = Counted::new(i, &live);
+            assert!(m.compare_and_swap(&i, &old, Counted::new(i + 1, &live)));
+            drop(m.swap(i, Counted::new(i, &live)));
+            drop(m.load(&i));
+            drop(m.load_or_store(i, Counted::new(0, &live)));
+            drop(m.load_or_store_with(i, || Counted::new(0, &live)));
+            m.update(i, |v| v.cloned());
+        }
+        for i in (0..n).step_by(3) {
+            drop(m.load_and_delete(&i));
+            m.delete(&(i + 1));
+        }
+        m.clear();
+        for i in 0..n {
+            m.store(i, Counted::new(i, &live));
+        }
+        // The rest is dropped with the map, retired entries included.
+    }
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+}
+
+// Go's TestConcurrentRange: writers store and delete while readers range; keys that stay in
+// the map throughout are seen exactly once by every range.
+#[test]
+fn range_while_storing_and_deleting() {
+    within(|| {
+        let m = Arc::new(Map::new());
+        let stable = scaled(512, 32) as u64;
+        for k in 0..stable {
+            m.store(k, k);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..2)
+            .map(|t| {
+                let (m, stop) = (Arc::clone(&m), Arc::clone(&stop));
+                thread::spawn(move || {
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let k = stable + t * 1_000_000 + i % 256;
+                        m.store(k, k);
+                        m.delete(&(k ^ 1));
+                        m.store(i % stable, i % stable); // rewrite a stable key
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..scaled(100, 3) {
+            let mut seen = HashSet::new();
+            m.range(|&k, &v| {
+                assert!(seen.insert(k), "key {k} visited twice");
+                assert_eq!(k, v);
+                true
+            });
+            assert!((0..stable).all(|k| seen.contains(&k)));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            join_within(w);
+        }
+    });
+}
+
+// Go's TestMapRangeNestedCall: range's callback may call every method of the map.
+#[test]
+fn range_callback_may_use_the_map() {
+    let m = Map::new();
+    for i in 0..10u64 {
+        m.store(i, i);
+    }
+    let mut visited = 0;
+    m.range(|&k, &v| {
+        visited += 1;
+        m.range(|_, _| false);
+        assert_eq!(m.load(&k), Some(v));
+        m.store(k, v + 100);
+        m.store(k + 1000, 0);
+        m.delete(&(k + 1000));
+        assert_eq!(m.swap(k, v), Some(v + 100));
+        m.update(k, |old| old.copied());
+        assert!(m.compare_and_swap(&k, &v, v));
+        assert!(!m.compare_and_delete(&(k + 1000), &0));
+        assert_eq!(m.load_or_store_with(k, || unreachable!()), (v, true));
+        true
+    });
+    assert_eq!(visited, 10);
+    assert_eq!(contents(&m), (0..10).map(|i| (i, i)).collect());
+}
+
+// Clear during Range (Go's TestMapClearDuringRange) and a range stopped early.
+#[test]
+fn clear_during_range() {
+    let m = Map::new();
+    for i in 0..100u64 {
+        m.store(i, i);
+    }
+    let mut visited = 0;
+    m.range(|_, _| {
+        visited += 1;
+        m.clear();
+        true
+    });
+    assert!(visited >= 1);
+    assert!(m.is_empty());
+    m.store(1, 1);
+    let mut stopped = 0;
+    m.store(2, 2);
+    m.range(|_, _| {
+        stopped += 1;
+        false
+    });
+    assert_eq!(stopped, 1);
+}
+
+#[test]
+fn clear_against_concurrent_writers() {
+    within(|| {
+        let m = Arc::new(Map::new());
+        let n = scaled(2000, 50) as u64;
+        let writer = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                for i in 0..n {
+                    m.store(i, i);
+                    if i % 3 == 0 {
+                        m.delete(&(i / 2));
+                    }
+                }
+            })
+        };
+        for _ in 0..scaled(20, 2) {
+            m.clear();
+        }
+        join_within(writer);
+        assert_eq!(m.len(), contents(&m).len());
+        m.clear();
+        assert!(m.is_empty() && contents(&m).is_empty());
+    });
+}
+
+// Concurrent callers of load_or_store_with for one absent key: one f, one value for all.
+#[test]
+fn load_or_store_with_runs_f_once_for_all_callers() {
+    within(|| {
+        let threads = scaled(64, 4);
+        for round in 0..scaled(20, 1) as u64 {
+            let m = Arc::new(Map::new());
+            let runs = Arc::new(AtomicUsize::new(0));
+            let barrier = Arc::new(Barrier::new(threads));
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (m, runs, barrier) =
+                        (Arc::clone(&m), Arc::clone(&runs), Arc::clone(&barrier));
+                    thread::spawn(move || {
+                        barrier.wait();
+                        m.load_or_store_with(round, || {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                            thread::yield_now();
+                            t
+                        })
+                    })
+                })
+                .collect();
+            let results: Vec<_> = handles.into_iter().map(join_within).collect();
+            assert_eq!(runs.load(Ordering::SeqCst), 1);
+            let winner = results.iter().find(|(_, loaded)| !loaded).unwrap().0;
+            assert_eq!(results.iter().filter(|(_, loaded)| !loaded).count(), 1);
+            assert!(results.iter().all(|&(v, _)| v == winner));
+        }
+    });
+}
+
+// If f panics the key stays absent, and callers waiting for it retry with their own f.
+#[test]
+fn load_or_store_with_panicking_f_leaves_the_key_absent() {
+    within(|| {
+        let m = Arc::new(Map::new());
+        let started = Arc::new(AtomicBool::new(false));
+        let release = Arc::new(AtomicBool::new(false));
+        let panicker = {
+            let (m, started, release) =
+                (Arc::clone(&m), Arc::clone(&started), Arc::clone(&release));
+            thread::spawn(move || {
+                m.load_or_store_with(1, || {
+                    started.store(true, Ordering::SeqCst);
+                    gosync_testkit::wait_until(|| release.load(Ordering::SeqCst));
+                    panic!("f failed")
+                })
+            })
+        };
+        gosync_testkit::wait_until(|| started.load(Ordering::SeqCst));
+        let waiter = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.load_or_store_with(1, || 7))
+        };
+        release.store(true, Ordering::SeqCst);
+        let caught = panicker.join().unwrap_err();
+        assert_eq!(panic_message(&*caught), "f failed");
+        assert_eq!(join_within(waiter), (7, false));
+        assert_eq!(m.load(&1), Some(7));
+        assert_eq!(m.len(), 1);
+    });
+}
+
+/// A key whose `Hash` or `Eq` panics on demand.
+#[derive(Debug, Clone)]
+struct Touchy {
+    id: u64,
+    hash_panics: bool,
+    eq_panics: bool,
+}
+
+impl Touchy {
+    fn new(id: u64) -> Self {
+        Self {
+            id,
+            hash_panics: false,
+            eq_panics: false,
+        }
+    }
+}
+
+impl Hash for Touchy {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        assert!(!self.hash_panics, "hash panicked");
+        self.id.hash(state);
+    }
+}
+
+impl PartialEq for Touchy {
+    fn eq(&self, other: &Self) -> bool {
+        assert!(!self.eq_panics && !other.eq_panics, "eq panicked");
+        self.id == other.id
+    }
+}
+impl Eq for Touchy {}
+
+#[test]
+fn panicking_hash_or_eq_leaves_the_map_unchanged_and_usable() {
+    let live = Arc::new(AtomicUsize::new(0));
+    {
+        // BadHash: every key meets every other in one chain, so eq runs under the node lock.
+        let m: Map<Touchy, Counted, BadHash> = Map::default();
+        for i in 0..8 {
+            m.store(Touchy::new(i), Counted::new(i, &live));
+        }
+        let bad_hash = Touchy {
+            hash_panics: true,
+            ..Touchy::new(100)
+        };
+        let bad_eq = Touchy {
+            eq_panics: true,
+            ..Touchy::new(101)
+        };
+        for key in [bad_hash, bad_eq] {
+            let attempts: [&dyn Fn(); 5] = [
+                &|| m.store(key.clone(), Counted::new(0, &live)),
+                &|| drop(m.swap(key.clone(), Counted::new(0, &live))),
+                &|| drop(m.load_or_store(key.clone(), Counted::new(0, &live))),
+                &|| m.update(key.clone(), |_| Some(Counted::new(0, &live))),
+                &|| m.delete(&key),
+            ];
+            for attempt in attempts {
+                let caught = catch_unwind(AssertUnwindSafe(attempt)).unwrap_err();
+                assert!(panic_message(&*caught).ends_with("panicked"));
+            }
+        }
+        assert_eq!(m.len(), 8);
+        assert_eq!(live.load(Ordering::SeqCst), 8);
+        // No node lock was left held.
+        within({
+            let m = Arc::new(m);
+            move || {
+                m.store(Touchy::new(9), Counted::new(9, &live));
+                assert_eq!(m.len(), 9);
+            }
+        });
+    }
+}
+
+/// A value whose `clone` panics on demand.
+#[derive(Debug, PartialEq)]
+struct FragileClone {
+    counted: Counted,
+    clone_panics: bool,
+}
+
+impl Clone for FragileClone {
+    fn clone(&self) -> Self {
+        assert!(!self.clone_panics, "clone panicked");
+        Self {
+            counted: self.counted.clone(),
+            clone_panics: false,
+        }
+    }
+}
+
+#[test]
+fn panicking_clone_inside_load_leaks_nothing() {
+    let live = Arc::new(AtomicUsize::new(0));
+    {
+        let m = Map::new();
+        let value = |panics| FragileClone {
+            counted: Counted::new(1, &live),
+            clone_panics: panics,
+        };
+        m.store(1, value(true));
+        m.store(2, value(false));
+        assert!(catch_unwind(AssertUnwindSafe(|| m.load(&1))).is_err());
+        assert!(catch_unwind(AssertUnwindSafe(|| m.load_or_store(1, value(false)))).is_err());
+        assert!(catch_unwind(AssertUnwindSafe(|| m.swap(1, value(false)))).is_err());
+        assert_eq!(m.load(&2).map(|v| v.counted.id), Some(1));
+        assert_eq!(m.len(), 2);
+    }
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn panicking_range_callback_holds_no_lock() {
+    within(|| {
+        let m = Arc::new(Map::new());
+        for i in 0..50u64 {
+            m.store(i, i);
+        }
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            m.range(|_, _| panic!("range f failed"))
+        }))
+        .unwrap_err();
+        assert_eq!(panic_message(&*caught), "range f failed");
+        let m2 = Arc::clone(&m);
+        join_within(thread::spawn(move || {
+            for i in 0..50u64 {
+                m2.store(i, i + 1);
+                m2.delete(&(i + 100));
+            }
+        }));
+        assert_eq!(contents(&m), (0..50).map(|i| (i, i + 1)).collect());
+    });
+}
+
+// 64 threads on 2 cores, with exact counts at the end.
+#[test]
+fn stress_64_threads_exact_counts() {
+    within(|| {
+        let threads = scaled(64, 3) as u64;
+        let per_thread = scaled(400, 12) as u64;
+        let live = Arc::new(AtomicUsize::new(0));
+        let m: Arc<Map<u64, Counted>> = Arc::new(Map::new());
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (m, live) = (Arc::clone(&m), Arc::clone(&live));
+                thread::spawn(move || {
+                    let base = t * 1_000_000;
+                    for i in 0..per_thread {
+                        m.store(base + i, Counted::new(i, &live));
+                        // A shared counter key, read-modify-written by every thread.
+                        m.update(u64::MAX, |n| {
+                            Some(Counted::new(n.map_or(1, |n| n.id + 1), &live))
+                        });
+                        // A shared key inserted once for all.
+                        m.load_or_store_with(u64::MAX - 1, || Counted::new(7, &live));
+                    }
+                    for i in (0..per_thread).step_by(2) {
+                        assert_eq!(m.load_and_delete(&(base + i)).map(|v| v.id), Some(i));
+                    }
+                    for i in (1..per_thread).step_by(2) {
+                        assert_eq!(m.load(&(base + i)).map(|v| v.id), Some(i));
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            join_within(h);
+        }
+        let kept = threads * (per_thread / 2) + 2;
+        assert_eq!(m.len() as u64, kept);
+        assert_eq!(contents(&m).len() as u64, kept);
+        assert_eq!(m.load(&u64::MAX).map(|v| v.id), Some(threads * per_thread));
+        assert_eq!(m.load(&(u64::MAX - 1)).map(|v| v.id), Some(7));
+        drop(m);
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+    });
+}
+
+#[test]
+fn debug_lists_the_entries() {
+    let m = Map::new();
+    m.store(1, "one");
+    assert_eq!(format!("{m:?}"), r#"{1: "one"}"#);
+    let collected: Map<u8, u8> = [(1, 1), (1, 2)].into_iter().collect();
+    assert_eq!(collected.load(&1), Some(2));
+}
