@@ -234,6 +234,19 @@ const GROUPS: &[Group] = &[
             },
         ],
     },
+    Group {
+        id: "singleflight_8t_1ms",
+        primitive: "singleflight",
+        what: "8 threads call one key whose `f` sleeps 1 ms; the round ends when the last returns",
+        benches: &[
+            (
+                "gosync",
+                "gosync `singleflight::Group::call` (one `f` per flight)",
+            ),
+            ("direct", "each thread calls `f` itself (the floor)"),
+        ],
+        targets: &[],
+    },
 ];
 
 /// `(scenario, title, gosync's target on the longest wait in ns)`.
@@ -251,7 +264,14 @@ const FAIRNESS: &[(&str, &str, Option<u128>)] = &[
 ];
 
 /// The criterion bench targets, which `--runs` repeats (the fairness harness runs once).
-const CRITERION_BENCHES: &[&str] = &["mutex", "rwmutex", "cond", "once", "waitgroup"];
+const CRITERION_BENCHES: &[&str] = &[
+    "mutex",
+    "rwmutex",
+    "cond",
+    "once",
+    "waitgroup",
+    "singleflight",
+];
 
 /// How many times the criterion benches run by default.
 const DEFAULT_RUNS: usize = 3;

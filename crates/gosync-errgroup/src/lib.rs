@@ -113,14 +113,6 @@ impl<E> Shared<E> {
         }
     }
 
-    /// Counts a new task in.
-    fn admit(self: &Arc<Self>) -> Slot<E> {
-        self.tasks.add(1);
-        Slot {
-            shared: Arc::clone(self),
-        }
-    }
-
     /// Keeps the first error and cancels the context.
     fn fail(&self, error: E) {
         self.error.lock().get_or_insert(error);
@@ -160,6 +152,14 @@ struct Slot<E> {
 }
 
 impl<E> Slot<E> {
+    /// Counts a new task in.
+    fn admit(shared: &Arc<Shared<E>>) -> Self {
+        shared.tasks.add(1);
+        Self {
+            shared: Arc::clone(shared),
+        }
+    }
+
     /// Runs the task and reports how it ended; the slot is freed on return.
     fn run(self, f: impl FnOnce() -> Result<(), E>) {
         match panic::catch_unwind(AssertUnwindSafe(f)) {
@@ -245,7 +245,7 @@ impl<E: Send + 'static> Group<E> {
     /// assert_eq!(done.load(Ordering::Relaxed), 3);
     /// ```
     pub fn go(&self, f: impl FnOnce() -> Result<(), E> + Send + 'static) {
-        let slot = self.shared.admit();
+        let slot = Slot::admit(&self.shared);
         gosync_park::thread::spawn(move || slot.run(f));
     }
 
@@ -375,7 +375,7 @@ impl<'scope, 'env, E: Send + 'env> ScopedGroup<'scope, 'env, E> {
     ///
     /// See [`scope`].
     pub fn go(&self, f: impl FnOnce() -> Result<(), E> + Send + 'scope) {
-        let slot = self.shared.admit();
+        let slot = Slot::admit(&self.shared);
         self.scope.spawn(move || slot.run(f));
     }
 }

@@ -395,3 +395,31 @@ fn keys_are_independent() {
     release.send(()).unwrap();
     assert_eq!(join_within(leader), (1, false));
 }
+
+#[test]
+fn eight_callers_of_a_one_millisecond_f_run_it_once_per_flight() {
+    let callers = scaled(8, 3);
+    let group = Arc::new(Group::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(callers));
+    for _round in 0..scaled(20, 2) {
+        let before = calls.load(Ordering::SeqCst);
+        let handles: Vec<_> = (0..callers)
+            .map(|_| {
+                let (group, calls, barrier) = (group.clone(), calls.clone(), barrier.clone());
+                thread::spawn(move || {
+                    barrier.wait();
+                    group.call("key", || {
+                        // The work the bench times; nothing waits on it.
+                        thread::sleep(Duration::from_millis(1));
+                        calls.fetch_add(1, Ordering::SeqCst)
+                    })
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(join_within).collect();
+        let flights = calls.load(Ordering::SeqCst) - before;
+        assert!((1..=callers).contains(&flights));
+        assert_shared_exactly(&results, flights);
+    }
+}

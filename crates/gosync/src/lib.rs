@@ -13,6 +13,8 @@
 //! | `sync.Once`, `OnceFunc`, `OnceValue` | [`Once`], [`OnceCell`], [`once_func`], [`once_value`] | `gosync-once` |
 //! | `sync.WaitGroup` | [`WaitGroup`] | `gosync-waitgroup` |
 //! | `context` | [`context::Context`], [`context::Canceler`], [`context::ContextError`] | `gosync-context` |
+//! | `x/sync/errgroup` | [`errgroup::Group`], [`errgroup::ScopedGroup`], [`errgroup::scope`] | `gosync-errgroup` |
+//! | `x/sync/singleflight` | [`singleflight::Group`] | `gosync-singleflight` |
 //!
 //! Conventions, as everywhere in gosync: guards unlock on drop (also during a panic) and there is
 //! no poisoning; every blocking `op` has `try_op` (never blocks), `try_op_for`/`try_op_until`
@@ -46,4 +48,14 @@ pub use gosync_waitgroup::WaitGroup;
 /// Go's `context`: cancellation and deadlines that every `_ctx` wait in gosync listens to.
 pub mod context {
     pub use gosync_context::{Canceler, Context, ContextError};
+}
+
+/// Go's `x/sync/errgroup`: tasks on threads, the first error, a context cancelled on failure.
+pub mod errgroup {
+    pub use gosync_errgroup::{scope, Group, ScopedGroup};
+}
+
+/// Go's `x/sync/singleflight`: concurrent calls for one key run once and share the value.
+pub mod singleflight {
+    pub use gosync_singleflight::Group;
 }

@@ -65,3 +65,24 @@ fn context() {
     cancel.cancel();
     assert_eq!(ctx.err(), Some(gosync::context::ContextError::Canceled));
 }
+
+#[test]
+fn errgroup() {
+    let g: gosync::errgroup::Group<&str> = gosync_errgroup::Group::new();
+    g.go(|| Err("first"));
+    assert_eq!(g.wait(), Err("first"));
+    let scoped = gosync::errgroup::scope(|g: &gosync::errgroup::ScopedGroup<'_, '_, ()>| {
+        g.go(|| Ok(()));
+        1
+    });
+    assert_eq!(
+        scoped,
+        gosync_errgroup::scope(|_: &gosync_errgroup::ScopedGroup<'_, '_, ()>| 1)
+    );
+}
+
+#[test]
+fn singleflight() {
+    let group: gosync::singleflight::Group<u8, u8> = gosync_singleflight::Group::new();
+    assert_eq!(group.call(1, || 2), (2, false));
+}
