@@ -43,6 +43,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use gosync_context::{Canceler, Context};
 use gosync_park::sync::{Arc, BookkeepingLock};
+use gosync_semaphore::Semaphore;
 use gosync_waitgroup::WaitGroup;
 
 /// A collection of tasks working on parts of one job: Go's `errgroup.Group`.
@@ -101,6 +102,8 @@ struct Shared<E> {
     panic: BookkeepingLock<Option<Box<dyn Any + Send>>>,
     /// Cancels the context of [`Group::with_context`].
     cancel: Option<Canceler>,
+    /// One permit per task allowed to run at once; `None` without a limit.
+    limit: BookkeepingLock<Option<Arc<Semaphore>>>,
 }
 
 impl<E> Shared<E> {
@@ -110,7 +113,29 @@ impl<E> Shared<E> {
             error: BookkeepingLock::new(None),
             panic: BookkeepingLock::new(None),
             cancel,
+            limit: BookkeepingLock::new(None),
         }
+    }
+
+    /// Replaces the limit while no task runs.
+    #[track_caller]
+    fn set_limit(&self, limit: Option<usize>) {
+        let active = self.tasks.count();
+        if active != 0 {
+            panic!(
+                "errgroup: modify limit while {active} goroutines in the group are still active"
+            );
+        }
+        // A limit beyond what a semaphore counts is no limit.
+        let capacity = limit
+            .and_then(|limit| u64::try_from(limit).ok())
+            .filter(|&capacity| capacity <= i64::MAX as u64);
+        *self.limit.lock() = capacity.map(|capacity| Arc::new(Semaphore::new(capacity)));
+    }
+
+    /// The limit now, for `Debug`.
+    fn limit(&self) -> Option<u64> {
+        self.limit.lock().as_ref().map(|limit| limit.capacity())
     }
 
     /// Keeps the first error and cancels the context.
@@ -144,20 +169,45 @@ impl<E> Shared<E> {
     }
 }
 
-/// A task's place in its group: counted in when the task is admitted, counted out when the
-/// task has run (and reported), or when it never starts because the thread could not be
-/// spawned.
+/// A task's place in its group: counted in (with a permit of the limit) when the task is
+/// admitted, counted out when the task has run (and reported), or when it never starts because
+/// the thread could not be spawned.
 struct Slot<E> {
     shared: Arc<Shared<E>>,
+    /// The limit the task holds a permit of.
+    limit: Option<Arc<Semaphore>>,
+}
+
+/// What `go` does when the limit is reached.
+#[derive(Clone, Copy)]
+enum WhenFull {
+    /// Wait for a running task to finish (`go`).
+    Wait,
+    /// Give up (`try_go`).
+    GiveUp,
 }
 
 impl<E> Slot<E> {
-    /// Counts a new task in.
-    fn admit(shared: &Arc<Shared<E>>) -> Self {
-        shared.tasks.add(1);
-        Self {
-            shared: Arc::clone(shared),
+    /// Counts a new task in, first taking a permit of the limit, if there is one; `None` when
+    /// the limit is reached and `when_full` says to give up.
+    #[track_caller]
+    fn admit(shared: &Arc<Shared<E>>, when_full: WhenFull) -> Option<Self> {
+        let limit = shared.limit.lock().clone();
+        if let Some(permits) = &limit {
+            match when_full {
+                WhenFull::Wait if permits.capacity() == 0 => {
+                    panic!("errgroup: go with a limit of 0 can never start a task")
+                }
+                WhenFull::Wait => permits.acquire(1),
+                WhenFull::GiveUp if !permits.try_acquire(1) => return None,
+                WhenFull::GiveUp => {}
+            }
         }
+        shared.tasks.add(1);
+        Some(Self {
+            shared: Arc::clone(shared),
+            limit,
+        })
     }
 
     /// Runs the task and reports how it ended; the slot is freed on return.
@@ -172,6 +222,10 @@ impl<E> Slot<E> {
 
 impl<E> Drop for Slot<E> {
     fn drop(&mut self) {
+        // The permit first, as Go: once `wait` returns, every permit is back.
+        if let Some(permits) = &self.limit {
+            permits.release(1);
+        }
         self.shared.tasks.done();
     }
 }
@@ -218,12 +272,15 @@ impl<E: Send + 'static> Group<E> {
 
     /// Runs `f` on a new thread as one more task of the group. Go's `Go`.
     ///
-    /// The first task to return an error (or to panic) cancels the group's context; later
-    /// tasks still run, as in Go.
+    /// With a limit (see [`set_limit`](Self::set_limit)), first waits until fewer tasks than
+    /// the limit are running. The first task to return an error (or to panic) cancels the
+    /// group's context; later tasks still run, as in Go.
     ///
     /// # Panics
     ///
-    /// If the thread cannot be spawned (the task is not counted then).
+    /// With a limit of 0 (no task could ever start: Go's blocks forever), with
+    /// `errgroup: go with a limit of 0 can never start a task`. If the thread cannot be spawned
+    /// (the task is not counted then).
     ///
     /// # Examples
     ///
@@ -244,9 +301,80 @@ impl<E: Send + 'static> Group<E> {
     /// assert_eq!(g.wait(), Ok(()));
     /// assert_eq!(done.load(Ordering::Relaxed), 3);
     /// ```
+    #[track_caller]
     pub fn go(&self, f: impl FnOnce() -> Result<(), E> + Send + 'static) {
-        let slot = Slot::admit(&self.shared);
+        // Always admitted: `Wait` waits for a free slot.
+        if let Some(slot) = Slot::admit(&self.shared, WhenFull::Wait) {
+            gosync_park::thread::spawn(move || slot.run(f));
+        }
+    }
+
+    /// Runs `f` as [`go`](Self::go) does if the limit lets it start now, and returns whether
+    /// it started. Go's `TryGo`. Without a limit it always starts.
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be spawned (the task is not counted then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Group;
+    /// use std::sync::mpsc;
+    ///
+    /// let g = Group::<()>::new();
+    /// g.set_limit(Some(1));
+    /// let (release, released) = mpsc::channel::<()>();
+    /// assert!(g.try_go(move || {
+    ///     released.recv().unwrap();
+    ///     Ok(())
+    /// }));
+    /// assert!(!g.try_go(|| Ok(()))); // the one slot is taken
+    /// release.send(()).unwrap();
+    /// assert_eq!(g.wait(), Ok(()));
+    /// assert!(g.try_go(|| Ok(())));
+    /// # g.wait().unwrap();
+    /// ```
+    #[must_use = "false means the task was not started"]
+    pub fn try_go(&self, f: impl FnOnce() -> Result<(), E> + Send + 'static) -> bool {
+        let Some(slot) = Slot::admit(&self.shared, WhenFull::GiveUp) else {
+            return false;
+        };
         gosync_park::thread::spawn(move || slot.run(f));
+        true
+    }
+
+    /// Limits how many tasks run at once to `limit` (`None`: no limit, the default). Go's
+    /// `SetLimit` (whose negative `n` is `None` here).
+    ///
+    /// # Panics
+    ///
+    /// If tasks are running, with Go's text: `errgroup: modify limit while N goroutines in the
+    /// group are still active`. (Go checks only while a limit is set.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Group;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let g = Group::<()>::new();
+    /// g.set_limit(Some(2));
+    /// let running = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..8 {
+    ///     let running = Arc::clone(&running);
+    ///     g.go(move || {
+    ///         assert!(running.fetch_add(1, Ordering::SeqCst) < 2);
+    ///         running.fetch_sub(1, Ordering::SeqCst);
+    ///         Ok(())
+    ///     });
+    /// }
+    /// assert_eq!(g.wait(), Ok(()));
+    /// ```
+    #[track_caller]
+    pub fn set_limit(&self, limit: Option<usize>) {
+        self.shared.set_limit(limit);
     }
 
     /// Waits for every task to finish, then returns the first error a task returned since the
@@ -293,6 +421,7 @@ impl<E> fmt::Debug for Group<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Group")
             .field("tasks", &self.shared.tasks.count())
+            .field("limit", &self.shared.limit())
             .finish_non_exhaustive()
     }
 }
@@ -369,14 +498,64 @@ impl<'scope, 'env, E: Send + 'env> ScopedGroup<'scope, 'env, E> {
     ///
     /// # Panics
     ///
-    /// If the thread cannot be spawned.
+    /// As [`Group::go`].
     ///
     /// # Examples
     ///
     /// See [`scope`].
+    #[track_caller]
     pub fn go(&self, f: impl FnOnce() -> Result<(), E> + Send + 'scope) {
-        let slot = Slot::admit(&self.shared);
+        // Always admitted: `Wait` waits for a free slot.
+        if let Some(slot) = Slot::admit(&self.shared, WhenFull::Wait) {
+            self.scope.spawn(move || slot.run(f));
+        }
+    }
+
+    /// Runs `f` as [`go`](Self::go) does if the limit lets it start now, and returns whether
+    /// it started. As [`Group::try_go`].
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let started = gosync_errgroup::scope(|g| {
+    ///     g.set_limit(Some(0));
+    ///     g.try_go(|| Err::<(), ()>(()))
+    /// });
+    /// assert_eq!(started, Ok(false));
+    /// ```
+    #[must_use = "false means the task was not started"]
+    pub fn try_go(&self, f: impl FnOnce() -> Result<(), E> + Send + 'scope) -> bool {
+        let Some(slot) = Slot::admit(&self.shared, WhenFull::GiveUp) else {
+            return false;
+        };
         self.scope.spawn(move || slot.run(f));
+        true
+    }
+
+    /// Limits how many tasks of the scope run at once. As [`Group::set_limit`].
+    ///
+    /// # Panics
+    ///
+    /// As [`Group::set_limit`]: if tasks are running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let result: Result<(), ()> = gosync_errgroup::scope(|g| {
+    ///     g.set_limit(Some(1));
+    ///     for _ in 0..4 {
+    ///         g.go(|| Ok(())); // one at a time
+    ///     }
+    /// });
+    /// assert_eq!(result, Ok(()));
+    /// ```
+    #[track_caller]
+    pub fn set_limit(&self, limit: Option<usize>) {
+        self.shared.set_limit(limit);
     }
 }
 
@@ -384,6 +563,7 @@ impl<E> fmt::Debug for ScopedGroup<'_, '_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScopedGroup")
             .field("tasks", &self.shared.tasks.count())
+            .field("limit", &self.shared.limit())
             .finish_non_exhaustive()
     }
 }

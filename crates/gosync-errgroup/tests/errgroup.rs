@@ -223,7 +223,7 @@ fn a_panic_comes_first_and_the_error_waits_for_the_next_wait() {
 fn wait_with_no_tasks_returns_at_once() {
     let g = Group::<()>::default();
     assert_eq!(g.wait(), Ok(()));
-    assert_eq!(format!("{g:?}"), "Group { tasks: 0, .. }");
+    assert_eq!(format!("{g:?}"), "Group { tasks: 0, limit: None, .. }");
 }
 
 #[test]
