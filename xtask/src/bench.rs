@@ -447,6 +447,19 @@ const LOAD_TARGETS: &[(&str, Target)] = &[
             text: "against the best of them",
         }],
     },
+    Group {
+        id: "singleflight_8t_1ms",
+        primitive: "singleflight",
+        what: "8 threads call one key whose `f` sleeps 1 ms; the round ends when the last returns",
+        benches: &[
+            (
+                "gosync",
+                "gosync `singleflight::Group::call` (one `f` per flight)",
+            ),
+            ("direct", "each thread calls `f` itself (the floor)"),
+        ],
+        targets: &[],
+    },
 ];
 
 /// `(scenario, title, gosync's target on the longest wait in ns)`.
@@ -465,7 +478,7 @@ const FAIRNESS: &[(&str, &str, Option<u128>)] = &[
 
 /// The criterion bench targets, which `--runs` repeats (the fairness harness runs once).
 const CRITERION_BENCHES: &[&str] = &[
-    "mutex", "rwmutex", "cond", "once", "waitgroup", "pool", "atomic", "map",
+    "mutex", "rwmutex", "cond", "once", "waitgroup", "pool", "atomic", "map", "singleflight",
 ];
 
 /// How many times the criterion benches run by default.

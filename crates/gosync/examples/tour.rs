@@ -22,6 +22,8 @@ fn main() {
     atomic();
     map();
     context();
+    errgroup();
+    singleflight();
     println!("\nEvery primitive above blocks through gosync-park: no polling, no sleeps.");
 }
 
@@ -296,6 +298,45 @@ fn context() {
     let (short, _cancel) = Context::background().with_timeout(Duration::from_millis(5));
     short.wait();
     println!("   a 5ms timeout context: err() = {:?}", short.err());
+}
+
+/// errgroup: three tasks, one fails; the others see the context cancelled.
+fn errgroup() {
+    section("errgroup (x/sync/errgroup: first error, cancellation)");
+    let (g, ctx) = gosync::errgroup::Group::with_context(&Context::background());
+    for task in 0..3 {
+        let ctx = ctx.clone();
+        g.go(move || match task {
+            1 => Err(format!("task {task} failed")),
+            _ => {
+                ctx.wait(); // stops when the group's first error cancels the context
+                Ok(())
+            }
+        });
+    }
+    println!("   3 tasks, one fails: wait() = {:?}", g.wait());
+}
+
+/// singleflight: 4 threads ask for one key at once; the load runs once per flight.
+fn singleflight() {
+    section("singleflight (x/sync/singleflight: one call per key in flight)");
+    let group = gosync::singleflight::Group::new();
+    let loads = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                group.call("config", || {
+                    loads.fetch_add(1, Ordering::Relaxed);
+                    thread::sleep(Duration::from_millis(20));
+                    "loaded"
+                })
+            });
+        }
+    });
+    println!(
+        "   4 threads called one key: the load ran {} time(s)",
+        loads.load(Ordering::Relaxed)
+    );
 }
 
 fn round(d: Duration) -> Duration {

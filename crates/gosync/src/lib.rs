@@ -16,6 +16,8 @@
 //! | `sync/atomic`: `atomic.Value`, `atomic.Pointer[T]`; a striped counter | [`atomic::Value`], [`atomic::ValueGuard`], [`atomic::ValueReader`], [`atomic::Counter`] | `gosync-atomic` |
 //! | `sync.Map` | [`Map`] | `gosync-map` |
 //! | `context` | [`context::Context`], [`context::Canceler`], [`context::ContextError`] | `gosync-context` |
+//! | `x/sync/errgroup` | [`errgroup::Group`], [`errgroup::ScopedGroup`], [`errgroup::scope`] | `gosync-errgroup` |
+//! | `x/sync/singleflight` | [`singleflight::Group`] | `gosync-singleflight` |
 //!
 //! Conventions, as everywhere in gosync: guards unlock on drop (also during a panic) and there is
 //! no poisoning; every blocking `op` has `try_op` (never blocks), `try_op_for`/`try_op_until`
@@ -58,4 +60,14 @@ pub mod atomic {
 /// Go's `context`: cancellation and deadlines that every `_ctx` wait in gosync listens to.
 pub mod context {
     pub use gosync_context::{Canceler, Context, ContextError};
+}
+
+/// Go's `x/sync/errgroup`: tasks on threads, the first error, a context cancelled on failure.
+pub mod errgroup {
+    pub use gosync_errgroup::{scope, Group, ScopedGroup};
+}
+
+/// Go's `x/sync/singleflight`: concurrent calls for one key run once and share the value.
+pub mod singleflight {
+    pub use gosync_singleflight::Group;
 }

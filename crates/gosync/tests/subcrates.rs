@@ -83,6 +83,27 @@ fn context() {
 }
 
 #[test]
+fn errgroup() {
+    let g: gosync::errgroup::Group<&str> = gosync_errgroup::Group::new();
+    g.go(|| Err("first"));
+    assert_eq!(g.wait(), Err("first"));
+    let scoped = gosync::errgroup::scope(|g: &gosync::errgroup::ScopedGroup<'_, '_, ()>| {
+        g.go(|| Ok(()));
+        1
+    });
+    assert_eq!(
+        scoped,
+        gosync_errgroup::scope(|_: &gosync_errgroup::ScopedGroup<'_, '_, ()>| 1)
+    );
+}
+
+#[test]
+fn singleflight() {
+    let group: gosync::singleflight::Group<u8, u8> = gosync_singleflight::Group::new();
+    assert_eq!(group.call(1, || 2), (2, false));
+}
+
+#[test]
 fn atomic() {
     let value: gosync::atomic::Value<i32> = gosync_atomic::Value::new(1);
     let guard: gosync::atomic::ValueGuard<'_, i32> = value.load();
