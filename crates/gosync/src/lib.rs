@@ -12,6 +12,8 @@
 //! | `sync.Cond` | [`Cond`], [`Lockable`], [`WaitTimeoutResult`] | `gosync-cond` |
 //! | `sync.Once`, `OnceFunc`, `OnceValue` | [`Once`], [`OnceCell`], [`once_func`], [`once_value`] | `gosync-once` |
 //! | `sync.WaitGroup` | [`WaitGroup`] | `gosync-waitgroup` |
+//! | `x/sync/semaphore.Weighted` | [`Semaphore`], [`Permit`] | `gosync-semaphore` |
+//! | (a cyclic barrier) | [`Barrier`], [`BarrierWaitResult`], [`BarrierError`] | `gosync-barrier` |
 //! | `context` | [`context::Context`], [`context::Canceler`], [`context::ContextError`] | `gosync-context` |
 //!
 //! Conventions, as everywhere in gosync: guards unlock on drop (also during a panic) and there is
@@ -35,12 +37,14 @@
 //! assert_eq!(*counter.lock(), 4);
 //! ```
 
+pub use gosync_barrier::{Barrier, BarrierError, BarrierWaitResult};
 pub use gosync_cond::{Cond, Lockable, WaitTimeoutResult};
 pub use gosync_mutex::{Mutex, MutexGuard, RawMutex};
 pub use gosync_once::{once_func, once_value, Once, OnceCell};
 pub use gosync_rwmutex::{
     RawRwMutex, RwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard, RwMutexWriteGuard,
 };
+pub use gosync_semaphore::{Permit, Semaphore};
 pub use gosync_waitgroup::WaitGroup;
 
 /// Go's `context`: cancellation and deadlines that every `_ctx` wait in gosync listens to.
