@@ -478,7 +478,15 @@ const FAIRNESS: &[(&str, &str, Option<u128>)] = &[
 
 /// The criterion bench targets, which `--runs` repeats (the fairness harness runs once).
 const CRITERION_BENCHES: &[&str] = &[
-    "mutex", "rwmutex", "cond", "once", "waitgroup", "pool", "atomic", "map", "singleflight",
+    "mutex",
+    "rwmutex",
+    "cond",
+    "once",
+    "waitgroup",
+    "pool",
+    "atomic",
+    "map",
+    "singleflight",
 ];
 
 /// How many times the criterion benches run by default.

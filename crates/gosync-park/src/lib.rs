@@ -54,8 +54,8 @@ pub mod model;
 mod protocol;
 mod queue;
 pub mod spin;
-mod time;
 mod ticket;
+mod time;
 mod word;
 
 pub use facade::{cell, hint, sync, thread};
@@ -65,6 +65,6 @@ pub use queue::{
     ParkOptions, ParkResult, RequeueOp, UnparkResult, Waker,
 };
 pub use spin::SpinWait;
-pub use time::{deadline_after, deadline_passed, earliest_deadline, WaitClock};
 pub use ticket::thread_ticket;
+pub use time::{deadline_after, deadline_passed, earliest_deadline, WaitClock};
 pub use word::{wait, wake_all, wake_one};

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use gosync::atomic;
 use gosync::context::{Context, ContextError};
-use gosync::{Cond, Map, Mutex, Once, OnceCell, Pool, RwMutex, RwMutexUpgradableReadGuard, WaitGroup};
+use gosync::{
+    Barrier, Cond, Map, Mutex, Once, OnceCell, Pool, RwMutex, RwMutexUpgradableReadGuard,
+    Semaphore, WaitGroup,
+};
 
 fn main() {
     println!("gosync tour: Go's sync toolkit as Rust\n");
@@ -24,6 +27,8 @@ fn main() {
     context();
     errgroup();
     singleflight();
+    semaphore();
+    barrier();
     println!("\nEvery primitive above blocks through gosync-park: no polling, no sleeps.");
 }
 
@@ -336,6 +341,68 @@ fn singleflight() {
     println!(
         "   4 threads called one key: the load ran {} time(s)",
         loads.load(Ordering::Relaxed)
+    );
+}
+
+/// Semaphore: at most 2 of 6 workers inside at once, and a timed acquire that gives up.
+fn semaphore() {
+    section("Semaphore (x/sync/semaphore.Weighted, FIFO)");
+    let slots = Arc::new(Semaphore::new(2));
+    let (inside, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let workers: Vec<_> = (0..6)
+        .map(|_| {
+            let (slots, inside, peak) =
+                (Arc::clone(&slots), Arc::clone(&inside), Arc::clone(&peak));
+            thread::spawn(move || {
+                let _permit = slots.acquire_permit(1);
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                inside.fetch_sub(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    println!(
+        "   6 workers, 2 permits: at most {} inside at once",
+        peak.load(Ordering::SeqCst)
+    );
+    let all = slots.acquire_permit(2);
+    let got = slots.try_acquire_for(1, Duration::from_millis(10));
+    println!("   try_acquire_for(1, 10ms) with every permit held: {got}");
+    drop(all);
+}
+
+/// Barrier: 3 threads in lock-step for 3 rounds, an action per trip, then a timeout breaking it.
+fn barrier() {
+    section("Barrier (cyclic, with an action per trip)");
+    let trips = Arc::new(AtomicUsize::new(0));
+    let barrier = {
+        let trips = Arc::clone(&trips);
+        Arc::new(Barrier::with_action(3, move || {
+            _ = trips.fetch_add(1, Ordering::SeqCst)
+        }))
+    };
+    let parties: Vec<_> = (0..3)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                (0..3)
+                    .filter(|_| barrier.wait().unwrap().is_leader())
+                    .count()
+            })
+        })
+        .collect();
+    let led: usize = parties.into_iter().map(|p| p.join().unwrap()).sum();
+    println!(
+        "   3 parties x 3 rounds: the action ran {} times, {led} leaders in all",
+        trips.load(Ordering::SeqCst)
+    );
+    let alone = barrier.wait_for(Duration::from_millis(5));
+    println!(
+        "   a lone wait_for(5ms): {alone:?}; broken now = {}",
+        barrier.is_broken()
     );
 }
 

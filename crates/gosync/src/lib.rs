@@ -12,6 +12,8 @@
 //! | `sync.Cond` | [`Cond`], [`Lockable`], [`WaitTimeoutResult`] | `gosync-cond` |
 //! | `sync.Once`, `OnceFunc`, `OnceValue` | [`Once`], [`OnceCell`], [`once_func`], [`once_value`] | `gosync-once` |
 //! | `sync.WaitGroup` | [`WaitGroup`] | `gosync-waitgroup` |
+//! | `x/sync/semaphore.Weighted` | [`Semaphore`], [`Permit`] | `gosync-semaphore` |
+//! | (a cyclic barrier) | [`Barrier`], [`BarrierWaitResult`], [`BarrierError`] | `gosync-barrier` |
 //! | `sync.Pool` | [`Pool`], [`Pooled`] | `gosync-pool` |
 //! | `sync/atomic`: `atomic.Value`, `atomic.Pointer[T]`; a striped counter | [`atomic::Value`], [`atomic::ValueGuard`], [`atomic::ValueReader`], [`atomic::Counter`] | `gosync-atomic` |
 //! | `sync.Map` | [`Map`] | `gosync-map` |
@@ -40,6 +42,7 @@
 //! assert_eq!(*counter.lock(), 4);
 //! ```
 
+pub use gosync_barrier::{Barrier, BarrierError, BarrierWaitResult};
 pub use gosync_cond::{Cond, Lockable, WaitTimeoutResult};
 pub use gosync_map::Map;
 pub use gosync_mutex::{Mutex, MutexGuard, RawMutex};
@@ -48,6 +51,7 @@ pub use gosync_pool::{Pool, Pooled};
 pub use gosync_rwmutex::{
     RawRwMutex, RwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard, RwMutexWriteGuard,
 };
+pub use gosync_semaphore::{Permit, Semaphore};
 pub use gosync_waitgroup::{DoneGuard, GoPanics, WaitGroup};
 
 /// Go's `sync/atomic` for shared values: a swappable `Arc` whose loads touch no shared counter

@@ -83,6 +83,24 @@ fn context() {
 }
 
 #[test]
+fn semaphore() {
+    let sem: gosync::Semaphore = gosync_semaphore::Semaphore::new(2);
+    let permit: gosync::Permit<'_> = sem.acquire_permit(2);
+    assert_eq!(sem.available(), 0);
+    drop(permit);
+    assert_eq!(sem.available(), 2);
+}
+
+#[test]
+fn barrier() {
+    let barrier: gosync::Barrier = gosync_barrier::Barrier::new(1);
+    let result: gosync::BarrierWaitResult = barrier.wait().unwrap();
+    assert!(result.is_leader());
+    barrier.break_barrier();
+    assert_eq!(barrier.wait(), Err(gosync::BarrierError::Broken));
+}
+
+#[test]
 fn errgroup() {
     let g: gosync::errgroup::Group<&str> = gosync_errgroup::Group::new();
     g.go(|| Err("first"));
