@@ -5,7 +5,6 @@
 // they stopped (a join, a lock, a channel) already orders their adds before the read.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering as HintOrdering};
 
 use crossbeam_utils::CachePadded;
 use gosync_park::sync::{AtomicI64, Ordering::Relaxed};
@@ -90,7 +89,7 @@ impl Counter {
     /// ```
     #[inline]
     pub fn add(&self, delta: i64) {
-        let cell = &self.cells[thread_stripe() & (self.cells.len() - 1)];
+        let cell = &self.cells[gosync_park::thread_ticket() & (self.cells.len() - 1)];
         // Relaxed: see the notes at the top of the file.
         cell.fetch_add(delta, Relaxed);
     }
@@ -171,19 +170,6 @@ impl fmt::Debug for Counter {
             .field("value", &self.value())
             .finish()
     }
-}
-
-/// The calling thread's stripe: threads take consecutive numbers on first use, so up to as many
-/// threads as a counter has cells each get a cell of their own.
-#[inline]
-fn thread_stripe() -> usize {
-    // A plain std atomic, not the loom facade's: it only spreads threads over cells, and no
-    // memory is ordered by it (any number is correct).
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, HintOrdering::Relaxed);
-    }
-    STRIPE.with(|stripe| *stripe)
 }
 
 #[cfg(test)]

@@ -253,42 +253,11 @@ fn shard_count() -> usize {
     })
 }
 
-/// This thread's shard index, below `shard_count()`: threads take shards in turn when they
-/// first read through a sharded lock.
+/// This thread's shard index, below `shard_count()`: threads take shards in turn
+/// ([`gosync_park::thread_ticket`]).
 #[inline]
 fn home_index() -> usize {
-    HOME.with(|home| match home.get() {
-        0 => {
-            // Relaxed: a ticket, ordering nothing.
-            let index =
-                NEXT_TURN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & (shard_count() - 1);
-            home.set(index + 1);
-            index
-        }
-        index_plus_one => index_plus_one - 1,
-    })
-}
-
-#[cfg(not(gosync_loom))]
-thread_local! {
-    /// One past this thread's shard index; 0 until it has one.
-    static HOME: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// The next turn to hand out.
-#[cfg(not(gosync_loom))]
-static NEXT_TURN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-// Under loom: a model thread's shard and the turn counter live for one execution, so that runs
-// replay deterministically.
-#[cfg(gosync_loom)]
-loom::thread_local! {
-    static HOME: std::cell::Cell<usize> = std::cell::Cell::new(0);
-}
-
-#[cfg(gosync_loom)]
-loom::lazy_static! {
-    static ref NEXT_TURN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    gosync_park::thread_ticket() & (shard_count() - 1)
 }
 
 #[cfg(all(test, not(gosync_loom)))]
