@@ -265,8 +265,8 @@ fn concurrent_loads_see_whole_values_in_order() {
         let live = Live::new();
         let value = Arc::new(Value::new(live.track(0)));
         let writers = 2;
-        let loaders = scaled(62, 3);
-        let stores = scaled(2000, 30);
+        let loaders = scaled(62, 2);
+        let stores = scaled(2000, 5);
         let start = Arc::new(Barrier::new(writers + loaders));
         let done = Arc::new(AtomicBool::new(false));
         let loader_handles: Vec<_> = (0..loaders)
@@ -323,8 +323,8 @@ fn concurrent_loads_see_whole_values_in_order() {
 fn concurrent_swaps_lose_nothing() {
     within(|| {
         let value = Arc::new(Value::new(0_u64));
-        let threads = scaled(16, 3) as u64;
-        let per_thread = scaled(1000, 20) as u64;
+        let threads = scaled(16, 2) as u64;
+        let per_thread = scaled(1000, 10) as u64;
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let value = value.clone();
@@ -347,8 +347,8 @@ fn concurrent_compare_and_swap_and_update_count_exactly() {
     within(|| {
         let live = Live::new();
         let value = Arc::new(Value::new(live.track(0)));
-        let threads = scaled(16, 4);
-        let per_thread = scaled(500, 10);
+        let threads = scaled(16, 2);
+        let per_thread = scaled(500, 5);
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (value, live) = (value.clone(), live.clone());
