@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use gosync_context::{Context, ContextError};
 use gosync_errgroup::{scope, Group};
-use gosync_testkit::{panic_message, scaled, within};
+use gosync_testkit::{panic_message, scaled, short_panics_under_miri, within};
 
 #[test]
 fn zero_group_hands_each_first_error_over_once() {
@@ -185,6 +185,7 @@ fn a_late_go_after_the_first_error_still_runs_and_may_not_replace_it() {
 
 #[test]
 fn a_panicking_task_cancels_and_is_re_raised_after_every_task_finished() {
+    short_panics_under_miri();
     let (g, ctx) = Group::<&str>::with_context(&Context::background());
     let others_finished = Arc::new(AtomicUsize::new(0));
     for _ in 0..scaled(8, 2) {
@@ -210,6 +211,7 @@ fn a_panicking_task_cancels_and_is_re_raised_after_every_task_finished() {
 
 #[test]
 fn a_panic_comes_first_and_the_error_waits_for_the_next_wait() {
+    short_panics_under_miri();
     let g = Group::new();
     g.go(|| Err("failed"));
     g.go(|| panic!("exploded"));
@@ -249,6 +251,7 @@ fn scope_returns_the_first_error_after_every_task() {
 
 #[test]
 fn scope_re_raises_a_task_panic_after_every_task() {
+    short_panics_under_miri();
     let finished = AtomicUsize::new(0);
     let caught = catch_unwind(AssertUnwindSafe(|| {
         scope(|g| {
@@ -268,6 +271,7 @@ fn scope_re_raises_a_task_panic_after_every_task() {
 
 #[test]
 fn scope_re_raises_the_bodys_own_panic_after_its_tasks() {
+    short_panics_under_miri();
     let finished = AtomicBool::new(false);
     let caught = catch_unwind(AssertUnwindSafe(|| {
         scope(|g| {

@@ -24,6 +24,12 @@ fn held_task() -> (
     })
 }
 
+/// `g.wait()`, failing the test if it hangs.
+fn wait_within<E: Send + 'static>(g: &Arc<Group<E>>) -> Result<(), E> {
+    let g = Arc::clone(g);
+    within(move || g.wait())
+}
+
 #[test]
 fn try_go_fails_exactly_when_the_limit_is_reached() {
     let g = Arc::new(Group::new());
@@ -39,13 +45,7 @@ fn try_go_fails_exactly_when_the_limit_is_reached() {
     for release in releases {
         release.send(()).unwrap();
     }
-    assert_eq!(
-        within({
-            let g = Arc::clone(&g);
-            move || g.wait()
-        }),
-        Ok(())
-    );
+    assert_eq!(wait_within(&g), Ok(()));
 
     let (release, task) = held_task();
     assert!(g.try_go(task));
@@ -113,13 +113,7 @@ fn go_waits_for_a_slot_to_free() {
     assert_eq!(second_ran.load(Ordering::SeqCst), 0);
     release.send(()).unwrap();
     join_within(spawner);
-    assert_eq!(
-        within({
-            let g = Arc::clone(&g);
-            move || g.wait()
-        }),
-        Ok(())
-    );
+    assert_eq!(wait_within(&g), Ok(()));
     assert_eq!(second_ran.load(Ordering::SeqCst), 1);
 }
 
@@ -230,13 +224,7 @@ fn sixty_four_threads_race_go_and_try_go_against_the_limit() {
         join_within(spawner);
     }
     release.send(()).unwrap();
-    assert_eq!(
-        within({
-            let g = Arc::clone(&g);
-            move || g.wait()
-        }),
-        Ok(())
-    );
+    assert_eq!(wait_within(&g), Ok(()));
     let started = started.load(Ordering::SeqCst);
     assert!(started >= threads / 2);
     assert_eq!(ran.load(Ordering::SeqCst), started);

@@ -1,7 +1,7 @@
 //! Loom models of `errgroup::Group`: the first error racing a late `go` from a task (one error
-//! comes back, once; the late task runs and is waited for; the context is cancelled), and a
+//! comes back, once; the late task runs and is waited for; the context is cancelled), a
 //! panicking task racing a failing one (the panic is re-raised after both finished, the error
-//! kept for the next wait).
+//! kept for the next wait), and a limit of one handing its slot from task to task.
 
 #![cfg(gosync_loom)]
 
@@ -45,5 +45,26 @@ fn a_panicking_task_vs_a_failing_one() {
         let caught = catch_unwind(AssertUnwindSafe(|| g.wait()));
         assert!(caught.is_err());
         assert_eq!(g.wait(), Err("failed"));
+    });
+}
+
+#[test]
+fn a_limit_of_one_hands_the_slot_to_the_next_go() {
+    loom::model(|| {
+        let g = Group::<()>::new();
+        g.set_limit(Some(1));
+        let running = Arc::new(AtomicBool::new(false));
+        for _ in 0..2 {
+            let running = running.clone();
+            // The second `go` waits for the first task's permit.
+            g.go(move || {
+                assert!(!running.swap(true, Ordering::Relaxed), "two tasks at once");
+                running.store(false, Ordering::Relaxed);
+                Ok(())
+            });
+        }
+        assert_eq!(g.wait(), Ok(()));
+        assert!(g.try_go(|| Ok(())));
+        assert_eq!(g.wait(), Ok(()));
     });
 }

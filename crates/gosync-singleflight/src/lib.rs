@@ -70,9 +70,9 @@ fn waiters(state: usize) -> usize {
 /// Runs a function once per key for all the callers that ask for it at the same time: Go's
 /// `singleflight.Group`.
 ///
-/// The first [`call`](Self::call) for a key starts a *flight*: it runs `f` on its own thread.
-/// Every call for the same key that arrives while the flight is under way waits for it instead
-/// of running its own `f`, and gets a clone of the value. When the flight lands, the key is
+/// The first [`call`](Self::call) for a key starts a *flight*: it runs `f` on the caller's
+/// thread. Every call for the same key that arrives while the flight is under way waits for it
+/// instead of running its own `f`, and gets a clone of the value. When the flight lands, the key is
 /// free again: the next call starts a new flight. Waiting callers sleep in gosync's parking
 /// queues and are woken by the flight's end.
 ///
@@ -174,7 +174,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     /// let (value, shared) = group.call("key", || vec![1, 2, 3]);
     /// assert_eq!((value, shared), (vec![1, 2, 3], false));
     ///
-    /// let caught = std::panic::catch_unwind(|| group.call("key", || -> Vec<i32> { panic!("load failed") }));
+    /// let failing = || -> Vec<i32> { panic!("load failed") };
+    /// let caught = std::panic::catch_unwind(|| group.call("key", failing));
     /// assert!(caught.is_err());
     /// assert_eq!(group.call("key", || vec![4]).0, [4]); // the key is free again
     /// ```

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use gosync_context::{Context, ContextError};
 use gosync_singleflight::Group;
-use gosync_testkit::{join_within, panic_message, scaled, wait_until, LIMIT};
+use gosync_testkit::{
+    join_within, panic_message, scaled, short_panics_under_miri, wait_until, LIMIT,
+};
 
 /// How many callers wait on flights of `group` now (from its `Debug` snapshot).
 fn waiting<K, V>(group: &Group<K, V>) -> usize {
@@ -149,7 +151,8 @@ fn forget_keeps_the_value_for_callers_already_waiting() {
 
 #[test]
 fn a_panic_in_f_reaches_every_caller_and_frees_the_key() {
-    let callers = scaled(5, 3);
+    short_panics_under_miri();
+    let callers = scaled(5, 2);
     let group: Arc<Group<&str, u32>> = Arc::new(Group::new());
     let runs = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..callers)
@@ -177,6 +180,7 @@ fn a_panic_in_f_reaches_every_caller_and_frees_the_key() {
 
 #[test]
 fn a_panic_reaches_a_cancellable_waiter() {
+    short_panics_under_miri();
     let group = Arc::new(Group::<&str, u32>::new());
     let (started_tx, started) = mpsc::channel();
     let (release, release_rx) = mpsc::channel::<()>();
@@ -218,6 +222,7 @@ impl Clone for CloneFails {
 
 #[test]
 fn a_panicking_clone_reaches_the_waiters_too() {
+    short_panics_under_miri();
     let group = Arc::new(Group::<u8, CloneFails>::new());
     let (started_tx, started) = mpsc::channel();
     let (release, release_rx) = mpsc::channel::<()>();
