@@ -35,6 +35,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// assert_eq!(lock.read_ctx(&ctx).unwrap_err(), ContextError::Canceled);
     /// ```
     #[track_caller]
+    #[must_use = "if unused the lock is released at once (or was never taken)"]
     pub fn read_ctx(&self, ctx: &Context) -> Result<RwMutexReadGuard<'_, T>, ContextError> {
         fail_if_done(ctx)?;
         match self.raw.try_lock_read_until(GiveUp::with(ctx)) {
@@ -69,6 +70,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// assert_eq!(lock.write_ctx(&ctx).unwrap_err(), ContextError::DeadlineExceeded);
     /// assert_eq!(*reader, 2);
     /// ```
+    #[must_use = "if unused the lock is released at once (or was never taken)"]
     pub fn write_ctx(&self, ctx: &Context) -> Result<RwMutexWriteGuard<'_, T>, ContextError> {
         fail_if_done(ctx)?;
         if self.raw.lock_exclusive_until(GiveUp::with(ctx)) {
@@ -105,6 +107,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// assert_eq!(*first, 1);
     /// ```
     #[track_caller]
+    #[must_use = "if unused the lock is released at once (or was never taken)"]
     pub fn upgradable_read_ctx(
         &self,
         ctx: &Context,
@@ -145,6 +148,7 @@ impl<'a, T: ?Sized> RwMutexUpgradableReadGuard<'a, T> {
     /// let (guard, err) = RwMutexUpgradableReadGuard::upgrade_ctx(guard, &ctx).unwrap_err();
     /// assert_eq!((*guard, err), (2, ContextError::Canceled));
     /// ```
+    #[must_use = "says whether the guard was upgraded (the error gives it back)"]
     pub fn upgrade_ctx(
         guard: Self,
         ctx: &Context,
