@@ -68,7 +68,7 @@ fn parking_lot_ping_pong(iters: u64) -> Duration {
 /// Threads (and slots) in the timed ring.
 const RING: usize = 64;
 /// Passes of the token per iteration of the timed ring.
-const RING_PASSES: usize = 2_000;
+const RING_PASSES: usize = 1_000;
 /// The timeout of each wait in the timed ring.
 const RING_TIMEOUT: Duration = Duration::from_micros(60);
 
