@@ -93,7 +93,10 @@ fn timed_ring<S: Sync>(
                 for k in 0..ring_receipts(me) {
                     let n = me + k * RING;
                     receive(&slots[me], n);
-                    send(&slots[(me + 1) % RING], n + 1);
+                    // The last pass stays with its receiver: every ring starts empty.
+                    if n + 1 < RING_PASSES {
+                        send(&slots[(me + 1) % RING], n + 1);
+                    }
                 }
             })
         })
