@@ -68,7 +68,7 @@ fn parking_lot_ping_pong(iters: u64) -> Duration {
 /// Threads (and slots) in the timed ring.
 const RING: usize = 64;
 /// Passes of the token per iteration of the timed ring.
-const RING_PASSES: usize = 2_000;
+const RING_PASSES: usize = 1_000;
 /// The timeout of each wait in the timed ring.
 const RING_TIMEOUT: Duration = Duration::from_micros(60);
 
@@ -93,7 +93,10 @@ fn timed_ring<S: Sync>(
                 for k in 0..ring_receipts(me) {
                     let n = me + k * RING;
                     receive(&slots[me], n);
-                    send(&slots[(me + 1) % RING], n + 1);
+                    // The last pass stays with its receiver: every ring starts empty.
+                    if n + 1 < RING_PASSES {
+                        send(&slots[(me + 1) % RING], n + 1);
+                    }
                 }
             })
         })
@@ -103,29 +106,41 @@ fn timed_ring<S: Sync>(
 /// The token a slot holds: the number of the pass that delivered it.
 type Token = Option<usize>;
 
+/// The timed ring on a mutex type `$mutex` (of a [`Token`]) whose `lock()` returns a guard and a
+/// condition variable type `$cond` with `wait_for(&mut guard, timeout)`, waking with `$wake`.
+macro_rules! guard_ring {
+    ($iters:expr, $mutex:ty, $cond:ty, $wake:ident) => {{
+        let slots: Vec<_> = (0..RING)
+            .map(|_| (<$mutex>::new(Token::None), <$cond>::new()))
+            .collect();
+        timed_ring(
+            $iters,
+            &slots,
+            |(token, cond), n| {
+                let mut g = token.lock();
+                while g.is_none() {
+                    let _ = cond.wait_for(&mut g, RING_TIMEOUT);
+                }
+                assert_eq!(g.take(), Some(n), "the ring lost a pass");
+            },
+            |(token, cond), n| {
+                *token.lock() = Some(n);
+                cond.$wake();
+            },
+        )
+    }};
+}
+
 fn gosync_ring(iters: u64) -> Duration {
-    let slots: Vec<_> = (0..RING)
-        .map(|_| {
-            (
-                gosync_mutex::Mutex::new(Token::None),
-                gosync_cond::Cond::new(),
-            )
-        })
-        .collect();
-    timed_ring(
+    guard_ring!(iters, gosync_mutex::Mutex<Token>, gosync_cond::Cond, signal)
+}
+
+fn parking_lot_ring(iters: u64) -> Duration {
+    guard_ring!(
         iters,
-        &slots,
-        |(token, cond), n| {
-            let mut g = token.lock();
-            while g.is_none() {
-                let _ = cond.wait_for(&mut g, RING_TIMEOUT);
-            }
-            assert_eq!(g.take(), Some(n), "the ring lost a pass");
-        },
-        |(token, cond), n| {
-            *token.lock() = Some(n);
-            cond.signal();
-        },
+        parking_lot::Mutex<Token>,
+        parking_lot::Condvar,
+        notify_one
     )
 }
 
@@ -150,32 +165,6 @@ fn std_ring(iters: u64) -> Duration {
         },
         |(token, cond), n| {
             *token.lock().unwrap() = Some(n);
-            cond.notify_one();
-        },
-    )
-}
-
-fn parking_lot_ring(iters: u64) -> Duration {
-    let slots: Vec<_> = (0..RING)
-        .map(|_| {
-            (
-                parking_lot::Mutex::new(Token::None),
-                parking_lot::Condvar::new(),
-            )
-        })
-        .collect();
-    timed_ring(
-        iters,
-        &slots,
-        |(token, cond), n| {
-            let mut g = token.lock();
-            while g.is_none() {
-                let _ = cond.wait_for(&mut g, RING_TIMEOUT);
-            }
-            assert_eq!(g.take(), Some(n), "the ring lost a pass");
-        },
-        |(token, cond), n| {
-            *token.lock() = Some(n);
             cond.notify_one();
         },
     )

@@ -195,7 +195,7 @@ const GROUPS: &[Group] = &[
     Group {
         id: "cond_timed_ring",
         primitive: "Cond",
-        what: "64 threads pass a token 2000 times round a ring of mutex + condition variable \
+        what: "64 threads pass a token 1000 times round a ring of mutex + condition variable \
                slots, each waiting with timed waits of 60 µs (re-waiting on timeout)",
         benches: &[
             ("gosync", "gosync `Mutex` + `Cond::wait_for`"),
@@ -828,6 +828,11 @@ fn save_lines(path: &Path, new: &[String], keep_go: bool) -> Result<(), String> 
         .map_err(|e| format!("bench: saving {}: {e}", path.display()))
 }
 
+/// Whether a bench id names a Go twin (`go`, or `go_<what>` in groups with several).
+fn is_go_bench(bench: &str) -> bool {
+    bench == GO || bench.starts_with("go_")
+}
+
 /// Whether a saved line comes from the Go twins.
 fn is_go_line(line: &str) -> bool {
     let words: Vec<&str> = line.split_whitespace().take(3).collect();
@@ -1023,7 +1028,14 @@ fn render(levels: &[Level]) -> String {
 
 /// One level's rows for its summary of targets, and its sections.
 fn level_report(level: &Level) -> (String, String) {
-    let lines = fs::read_to_string(&level.results).unwrap_or_default();
+    let go_backed = RunInfo::load(&level.info).is_some_and(|info| info.go.is_some());
+    // Go lines that no recorded Go run produced are not shown.
+    let lines: String = fs::read_to_string(&level.results)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| go_backed || !is_go_line(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let go_results = go_medians(&lines);
     let runs = run_dirs(&level.criterion_home);
     // The median over the runs of criterion's median, or the Go twin's median.
@@ -1082,7 +1094,7 @@ fn level_report(level: &Level) -> (String, String) {
         );
         for (bench, label) in g.benches {
             let Some(ns) = median(g.id, bench) else {
-                if *bench != GO && !bench.starts_with("go_") {
+                if !is_go_bench(bench) {
                     let _ = writeln!(sections, "| {label} | not run |");
                 }
                 continue;
@@ -1127,7 +1139,7 @@ fn level_report(level: &Level) -> (String, String) {
         let gosync = g.benches.first().map(|(b, _)| *b);
         if let (true, Some(subject)) = (targets.is_empty(), gosync) {
             // No target: each peer's ratio, for reference.
-            for (peer, label) in g.benches.iter().skip(1).filter(|(b, _)| *b != GO) {
+            for (peer, label) in g.benches.iter().skip(1).filter(|(b, _)| !is_go_bench(b)) {
                 let measured = ratio(g.id, subject, &[peer])
                     .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}×"));
                 let _ = writeln!(

@@ -29,8 +29,10 @@
 //!
 //! - **Preemption** (Unix): at most once per [`SAMPLE_PERIOD`], one thread about to spin reads
 //!   how many times the kernel has taken a core away from a thread of this process that still
-//!   wanted it (`getrusage`'s involuntary context switches). If that grew since the last
-//!   sample, some thread of ours was waiting for a core: nothing spins for [`BUSY_BACKOFF`].
+//!   wanted it (`getrusage`'s involuntary context switches). Two such preemptions within
+//!   [`PREEMPTION_WINDOW`] mean that threads of ours wait for cores: nothing spins for
+//!   [`BUSY_BACKOFF`]. (A single one is taken for noise: a kernel thread running for a moment
+//!   on an idle machine.)
 //!   This counts only the load that actually competes with us: threads of lower priority that
 //!   never take our cores do not stop our spinning, as they would if we counted runnable
 //!   threads against cores.
@@ -104,6 +106,16 @@ pub const DESCHEDULED_GAP: std::time::Duration = std::time::Duration::from_micro
 /// ```
 pub const BUSY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(4);
 
+/// Two preemptions of our threads within this window mean the cores are busy; a single one is
+/// taken for noise (a kernel thread running for a moment on an otherwise idle machine).
+///
+/// # Examples
+///
+/// ```
+/// assert!(gosync_park::spin::PREEMPTION_WINDOW > gosync_park::spin::SAMPLE_PERIOD);
+/// ```
+pub const PREEMPTION_WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// How many cores this process may use (cached after the first call).
 #[cfg(not(any(gosync_loom, miri)))]
 fn cores() -> usize {
@@ -136,7 +148,15 @@ fn cores_busy(now: std::time::Instant) -> bool {
             .is_ok()
     {
         if let Some(switches) = busy::involuntary_switches() {
-            if switches > busy::SWITCHES.swap(switches, Relaxed) {
+            let new = switches.saturating_sub(busy::SWITCHES.swap(switches, Relaxed));
+            // One preemption is noise (a kernel thread ran for a moment); a second one within
+            // the window is load.
+            let last = busy::LAST_PREEMPTED.load(Relaxed);
+            if new > 0 {
+                busy::LAST_PREEMPTED.store(now, Relaxed);
+            }
+            let recent = last != 0 && now - last.min(now) < busy::nanos(PREEMPTION_WINDOW);
+            if new > 1 || (new == 1 && recent) {
                 busy::BUSY_UNTIL.fetch_max(now + busy::nanos(BUSY_BACKOFF), Relaxed);
             }
         }
@@ -166,6 +186,8 @@ mod busy {
     pub(super) static NEXT_SAMPLE: AtomicU64 = AtomicU64::new(0);
     /// The process's involuntary context switches at the last sample.
     pub(super) static SWITCHES: AtomicU64 = AtomicU64::new(0);
+    /// When a sample last saw a preemption (0: never).
+    pub(super) static LAST_PREEMPTED: AtomicU64 = AtomicU64::new(0);
 
     pub(super) fn nanos(d: Duration) -> u64 {
         u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
