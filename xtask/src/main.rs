@@ -382,6 +382,9 @@ fn miri(ws: &Workspace, selected: &[String]) -> Result<String, String> {
         let outcome = Cmd::cargo(&["+nightly", "miri", "test", "-p", &krate.name])
             .args(&["--all-features", "--lib", "--tests", "--no-fail-fast"])
             .env("MIRIFLAGS", flags)
+            // A panic's backtrace costs seconds under miri, and the tests panic on purpose
+            // often; the message and location are still printed.
+            .env("RUST_BACKTRACE", "0".to_owned())
             .env("CARGO_TARGET_DIR", target_dir.clone())
             .run(ws);
         match outcome {
