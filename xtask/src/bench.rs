@@ -234,6 +234,51 @@ const GROUPS: &[Group] = &[
             },
         ],
     },
+    Group {
+        id: "semaphore_2t_cap1",
+        primitive: "Semaphore",
+        what: "2 threads, 2000 acquire(1)/increment/release(1) in total, capacity 1 (throughput)",
+        benches: &[
+            ("gosync", "gosync `Semaphore`"),
+            ("mutex_condvar", "`std` `Mutex<u64>` + `Condvar` semaphore"),
+        ],
+        targets: &[Target {
+            subject: "gosync",
+            peers: &["mutex_condvar"],
+            min: 3.0,
+            text: "",
+        }],
+    },
+    Group {
+        id: "semaphore_2t_cap4",
+        primitive: "Semaphore",
+        what: "2 threads, 2000 acquire(1)/increment/release(1) in total, capacity 4 (throughput)",
+        benches: &[
+            ("gosync", "gosync `Semaphore`"),
+            ("mutex_condvar", "`std` `Mutex<u64>` + `Condvar` semaphore"),
+        ],
+        targets: &[Target {
+            subject: "gosync",
+            peers: &["mutex_condvar"],
+            min: 3.0,
+            text: "",
+        }],
+    },
+    Group {
+        id: "barrier_2t_trips",
+        primitive: "Barrier",
+        what: "2 threads trip a 2-party barrier 1000 times",
+        benches: &[
+            ("gosync", "gosync `Barrier`"),
+            ("std", "`std::sync::Barrier`"),
+        ],
+        targets: &[Target {
+            subject: "gosync",
+            peers: &["std"],
+            min: 20.0,
+            text: "",
+        }],
+    },
 ];
 
 /// `(scenario, title, gosync's target on the longest wait in ns)`.
@@ -251,7 +296,15 @@ const FAIRNESS: &[(&str, &str, Option<u128>)] = &[
 ];
 
 /// The criterion bench targets, which `--runs` repeats (the fairness harness runs once).
-const CRITERION_BENCHES: &[&str] = &["mutex", "rwmutex", "cond", "once", "waitgroup"];
+const CRITERION_BENCHES: &[&str] = &[
+    "mutex",
+    "rwmutex",
+    "cond",
+    "once",
+    "waitgroup",
+    "semaphore",
+    "barrier",
+];
 
 /// How many times the criterion benches run by default.
 const DEFAULT_RUNS: usize = 3;
