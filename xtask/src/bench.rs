@@ -51,6 +51,18 @@ struct Target {
 /// The bench id the Go twin prints for a group, unless the group names it itself.
 const GO: &str = "go";
 
+/// The implementations of the Semaphore groups, and their target.
+const SEMAPHORE_BENCHES: &[(&str, &str)] = &[
+    ("gosync", "gosync `Semaphore`"),
+    ("mutex_condvar", "`std` `Mutex<u64>` + `Condvar` semaphore"),
+];
+const SEMAPHORE_TARGETS: &[Target] = &[Target {
+    subject: "gosync",
+    peers: &["mutex_condvar"],
+    min: 3.0,
+    text: "",
+}];
+
 /// The implementations of the RwMutex groups that have no Go twin.
 const RWMUTEX_WITHOUT_GO: &[(&str, &str)] = &[
     ("gosync", "gosync `RwMutex`"),
@@ -238,31 +250,15 @@ const GROUPS: &[Group] = &[
         id: "semaphore_2t_cap1",
         primitive: "Semaphore",
         what: "2 threads, 2000 acquire(1)/increment/release(1) in total, capacity 1 (throughput)",
-        benches: &[
-            ("gosync", "gosync `Semaphore`"),
-            ("mutex_condvar", "`std` `Mutex<u64>` + `Condvar` semaphore"),
-        ],
-        targets: &[Target {
-            subject: "gosync",
-            peers: &["mutex_condvar"],
-            min: 3.0,
-            text: "",
-        }],
+        benches: SEMAPHORE_BENCHES,
+        targets: SEMAPHORE_TARGETS,
     },
     Group {
         id: "semaphore_2t_cap4",
         primitive: "Semaphore",
         what: "2 threads, 2000 acquire(1)/increment/release(1) in total, capacity 4 (throughput)",
-        benches: &[
-            ("gosync", "gosync `Semaphore`"),
-            ("mutex_condvar", "`std` `Mutex<u64>` + `Condvar` semaphore"),
-        ],
-        targets: &[Target {
-            subject: "gosync",
-            peers: &["mutex_condvar"],
-            min: 3.0,
-            text: "",
-        }],
+        benches: SEMAPHORE_BENCHES,
+        targets: SEMAPHORE_TARGETS,
     },
     Group {
         id: "barrier_2t_trips",
