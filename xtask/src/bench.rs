@@ -61,6 +61,18 @@ struct Target {
 /// The bench id the Go twin prints for a group, unless the group names it itself.
 const GO: &str = "go";
 
+/// The implementations of the Semaphore groups, and their target.
+const SEMAPHORE_BENCHES: &[(&str, &str)] = &[
+    ("gosync", "gosync `Semaphore`"),
+    ("mutex_condvar", "`std` `Mutex<u64>` + `Condvar` semaphore"),
+];
+const SEMAPHORE_TARGETS: &[Target] = &[Target {
+    subject: "gosync",
+    peers: &["mutex_condvar"],
+    min: 3.0,
+    text: "",
+}];
+
 /// The implementations of the RwMutex groups that have no Go twin.
 const RWMUTEX_WITHOUT_GO: &[(&str, &str)] = &[
     ("gosync", "gosync `RwMutex`"),
@@ -419,6 +431,35 @@ const GROUPS: &[Group] = &[
         ],
         targets: &[],
     },
+    Group {
+        id: "semaphore_2t_cap1",
+        primitive: "Semaphore",
+        what: "2 threads, 2000 acquire(1)/increment/release(1) in total, capacity 1 (throughput)",
+        benches: SEMAPHORE_BENCHES,
+        targets: SEMAPHORE_TARGETS,
+    },
+    Group {
+        id: "semaphore_2t_cap4",
+        primitive: "Semaphore",
+        what: "2 threads, 2000 acquire(1)/increment/release(1) in total, capacity 4 (throughput)",
+        benches: SEMAPHORE_BENCHES,
+        targets: SEMAPHORE_TARGETS,
+    },
+    Group {
+        id: "barrier_2t_trips",
+        primitive: "Barrier",
+        what: "2 threads trip a 2-party barrier 1000 times",
+        benches: &[
+            ("gosync", "gosync `Barrier`"),
+            ("std", "`std::sync::Barrier`"),
+        ],
+        targets: &[Target {
+            subject: "gosync",
+            peers: &["std"],
+            min: 20.0,
+            text: "",
+        }],
+    },
 ];
 
 /// The targets checked when the benches ran with busy neighbour threads (`--load N`), as
@@ -457,6 +498,33 @@ const LOAD_TARGETS: &[(&str, Target)] = &[
             subject: "gosync",
             peers: &["parking_lot"],
             min: 0.9,
+            text: "",
+        },
+    ),
+    (
+        "semaphore_2t_cap1",
+        Target {
+            subject: "gosync",
+            peers: &["mutex_condvar"],
+            min: 1.0,
+            text: "",
+        },
+    ),
+    (
+        "semaphore_2t_cap4",
+        Target {
+            subject: "gosync",
+            peers: &["mutex_condvar"],
+            min: 1.0,
+            text: "",
+        },
+    ),
+    (
+        "barrier_2t_trips",
+        Target {
+            subject: "gosync",
+            peers: &["std"],
+            min: 1.0,
             text: "",
         },
     ),
