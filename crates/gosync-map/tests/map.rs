@@ -324,7 +324,7 @@ fn every_value_is_dropped_exactly_once() {
 fn range_while_storing_and_deleting() {
     within(|| {
         let m = Arc::new(Map::new());
-        let stable = scaled(512, 16) as u64;
+        let stable = scaled(512, 8) as u64;
         for k in 0..stable {
             m.store(k, k);
         }
@@ -344,7 +344,7 @@ fn range_while_storing_and_deleting() {
                 })
             })
             .collect();
-        for _ in 0..scaled(100, 3) {
+        for _ in 0..scaled(100, 1) {
             let mut seen = HashSet::new();
             m.range(|&k, &v| {
                 assert!(seen.insert(k), "key {k} visited twice");
@@ -619,7 +619,7 @@ fn panicking_clone_inside_load_leaks_nothing() {
 fn panicking_range_callback_holds_no_lock() {
     within(|| {
         let m = Arc::new(Map::new());
-        for i in 0..50u64 {
+        for i in 0..scaled(50, 8) as u64 {
             m.store(i, i);
         }
         let caught = catch_unwind(AssertUnwindSafe(|| {
@@ -629,12 +629,15 @@ fn panicking_range_callback_holds_no_lock() {
         assert_eq!(panic_message(&*caught), "range f failed");
         let m2 = Arc::clone(&m);
         join_within(thread::spawn(move || {
-            for i in 0..50u64 {
+            for i in 0..scaled(50, 8) as u64 {
                 m2.store(i, i + 1);
                 m2.delete(&(i + 100));
             }
         }));
-        assert_eq!(contents(&m), (0..50).map(|i| (i, i + 1)).collect());
+        assert_eq!(
+            contents(&m),
+            (0..scaled(50, 8) as u64).map(|i| (i, i + 1)).collect()
+        );
     });
 }
 
