@@ -320,13 +320,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
             drop(locked);
             return (found.entry.value.clone(), true);
         }
-        let stored: *const Entry<K, V> = &*entry;
-        locked.insert(entry, |k| self.hash(k));
+        let stored = locked.insert(entry, |k| self.hash(k));
         drop(locked);
         self.len.add(1);
-        // SAFETY: published just above; even if already replaced or removed, it is retired
-        // only while this thread stays pinned by `guard`.
-        (unsafe { &(*stored).value }.clone(), false)
+        // Even if already replaced or removed, `stored` is freed only after `guard` unpins.
+        (stored.value.clone(), false)
     }
 
     /// Returns the value stored for `key` if there is one (`(value, true)`); otherwise calls

@@ -15,13 +15,16 @@ use gosync_park::sync::{AtomicIsize, Ordering};
 
 /// A map's epoch collector and each thread's registration with it.
 pub(crate) struct Reclaim {
-    collector: Collector,
+    // Field order is drop order: the handles first, so that the collector's shared state is
+    // freed by the collector's own drop, never from inside a handle's finalisation (which would
+    // free the very `Local` it runs on).
     #[cfg(not(gosync_loom))]
     participants: thread_local::ThreadLocal<Participant>,
     /// Loom runs its threads on one OS thread, where `ThreadLocal` cannot tell them apart: a
     /// list keyed by loom's thread ids instead.
     #[cfg(gosync_loom)]
     participants: gosync_park::sync::BookkeepingLock<Vec<(loom::thread::ThreadId, Participant)>>,
+    collector: Collector,
 }
 
 /// One thread's registration with a map's collector.

@@ -71,39 +71,46 @@ impl<K, V> Entry<K, V> {
             overflow: AtomicPtr::new(ptr::null_mut()),
         })
     }
+}
 
-    /// The next entry of the chain, for a reader outside the node lock.
-    fn next<'g>(&self, _guard: &'g Guard) -> Option<&'g Self> {
-        // Acquire: pairs with the Release store that published the next entry.
-        let next = self.overflow.load(Ordering::Acquire);
-        // SAFETY: a linked entry is freed only after the epoch passes every reader pinned while
-        // it was reachable; the caller is pinned for 'g and reached `self` through the trie.
-        unsafe { next.as_ref() }
-    }
-
-    /// The entry of `key` in the chain that starts here, with the entry before it.
-    fn find<'g, Q>(&'g self, key: &Q, guard: &'g Guard) -> Option<Found<'g, K, V>>
-    where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
-    {
-        let mut prev = None;
-        let mut current = Some(self);
-        while let Some(entry) = current {
-            if entry.key.borrow() == key {
-                return Some(Found { entry, prev });
-            }
-            prev = Some(entry);
-            current = entry.next(guard);
+/// The entry of `key` in the chain starting at `head` (null: empty), with the entry before it.
+///
+/// Walks raw pointers as loaded from the links, so that the pointer a writer later retires
+/// carries the provenance of the `Box` it came from, not of a shared reference.
+fn find_in_chain<'g, K, V, Q>(
+    head: *mut Entry<K, V>,
+    key: &Q,
+    _guard: &'g Guard,
+) -> Option<Found<'g, K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    let mut prev = None;
+    let mut current = head;
+    // SAFETY: a linked entry is freed only after the epoch passes every thread pinned while it
+    // was reachable; the caller is pinned for 'g and loaded `head` from the trie.
+    while let Some(entry) = unsafe { current.as_ref() } {
+        if entry.key.borrow() == key {
+            return Some(Found {
+                entry,
+                ptr: current,
+                prev,
+            });
         }
-        None
+        prev = Some(entry);
+        // Acquire: pairs with the Release store that published the next entry.
+        current = entry.overflow.load(Ordering::Acquire);
     }
+    None
 }
 
 /// An entry found under its node's lock, with the entry before it in the chain (`None`: it is
 /// the head, stored in the slot itself).
 pub(crate) struct Found<'g, K, V> {
     pub(crate) entry: &'g Entry<K, V>,
+    /// `entry` as loaded from its link, for retiring it.
+    ptr: *mut Entry<K, V>,
     prev: Option<&'g Entry<K, V>>,
 }
 
@@ -150,7 +157,8 @@ impl<K, V> Indirect<K, V> {
 /// What a child slot holds.
 enum Child<'g, K, V> {
     Empty,
-    Entries(&'g Entry<K, V>),
+    /// The head of a chain, as loaded (see `find_in_chain`).
+    Entries(*mut Entry<K, V>),
     Node(&'g Indirect<K, V>),
 }
 
@@ -180,8 +188,7 @@ unsafe fn child<'g, K, V>(raw: *mut (), _guard: &'g Guard) -> Child<'g, K, V> {
         // keeps it alive.
         Child::Node(unsafe { &*node })
     } else {
-        // SAFETY: as above, for an entry made by `tag_entry`.
-        Child::Entries(unsafe { &*raw.cast::<Entry<K, V>>() })
+        Child::Entries(raw.cast())
     }
 }
 
@@ -239,7 +246,9 @@ impl<K, V> Trie<K, V> {
             // SAFETY: loaded from a node reachable under `guard`.
             match unsafe { child(raw, guard) } {
                 Child::Empty => return None,
-                Child::Entries(head) => return head.find(key, guard).map(|found| found.entry),
+                Child::Entries(head) => {
+                    return find_in_chain(head, key, guard).map(|found| found.entry)
+                }
                 Child::Node(next) => {
                     node = next;
                     shift -= BITS;
@@ -307,12 +316,14 @@ fn for_each_in<'g, K, V>(
         match unsafe { child(slot.load(Ordering::Acquire), guard) } {
             Child::Empty => {}
             Child::Entries(head) => {
-                let mut current = Some(head);
-                while let Some(entry) = current {
+                let mut current = head;
+                // SAFETY: as in `find_in_chain`.
+                while let Some(entry) = unsafe { current.as_ref() } {
                     if !f(entry) {
                         return false;
                     }
-                    current = entry.next(guard);
+                    // Acquire: pairs with the Release store that published the next entry.
+                    current = entry.overflow.load(Ordering::Acquire);
                 }
             }
             Child::Node(next) => {
@@ -361,7 +372,7 @@ fn clear_node<K, V>(node: &Indirect<K, V>, prefix: u64, shift: u32, guard: &Guar
                     // Release: a reader that sees the empty slot must not see freed entries
                     // (it cannot: they are retired below only after this store).
                     slot.store(ptr::null_mut(), Ordering::Release);
-                    let mut current = head as *const Entry<K, V>;
+                    let mut current = head;
                     while !current.is_null() {
                         // SAFETY: `current` is a chain entry unlinked just above, alive until
                         // `guard` unpins; read its link before retiring it.
@@ -405,12 +416,13 @@ impl<'g, K, V> Locked<'g, K, V> {
         &self.node.children[digit(self.hash, self.shift)]
     }
 
-    fn head(&self) -> Option<&'g Entry<K, V>> {
+    /// The head of the locked slot's chain, as loaded; null when empty.
+    fn head(&self) -> *mut Entry<K, V> {
         // Relaxed: under the lock.
         // SAFETY: the slot of a live node we hold locked.
         match unsafe { child(self.slot().load(Ordering::Relaxed), self.guard) } {
-            Child::Entries(head) => Some(head),
-            Child::Empty => None,
+            Child::Entries(head) => head,
+            Child::Empty => ptr::null_mut(),
             Child::Node(_) => unreachable!("a locked slot never holds a node"),
         }
     }
@@ -421,28 +433,33 @@ impl<'g, K, V> Locked<'g, K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        self.head()?.find(key, self.guard)
+        find_in_chain(self.head(), key, self.guard)
     }
 
     /// Publishes `entry`, whose key is not in the map. `hash_of` rehashes a key already stored
     /// there when the slot must grow into a node; if it panics, nothing has changed.
-    pub(crate) fn insert(&self, entry: Box<Entry<K, V>>, hash_of: impl FnOnce(&K) -> u64) {
-        let published = match self.head() {
-            None => tag_entry(Box::into_raw(entry)),
-            Some(old) => {
-                let old_hash = hash_of(&old.key);
-                let old = old as *const Entry<K, V> as *mut Entry<K, V>;
-                if old_hash == self.hash {
-                    // Relaxed: `entry` is not yet published; the Release below publishes it.
-                    entry.overflow.store(old, Ordering::Relaxed);
-                    tag_entry(Box::into_raw(entry))
-                } else {
-                    tag_node(self.grow(old, old_hash, Box::into_raw(entry)))
-                }
-            }
+    pub(crate) fn insert(
+        &self,
+        entry: Box<Entry<K, V>>,
+        hash_of: impl FnOnce(&K) -> u64,
+    ) -> &'g Entry<K, V> {
+        let old = self.head();
+        // Hashed while `entry` is still a `Box`, so a panicking `Hash` frees it.
+        // SAFETY: a chain head loaded under the lock; the pin keeps it alive.
+        let old_hash = unsafe { old.as_ref() }.map(|head| hash_of(&head.key));
+        if old_hash == Some(self.hash) {
+            // Relaxed: `entry` is not yet published; the Release below publishes it.
+            entry.overflow.store(old, Ordering::Relaxed);
+        }
+        let new = Box::into_raw(entry);
+        let published = match old_hash {
+            Some(old_hash) if old_hash != self.hash => tag_node(self.grow(old, old_hash, new)),
+            _ => tag_entry(new),
         };
         // Release: readers' Acquire loads of the slot see the entry (or nodes) fully built.
         self.slot().store(published, Ordering::Release);
+        // SAFETY: published just above; the pin keeps it alive for 'g.
+        unsafe { &*new }
     }
 
     /// Builds the path of nodes that separates the chain `old` (of hash `old_hash`) from the new
@@ -486,7 +503,7 @@ impl<'g, K, V> Locked<'g, K, V> {
             Some(prev) => prev.overflow.store(entry, Ordering::Release),
         }
         // SAFETY: unlinked just above, under the lock, so by nobody else.
-        unsafe { retire(found.entry, self.guard) };
+        unsafe { retire(found.ptr, self.guard) };
     }
 
     /// Unlinks the found entry, retires it, and unlinks the node too if that left it empty.
@@ -499,7 +516,7 @@ impl<'g, K, V> Locked<'g, K, V> {
             Some(prev) => prev.overflow.store(next, Ordering::Release),
         }
         // SAFETY: unlinked just above, under the lock, so by nobody else.
-        unsafe { retire(found.entry, self.guard) };
+        unsafe { retire(found.ptr, self.guard) };
         if next.is_null() && found.prev.is_none() {
             self.prune();
         }
@@ -517,13 +534,16 @@ impl<'g, K, V> Locked<'g, K, V> {
             let parent_slot = &parent.children[digit(self.hash, parent_shift)];
             // Relaxed: under the locks (`dead` is read by writers under this node's lock).
             self.node.dead.store(true, Ordering::Relaxed);
-            debug_assert_eq!(
-                parent_slot.load(Ordering::Relaxed),
-                tag_node(self.node as *const Indirect<K, V> as *mut Indirect<K, V>)
-            );
+            // The node as its parent links it: retired through this pointer, not through the
+            // shared reference `self.node`. Relaxed: under the parent's lock.
+            let tagged = parent_slot.load(Ordering::Relaxed);
+            let child = tagged
+                .cast::<u8>()
+                .wrapping_sub(NODE_TAG)
+                .cast::<Indirect<K, V>>();
+            debug_assert!(ptr::eq(child, self.node));
             // Release: orders the unlink after the writes to the node, for readers that see null.
             parent_slot.store(ptr::null_mut(), Ordering::Release);
-            let child = self.node as *const Indirect<K, V>;
             // SAFETY: this thread locked the node (in `new` or in the previous round).
             unsafe { self.node.lock.unlock() };
             // SAFETY: unlinked just above, under both locks, so by nobody else.
