@@ -1,0 +1,131 @@
+//! Runs every example program with small sizes and a time limit, and checks the invariants it
+//! prints: each item handled once, nothing leaked, limits never exceeded.
+//!
+//! `cargo test` builds the examples next to this test (`target/<profile>/examples/`); when a
+//! filtered run did not, the test builds the one it needs.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Generous for a busy 2-core machine; each example finishes in a second or two when idle.
+const TIME_LIMIT: Duration = Duration::from_secs(60);
+
+fn example_binary(name: &str) -> PathBuf {
+    let test_exe = std::env::current_exe().expect("the test binary has a path");
+    let profile_dir = test_exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps");
+    let binary = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !binary.exists() {
+        let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let status = Command::new(cargo)
+            .args(["build", "-p", "gosync", "--example", name])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building example {name} failed");
+    }
+    binary
+}
+
+/// Runs an example to completion within [`TIME_LIMIT`] and returns its stdout; fails the test on
+/// a non-zero exit, a missing `invariants: ok` line, or the time limit.
+fn run_example(name: &str, args: &[&str]) -> String {
+    let binary = example_binary(name);
+    let child = Command::new(&binary)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+    let pid = child.id();
+    let started = Instant::now();
+    let (tx, rx) = mpsc::channel::<std::io::Result<Output>>();
+    thread::spawn(move || tx.send(child.wait_with_output()));
+    let output = match rx.recv_timeout(TIME_LIMIT) {
+        Ok(output) => output.expect("waiting for the example"),
+        Err(_) => {
+            #[cfg(unix)]
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("example {name} {args:?} (pid {pid}) ran longer than {TIME_LIMIT:?}");
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!(
+        "--- {name} {args:?} took {:.2?}\n{stdout}{stderr}",
+        started.elapsed()
+    );
+    assert!(
+        output.status.success(),
+        "example {name} exited with {}",
+        output.status
+    );
+    assert!(
+        stdout.lines().any(|line| line == "invariants: ok"),
+        "example {name} did not report `invariants: ok`"
+    );
+    assert!(
+        !stdout.contains("FAILED"),
+        "example {name} reported a failed check"
+    );
+    stdout
+}
+
+/// The number after `key=` in the program's `summary:` lines.
+fn field(stdout: &str, key: &str) -> i64 {
+    let needle = format!("{key}=");
+    stdout
+        .lines()
+        .filter(|line| line.starts_with("summary:"))
+        .flat_map(str::split_whitespace)
+        .find_map(|word| word.strip_prefix(needle.as_str()))
+        .unwrap_or_else(|| panic!("no `{key}=` in the summary:\n{stdout}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("`{key}=` is not a number ({e}):\n{stdout}"))
+}
+
+#[test]
+fn ttl_cache() {
+    let out = run_example(
+        "ttl_cache",
+        &[
+            "--workers",
+            "4",
+            "--ops",
+            "2000",
+            "--keys",
+            "200",
+            "--capacity",
+            "50",
+            "--ttl-ms",
+            "10",
+        ],
+    );
+    assert_eq!(
+        field(&out, "hits") + field(&out, "misses"),
+        field(&out, "gets")
+    );
+    assert_eq!(
+        field(&out, "inserts"),
+        field(&out, "replaced")
+            + field(&out, "evicted")
+            + field(&out, "expired")
+            + field(&out, "left")
+    );
+    assert!(field(&out, "high_water") <= 50);
+    assert!(
+        field(&out, "evicted") > 0,
+        "the workload is sized to fill the cache"
+    );
+    assert!(
+        field(&out, "expired") > 0,
+        "the final sweep at least expires what is left"
+    );
+    assert_eq!(field(&out, "left"), 0);
+}
