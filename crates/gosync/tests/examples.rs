@@ -129,3 +129,66 @@ fn ttl_cache() {
     );
     assert_eq!(field(&out, "left"), 0);
 }
+
+#[test]
+fn job_queue_resumes_without_losing_or_repeating_jobs() {
+    let dir = std::env::temp_dir().join(format!("gosync-examples-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let state = dir.join("job_queue.state");
+    let ledger = dir.join("job_queue.ledger");
+    let files = [
+        "--state",
+        state.to_str().expect("a UTF-8 path"),
+        "--ledger",
+        ledger.to_str().expect("a UTF-8 path"),
+    ];
+
+    let mut first_args = vec![
+        "--fresh",
+        "--jobs",
+        "200",
+        "--workers",
+        "4",
+        "--stop-after",
+        "60",
+    ];
+    first_args.extend(files);
+    let first = run_example("job_queue", &first_args);
+    let saved = field(&first, "saved");
+    assert!(
+        saved > 0,
+        "stopping after 60 of 200 jobs leaves some to save"
+    );
+    assert_eq!(
+        field(&first, "done") + field(&first, "dead") + saved,
+        200,
+        "every job of the first run finished or was saved"
+    );
+
+    let mut second_args = vec!["--jobs", "30", "--workers", "3"];
+    second_args.extend(files);
+    let second = run_example("job_queue", &second_args);
+    assert_eq!(
+        field(&second, "resumed"),
+        saved,
+        "the second run loads what the first saved"
+    );
+    assert_eq!(
+        field(&second, "saved"),
+        0,
+        "the second run finishes everything"
+    );
+    assert_eq!(field(&second, "ids_issued"), 230);
+    assert_eq!(
+        field(&second, "ledger_ids"),
+        230,
+        "every job finished, across both runs"
+    );
+    assert_eq!(
+        field(&second, "ledger_duplicates"),
+        0,
+        "no job finished twice"
+    );
+    assert_eq!(field(&second, "lost"), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
