@@ -192,3 +192,30 @@ fn job_queue_resumes_without_losing_or_repeating_jobs() {
     assert_eq!(field(&second, "lost"), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn conn_pool() {
+    let out = run_example(
+        "conn_pool",
+        &[
+            "--clients",
+            "6",
+            "--requests",
+            "50",
+            "--max-conns",
+            "3",
+            "--conn-life",
+            "10",
+        ],
+    );
+    assert_eq!(field(&out, "echoed"), field(&out, "requests"));
+    assert_eq!(field(&out, "errors"), 0);
+    assert!(field(&out, "max_lent") <= 3);
+    assert!(field(&out, "max_open") <= 3);
+    assert_eq!(field(&out, "open_at_end"), 0, "no connection leaked");
+    assert_eq!(field(&out, "dialed"), field(&out, "accepted"));
+    assert!(
+        field(&out, "unhealthy") + field(&out, "broken_mid_request") > 0,
+        "connections the server closed were found and replaced"
+    );
+}
