@@ -219,3 +219,35 @@ fn conn_pool() {
         "connections the server closed were found and replaced"
     );
 }
+
+#[test]
+fn scheduler() {
+    let out = run_example(
+        "scheduler",
+        &["--tasks", "30", "--limit", "3", "--seconds", "2"],
+    );
+    let tasks = field(&out, "tasks");
+    assert_eq!(tasks, 33);
+    assert_eq!(
+        field(&out, "pending"),
+        0,
+        "every one-time task is due well before shutdown"
+    );
+    assert_eq!(
+        field(&out, "succeeded")
+            + field(&out, "failed")
+            + field(&out, "cancelled")
+            + field(&out, "skipped"),
+        tasks
+    );
+    assert!(field(&out, "cancelled") >= 2);
+    assert!(field(&out, "skipped") >= 1);
+    assert!(field(&out, "max_running") <= 3);
+    assert_eq!(field(&out, "early_starts"), 0);
+    assert_eq!(field(&out, "dep_violations"), 0);
+    assert!(
+        field(&out, "cron_firings") >= 1,
+        "the every-second cron task fired"
+    );
+    assert_eq!(field(&out, "cron_gaps") + field(&out, "cron_duplicates"), 0);
+}
