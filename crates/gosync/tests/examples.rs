@@ -251,3 +251,62 @@ fn scheduler() {
     );
     assert_eq!(field(&out, "cron_gaps") + field(&out, "cron_duplicates"), 0);
 }
+
+#[test]
+fn crawler_fetches_every_allowed_page_once() {
+    let out = run_example(
+        "crawler",
+        &[
+            "--hosts",
+            "3",
+            "--pages",
+            "12",
+            "--workers",
+            "6",
+            "--per-host",
+            "2",
+            "--delay-ms",
+            "0",
+        ],
+    );
+    assert_eq!(field(&out, "fetched"), 36);
+    assert_eq!(field(&out, "server_page_fetches"), 36);
+    assert_eq!(
+        field(&out, "repeats"),
+        0,
+        "no URL, robots.txt included, fetched twice"
+    );
+    assert_eq!(field(&out, "private_fetches"), 0);
+    assert!(field(&out, "max_in_flight_per_host") <= 2);
+    assert_eq!(field(&out, "errors"), 0);
+}
+
+#[test]
+fn crawler_is_polite_and_stops_on_cancel() {
+    let out = run_example(
+        "crawler",
+        &[
+            "--hosts",
+            "2",
+            "--pages",
+            "30",
+            "--workers",
+            "4",
+            "--per-host",
+            "1",
+            "--delay-ms",
+            "3",
+            "--max-pages",
+            "8",
+        ],
+    );
+    let fetched = field(&out, "fetched");
+    assert!(
+        (8..60).contains(&fetched),
+        "cancelled after 8 pages, fetched {fetched}"
+    );
+    assert_eq!(field(&out, "server_page_fetches"), fetched);
+    assert_eq!(field(&out, "repeats"), 0);
+    assert_eq!(field(&out, "private_fetches"), 0);
+    assert!(field(&out, "max_in_flight_per_host") <= 1);
+}
