@@ -310,3 +310,36 @@ fn crawler_is_polite_and_stops_on_cancel() {
     assert_eq!(field(&out, "private_fetches"), 0);
     assert!(field(&out, "max_in_flight_per_host") <= 1);
 }
+
+/// The README and docs/ point readers at the examples and at each other: every relative link
+/// must name a file or directory that exists.
+#[test]
+fn doc_links_resolve() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut pages = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).expect("docs/ exists") {
+        let path = entry.expect("a readable entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    let mut broken = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).expect("a readable page");
+        for target in text
+            .split("](")
+            .skip(1)
+            .filter_map(|rest| rest.split(')').next())
+        {
+            let path = target.split('#').next().unwrap_or_default();
+            if path.is_empty() || path.contains("://") || path.starts_with("mailto:") {
+                continue;
+            }
+            let dir = page.parent().expect("a page has a directory");
+            if !dir.join(path).exists() {
+                broken.push(format!("{}: {target}", page.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
