@@ -105,8 +105,10 @@ fn start_site(hosts: usize, pages: usize) -> Vec<Site> {
                                 tiny_http::Response::from_string("not found").with_status_code(404)
                             }
                         };
-                        let _ = request.respond(response);
+                        // Before responding: the client's next request can only follow this
+                        // response, so a count taken after it would overlap the two.
                         log.in_flight.fetch_sub(1, Ordering::SeqCst);
+                        let _ = request.respond(response);
                     }
                 })
             })

@@ -224,7 +224,7 @@ fn conn_pool() {
 fn scheduler() {
     let out = run_example(
         "scheduler",
-        &["--tasks", "30", "--limit", "3", "--seconds", "2"],
+        &["--tasks", "30", "--limit", "3", "--seconds", "3"],
     );
     let tasks = field(&out, "tasks");
     assert_eq!(tasks, 33);
