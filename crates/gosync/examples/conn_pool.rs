@@ -161,10 +161,12 @@ impl Pool {
     fn get(&self) -> Result<Borrowed<'_>, String> {
         let started = Instant::now();
         self.rate_limit();
+        let permit = self.permits.acquire_permit(1);
+        // Checked with the permit held: `close` sets the flag before taking every permit, so a
+        // borrower that gets a permit after `close` emptied the idle list sees the flag.
         if self.closed.load(Ordering::SeqCst) {
             return Err("the pool is closed".into());
         }
-        let permit = self.permits.acquire_permit(1);
         self.stats.waits.lock().push(started.elapsed());
         let conn = loop {
             let Some(conn) = self.idle.lock().pop() else {
