@@ -4,7 +4,9 @@
 //! Many threads loop short waits (0–3 ms) on their own `Mutex`+`Cond` and on shared ones:
 //! `wait_for`, `wait_until`, `wait_while_for`, `wait_ctx` with a context that times out, or
 //! that a canceller thread cancels as its timeout comes, plus `Mutex::try_lock_for`,
-//! `Mutex::lock_ctx` against a lock held for a moment and `Context::wait_for`, with an
+//! `Mutex::lock_ctx` against a lock held for a moment, `Context::wait_for`,
+//! `WaitGroup::wait_for` and `wait_ctx` on a group that never finishes, and
+//! `Semaphore::try_acquire_for` and `acquire_ctx` against permits held for a moment, with an
 //! occasional `signal` or `broadcast` between them. Each wait is timed: a timed-out wait must
 //! not return before its deadline, and no wait may return more than [`OVERSHOOT`] after it (a
 //! waiter whose wake-up was lost would sleep forever). The whole test runs under `within`, so
@@ -21,7 +23,9 @@ use std::time::{Duration, Instant};
 use gosync_cond::Cond;
 use gosync_context::{Canceler, Context};
 use gosync_mutex::Mutex;
+use gosync_semaphore::Semaphore;
 use gosync_testkit::{join_within, scaled, within};
+use gosync_waitgroup::WaitGroup;
 
 /// Threads doing timed waits at once.
 const THREADS: usize = scaled(32, 4);
@@ -68,22 +72,42 @@ fn check(what: &str, deadline: Instant, timed_out: bool, latest: &AtomicU64) {
     latest.fetch_max(nanos, Ordering::Relaxed);
 }
 
-/// One thread's rounds of waits.
-fn waiter(
-    id: u64,
+/// What the threads of the test share.
+struct Shared {
+    /// A `Cond` and its mutex that every thread waits on now and then.
+    pair: Pair,
+    /// A lock held for a moment now and then, which timed locks give up on.
+    held: Mutex<()>,
+    /// A group whose counter stays 1: its waits can only give up.
+    unfinished: WaitGroup,
+    /// Two permits, one of them held for a moment now and then.
+    permits: Semaphore,
+    /// Rounds per thread.
     rounds: usize,
-    shared: &Pair,
-    held: &Mutex<()>,
-    cancels: &mpsc::Sender<(Instant, Canceler)>,
-    latest: &AtomicU64,
-) {
+    /// The latest wake seen, in nanoseconds after its deadline.
+    latest: AtomicU64,
+}
+
+/// One thread's rounds of waits.
+fn waiter(id: u64, shared: &Shared, cancels: &mpsc::Sender<(Instant, Canceler)>) {
+    let Shared {
+        held,
+        unfinished,
+        permits,
+        latest,
+        ..
+    } = shared;
     let own = pair();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (id + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
-    for _ in 0..rounds {
+    for _ in 0..shared.rounds {
         let timeout = rng.timeout();
-        let target = if rng.below(3) == 0 { shared } else { &own };
+        let target = if rng.below(3) == 0 {
+            &shared.pair
+        } else {
+            &own
+        };
         let (mutex, cond) = &**target;
-        match rng.below(9) {
+        match rng.below(12) {
             0 => {
                 let mut guard = mutex.lock();
                 let deadline = Instant::now() + timeout;
@@ -152,15 +176,54 @@ fn waiter(
                 let done = ctx.wait_for(timeout);
                 check("Context::wait_for", deadline, !done, latest);
             }
-            _ => {
-                // The occasional wake, and a moment holding the lock others time out on.
-                let guard = held.lock();
+            8 => {
+                let deadline = Instant::now() + timeout;
+                let done = unfinished.wait_for(timeout);
+                check("WaitGroup::wait_for", deadline, !done, latest);
+                assert!(!done, "the group never finishes");
+            }
+            9 => {
+                let (ctx, _cancel) = Context::background().with_timeout(timeout);
+                let deadline = ctx
+                    .deadline()
+                    .expect("a timeout this short is representable");
+                let result = unfinished.wait_ctx(&ctx);
+                check("WaitGroup::wait_ctx", deadline, result.is_err(), latest);
+                assert!(result.is_err(), "the group never finishes");
+            }
+            10 => {
+                let deadline = Instant::now() + timeout;
                 if rng.below(2) == 0 {
-                    shared.1.signal();
+                    let acquired = permits.try_acquire_for(2, timeout);
+                    check("Semaphore::try_acquire_for", deadline, !acquired, latest);
+                    if acquired {
+                        permits.release(2);
+                    }
                 } else {
-                    shared.1.broadcast();
+                    let (ctx, _cancel) = Context::background().with_timeout(timeout);
+                    let deadline = ctx
+                        .deadline()
+                        .expect("a timeout this short is representable");
+                    let result = permits.acquire_ctx(&ctx, 2);
+                    check("Semaphore::acquire_ctx", deadline, result.is_err(), latest);
+                    if result.is_ok() {
+                        permits.release(2);
+                    }
+                }
+            }
+            _ => {
+                // The occasional wake, and a moment holding what others time out on.
+                let guard = held.lock();
+                let permit = permits.try_acquire(1);
+                if rng.below(2) == 0 {
+                    shared.pair.1.signal();
+                } else {
+                    shared.pair.1.broadcast();
                 }
                 thread::yield_now();
+                if permit {
+                    permits.release(1);
+                }
                 drop(guard);
             }
         }
@@ -185,16 +248,22 @@ fn timed_waits_wake_near_their_deadlines() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(scaled(20, 2));
     let latest = within(move || {
-        let shared = pair();
-        let held = Arc::new(Mutex::new(()));
-        let latest = Arc::new(AtomicU64::new(0));
+        let unfinished = WaitGroup::new();
+        unfinished.add(1);
+        let shared = Arc::new(Shared {
+            pair: pair(),
+            held: Mutex::new(()),
+            unfinished,
+            permits: Semaphore::new(2),
+            rounds,
+            latest: AtomicU64::new(0),
+        });
         let (cancels, received) = mpsc::channel();
         let canceller = thread::spawn(move || canceller(&received));
         let waiters: Vec<_> = (0..THREADS as u64)
             .map(|id| {
-                let (shared, held, latest) = (shared.clone(), held.clone(), latest.clone());
-                let cancels = cancels.clone();
-                thread::spawn(move || waiter(id, rounds, &shared, &held, &cancels, &latest))
+                let (shared, cancels) = (Arc::clone(&shared), cancels.clone());
+                thread::spawn(move || waiter(id, &shared, &cancels))
             })
             .collect();
         drop(cancels);
@@ -202,7 +271,9 @@ fn timed_waits_wake_near_their_deadlines() {
             join_within(waiter);
         }
         join_within(canceller);
-        Duration::from_nanos(latest.load(Ordering::Relaxed))
+        shared.unfinished.done();
+        assert_eq!(shared.permits.available(), 2, "every permit was given back");
+        Duration::from_nanos(shared.latest.load(Ordering::Relaxed))
     });
     eprintln!("{THREADS} threads x {rounds} rounds: latest wake {latest:?} after its deadline");
 }
