@@ -63,7 +63,8 @@ fn a_reset_that_reenters_the_pool_is_safe() {
     let pool: Arc<OnceLock<Pool<Obj>>> = Arc::new(OnceLock::new());
     let depth = Arc::new(AtomicUsize::new(0));
     let maker = Arc::clone(&census);
-    let (inner_pool, inner_depth) = (Arc::clone(&pool), Arc::clone(&depth));
+    // Weak: the pool owns this reset, which must not own the pool.
+    let (inner_pool, inner_depth) = (Arc::downgrade(&pool), Arc::clone(&depth));
     let built = Pool::with_reset(
         move || Obj::new(&maker),
         move |obj: &mut Obj| {
@@ -71,7 +72,8 @@ fn a_reset_that_reenters_the_pool_is_safe() {
             // While the reset runs the thread's slot is claimed: everything here goes around
             // it. The depth bounds the recursion (a guard dropped here resets again).
             if inner_depth.fetch_add(1, SeqCst) < 3 {
-                let pool = inner_pool.get().unwrap();
+                let pool = inner_pool.upgrade().unwrap();
+                let pool = pool.get().unwrap();
                 let mut other = pool.get();
                 other.dirty = true;
                 let taken = pool.take();
@@ -101,12 +103,13 @@ fn a_reset_that_reenters_the_pool_is_safe() {
 fn a_new_that_reenters_the_pool_is_safe() {
     let census = Arc::new(Census::default());
     let pool: Arc<OnceLock<Pool<Obj>>> = Arc::new(OnceLock::new());
-    let inner = Arc::clone(&pool);
+    let inner = Arc::downgrade(&pool);
     let maker = Arc::clone(&census);
     let nested = Arc::new(AtomicBool::new(false));
     let built = Pool::new(move || {
         if !nested.swap(true, SeqCst) {
-            let pool = inner.get().unwrap();
+            let pool = inner.upgrade().unwrap();
+            let pool = pool.get().unwrap();
             // The slot is claimed by the `get` that called us: these go around it.
             let guard = pool.get();
             pool.clear();
@@ -225,8 +228,12 @@ fn a_panicking_drop_in_the_shared_queue_during_the_pools_drop_drops_the_rest() {
 
 #[test]
 fn a_forgotten_guard_leaks_one_object_and_nothing_else() {
-    let census = Arc::new(Census::default());
-    let pool = obj_pool(&census);
+    // A static pool, so that the forgotten object stays reachable (miri checks for leaks).
+    static FORGETFUL: OnceLock<(Pool<Obj>, Arc<Census>)> = OnceLock::new();
+    let (pool, census) = FORGETFUL.get_or_init(|| {
+        let census = Arc::new(Census::default());
+        (obj_pool(&census), census)
+    });
     std::mem::forget(pool.get());
     // Its slot stays claimed: gets and puts on this thread go around it.
     for _ in 0..10 {
@@ -236,7 +243,6 @@ fn a_forgotten_guard_leaks_one_object_and_nothing_else() {
         pool.put(b);
     }
     pool.clear();
-    drop(pool);
     assert_eq!(census.live.load(SeqCst), 1, "exactly the forgotten object");
 }
 
