@@ -29,7 +29,7 @@ use std::ops::Deref;
 
 use crossbeam_epoch::{self as epoch, Guard};
 use gosync_park::sync::{Arc, AtomicPtr, AtomicU32, BookkeepingLock, Ordering::SeqCst};
-use gosync_park::thread_ticket;
+use gosync_park::thread_identity;
 
 /// A store that leaves a multiple of this many old values waiting seals this thread's deferred
 /// functions and tries to advance the epoch (`Guard::flush`). Otherwise crossbeam-epoch seals
@@ -50,9 +50,10 @@ struct RetireList<T> {
 struct Retired<T> {
     /// Each `Arc` is the count the `Value` owned while the value was current.
     old: Vec<Arc<T>>,
-    /// The threads (by `thread_ticket`) on which a deferred function has taken an old value off `old` and is
-    /// dropping it now, outside the lock.
-    dropping_on: Vec<usize>,
+    /// The threads (by `thread_identity`; `None` for one past its thread-locals) on which a
+    /// deferred function has taken an old value off `old` and is dropping it now, outside the
+    /// lock.
+    dropping_on: Vec<Option<usize>>,
 }
 
 /// A shared value that threads load and replace atomically: Go's `atomic.Value` and
@@ -352,7 +353,7 @@ impl<T: Send + Sync> Value<T> {
 
 /// Drops the retired value at `address`, unless the `Value`'s drop already did.
 fn reclaim<T>(retired: &RetireList<T>, address: usize) {
-    let me = thread_ticket();
+    let me = thread_identity();
     let found = {
         let mut state = retired.state.lock();
         let index = state
@@ -375,7 +376,7 @@ fn reclaim<T>(retired: &RetireList<T>, address: usize) {
 /// Marks an old value's drop in `reclaim` as finished, and wakes a `Value` drop waiting for it.
 struct DropFinished<'a, T> {
     retired: &'a RetireList<T>,
-    me: usize,
+    me: Option<usize>,
 }
 
 impl<T> Drop for DropFinished<'_, T> {
@@ -418,7 +419,7 @@ impl<T> Drop for Value<T> {
         // it on another thread now: wait for it, so that every old value is dropped when this
         // returns (and `T`'s borrows, if any, end after its drops). Not for one on this thread:
         // that drop is what is dropping the `Value`.
-        let me = thread_ticket();
+        let me = thread_identity();
         loop {
             let finished = self.retired.drops_finished.load(SeqCst);
             let others_dropping = self
