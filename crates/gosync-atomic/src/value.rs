@@ -16,7 +16,9 @@
 // fence) before it loads `current`, and a deferred function runs only after every thread pinned
 // when it was deferred has unpinned (Release) and the collector has seen that (Acquire), so
 // each reader's last access to an old value happens before its drop. The retire list's lock
-// orders retiring, reclaiming and the `Value`'s own drop. A [`ValueReader`] compares `current`
+// orders retiring, reclaiming and the `Value`'s own drop; `drops_finished` is SeqCst too, and
+// a deferred function bumps it after its drop of an old value, so the `Value`'s drop, which
+// waits to read it bumped, returns after that drop. A [`ValueReader`] compares `current`
 // with the address of the `Arc` it caches: it holds that `Arc`, so the address cannot be reused
 // while cached, and equal addresses mean the current value is the cached one (no ABA).
 
@@ -26,7 +28,8 @@ use std::mem;
 use std::ops::Deref;
 
 use crossbeam_epoch::{self as epoch, Guard};
-use gosync_park::sync::{Arc, AtomicPtr, BookkeepingLock, Ordering::SeqCst};
+use gosync_park::sync::{Arc, AtomicPtr, AtomicU32, BookkeepingLock, Ordering::SeqCst};
+use gosync_park::thread_identity;
 
 /// A store that leaves a multiple of this many old values waiting seals this thread's deferred
 /// functions and tries to advance the epoch (`Guard::flush`). Otherwise crossbeam-epoch seals
@@ -35,9 +38,23 @@ use gosync_park::sync::{Arc, AtomicPtr, BookkeepingLock, Ordering::SeqCst};
 /// `Value` wait for such later epoch activity, and all of them go when the `Value` drops.
 const FLUSH_EVERY: usize = 8;
 
-/// Old values whose last readers may still be pinned: each `Arc` here is the count the `Value`
-/// owned while the value was current. Shared between the `Value` and its deferred functions.
-type RetireList<T> = BookkeepingLock<Vec<Arc<T>>>;
+/// Old values whose last readers may still be pinned, shared between the `Value` and its
+/// deferred functions.
+struct RetireList<T> {
+    state: BookkeepingLock<Retired<T>>,
+    /// Bumped (and woken) each time a deferred function finishes dropping an old value, for the
+    /// `Value`'s drop to wait on.
+    drops_finished: AtomicU32,
+}
+
+struct Retired<T> {
+    /// Each `Arc` is the count the `Value` owned while the value was current.
+    old: Vec<Arc<T>>,
+    /// The threads (by `thread_identity`; `None` for one past its thread-locals) on which a
+    /// deferred function has taken an old value off `old` and is dropping it now, outside the
+    /// lock.
+    dropping_on: Vec<Option<usize>>,
+}
 
 /// A shared value that threads load and replace atomically: Go's `atomic.Value` and
 /// `atomic.Pointer[T]`, holding an `Arc<T>`.
@@ -110,7 +127,13 @@ impl<T: Send + Sync> Value<T> {
     pub fn new(value: T) -> Self {
         Self {
             current: AtomicPtr::new(Arc::into_raw(Arc::new(value)).cast_mut()),
-            retired: Arc::new(BookkeepingLock::new(Vec::new())),
+            retired: Arc::new(RetireList {
+                state: BookkeepingLock::new(Retired {
+                    old: Vec::new(),
+                    dropping_on: Vec::new(),
+                }),
+                drops_finished: AtomicU32::new(0),
+            }),
             _owns: PhantomData,
         }
     }
@@ -310,15 +333,17 @@ impl<T: Send + Sync> Value<T> {
         let old = unsafe { Arc::from_raw(old.cast_const()) };
         let address = Arc::as_ptr(&old) as usize;
         let pending = {
-            let mut list = self.retired.lock();
-            list.push(old);
-            list.len()
+            let mut retired = self.retired.state.lock();
+            retired.old.push(old);
+            retired.old.len()
         };
         let retired = Arc::clone(&self.retired);
         // SAFETY: the function borrows nothing from the stack (it owns an `Arc` and an address).
         // It may run on any thread, where it drops an `Arc<T>`: `T: Send + Sync` allows that.
         // It may run after the `Value`, and `T`'s lifetime, are gone: the `Value`'s drop has
-        // then emptied the list, so it finds no `T` to touch, and frees only the list.
+        // then emptied the list, so it finds no `T` to touch, and frees only the list. One that
+        // took its value off the list before is waited for by the `Value`'s drop, so no `T` is
+        // still being dropped once the `Value` is gone.
         unsafe { pin.defer_unchecked(move || reclaim(&retired, address)) };
         if pending % FLUSH_EVERY == 0 {
             pin.flush();
@@ -328,14 +353,43 @@ impl<T: Send + Sync> Value<T> {
 
 /// Drops the retired value at `address`, unless the `Value`'s drop already did.
 fn reclaim<T>(retired: &RetireList<T>, address: usize) {
+    let me = thread_identity();
     let found = {
-        let mut list = retired.lock();
-        list.iter()
-            .position(|old| Arc::as_ptr(old) as usize == address)
-            .map(|index| list.swap_remove(index))
+        let mut state = retired.state.lock();
+        let index = state
+            .old
+            .iter()
+            .position(|old| Arc::as_ptr(old) as usize == address);
+        index.map(|index| {
+            state.dropping_on.push(me);
+            state.old.swap_remove(index)
+        })
     };
-    // Dropped after the lock is released: `T`'s drop may use this `Value` again.
-    drop(found);
+    if let Some(old) = found {
+        // Dropped after the lock is released, since `T`'s drop may use this `Value` again; the
+        // `Value`'s drop waits for it meanwhile (see `Value::drop`), even if it panics.
+        let _finished = DropFinished { retired, me };
+        drop(old);
+    }
+}
+
+/// Marks an old value's drop in `reclaim` as finished, and wakes a `Value` drop waiting for it.
+struct DropFinished<'a, T> {
+    retired: &'a RetireList<T>,
+    me: Option<usize>,
+}
+
+impl<T> Drop for DropFinished<'_, T> {
+    fn drop(&mut self) {
+        {
+            let mut state = self.retired.state.lock();
+            if let Some(index) = state.dropping_on.iter().position(|id| *id == self.me) {
+                state.dropping_on.swap_remove(index);
+            }
+        }
+        self.retired.drops_finished.fetch_add(1, SeqCst);
+        gosync_park::wake_all(&self.retired.drops_finished);
+    }
 }
 
 /// An owned `Arc` of `ptr`, by taking one more strong count.
@@ -359,8 +413,27 @@ impl<T> Drop for Value<T> {
         drop(unsafe { Arc::from_raw(self.current.load(SeqCst).cast_const()) });
         // The same reason frees the old values now: only queued deferred functions still know
         // of them, and they find the list empty.
-        let retired = mem::take(&mut *self.retired.lock());
+        let retired = mem::take(&mut self.retired.state.lock().old);
         drop(retired);
+        // A deferred function may have taken an old value off the list before, and be dropping
+        // it on another thread now: wait for it, so that every old value is dropped when this
+        // returns (and `T`'s borrows, if any, end after its drops). Not for one on this thread:
+        // that drop is what is dropping the `Value`.
+        let me = thread_identity();
+        loop {
+            let finished = self.retired.drops_finished.load(SeqCst);
+            let others_dropping = self
+                .retired
+                .state
+                .lock()
+                .dropping_on
+                .iter()
+                .any(|id| *id != me);
+            if !others_dropping {
+                break;
+            }
+            gosync_park::wait(&self.retired.drops_finished, finished);
+        }
     }
 }
 

@@ -65,6 +65,6 @@ pub use queue::{
     ParkOptions, ParkResult, RequeueOp, UnparkResult, Waker,
 };
 pub use spin::SpinWait;
-pub use ticket::thread_ticket;
+pub use ticket::{thread_identity, thread_ticket};
 pub use time::{deadline_after, deadline_passed, earliest_deadline, WaitClock};
 pub use word::{wait, wake_all, wake_one};

@@ -29,6 +29,27 @@ pub fn thread_ticket() -> usize {
     })
 }
 
+/// A number that tells the calling thread from every other running thread (the address of its
+/// ticket's thread-local), or `None` once its thread-locals are being destroyed.
+///
+/// Only under loom can the thread-locals be gone (its thread-locals are not `const`); code that
+/// may run as a thread or a model exits, such as crossbeam-epoch's deferred functions, asks this
+/// rather than [`thread_ticket`], which draws from a counter loom may already have torn down.
+///
+/// # Examples
+///
+/// ```
+/// let mine = gosync_park::thread_identity();
+/// assert!(mine.is_some());
+/// assert_eq!(gosync_park::thread_identity(), mine);
+/// ```
+#[inline]
+pub fn thread_identity() -> Option<usize> {
+    TICKET
+        .try_with(|ticket| std::ptr::from_ref(ticket) as usize)
+        .ok()
+}
+
 #[cold]
 fn draw(ticket: &std::cell::Cell<usize>) -> usize {
     // Relaxed: a number handed out, ordering nothing.

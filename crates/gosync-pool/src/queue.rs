@@ -87,3 +87,28 @@ impl<T> BoundedQueue<T> {
         }
     }
 }
+
+impl<T> Drop for BoundedQueue<T> {
+    /// Drops the values left, going on past one whose drop panics, as a `Vec` does (a second
+    /// panic aborts): `ArrayQueue`'s own drop stops at the panic and leaks the values behind it.
+    fn drop(&mut self) {
+        drop_all(self);
+    }
+}
+
+fn drop_all<T>(queue: &BoundedQueue<T>) {
+    while let Some(value) = queue.pop() {
+        // If `value`'s drop panics, the guard drops the rest as the panic leaves.
+        let rest = DropTheRest(queue);
+        drop(value);
+        std::mem::forget(rest);
+    }
+}
+
+struct DropTheRest<'a, T>(&'a BoundedQueue<T>);
+
+impl<T> Drop for DropTheRest<'_, T> {
+    fn drop(&mut self) {
+        drop_all(self.0);
+    }
+}
