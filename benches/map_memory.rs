@@ -1,6 +1,7 @@
 //! Bytes per entry of each map at 1M `u64 → u64` entries: gosync against papaya, dashmap and
 //! scc. A plain program (no criterion): a counting global allocator reports the bytes live
-//! after filling each map, less those live before.
+//! after filling each map, less those live before, as one `MEMORY map_1m <map>
+//! bytes_per_entry=<n>` line per map, which `cargo xtask bench` puts in the report.
 //!
 //! `cargo bench -p gosync-benches --bench map_memory`
 
@@ -37,7 +38,7 @@ fn measure<M>(name: &str, fill: impl FnOnce() -> M) {
     let m = fill();
     let after = LIVE.load(Ordering::Relaxed);
     println!(
-        "{name:>8}: {:6.1} bytes per entry (requested from the allocator)",
+        "MEMORY map_1m {name} bytes_per_entry={:.1}",
         (after - before) as f64 / ENTRIES as f64
     );
     drop(m);

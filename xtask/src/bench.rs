@@ -8,7 +8,8 @@
 //! ([`LOAD_TARGETS`]). The Go twins run only idle.
 //!
 //! 1. `cargo bench -p gosync-benches -- [FILTER]`: the criterion benches (one process per bench
-//!    target) and the fairness harness, whose `FAIRNESS ...` lines are collected from stdout.
+//!    target), the fairness harness and the memory probe, whose `FAIRNESS ...` and `MEMORY ...`
+//!    lines are collected from stdout.
 //!    The criterion benches then run again, `N` runs in all (3 by default), each into its own
 //!    `<target>/criterion/run<i>`: the report gives the median over the runs of each median,
 //!    and of each ratio, since one run on a noisy machine can be off by 10% or more.
@@ -553,6 +554,27 @@ const CRITERION_BENCHES: &[&str] = &[
 /// How many times the criterion benches run by default.
 const DEFAULT_RUNS: usize = 3;
 
+/// A memory probe's section in the report.
+struct MemoryProbe {
+    id: &'static str,
+    what: &'static str,
+    /// `(implementation, label)`, gosync first.
+    impls: &'static [(&'static str, &'static str)],
+}
+
+/// The memory probes (`benches/map_memory.rs`).
+const MEMORY: &[MemoryProbe] = &[MemoryProbe {
+    id: "map_1m",
+    what: "bytes per entry of a map holding 1M `u64 → u64` entries (bytes requested from the \
+           allocator, its own overhead not included)",
+    impls: &[
+        ("gosync", "gosync `Map`"),
+        ("papaya", "`papaya::HashMap`"),
+        ("dashmap", "`dashmap::DashMap`"),
+        ("scc", "`scc::HashMap`"),
+    ],
+}];
+
 /// Implementations in the fairness table, in order.
 const FAIRNESS_IMPLS: &[&str] = &["gosync", "parking_lot", "std", "go"];
 
@@ -692,7 +714,7 @@ struct Level {
     load: usize,
     /// `<target>/criterion/idle` or `<target>/criterion/load<N>`, holding `run<i>`.
     criterion_home: PathBuf,
-    /// The saved `GOBENCH`/`FAIRNESS` lines.
+    /// The saved result lines (`GOBENCH`, `FAIRNESS`, `MEMORY`).
     results: PathBuf,
     /// What the last invocation at this level did ([`RunInfo`]).
     info: PathBuf,
@@ -845,7 +867,10 @@ fn target_dir(root: &Path) -> PathBuf {
     }
 }
 
-/// Runs `cmd`, echoing its stdout, and returns the `GOBENCH`/`FAIRNESS` lines it printed.
+/// The result lines a bench prints for the report, beside criterion's own files.
+const RESULT_PREFIXES: &[&str] = &["GOBENCH ", "FAIRNESS ", "MEMORY "];
+
+/// Runs `cmd`, echoing its stdout, and returns the result lines it printed.
 fn run_tee(mut cmd: Command, what: &str) -> Result<Vec<String>, String> {
     println!("bench: running {cmd:?}");
     let mut child = cmd
@@ -857,7 +882,7 @@ fn run_tee(mut cmd: Command, what: &str) -> Result<Vec<String>, String> {
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| format!("bench: reading {what} output: {e}"))?;
         println!("{line}");
-        if line.starts_with("GOBENCH ") || line.starts_with("FAIRNESS ") {
+        if RESULT_PREFIXES.iter().any(|p| line.starts_with(p)) {
             found.push(line);
         }
     }
@@ -1067,7 +1092,9 @@ fn render(levels: &[Level]) -> String {
          per iteration on Go's `sync` with GOMAXPROCS=2 and report the median of 20 samples; \
          they are for reference, with no target, and appear only when Go ran (see Machine).\n\
          - Fairness is not a throughput: it is the distribution of one thread's waits while \
-         others keep taking the lock (`benches/fairness.rs`, 2 s per implementation).\n\n",
+         others keep taking the lock (`benches/fairness.rs`, 2 s per implementation).\n\
+         - Memory is not a time either: `benches/map_memory.rs` fills each map with 1M \
+         entries on one thread and counts the bytes requested from the allocator.\n\n",
     );
 
     let reports: Vec<(String, String)> = levels.iter().map(level_report).collect();
@@ -1226,6 +1253,7 @@ fn level_report(level: &Level) -> (String, String) {
     let (fair_table, fair_summary) = fairness_table(&lines, level.load == 0);
     summary.push_str(&fair_summary);
     sections.push_str(&fair_table);
+    sections.push_str(&memory_table(&lines));
     (summary, sections)
 }
 
@@ -1294,6 +1322,37 @@ fn fairness_table(lines: &str, with_targets: bool) -> (String, String) {
         out.push('\n');
     }
     (out, summary)
+}
+
+/// The memory section: each probe's bytes per entry, and each peer's against gosync's (no
+/// target: for reference).
+fn memory_table(lines: &str) -> String {
+    let mut out = String::from("### Memory\n\n");
+    for MemoryProbe { id, what, impls } in MEMORY {
+        let _ = writeln!(out, "#### `{id}`: {what}\n");
+        let _ = writeln!(
+            out,
+            "| implementation | bytes per entry | gosync's, relative (< 1: gosync smaller) |\n\
+             | --- | ---: | ---: |"
+        );
+        let bytes = |imp: &str| {
+            lines
+                .lines()
+                .find(|l| l.split_whitespace().take(3).eq(["MEMORY", id, imp]))
+                .and_then(|l| field(l, "bytes_per_entry"))
+        };
+        let gosync = bytes("gosync");
+        for (imp, label) in *impls {
+            let (measured, relative) = match (bytes(imp), gosync) {
+                (Some(b), Some(g)) if b > 0.0 => (format!("{b:.1}"), format!("{:.2}×", g / b)),
+                (Some(b), _) => (format!("{b:.1}"), "—".to_owned()),
+                (None, _) => ("not run".to_owned(), "—".to_owned()),
+            };
+            let _ = writeln!(out, "| {label} | {measured} | {relative} |");
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The first line of `program args`' stdout.
@@ -1418,6 +1477,22 @@ mod tests {
                 assert_ne!(label_of(g, bench), "?", "{id}/{bench}");
             }
         }
+    }
+
+    #[test]
+    fn memory_lines_make_a_table() {
+        let table = memory_table(
+            "MEMORY map_1m gosync bytes_per_entry=40.0\nMEMORY map_1m scc bytes_per_entry=20.0\n",
+        );
+        assert!(table.contains("| gosync `Map` | 40.0 | 1.00× |"), "{table}");
+        assert!(
+            table.contains("| `scc::HashMap` | 20.0 | 2.00× |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| `papaya::HashMap` | not run | — |"),
+            "{table}"
+        );
     }
 
     #[test]
