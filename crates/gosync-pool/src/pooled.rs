@@ -86,22 +86,27 @@ impl<T: Send> Drop for Pooled<'_, T> {
     fn drop(&mut self) {
         // SAFETY: `drop` runs once and `into_inner` skips it: `held` is taken exactly once.
         let held = unsafe { ManuallyDrop::take(&mut self.held) };
-        if std::thread::panicking() {
-            // The object drops here (a lent one leaves its slot empty).
-            return;
-        }
         // If the reset panics, the object drops as the panic leaves (a lent one leaves its
         // slot empty).
         match held {
-            Held::Lent(mut lent) => {
+            Held::Lent(mut lent) if !std::thread::panicking() => {
                 self.pool.reset(lent.get_mut());
                 lent.give_back();
             }
-            Held::Owned(mut value) => {
-                self.pool.reset(&mut value);
-                self.pool.put_reset(value);
-            }
+            // Kept out of line, so that the common case above stays small enough to inline.
+            held => give_back_slow(self.pool, held),
         }
+    }
+}
+
+/// An object the guard held outside the slot, or any object while its thread panics (which is
+/// dropped: a lent one leaves its slot empty).
+#[cold]
+#[inline(never)]
+fn give_back_slow<T: Send>(pool: &Pool<T>, held: Held<'_, T>) {
+    if let (Held::Owned(mut value), false) = (held, std::thread::panicking()) {
+        pool.reset(&mut value);
+        pool.put_reset(value);
     }
 }
 
