@@ -73,6 +73,12 @@ struct Retired<T> {
 /// is dropped. (Up to seven old values of a `Value` may wait for the storing thread's next
 /// stores before the epoch collects them.)
 ///
+/// If `T`'s drop panics, the panic surfaces on the thread that drops that old value, as an
+/// `Arc<T>`'s does on whichever thread drops the last count: in a later crossbeam-epoch pin of
+/// that thread (a `load` or `store` of any `Value`, or another user of crossbeam-epoch's
+/// default collector), or in the `Value`'s drop. Every other value of the `Value` is still
+/// dropped exactly once, at the latest when the `Value` drops.
+///
 /// # Differences from Go
 ///
 /// - One type per `Value`, checked at compile time: Go's `atomic.Value` panics on a `Store` of

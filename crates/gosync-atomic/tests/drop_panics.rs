@@ -1,0 +1,95 @@
+//! A `Value` whose `T::drop` panics. An old value is dropped on whichever thread next collects
+//! crossbeam-epoch garbage, so the panic may surface in any pin of the process: this test has a
+//! binary of its own, where no other test's thread can be the one it surfaces in.
+
+#![cfg(not(gosync_loom))]
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+
+use gosync_atomic::Value;
+use gosync_testkit::{panic_message, scaled};
+
+/// Counts values made and dropped.
+#[derive(Debug, Default)]
+struct Census {
+    made: AtomicUsize,
+    dropped: AtomicUsize,
+}
+
+impl Census {
+    fn live(&self) -> usize {
+        self.made.load(SeqCst) - self.dropped.load(SeqCst)
+    }
+}
+
+#[derive(Debug)]
+struct Counted {
+    census: Arc<Census>,
+    id: usize,
+}
+
+impl Counted {
+    fn new(census: &Arc<Census>, id: usize) -> Self {
+        census.made.fetch_add(1, SeqCst);
+        Self {
+            census: Arc::clone(census),
+            id,
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.census.dropped.fetch_add(1, SeqCst);
+    }
+}
+
+/// A value whose drop panics when its id is the chosen one.
+struct PanicsOnDrop {
+    counted: Counted,
+    panics: bool,
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        if self.panics {
+            panic!("drop of value {} panicked", self.counted.id);
+        }
+    }
+}
+
+#[test]
+fn a_value_whose_drop_panics_loses_no_other_value() {
+    let census = Arc::new(Census::default());
+    let make = |id| PanicsOnDrop {
+        counted: Counted::new(&census, id),
+        panics: id == 3,
+    };
+    let mut panics = Vec::new();
+    let mut catch = |f: &mut dyn FnMut()| {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
+            panics.push(panic_message(&*payload));
+        }
+    };
+    let value = Value::new(make(0));
+    for id in 1..=scaled(40, 20) {
+        // The old value's drop, and so the panic, may come in any later pin of this thread:
+        // a store's, or a collection asked for here.
+        catch(&mut || value.store(make(id)));
+        catch(&mut || crossbeam_epoch::pin().flush());
+    }
+    let mut value = Some(value);
+    catch(&mut || drop(value.take()));
+    assert_eq!(
+        panics,
+        ["drop of value 3 panicked"],
+        "the one panic surfaces once, on the thread that dropped the value"
+    );
+    assert_eq!(
+        census.live(),
+        0,
+        "every other value is dropped exactly once"
+    );
+}
