@@ -54,6 +54,9 @@ struct Retired<T> {
     /// deferred function has taken an old value off `old` and is dropping it now, outside the
     /// lock.
     dropping_on: Vec<Option<usize>>,
+    /// The `Value`'s drop waits for `dropping_on` to empty: a finished drop must wake it. Only
+    /// then, so that the common case costs no wake-up call.
+    drop_waits: bool,
 }
 
 /// A shared value that threads load and replace atomically: Go's `atomic.Value` and
@@ -137,6 +140,7 @@ impl<T: Send + Sync> Value<T> {
                 state: BookkeepingLock::new(Retired {
                     old: Vec::new(),
                     dropping_on: Vec::new(),
+                    drop_waits: false,
                 }),
                 drops_finished: AtomicU32::new(0),
             }),
@@ -387,14 +391,19 @@ struct DropFinished<'a, T> {
 
 impl<T> Drop for DropFinished<'_, T> {
     fn drop(&mut self) {
-        {
+        let drop_waits = {
             let mut state = self.retired.state.lock();
             if let Some(index) = state.dropping_on.iter().position(|id| *id == self.me) {
                 state.dropping_on.swap_remove(index);
             }
-        }
+            state.drop_waits
+        };
+        // Bumped in any case: a `Value` drop that read the count before our lock section and
+        // decided to wait after it sees the change and does not sleep.
         self.retired.drops_finished.fetch_add(1, SeqCst);
-        gosync_park::wake_all(&self.retired.drops_finished);
+        if drop_waits {
+            gosync_park::wake_all(&self.retired.drops_finished);
+        }
     }
 }
 
@@ -425,18 +434,18 @@ impl<T> Drop for Value<T> {
         // it on another thread now: wait for it, so that every old value is dropped when this
         // returns (and `T`'s borrows, if any, end after its drops). Not for one on this thread:
         // that drop is what is dropping the `Value`.
+        // The count is read before the look under the lock: a drop finishing after the look
+        // saw `drop_waits` set and wakes us; one finishing before it bumped the count, so the
+        // wait does not sleep.
         let me = thread_identity();
         loop {
             let finished = self.retired.drops_finished.load(SeqCst);
-            let others_dropping = self
-                .retired
-                .state
-                .lock()
-                .dropping_on
-                .iter()
-                .any(|id| *id != me);
-            if !others_dropping {
-                break;
+            {
+                let mut state = self.retired.state.lock();
+                if !state.dropping_on.iter().any(|id| *id != me) {
+                    break;
+                }
+                state.drop_waits = true;
             }
             gosync_park::wait(&self.retired.drops_finished, finished);
         }
