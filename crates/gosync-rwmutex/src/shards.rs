@@ -232,6 +232,7 @@ impl Drop for ReaderShards {
 }
 
 /// The lines a lock's allocation holds: the writers' line and the shards.
+#[inline]
 fn block_len() -> usize {
     1 + shard_count()
 }
@@ -240,17 +241,35 @@ fn block_len() -> usize {
 /// rounded up to a power of two, at most [`MAX_SHARDS`]. Fixed once computed, so every lock's
 /// allocation and release agree on it. Under loom two, so that two model threads count on
 /// different lines.
+///
+/// Every read lock and unlock asks, so the answer is one relaxed load once known.
+#[inline]
 fn shard_count() -> usize {
     if gosync_park::model::IS_LOOM {
         return 2;
     }
-    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *COUNT.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(1, |cores| cores.get())
-            .next_power_of_two()
-            .min(MAX_SHARDS)
-    })
+    /// The count once known; 0 before.
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    // Relaxed: a cache of a number every thread computes the same; the first computation wins,
+    // so a lock's allocation and release agree even if the cores available change meanwhile.
+    match COUNT.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => {
+            let count = std::thread::available_parallelism()
+                .map_or(1, |cores| cores.get())
+                .next_power_of_two()
+                .min(MAX_SHARDS);
+            match COUNT.compare_exchange(
+                0,
+                count,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            ) {
+                Ok(_) => count,
+                Err(first) => first,
+            }
+        }
+        count => count,
+    }
 }
 
 /// This thread's shard index, below `shard_count()`: threads take shards in turn
