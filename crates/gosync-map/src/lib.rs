@@ -36,17 +36,23 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod pending;
+mod read;
 mod reclaim;
-mod trie;
+mod resize;
+mod table;
+mod write;
 
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 
+use crossbeam_epoch::Guard;
 use pending::{Pending, Turn};
 use reclaim::{Len, Reclaim};
-use trie::{Entry, Trie};
+use resize::Tables;
+use table::Entry;
+use write::Locked;
 
 /// A concurrent map, Go's `sync.Map`: many threads load, store and delete at once, reads take
 /// no lock, and a write locks only a small node of the map.
@@ -97,9 +103,9 @@ use trie::{Entry, Trie};
 /// assert!(m.is_empty());
 /// ```
 pub struct Map<K, V, S = RandomState> {
-    // Field order is drop order: the trie frees its live entries, then the collector runs the
-    // retired ones.
-    trie: Trie<K, V>,
+    // Field order is drop order: the tables free their live entries, then the collector runs
+    // the retired ones.
+    tables: Tables<K, V>,
     reclaim: Reclaim,
     len: Len,
     pending: Pending<K>,
@@ -152,7 +158,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     #[must_use]
     pub fn with_hasher(hasher: S) -> Self {
         Self {
-            trie: Trie::new(),
+            tables: Tables::new(),
             reclaim: Reclaim::new(),
             len: Len::new(),
             pending: Pending::new(),
@@ -209,7 +215,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     {
         let hash = self.hash(key);
         let guard = self.reclaim.pin();
-        self.trie
+        self.tables
             .find(hash, key, &guard)
             .map(|entry| f(&entry.value))
     }
@@ -270,22 +276,39 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     fn put<R>(&self, key: K, value: V, previous: impl FnOnce(&V) -> R) -> Option<R> {
         let hash = self.hash(&key);
         let guard = self.reclaim.pin();
-        let entry = Entry::new(key, value);
-        let locked = self.trie.lock(hash, &guard);
+        let entry = Entry::new(hash, key, value);
+        let locked = self.tables.lock(hash, &guard);
         match locked.find(&entry.key) {
             Some(found) => {
+                let old = found.entry;
                 locked.replace(found, entry);
                 drop(locked);
                 // The replaced entry is retired, but this thread's pin keeps it alive.
-                Some(previous(&found.entry.value))
+                Some(previous(&old.value))
             }
             None => {
-                locked.insert(entry, |k| self.hash(k));
-                drop(locked);
-                self.len.add(1);
+                self.insert(locked, entry, &guard);
                 None
             }
         }
+    }
+
+    /// Inserts `entry` into the chain `locked` (where its key is absent), unlocks, counts it,
+    /// and grows the table if the insert overflowed a chain of a crowded table.
+    fn insert<'g>(
+        &self,
+        locked: Locked<'g, K, V>,
+        entry: Box<Entry<K, V>>,
+        guard: &'g Guard,
+    ) -> &'g Entry<K, V> {
+        let inserted = locked.insert(entry);
+        self.len.add(1);
+        if let Some(table) = inserted.overflowed {
+            if table.is_crowded(self.len.get()) {
+                self.tables.grow(table, guard);
+            }
+        }
+        inserted.entry
     }
 
     /// Returns the value stored for `key` if there is one (`(value, true)`); otherwise stores
@@ -311,18 +334,16 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         V: Clone,
     {
         let guard = self.reclaim.pin();
-        if let Some(entry) = self.trie.find(hash, &key, &guard) {
+        if let Some(entry) = self.tables.find(hash, &key, &guard) {
             return (entry.value.clone(), true);
         }
-        let entry = Entry::new(key, value);
-        let locked = self.trie.lock(hash, &guard);
+        let entry = Entry::new(hash, key, value);
+        let locked = self.tables.lock(hash, &guard);
         if let Some(found) = locked.find(&entry.key) {
             drop(locked);
             return (found.entry.value.clone(), true);
         }
-        let stored = locked.insert(entry, |k| self.hash(k));
-        drop(locked);
-        self.len.add(1);
+        let stored = self.insert(locked, entry, &guard);
         // Even if already replaced or removed, `stored` is freed only after `guard` unpins.
         (stored.value.clone(), false)
     }
@@ -378,7 +399,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         V: Clone,
     {
         let guard = self.reclaim.pin();
-        self.trie
+        self.tables
             .find(hash, key, &guard)
             .map(|entry| entry.value.clone())
     }
@@ -459,18 +480,20 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         let hash = self.hash(key);
         let guard = self.reclaim.pin();
         // Most misses need no lock.
-        if !matches(&self.trie.find(hash, key, &guard)?.value) {
+        if !matches(&self.tables.find(hash, key, &guard)?.value) {
             return None;
         }
-        let locked = self.trie.lock(hash, &guard);
+        let locked = self.tables.lock(hash, &guard);
         let found = locked.find(key)?;
         if !matches(&found.entry.value) {
             return None;
         }
+        let entry = found.entry;
         locked.remove(found);
+        drop(locked);
         self.len.add(-1);
         // The removed entry is retired, but this thread's pin keeps it alive.
-        Some(removed(&found.entry.value))
+        Some(removed(&entry.value))
     }
 
     /// Stores `new` for `key` if its value is equal to `old`; returns whether it did: Go's
@@ -494,14 +517,15 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     {
         let hash = self.hash(key);
         let guard = self.reclaim.pin();
-        match self.trie.find(hash, key, &guard) {
+        match self.tables.find(hash, key, &guard) {
             Some(entry) if entry.value == *old => {}
             _ => return false,
         }
-        let locked = self.trie.lock(hash, &guard);
+        let locked = self.tables.lock(hash, &guard);
         match locked.find(key) {
             Some(found) if found.entry.value == *old => {
-                locked.replace(found, Entry::new(found.entry.key.clone(), new));
+                let key = found.entry.key.clone();
+                locked.replace(found, Entry::new(hash, key, new));
                 true
             }
             _ => false,
@@ -530,24 +554,27 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         let hash = self.hash(&key);
         let guard = self.reclaim.pin();
         loop {
-            let seen = self.trie.find(hash, &key, &guard);
+            let seen = self.tables.find(hash, &key, &guard);
             let new = f(seen.map(|entry| &entry.value));
-            let locked = self.trie.lock(hash, &guard);
+            let locked = self.tables.lock(hash, &guard);
             let found = locked.find(&key);
-            // The pin keeps `seen` from being freed, so its address names that very entry.
-            if found.map(|f| f.entry as *const Entry<K, V>) != seen.map(|e| e as *const _) {
+            // The pin keeps `seen` from being freed, so its address names that very entry (a
+            // resize moves the entry itself, not a copy).
+            let found_ptr = found.as_ref().map(|f| f.entry as *const Entry<K, V>);
+            if found_ptr != seen.map(|e| e as *const _) {
                 continue;
             }
             match (found, new) {
                 (None, None) => {}
                 (None, Some(value)) => {
-                    locked.insert(Entry::new(key, value), |k| self.hash(k));
-                    drop(locked);
-                    self.len.add(1);
+                    self.insert(locked, Entry::new(hash, key, value), &guard);
                 }
-                (Some(found), Some(value)) => locked.replace(found, Entry::new(key, value)),
+                (Some(found), Some(value)) => {
+                    locked.replace(found, Entry::new(hash, key, value));
+                }
                 (Some(found), None) => {
                     locked.remove(found);
+                    drop(locked);
                     self.len.add(-1);
                 }
             }
@@ -578,7 +605,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// ```
     pub fn range(&self, mut f: impl FnMut(&K, &V) -> bool) {
         let guard = self.reclaim.pin();
-        self.trie
+        self.tables
             .for_each(&guard, &mut |entry| f(&entry.key, &entry.value));
     }
 
@@ -598,7 +625,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// ```
     pub fn clear(&self) {
         let guard = self.reclaim.pin();
-        let removed = self.trie.clear(&guard);
+        let removed = self.tables.clear(&guard);
         self.len.add(-(removed as isize));
     }
 

@@ -360,6 +360,68 @@ fn range_while_storing_and_deleting() {
     });
 }
 
+// The table grows while other threads read, range and rewrite: every key present throughout is
+// found by every load and visited exactly once by every range, through every resize.
+#[test]
+fn growth_under_concurrent_loads_ranges_and_stores() {
+    within(|| {
+        for round in 0..scaled(4, 1) as u64 {
+            let m = Arc::new(Map::new());
+            let stable = scaled(300, 12) as u64;
+            for k in 0..stable {
+                m.store(k, k);
+            }
+            let done = Arc::new(AtomicBool::new(false));
+            let grower = {
+                let (m, done) = (Arc::clone(&m), Arc::clone(&done));
+                thread::spawn(move || {
+                    // From a handful of buckets to thousands: a dozen resizes.
+                    for i in 0..scaled(20_000, 150) as u64 {
+                        m.store(1_000_000 + round * 100_000 + i, i);
+                    }
+                    done.store(true, Ordering::SeqCst);
+                })
+            };
+            let rewriter = {
+                let (m, done) = (Arc::clone(&m), Arc::clone(&done));
+                thread::spawn(move || {
+                    let mut i = 0;
+                    while !done.load(Ordering::SeqCst) {
+                        let k = i % stable;
+                        m.store(k, k);
+                        assert!(m.compare_and_swap(&k, &k, k));
+                        i += 1;
+                    }
+                })
+            };
+            let ranger = {
+                let (m, done) = (Arc::clone(&m), Arc::clone(&done));
+                thread::spawn(move || {
+                    while !done.load(Ordering::SeqCst) {
+                        let mut seen = HashSet::new();
+                        m.range(|&k, _| {
+                            assert!(seen.insert(k), "key {k} visited twice");
+                            true
+                        });
+                        assert!((0..stable).all(|k| seen.contains(&k)));
+                    }
+                })
+            };
+            while !done.load(Ordering::SeqCst) {
+                for k in 0..stable {
+                    assert_eq!(m.load(&k), Some(k));
+                }
+            }
+            for h in [grower, rewriter, ranger] {
+                join_within(h);
+            }
+            let expected = stable as usize + scaled(20_000, 150);
+            assert_eq!(m.len(), expected);
+            assert_eq!(contents(&m).len(), expected);
+        }
+    });
+}
+
 // Go's TestMapRangeNestedCall: range's callback may call every method of the map.
 #[test]
 fn range_callback_may_use_the_map() {
