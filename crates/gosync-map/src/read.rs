@@ -63,6 +63,7 @@ where
             let Some(entry) = (unsafe { ptr.as_ref() }) else {
                 continue;
             };
+            let entry = entry.reached();
             if entry.hash == hash && entry.key.borrow() == key {
                 return Some(Found {
                     entry,
@@ -161,7 +162,7 @@ fn visit<'g, K: Eq, V>(
             let ptr = bucket.slots[slot].load(Ordering::Acquire);
             // SAFETY: as in `find_in_chain`.
             if let Some(entry) = unsafe { ptr.as_ref() } {
-                list.push(entry);
+                list.push(entry.reached());
             }
         }
     }

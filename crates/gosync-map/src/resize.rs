@@ -123,6 +123,9 @@ impl<K, V> Tables<K, V> {
         // SAFETY: no longer the root, so unreachable for anyone who loads the root from now on
         // (and every chain of it is `MOVED`); retired once, here, under the resize lock.
         unsafe { retire(old_ptr, guard) };
+        // Hands the old table to the collector now: it is large, and this thread's bag might
+        // otherwise hold it until 63 more retirements fill the bag.
+        guard.flush();
     }
 }
 
@@ -135,5 +138,28 @@ impl<K, V> Drop for Tables<K, V> {
         // never has a half-filled successor.
         debug_assert!(table.next.load(Ordering::Relaxed).is_null());
         table.free_entries();
+    }
+}
+
+#[cfg(all(test, not(gosync_loom)))]
+mod tests {
+    use crate::Map;
+
+    #[test]
+    fn the_sixth_key_of_a_one_bucket_table_grows_it() {
+        let m = Map::new();
+        let buckets = |m: &Map<u64, u64>| m.tables.root(&m.reclaim.pin()).len();
+        for k in 0..5 {
+            m.store(k, k);
+        }
+        assert_eq!(buckets(&m), 1);
+        m.store(5, 5);
+        assert_eq!(buckets(&m), 2);
+        for k in 6..1000 {
+            m.store(k, k);
+        }
+        // 1000 keys fill at most 7/8 of the slots: at least 229 buckets.
+        assert_eq!(buckets(&m), 256);
+        assert!((0..1000).all(|k| m.load(&k) == Some(k)));
     }
 }

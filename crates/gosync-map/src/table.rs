@@ -49,11 +49,31 @@ pub(crate) struct Entry<K, V> {
     pub(crate) hash: u64,
     pub(crate) key: K,
     pub(crate) value: V,
+    /// Under loom, a cell created with the entry and read by every lookup that reaches the entry
+    /// ([`Entry::reached`]): a lookup that could reach an entry without its construction
+    /// happening before fails the model. (The key and value were made before the writer pinned,
+    /// whose fence orders them; the entry is built after.)
+    #[cfg(gosync_loom)]
+    built: gosync_park::cell::UnsafeCell<()>,
 }
 
 impl<K, V> Entry<K, V> {
     pub(crate) fn new(hash: u64, key: K, value: V) -> Box<Self> {
-        Box::new(Self { hash, key, value })
+        Box::new(Self {
+            hash,
+            key,
+            value,
+            #[cfg(gosync_loom)]
+            built: gosync_park::cell::UnsafeCell::new(()),
+        })
+    }
+
+    /// Records, under loom, that a lookup reached this entry; nothing otherwise.
+    #[inline]
+    pub(crate) fn reached(&self) -> &Self {
+        #[cfg(gosync_loom)]
+        self.built.ptr();
+        self
     }
 }
 
