@@ -106,7 +106,7 @@ pub struct Map<K, V, S = RandomState> {
     // Field order is drop order: the tables free their live entries, then the collector runs
     // the retired ones.
     tables: Tables<K, V>,
-    reclaim: Reclaim,
+    reclaim: Reclaim<K, V>,
     len: Len,
     pending: Pending<K>,
     hasher: S,

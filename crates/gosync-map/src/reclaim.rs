@@ -5,38 +5,133 @@
 //! when its keys and values are `Send`), and all of them are dropped by the time the map's own
 //! drop returns: a key or value that borrows data never outlives the map.
 //!
+//! A removed or replaced entry is not handed to the collector on its own: each thread collects
+//! the entries it unlinks from a map in a batch of [`BATCH`] (kept with its registration), and
+//! hands the whole batch over as one deferred function. One deferred call per store costs a
+//! bag slot and, every 64 of them, a 2 KB bag allocation whose allocation makes the system
+//! allocator consolidate the freed entries; a batch costs a fraction of that. An entry waits in
+//! its batch at most until its thread unlinks `BATCH - 1` more (holding it longer than needed is
+//! always safe), or until the map drops.
+//!
 //! # Notes about memory ordering
 //!
 //! The length stripes are statistics: `Relaxed` throughout. `len` is exact once writers stop.
+//! A batch is touched only by its own thread (a `RefCell`), then by the collector after the
+//! grace period, which crossbeam orders after every pin that could see its entries.
 
-use crossbeam_epoch::{Collector, Guard};
+use std::cell::RefCell;
+use std::mem;
+use std::ops::Deref;
+
+use crossbeam_epoch::{Collector, Guard, LocalHandle};
 use crossbeam_utils::CachePadded;
 use gosync_park::sync::{AtomicIsize, Ordering};
 
+use crate::table::Entry;
+
+/// Unlinked entries a thread collects before handing them to the collector at once (one under
+/// loom, so that the models free each entry as early as possible).
+const BATCH: usize = if cfg!(gosync_loom) { 1 } else { 64 };
+
 /// A map's epoch collector and each thread's registration with it.
-pub(crate) struct Reclaim {
-    // Field order is drop order: the handles first, so that the collector's shared state is
-    // freed by the collector's own drop, never from inside a handle's finalisation (which would
-    // free the very `Local` it runs on).
+pub(crate) struct Reclaim<K, V> {
+    // Field order is drop order: the registrations first (freeing the entries still batched,
+    // when no thread can reach them), so that the collector's shared state is freed by the
+    // collector's own drop, never from inside a handle's finalisation (which would free the
+    // very `Local` it runs on).
     #[cfg(not(gosync_loom))]
-    participants: thread_local::ThreadLocal<Participant>,
+    participants: thread_local::ThreadLocal<Participant<K, V>>,
     /// Loom runs its threads on one OS thread, where `ThreadLocal` cannot tell them apart: a
-    /// list keyed by loom's thread ids instead.
+    /// list keyed by loom's thread ids instead, each registration boxed so that it stays put.
     #[cfg(gosync_loom)]
-    participants: gosync_park::sync::BookkeepingLock<Vec<(loom::thread::ThreadId, Participant)>>,
+    participants:
+        gosync_park::sync::BookkeepingLock<Vec<(loom::thread::ThreadId, Box<Participant<K, V>>)>>,
     collector: Collector,
 }
 
-/// One thread's registration with a map's collector.
-struct Participant(crossbeam_epoch::LocalHandle);
+/// One thread's registration with a map's collector, and the entries it unlinked that wait to
+/// be handed to the collector.
+struct Participant<K, V> {
+    handle: LocalHandle,
+    retired: RefCell<Vec<*mut Entry<K, V>>>,
+}
 
-// SAFETY: a `LocalHandle` is `!Send` because two threads must not use it at once. `ThreadLocal`
-// gives each handle to one thread only (a later thread reuses the id only after that thread has
-// exited, with all its guards gone; under loom the list is keyed by thread id), and drops them
-// all in the map's drop, when no thread uses the map.
-unsafe impl Send for Participant {}
+// SAFETY: a `LocalHandle` is `!Send` because two threads must not use it at once, and the
+// batch is a `RefCell`. `ThreadLocal` gives each registration to one thread only (a later
+// thread reuses the id only after that thread has exited, with all its guards gone; under loom
+// the list is keyed by thread id), and drops them all in the map's drop, when no thread uses
+// the map. The batched entries then drop there: a `Map` is `Send` only when `K, V: Send`.
+unsafe impl<K, V> Send for Participant<K, V> {}
 
-impl Reclaim {
+impl<K, V> Participant<K, V> {
+    fn new(handle: LocalHandle) -> Self {
+        Self {
+            handle,
+            retired: RefCell::new(Vec::with_capacity(BATCH)),
+        }
+    }
+}
+
+impl<K, V> Drop for Participant<K, V> {
+    fn drop(&mut self) {
+        drop(Batch(mem::take(self.retired.get_mut())));
+    }
+}
+
+/// Unlinked entries, each retired once; dropping the batch frees them.
+struct Batch<K, V>(Vec<*mut Entry<K, V>>);
+
+impl<K, V> Drop for Batch<K, V> {
+    fn drop(&mut self) {
+        for &entry in &self.0 {
+            // SAFETY: each entry was unlinked and retired once (`Pinned::retire_entry`); a
+            // batch drops after the grace period that began once all of its entries were
+            // unlinked, or in the map's drop, so no thread can still read it.
+            drop(unsafe { Box::from_raw(entry) });
+        }
+    }
+}
+
+/// A pinned thread: nothing retired from now on is freed until it drops. Dereferences to the
+/// epoch guard.
+pub(crate) struct Pinned<'m, K, V> {
+    guard: Guard,
+    participant: &'m Participant<K, V>,
+}
+
+impl<K, V> Deref for Pinned<'_, K, V> {
+    type Target = Guard;
+
+    fn deref(&self) -> &Guard {
+        &self.guard
+    }
+}
+
+impl<K, V> Pinned<'_, K, V> {
+    /// Retires an entry: it is freed once no thread pinned now can read it, at the latest when
+    /// the map drops.
+    ///
+    /// # Safety
+    ///
+    /// `entry` (a `Box` given up with `into_raw`) is unreachable from the map for anyone
+    /// pinning after now, and nobody else retires or frees it.
+    pub(crate) unsafe fn retire_entry(&self, entry: *mut Entry<K, V>) {
+        let full = {
+            let mut retired = self.participant.retired.borrow_mut();
+            retired.push(entry);
+            (retired.len() >= BATCH).then(|| mem::replace(&mut *retired, Vec::with_capacity(BATCH)))
+        };
+        if let Some(batch) = full {
+            let batch = Batch(batch);
+            // SAFETY: every entry in the batch was unlinked before now (the caller's promise,
+            // for each), so the collector runs this only once no thread can read them. It may
+            // run on another thread that uses the map: a `Map` is `Sync` only when `K, V: Send`.
+            unsafe { self.guard.defer_unchecked(move || drop(batch)) };
+        }
+    }
+}
+
+impl<K, V> Reclaim<K, V> {
     pub(crate) fn new() -> Self {
         Self {
             collector: Collector::new(),
@@ -49,27 +144,37 @@ impl Reclaim {
 
     /// Pins the current thread: nothing retired from now on is freed until the guard drops.
     #[inline]
-    pub(crate) fn pin(&self) -> Guard {
-        #[cfg(not(gosync_loom))]
-        return self
-            .participants
-            .get_or(|| Participant(self.collector.register()))
-            .0
-            .pin();
-        #[cfg(gosync_loom)]
-        return {
-            let me = loom::thread::current().id();
-            let mut participants = self.participants.lock();
+    pub(crate) fn pin(&self) -> Pinned<'_, K, V> {
+        let participant = self.participant();
+        Pinned {
+            guard: participant.handle.pin(),
+            participant,
+        }
+    }
+
+    #[cfg(not(gosync_loom))]
+    #[inline]
+    fn participant(&self) -> &Participant<K, V> {
+        self.participants
+            .get_or(|| Participant::new(self.collector.register()))
+    }
+
+    #[cfg(gosync_loom)]
+    fn participant(&self) -> &Participant<K, V> {
+        let me = loom::thread::current().id();
+        let mut participants = self.participants.lock();
+        let participant: *const Participant<K, V> =
             match participants.iter().find(|(id, _)| *id == me) {
-                Some((_, p)) => p.0.pin(),
+                Some((_, p)) => &**p,
                 None => {
-                    let p = Participant(self.collector.register());
-                    let guard = p.0.pin();
+                    let p = Box::new(Participant::new(self.collector.register()));
+                    let ptr: *const Participant<K, V> = &*p;
                     participants.push((me, p));
-                    guard
+                    ptr
                 }
-            }
-        };
+            };
+        // SAFETY: registrations are boxed and stay in the list until the map drops.
+        unsafe { &*participant }
     }
 }
 

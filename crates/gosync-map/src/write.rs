@@ -28,10 +28,10 @@
 use std::borrow::Borrow;
 use std::ptr;
 
-use crossbeam_epoch::Guard;
 use gosync_park::sync::Ordering;
 
 use crate::read::{find_in_chain, next_table, Found};
+use crate::reclaim::Pinned;
 use crate::resize::Tables;
 use crate::table::{empty, occupied, retire, tag, with_tag, Bucket, Entry, Table, MOVED};
 
@@ -40,7 +40,7 @@ pub(crate) struct Locked<'g, K, V> {
     table: &'g Table<K, V>,
     head: &'g Bucket<K, V>,
     hash: u64,
-    guard: &'g Guard,
+    pin: &'g Pinned<'g, K, V>,
 }
 
 /// What an insert did.
@@ -52,8 +52,8 @@ pub(crate) struct Inserted<'g, K, V> {
 
 impl<K, V> Tables<K, V> {
     /// Locks the chain of `hash` in the newest table that holds it.
-    pub(crate) fn lock<'g>(&'g self, hash: u64, guard: &'g Guard) -> Locked<'g, K, V> {
-        let mut table = self.root(guard);
+    pub(crate) fn lock<'g>(&'g self, hash: u64, pin: &'g Pinned<'g, K, V>) -> Locked<'g, K, V> {
+        let mut table = self.root(pin);
         loop {
             let head = table.head(hash);
             head.lock.lock();
@@ -63,24 +63,24 @@ impl<K, V> Tables<K, V> {
                     table,
                     head,
                     hash,
-                    guard,
+                    pin,
                 };
             }
             // SAFETY: locked by this thread just above.
             unsafe { head.lock.unlock() };
-            table = next_table(table, guard);
+            table = next_table(table, pin);
         }
     }
 
     /// Removes every entry, chain by chain under each chain's lock, with no resize running;
     /// returns how many it removed. Every key present for the whole call is removed.
-    pub(crate) fn clear(&self, guard: &Guard) -> usize {
+    pub(crate) fn clear(&self, pin: &Pinned<'_, K, V>) -> usize {
         self.resizing.lock();
         let mut removed = 0;
         // Under the resize lock no chain of the root is `MOVED`.
-        for head in self.root_locked(guard).heads() {
+        for head in self.root_locked(pin).heads() {
             head.lock.lock();
-            removed += clear_chain(head, guard);
+            removed += clear_chain(head, pin);
             // SAFETY: locked by this thread just above.
             unsafe { head.lock.unlock() };
         }
@@ -92,9 +92,9 @@ impl<K, V> Tables<K, V> {
 
 /// Empties the locked chain at `head` and unlinks its overflow buckets; returns how many
 /// entries it removed.
-fn clear_chain<K, V>(head: &Bucket<K, V>, guard: &Guard) -> usize {
+fn clear_chain<K, V>(head: &Bucket<K, V>, pin: &Pinned<'_, K, V>) -> usize {
     let mut removed = 0;
-    for bucket in head.chain(guard) {
+    for bucket in head.chain(pin) {
         // Relaxed: under the lock.
         let header = bucket.header.load(Ordering::Relaxed);
         for slot in occupied(header) {
@@ -102,7 +102,7 @@ fn clear_chain<K, V>(head: &Bucket<K, V>, guard: &Guard) -> usize {
             // Release: as in `Locked::remove`.
             bucket.slots[slot].store(ptr::null_mut(), Ordering::Release);
             // SAFETY: unlinked just above, under the lock, so by nobody else.
-            unsafe { retire(entry, guard) };
+            unsafe { pin.retire_entry(entry) };
             removed += 1;
         }
         // Release: as in `Locked::remove`. The root's chains are not `MOVED` (see `clear`).
@@ -116,7 +116,7 @@ fn clear_chain<K, V>(head: &Bucket<K, V>, guard: &Guard) -> usize {
         // SAFETY: an overflow bucket unlinked above, alive until retired; read its link first.
         let next = unsafe { (*overflow).overflow.load(Ordering::Relaxed) };
         // SAFETY: unlinked by the store above (nothing else links it), retired once.
-        unsafe { retire(overflow, guard) };
+        unsafe { retire(overflow, pin) };
         overflow = next;
     }
     removed
@@ -131,7 +131,7 @@ impl<'g, K, V> Locked<'g, K, V> {
     {
         // Relaxed: under the lock.
         let header = self.head.header.load(Ordering::Relaxed);
-        find_in_chain(self.head, header, self.hash, key, self.guard)
+        find_in_chain(self.head, header, self.hash, key, self.pin)
     }
 
     /// Publishes `entry`, whose key is not in the chain, and unlocks.
@@ -151,7 +151,7 @@ impl<'g, K, V> Locked<'g, K, V> {
         found.bucket.slots[found.slot].store(Box::into_raw(entry), Ordering::Release);
         // SAFETY: unlinked just above, under the lock, so by nobody else (a chain it was moved
         // out of is `MOVED`, which readers that pin from now on see before its slots).
-        unsafe { retire(found.ptr, self.guard) };
+        unsafe { self.pin.retire_entry(found.ptr) };
     }
 
     /// Unlinks the found entry and retires it.
@@ -166,7 +166,7 @@ impl<'g, K, V> Locked<'g, K, V> {
             .header
             .store(with_tag(header, found.slot, 0), Ordering::Release);
         // SAFETY: as in `replace`.
-        unsafe { retire(found.ptr, self.guard) };
+        unsafe { self.pin.retire_entry(found.ptr) };
     }
 }
 
