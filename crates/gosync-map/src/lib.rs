@@ -1,8 +1,10 @@
 //! Go's `sync.Map` for Rust: a concurrent hash map whose reads take no lock.
 //!
-//! [`Map`] is a concurrent hash-trie, the design of Go 1.24's `sync.Map`: reads walk 16-way
-//! nodes with atomic loads and never wait; a write locks only the one node it changes; replaced
-//! and removed entries are freed by `crossbeam-epoch` once no reader can see them. On top of
+//! [`Map`] is a table of cache-line buckets: reads find a key's bucket with one hash, compare
+//! tag bytes and follow only matching entries, with atomic loads and never waiting; a write
+//! locks only the one bucket chain it changes; the table doubles while readers and writers go
+//! on; replaced and removed entries are freed by `crossbeam-epoch` once no reader can see them.
+//! On top of
 //! Go's methods it has a borrowing read ([`Map::load_with`]) and an atomic read-modify-write of
 //! one key ([`Map::update`]).
 //!
@@ -55,12 +57,13 @@ use table::Entry;
 use write::Locked;
 
 /// A concurrent map, Go's `sync.Map`: many threads load, store and delete at once, reads take
-/// no lock, and a write locks only a small node of the map.
+/// no lock, and a write locks only one bucket of the map.
 ///
-/// Keys are hashed with `S` (by default [`RandomState`], as `HashMap`), and the map is a
-/// 16-way trie over the hash bits. A value is never changed in place: a store publishes a new
-/// entry and the old one is dropped once no reader can still see it, on whichever thread the
-/// epoch collector runs it, and at the latest when the map drops. Every stored value is dropped
+/// Keys are hashed with `S` (by default [`RandomState`], as `HashMap`) into a table of buckets
+/// that doubles as the map grows (it never shrinks). A value is never changed in place: a store
+/// publishes a new entry and the old one is dropped once no reader can still see it, on
+/// whichever thread the epoch collector runs it (after the thread that removed it has removed
+/// 63 more from this map), and at the latest when the map drops. Every stored value is dropped
 /// exactly once.
 ///
 /// Reads ([`load`](Self::load), [`load_with`](Self::load_with),
@@ -118,7 +121,7 @@ unsafe impl<K: Send, V: Send, S: Send> Send for Map<K, V, S> {}
 
 // SAFETY: through `&Map` threads insert keys and values that others drop (`Send`), read them
 // concurrently through shared references (`Sync`), and hash with the shared hasher (`S: Sync`).
-// All shared state is behind atomics and locks (see `trie.rs`).
+// All shared state is behind atomics and locks (see `table.rs`, `read.rs`, `write.rs`).
 unsafe impl<K: Send + Sync, V: Send + Sync, S: Sync> Sync for Map<K, V, S> {}
 
 impl<K: Hash + Eq, V> Map<K, V> {

@@ -47,6 +47,19 @@ pub(crate) struct Reclaim<K, V> {
     participants:
         gosync_park::sync::BookkeepingLock<Vec<(loom::thread::ThreadId, Box<Participant<K, V>>)>>,
     collector: Collector,
+    /// Tells this map's registrations apart from other maps' in the thread's cache (`LAST`):
+    /// unique in the process, never reused.
+    #[cfg(not(gosync_loom))]
+    id: u64,
+}
+
+#[cfg(not(gosync_loom))]
+std::thread_local! {
+    /// The map this thread pinned last (its `Reclaim::id`, `0` for none) and the thread's
+    /// registration with it, type-erased: one compare instead of a `ThreadLocal` lookup when a
+    /// thread keeps using one map.
+    static LAST: std::cell::Cell<(u64, *const ())> =
+        const { std::cell::Cell::new((0, std::ptr::null())) };
 }
 
 /// One thread's registration with a map's collector, and the entries it unlinked that wait to
@@ -139,6 +152,13 @@ impl<K, V> Reclaim<K, V> {
             participants: thread_local::ThreadLocal::new(),
             #[cfg(gosync_loom)]
             participants: gosync_park::sync::BookkeepingLock::new(Vec::new()),
+            // A std atomic, not the loom facade's: it only names maps (loom forbids its atomics
+            // in statics). 2^64 maps are never made.
+            #[cfg(not(gosync_loom))]
+            id: {
+                static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         }
     }
 
@@ -155,8 +175,25 @@ impl<K, V> Reclaim<K, V> {
     #[cfg(not(gosync_loom))]
     #[inline]
     fn participant(&self) -> &Participant<K, V> {
-        self.participants
-            .get_or(|| Participant::new(self.collector.register()))
+        let (id, participant) = LAST.with(std::cell::Cell::get);
+        if id == self.id {
+            // SAFETY: the cache holds this map's id only with the registration this thread
+            // got from this map's `participants` (below), of this map's `K, V`; a registration
+            // stays in place until the map drops, and the map is alive (borrowed by `self`).
+            return unsafe { &*participant.cast::<Participant<K, V>>() };
+        }
+        self.participant_uncached()
+    }
+
+    #[cfg(not(gosync_loom))]
+    #[cold]
+    fn participant_uncached(&self) -> &Participant<K, V> {
+        let participant = self
+            .participants
+            .get_or(|| Participant::new(self.collector.register()));
+        let erased: *const Participant<K, V> = participant;
+        LAST.with(|last| last.set((self.id, erased.cast())));
+        participant
     }
 
     #[cfg(gosync_loom)]

@@ -22,11 +22,11 @@ use proptest::prelude::*;
 #[derive(Clone, Copy, Default)]
 struct Shaped<const MODE: u8>;
 
-/// Every key hashes to the same value: the whole map is one collision chain.
+/// Every key hashes to the same value: the whole map is one chain of overflow buckets.
 type BadHash = Shaped<0>;
-/// Only the top 4 bits vary: one root digit, then long chains.
+/// Only the top 4 bits vary: every key in bucket 0, told apart by 16 tags.
 type TopDigit = Shaped<1>;
-/// Only the low bits vary: every key path shares 14 digits (deep tries of nodes).
+/// Only the low 8 bits vary: at most 256 buckets in use, and one tag for every key.
 type LowBits = Shaped<2>;
 
 struct ShapedHasher<const MODE: u8>(std::collections::hash_map::DefaultHasher);
@@ -316,6 +316,30 @@ fn every_value_is_dropped_exactly_once() {
         // The rest is dropped with the map, retired entries included.
     }
     assert_eq!(live.load(Ordering::SeqCst), 0);
+}
+
+// Each thread caches its registration with the map it used last: maps used in turn, dropped
+// and made again on one thread keep their retired values apart.
+#[test]
+fn maps_used_in_turn_on_one_thread_free_their_own_values() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let n = scaled(200, 10) as u64;
+    for _ in 0..3 {
+        let a: Map<u64, Counted> = Map::new();
+        let b: Map<u64, (Counted, u8)> = Map::new();
+        for i in 0..n {
+            a.store(i % 7, Counted::new(i, &live));
+            b.store(i % 5, (Counted::new(i, &live), 0));
+            a.delete(&(i % 3));
+        }
+        drop(a);
+        b.clear();
+        assert!(b.is_empty());
+        let c: Map<u64, Counted> = Map::new();
+        c.store(1, Counted::new(1, &live));
+        drop((b, c));
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+    }
 }
 
 // Go's TestConcurrentRange: writers store and delete while readers range; keys that stay in
