@@ -49,9 +49,8 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 
-use crossbeam_epoch::Guard;
 use pending::{Pending, Turn};
-use reclaim::{Len, Reclaim};
+use reclaim::{Len, Pinned, Reclaim};
 use resize::Tables;
 use table::Entry;
 use write::Locked;
@@ -302,7 +301,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         &self,
         locked: Locked<'g, K, V>,
         entry: Box<Entry<K, V>>,
-        guard: &'g Guard,
+        guard: &'g Pinned<'g, K, V>,
     ) -> &'g Entry<K, V> {
         let inserted = locked.insert(entry);
         self.len.add(1);
@@ -329,26 +328,30 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         V: Clone,
     {
         let hash = self.hash(&key);
-        self.load_or_store_hashed(hash, key, value)
+        let guard = self.reclaim.pin();
+        let (value, loaded) = self.load_or_store_hashed(hash, key, value, &guard);
+        (value.clone(), loaded)
     }
 
-    fn load_or_store_hashed(&self, hash: u64, key: K, value: V) -> (V, bool)
-    where
-        V: Clone,
-    {
-        let guard = self.reclaim.pin();
-        if let Some(entry) = self.tables.find(hash, &key, &guard) {
-            return (entry.value.clone(), true);
+    /// The value of `key` if present (`true`), else `value` once stored (`false`). Even if
+    /// replaced or removed meanwhile, the value is freed only after `guard` unpins.
+    fn load_or_store_hashed<'g>(
+        &'g self,
+        hash: u64,
+        key: K,
+        value: V,
+        guard: &'g Pinned<'g, K, V>,
+    ) -> (&'g V, bool) {
+        if let Some(entry) = self.tables.find(hash, &key, guard) {
+            return (&entry.value, true);
         }
         let entry = Entry::new(hash, key, value);
-        let locked = self.tables.lock(hash, &guard);
+        let locked = self.tables.lock(hash, guard);
         if let Some(found) = locked.find(&entry.key) {
             drop(locked);
-            return (found.entry.value.clone(), true);
+            return (&found.entry.value, true);
         }
-        let stored = self.insert(locked, entry, &guard);
-        // Even if already replaced or removed, `stored` is freed only after `guard` unpins.
-        (stored.value.clone(), false)
+        (&self.insert(locked, entry, guard).value, false)
     }
 
     /// Returns the value stored for `key` if there is one (`(value, true)`); otherwise calls
@@ -392,8 +395,13 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
                 return (value, true);
             }
             let value = f();
+            // Pinned before the registry lock: a first pin may run the collector, which drops
+            // values whose `Drop` may call this method.
+            let guard = self.reclaim.pin();
             // The key moves into the map under the registry lock, where nobody reads it.
-            return registration.finish(|| self.load_or_store_hashed(hash, key, value));
+            let (value, loaded) =
+                registration.finish(|| self.load_or_store_hashed(hash, key, value, &guard));
+            return (value.clone(), loaded);
         }
     }
 

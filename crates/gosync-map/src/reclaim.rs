@@ -19,7 +19,7 @@
 //! A batch is touched only by its own thread (a `RefCell`), then by the collector after the
 //! grace period, which crossbeam orders after every pin that could see its entries.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::mem;
 use std::ops::Deref;
 
@@ -58,8 +58,7 @@ std::thread_local! {
     /// The map this thread pinned last (its `Reclaim::id`, `0` for none) and the thread's
     /// registration with it, type-erased: one compare instead of a `ThreadLocal` lookup when a
     /// thread keeps using one map.
-    static LAST: std::cell::Cell<(u64, *const ())> =
-        const { std::cell::Cell::new((0, std::ptr::null())) };
+    static LAST: Cell<(u64, *const ())> = const { Cell::new((0, std::ptr::null())) };
 }
 
 /// One thread's registration with a map's collector, and the entries it unlinked that wait to
@@ -110,6 +109,9 @@ impl<K, V> Drop for Batch<K, V> {
 pub(crate) struct Pinned<'m, K, V> {
     guard: Guard,
     participant: &'m Participant<K, V>,
+    /// Whether to hand this thread's deferred functions to the collector when unpinning (see
+    /// [`Pinned::flush_on_drop`]).
+    flush: Cell<bool>,
 }
 
 impl<K, V> Deref for Pinned<'_, K, V> {
@@ -120,7 +122,24 @@ impl<K, V> Deref for Pinned<'_, K, V> {
     }
 }
 
+impl<K, V> Drop for Pinned<'_, K, V> {
+    fn drop(&mut self) {
+        // Not while unwinding: a value's panicking `Drop` would abort the process.
+        if self.flush.get() && !std::thread::panicking() {
+            self.guard.flush();
+        }
+    }
+}
+
 impl<K, V> Pinned<'_, K, V> {
+    /// Hands this thread's deferred functions (a retired table among them) to the collector
+    /// when this guard drops, rather than when 64 of them fill its bag. Not at once: collecting
+    /// may drop values, whose `Drop` may call into the map, and the caller may hold a lock of
+    /// it; a `Pinned` drops at the end of a map method, when it holds none.
+    pub(crate) fn flush_on_drop(&self) {
+        self.flush.set(true);
+    }
+
     /// Retires an entry: it is freed once no thread pinned now can read it, at the latest when
     /// the map drops.
     ///
@@ -169,13 +188,14 @@ impl<K, V> Reclaim<K, V> {
         Pinned {
             guard: participant.handle.pin(),
             participant,
+            flush: Cell::new(false),
         }
     }
 
     #[cfg(not(gosync_loom))]
     #[inline]
     fn participant(&self) -> &Participant<K, V> {
-        let (id, participant) = LAST.with(std::cell::Cell::get);
+        let (id, participant) = LAST.with(Cell::get);
         if id == self.id {
             // SAFETY: the cache holds this map's id only with the registration this thread
             // got from this map's `participants` (below), of this map's `K, V`; a registration

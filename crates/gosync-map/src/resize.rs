@@ -34,6 +34,7 @@ use crossbeam_epoch::Guard;
 use gosync_mutex::RawMutex;
 use gosync_park::sync::{AtomicPtr, Ordering};
 
+use crate::reclaim::Pinned;
 use crate::table::{occupied, retire, Table, MOVED};
 use crate::write::place;
 
@@ -75,14 +76,16 @@ impl<K, V> Tables<K, V> {
     /// Grows `crowded` into a table twice as large, unless it is no longer the root or another
     /// thread holds the resize lock.
     #[cold]
-    pub(crate) fn grow(&self, crowded: &Table<K, V>, guard: &Guard) {
+    pub(crate) fn grow(&self, crowded: &Table<K, V>, pin: &Pinned<'_, K, V>) {
         if !self.resizing.try_lock() {
             return;
         }
         // Relaxed: under the resize lock (see `root_locked`).
         let old_ptr = self.root.load(Ordering::Relaxed);
-        if ptr::eq(old_ptr, crowded) {
-            self.move_all(old_ptr, guard);
+        let moved = ptr::eq(old_ptr, crowded);
+        if moved {
+            self.move_all(old_ptr, pin);
+            pin.flush_on_drop();
         }
         // SAFETY: locked by this thread above.
         unsafe { self.resizing.unlock() };
@@ -123,9 +126,6 @@ impl<K, V> Tables<K, V> {
         // SAFETY: no longer the root, so unreachable for anyone who loads the root from now on
         // (and every chain of it is `MOVED`); retired once, here, under the resize lock.
         unsafe { retire(old_ptr, guard) };
-        // Hands the old table to the collector now: it is large, and this thread's bag might
-        // otherwise hold it until 63 more retirements fill the bag.
-        guard.flush();
     }
 }
 

@@ -342,6 +342,59 @@ fn maps_used_in_turn_on_one_thread_free_their_own_values() {
     }
 }
 
+/// A value whose `Drop` uses the map it was stored in (unless it is a clone).
+struct Reentrant {
+    map: std::sync::Weak<Map<u64, Reentrant>>,
+    calls_back: bool,
+}
+
+impl Reentrant {
+    fn new(map: &Arc<Map<u64, Reentrant>>) -> Self {
+        Self {
+            map: Arc::downgrade(map),
+            calls_back: true,
+        }
+    }
+}
+
+impl Clone for Reentrant {
+    fn clone(&self) -> Self {
+        Self {
+            map: self.map.clone(),
+            calls_back: false,
+        }
+    }
+}
+
+impl Drop for Reentrant {
+    fn drop(&mut self) {
+        if let Some(m) = self.map.upgrade().filter(|_| self.calls_back) {
+            m.clear();
+            let (v, _) = m.load_or_store_with(u64::MAX, || Reentrant {
+                map: std::sync::Weak::new(),
+                calls_back: false,
+            });
+            drop(v);
+        }
+    }
+}
+
+// Retired values are dropped by the collector wherever a thread pins the map, also when it
+// unpins after a resize: a `Drop` that calls back into the map must not find a lock of the map
+// held (a chain's, the resize lock, `load_or_store_with`'s registry).
+#[test]
+fn a_value_dropped_by_the_collector_may_use_the_map() {
+    within(|| {
+        let m: Arc<Map<u64, Reentrant>> = Arc::new(Map::new());
+        for i in 0..scaled(5000, 100) as u64 {
+            m.store(i % 64, Reentrant::new(&m));
+            m.store(i, Reentrant::new(&m));
+            drop(m.load_or_store_with(i + 1_000_000, || Reentrant::new(&m)));
+        }
+        drop(m);
+    });
+}
+
 // Go's TestConcurrentRange: writers store and delete while readers range; keys that stay in
 // the map throughout are seen exactly once by every range.
 #[test]
