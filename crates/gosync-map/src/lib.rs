@@ -278,7 +278,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     fn put<R>(&self, key: K, value: V, previous: impl FnOnce(&V) -> R) -> Option<R> {
         let hash = self.hash(&key);
         let guard = self.reclaim.pin();
-        let entry = Entry::new(hash, key, value);
+        let entry = guard.new_entry(hash, key, value);
         let locked = self.tables.lock(hash, &guard);
         match locked.find(&entry.key) {
             Some(found) => {
@@ -345,7 +345,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         if let Some(entry) = self.tables.find(hash, &key, guard) {
             return (&entry.value, true);
         }
-        let entry = Entry::new(hash, key, value);
+        let entry = guard.new_entry(hash, key, value);
         let locked = self.tables.lock(hash, guard);
         if let Some(found) = locked.find(&entry.key) {
             drop(locked);
@@ -536,7 +536,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         match locked.find(key) {
             Some(found) if found.entry.value == *old => {
                 let key = found.entry.key.clone();
-                locked.replace(found, Entry::new(hash, key, new));
+                locked.replace(found, guard.new_entry(hash, key, new));
                 true
             }
             _ => false,
@@ -578,10 +578,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
             match (found, new) {
                 (None, None) => {}
                 (None, Some(value)) => {
-                    self.insert(locked, Entry::new(hash, key, value), &guard);
+                    self.insert(locked, guard.new_entry(hash, key, value), &guard);
                 }
                 (Some(found), Some(value)) => {
-                    locked.replace(found, Entry::new(hash, key, value));
+                    locked.replace(found, guard.new_entry(hash, key, value));
                 }
                 (Some(found), None) => {
                     locked.remove(found);

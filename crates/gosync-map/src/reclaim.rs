@@ -13,11 +13,21 @@
 //! its batch at most until its thread unlinks `BATCH - 1` more (holding it longer than needed is
 //! always safe), or until the map drops.
 //!
+//! When the collector runs a batch, it drops the keys and values in place and keeps the memory
+//! blocks for reuse (`Spare`, at most `SPARE_BATCHES` batches per map), and a thread that needs
+//! an entry takes a block from its own stock, refilled a whole batch at a time. A block is thus
+//! reused only after its entry's grace period, as a freed one would be, without the allocator's
+//! cost of freeing 64 small blocks at once and allocating them one by one.
+//!
 //! # Notes about memory ordering
 //!
 //! The length stripes are statistics: `Relaxed` throughout. `len` is exact once writers stop.
 //! A batch is touched only by its own thread (a `RefCell`), then by the collector after the
-//! grace period, which crossbeam orders after every pin that could see its entries.
+//! grace period, which crossbeam orders after every pin that could see its entries. Spare
+//! blocks pass between threads under the `Spare` lock, which orders the dropping of the old
+//! entry before the writing of the new one; the new entry is then published as any other.
+
+use std::alloc::Layout;
 
 use std::cell::{Cell, RefCell};
 use std::mem;
@@ -25,13 +35,16 @@ use std::ops::Deref;
 
 use crossbeam_epoch::{Collector, Guard, LocalHandle};
 use crossbeam_utils::CachePadded;
-use gosync_park::sync::{AtomicIsize, Ordering};
+use gosync_park::sync::{AtomicIsize, BookkeepingLock, Ordering};
 
 use crate::table::Entry;
 
 /// Unlinked entries a thread collects before handing them to the collector at once (one under
 /// loom, so that the models free each entry as early as possible).
 const BATCH: usize = if cfg!(gosync_loom) { 1 } else { 64 };
+
+/// Batches of spare blocks a map keeps for reuse; beyond them, blocks are freed.
+const SPARE_BATCHES: usize = 16;
 
 /// A map's epoch collector and each thread's registration with it.
 pub(crate) struct Reclaim<K, V> {
@@ -47,6 +60,9 @@ pub(crate) struct Reclaim<K, V> {
     participants:
         gosync_park::sync::BookkeepingLock<Vec<(loom::thread::ThreadId, Box<Participant<K, V>>)>>,
     collector: Collector,
+    /// Boxed, so that the batches the collector runs (which point to it) find it where it was
+    /// when the map moves; dropped after the collector, whose drop runs the last batches.
+    spare: Box<Spare<K, V>>,
     /// Tells this map's registrations apart from other maps' in the thread's cache (`LAST`):
     /// unique in the process, never reused.
     #[cfg(not(gosync_loom))]
@@ -66,6 +82,8 @@ std::thread_local! {
 struct Participant<K, V> {
     handle: LocalHandle,
     retired: RefCell<Vec<*mut Entry<K, V>>>,
+    /// Blocks this thread reuses for new entries (see `Spare`).
+    blocks: RefCell<Vec<*mut Entry<K, V>>>,
 }
 
 // SAFETY: a `LocalHandle` is `!Send` because two threads must not use it at once, and the
@@ -80,26 +98,81 @@ impl<K, V> Participant<K, V> {
         Self {
             handle,
             retired: RefCell::new(Vec::with_capacity(BATCH)),
+            blocks: RefCell::new(Vec::new()),
         }
     }
 }
 
+/// Registrations drop in the map's drop, when no thread can reach the map's entries.
 impl<K, V> Drop for Participant<K, V> {
     fn drop(&mut self) {
-        drop(Batch(mem::take(self.retired.get_mut())));
+        for &entry in self.retired.get_mut().iter() {
+            // SAFETY: unlinked and retired once (`Pinned::retire_entry`), never handed to the
+            // collector, and no thread reads it any more.
+            drop(unsafe { Box::from_raw(entry) });
+        }
+        free_blocks(mem::take(self.blocks.get_mut()));
     }
 }
 
-/// Unlinked entries, each retired once; dropping the batch frees them.
-struct Batch<K, V>(Vec<*mut Entry<K, V>>);
+/// Frees spare blocks.
+fn free_blocks<K, V>(blocks: Vec<*mut Entry<K, V>>) {
+    for block in blocks {
+        // SAFETY: a spare block was allocated as a `Box<Entry<K, V>>` (so with this layout, by
+        // the global allocator), holds no entry any more, and is owned by the caller.
+        unsafe { std::alloc::dealloc(block.cast(), Layout::new::<Entry<K, V>>()) };
+    }
+}
+
+/// Unlinked entries, each retired once; dropping the batch drops them and hands their blocks
+/// to the map's spare stock.
+struct Batch<K, V> {
+    entries: Vec<*mut Entry<K, V>>,
+    spare: *const Spare<K, V>,
+}
 
 impl<K, V> Drop for Batch<K, V> {
     fn drop(&mut self) {
-        for &entry in &self.0 {
+        for &entry in &self.entries {
             // SAFETY: each entry was unlinked and retired once (`Pinned::retire_entry`); a
             // batch drops after the grace period that began once all of its entries were
-            // unlinked, or in the map's drop, so no thread can still read it.
-            drop(unsafe { Box::from_raw(entry) });
+            // unlinked, or in the map's drop, so no thread can still read it. Dropped in
+            // place: the block is kept, below.
+            unsafe { std::ptr::drop_in_place(entry) };
+        }
+        // SAFETY: the spare stock is boxed in the map's `Reclaim` and dropped after every
+        // batch has run (after the registrations and the collector).
+        let spare = unsafe { &*self.spare };
+        spare.put(mem::take(&mut self.entries));
+    }
+}
+
+/// A map's stock of spare entry blocks, in batches: blocks allocated as `Box<Entry<K, V>>`
+/// whose entries were dropped after their grace period, so that no thread reads them.
+struct Spare<K, V> {
+    batches: BookkeepingLock<Vec<Vec<*mut Entry<K, V>>>>,
+}
+
+impl<K, V> Spare<K, V> {
+    fn put(&self, blocks: Vec<*mut Entry<K, V>>) {
+        let mut batches = self.batches.lock();
+        if batches.len() < SPARE_BATCHES {
+            batches.push(blocks);
+        } else {
+            drop(batches);
+            free_blocks(blocks);
+        }
+    }
+
+    fn take(&self) -> Option<Vec<*mut Entry<K, V>>> {
+        self.batches.lock().pop()
+    }
+}
+
+impl<K, V> Drop for Spare<K, V> {
+    fn drop(&mut self) {
+        for blocks in mem::take(&mut *self.batches.lock()) {
+            free_blocks(blocks);
         }
     }
 }
@@ -109,6 +182,7 @@ impl<K, V> Drop for Batch<K, V> {
 pub(crate) struct Pinned<'m, K, V> {
     guard: Guard,
     participant: &'m Participant<K, V>,
+    spare: &'m Spare<K, V>,
     /// Whether to hand this thread's deferred functions to the collector when unpinning (see
     /// [`Pinned::flush_on_drop`]).
     flush: Cell<bool>,
@@ -132,12 +206,38 @@ impl<K, V> Drop for Pinned<'_, K, V> {
 }
 
 impl<K, V> Pinned<'_, K, V> {
-    /// Hands this thread's deferred functions (a retired table among them) to the collector
-    /// when this guard drops, rather than when 64 of them fill its bag. Not at once: collecting
+    /// Hands this thread's deferred functions (a retired table or batch among them) to the
+    /// collector when this guard drops, rather than when 64 of them fill its bag. Not at once: collecting
     /// may drop values, whose `Drop` may call into the map, and the caller may hold a lock of
     /// it; a `Pinned` drops at the end of a map method, when it holds none.
     pub(crate) fn flush_on_drop(&self) {
         self.flush.set(true);
+    }
+
+    /// A new entry, in a spare block when this thread or the map has one.
+    #[inline]
+    pub(crate) fn new_entry(&self, hash: u64, key: K, value: V) -> Box<Entry<K, V>> {
+        let block = {
+            let mut blocks = self.participant.blocks.borrow_mut();
+            if blocks.is_empty() {
+                if let Some(batch) = self.spare.take() {
+                    *blocks = batch;
+                }
+            }
+            blocks.pop()
+        };
+        match block {
+            Some(block) => {
+                // SAFETY: a spare block (see `Spare`): allocated as a `Box<Entry<K, V>>`, empty,
+                // read by no thread, and now this thread's alone (taken from its stock). Writing
+                // a whole entry into it makes it that `Box` again.
+                unsafe {
+                    block.write(Entry::unboxed(hash, key, value));
+                    Box::from_raw(block)
+                }
+            }
+            None => Box::new(Entry::unboxed(hash, key, value)),
+        }
     }
 
     /// Retires an entry: it is freed once no thread pinned now can read it, at the latest when
@@ -153,12 +253,17 @@ impl<K, V> Pinned<'_, K, V> {
             retired.push(entry);
             (retired.len() >= BATCH).then(|| mem::replace(&mut *retired, Vec::with_capacity(BATCH)))
         };
-        if let Some(batch) = full {
-            let batch = Batch(batch);
+        if let Some(entries) = full {
+            let batch = Batch {
+                entries,
+                spare: self.spare,
+            };
             // SAFETY: every entry in the batch was unlinked before now (the caller's promise,
             // for each), so the collector runs this only once no thread can read them. It may
             // run on another thread that uses the map: a `Map` is `Sync` only when `K, V: Send`.
             unsafe { self.guard.defer_unchecked(move || drop(batch)) };
+            // Else the batch would wait in this thread's bag for 63 more, and its blocks with it.
+            self.flush_on_drop();
         }
     }
 }
@@ -167,10 +272,13 @@ impl<K, V> Reclaim<K, V> {
     pub(crate) fn new() -> Self {
         Self {
             collector: Collector::new(),
+            spare: Box::new(Spare {
+                batches: BookkeepingLock::new(Vec::new()),
+            }),
             #[cfg(not(gosync_loom))]
             participants: thread_local::ThreadLocal::new(),
             #[cfg(gosync_loom)]
-            participants: gosync_park::sync::BookkeepingLock::new(Vec::new()),
+            participants: BookkeepingLock::new(Vec::new()),
             // A std atomic, not the loom facade's: it only names maps (loom forbids its atomics
             // in statics). 2^64 maps are never made.
             #[cfg(not(gosync_loom))]
@@ -188,6 +296,7 @@ impl<K, V> Reclaim<K, V> {
         Pinned {
             guard: participant.handle.pin(),
             participant,
+            spare: &self.spare,
             flush: Cell::new(false),
         }
     }

@@ -58,14 +58,15 @@ pub(crate) struct Entry<K, V> {
 }
 
 impl<K, V> Entry<K, V> {
-    pub(crate) fn new(hash: u64, key: K, value: V) -> Box<Self> {
-        Box::new(Self {
+    /// An entry, to be put in a `Box` (see `Pinned::new_entry`).
+    pub(crate) fn unboxed(hash: u64, key: K, value: V) -> Self {
+        Self {
             hash,
             key,
             value,
             #[cfg(gosync_loom)]
             built: gosync_park::cell::UnsafeCell::new(()),
-        })
+        }
     }
 
     /// Records, under loom, that a lookup reached this entry; nothing otherwise.

@@ -3,7 +3,8 @@
 //! growing the table, a resize racing a load, a range and a store (the key is found, visited
 //! once, and the store lands in the new table), `clear` racing a store, reclamation (a replaced
 //! value is freed once, never while a reader can see it, also when the reader finds it through a
-//! moved chain of the old table) and two `load_or_store_with` callers for one absent key.
+//! moved chain of the old table, and its block is reused only after that) and two
+//! `load_or_store_with` callers for one absent key.
 //!
 //! A map starts with one bucket of five slots, so five keys fill it and a sixth overflows the
 //! chain and grows the table. Values are loom cells, so a reader that could see a value without
@@ -262,6 +263,33 @@ fn reclamation_frees_replaced_values_once_and_never_under_a_reader() {
         // Both values dropped exactly once, the retired ones at the latest with
         // the map.
         assert_eq!(drops.load(Ordering::Relaxed), 2);
+    });
+}
+
+#[test]
+fn a_recycled_entry_block_is_never_reused_under_a_reader() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let m = Arc::new(TestMap::default());
+        m.store(1, Value::new(10, &drops));
+        let writer = {
+            let (m, drops) = (Arc::clone(&m), Arc::clone(&drops));
+            thread::spawn(move || {
+                // Each store retires the entry before it; a later store may reuse its block
+                // once no reader can see it.
+                for v in 11..=13 {
+                    m.store(1, Value::new(v, &drops));
+                }
+            })
+        };
+        for _ in 0..2 {
+            let seen = m.load_with(&1, Value::get);
+            assert!(matches!(seen, Some(10..=13)));
+        }
+        writer.join().unwrap();
+        assert_eq!(m.load_with(&1, Value::get), Some(13));
+        drop(m);
+        assert_eq!(drops.load(Ordering::Relaxed), 4);
     });
 }
 
