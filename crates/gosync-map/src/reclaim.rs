@@ -7,11 +7,12 @@
 //!
 //! A removed or replaced entry is not handed to the collector on its own: each thread collects
 //! the entries it unlinks from a map in a batch of [`BATCH`] (kept with its registration), and
-//! hands the whole batch over as one deferred function. One deferred call per store costs a
-//! bag slot and, every 64 of them, a 2 KB bag allocation whose allocation makes the system
-//! allocator consolidate the freed entries; a batch costs a fraction of that. An entry waits in
-//! its batch at most until its thread unlinks `BATCH - 1` more (holding it longer than needed is
-//! always safe), or until the map drops.
+//! hands the whole batch over as one deferred function, pushed to the collector's shared queue
+//! at the end of the operation that filled it (a flush: see `Pinned::flush_on_drop`). One
+//! deferred call per store cost a bag slot per store and a 2 KB bag allocation every 64, which
+//! made the system allocator consolidate the freed entries each time; a batch costs a fraction
+//! of that. An entry waits in its batch at most until its thread unlinks `BATCH - 1` more
+//! (holding it longer than needed is always safe), or until the map drops.
 //!
 //! When the collector runs a batch, it drops the keys and values in place and keeps the memory
 //! blocks for reuse (`Spare`, at most `SPARE_BATCHES` batches per map), and a thread that needs
@@ -28,7 +29,6 @@
 //! entry before the writing of the new one; the new entry is then published as any other.
 
 use std::alloc::Layout;
-
 use std::cell::{Cell, RefCell};
 use std::mem;
 use std::ops::Deref;
@@ -57,8 +57,7 @@ pub(crate) struct Reclaim<K, V> {
     /// Loom runs its threads on one OS thread, where `ThreadLocal` cannot tell them apart: a
     /// list keyed by loom's thread ids instead, each registration boxed so that it stays put.
     #[cfg(gosync_loom)]
-    participants:
-        gosync_park::sync::BookkeepingLock<Vec<(loom::thread::ThreadId, Box<Participant<K, V>>)>>,
+    participants: BookkeepingLock<LoomParticipants<K, V>>,
     collector: Collector,
     /// Boxed, so that the batches the collector runs (which point to it) find it where it was
     /// when the map moves; dropped after the collector, whose drop runs the last batches.
@@ -76,6 +75,10 @@ std::thread_local! {
     /// thread keeps using one map.
     static LAST: Cell<(u64, *const ())> = const { Cell::new((0, std::ptr::null())) };
 }
+
+/// Registrations by loom thread id, each boxed so that it stays put.
+#[cfg(gosync_loom)]
+type LoomParticipants<K, V> = Vec<(loom::thread::ThreadId, Box<Participant<K, V>>)>;
 
 /// One thread's registration with a map's collector, and the entries it unlinked that wait to
 /// be handed to the collector.
