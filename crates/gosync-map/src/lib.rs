@@ -1,8 +1,10 @@
 //! Go's `sync.Map` for Rust: a concurrent hash map whose reads take no lock.
 //!
-//! [`Map`] is a concurrent hash-trie, the design of Go 1.24's `sync.Map`: reads walk 16-way
-//! nodes with atomic loads and never wait; a write locks only the one node it changes; replaced
-//! and removed entries are freed by `crossbeam-epoch` once no reader can see them. On top of
+//! [`Map`] is a table of cache-line buckets: reads find a key's bucket with one hash, compare
+//! tag bytes and follow only matching entries, with atomic loads and never waiting; a write
+//! locks only the one bucket chain it changes; the table doubles while readers and writers go
+//! on; replaced and removed entries are freed by `crossbeam-epoch` once no reader can see them.
+//! On top of
 //! Go's methods it has a borrowing read ([`Map::load_with`]) and an atomic read-modify-write of
 //! one key ([`Map::update`]).
 //!
@@ -36,8 +38,11 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod pending;
+mod read;
 mod reclaim;
-mod trie;
+mod resize;
+mod table;
+mod write;
 
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
@@ -45,16 +50,19 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 
 use pending::{Pending, Turn};
-use reclaim::{Len, Reclaim};
-use trie::{Entry, Trie};
+use reclaim::{Len, Pinned, Reclaim};
+use resize::Tables;
+use table::Entry;
+use write::Locked;
 
 /// A concurrent map, Go's `sync.Map`: many threads load, store and delete at once, reads take
-/// no lock, and a write locks only a small node of the map.
+/// no lock, and a write locks only one bucket of the map.
 ///
-/// Keys are hashed with `S` (by default [`RandomState`], as `HashMap`), and the map is a
-/// 16-way trie over the hash bits. A value is never changed in place: a store publishes a new
-/// entry and the old one is dropped once no reader can still see it, on whichever thread the
-/// epoch collector runs it, and at the latest when the map drops. Every stored value is dropped
+/// Keys are hashed with `S` (by default [`RandomState`], as `HashMap`) into a table of buckets
+/// that doubles as the map grows (it never shrinks). A value is never changed in place: a store
+/// publishes a new entry and the old one is dropped once no reader can still see it, on
+/// whichever thread the epoch collector runs it (after the thread that removed it has removed
+/// 63 more from this map), and at the latest when the map drops. Every stored value is dropped
 /// exactly once.
 ///
 /// Reads ([`load`](Self::load), [`load_with`](Self::load_with),
@@ -97,10 +105,10 @@ use trie::{Entry, Trie};
 /// assert!(m.is_empty());
 /// ```
 pub struct Map<K, V, S = RandomState> {
-    // Field order is drop order: the trie frees its live entries, then the collector runs the
-    // retired ones.
-    trie: Trie<K, V>,
-    reclaim: Reclaim,
+    // Field order is drop order: the tables free their live entries, then the collector runs
+    // the retired ones.
+    tables: Tables<K, V>,
+    reclaim: Reclaim<K, V>,
     len: Len,
     pending: Pending<K>,
     hasher: S,
@@ -112,7 +120,7 @@ unsafe impl<K: Send, V: Send, S: Send> Send for Map<K, V, S> {}
 
 // SAFETY: through `&Map` threads insert keys and values that others drop (`Send`), read them
 // concurrently through shared references (`Sync`), and hash with the shared hasher (`S: Sync`).
-// All shared state is behind atomics and locks (see `trie.rs`).
+// All shared state is behind atomics and locks (see `table.rs`, `read.rs`, `write.rs`).
 unsafe impl<K: Send + Sync, V: Send + Sync, S: Sync> Sync for Map<K, V, S> {}
 
 impl<K: Hash + Eq, V> Map<K, V> {
@@ -152,7 +160,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     #[must_use]
     pub fn with_hasher(hasher: S) -> Self {
         Self {
-            trie: Trie::new(),
+            tables: Tables::new(),
             reclaim: Reclaim::new(),
             len: Len::new(),
             pending: Pending::new(),
@@ -209,7 +217,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     {
         let hash = self.hash(key);
         let guard = self.reclaim.pin();
-        self.trie
+        self.tables
             .find(hash, key, &guard)
             .map(|entry| f(&entry.value))
     }
@@ -270,22 +278,39 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     fn put<R>(&self, key: K, value: V, previous: impl FnOnce(&V) -> R) -> Option<R> {
         let hash = self.hash(&key);
         let guard = self.reclaim.pin();
-        let entry = Entry::new(key, value);
-        let locked = self.trie.lock(hash, &guard);
+        let entry = guard.new_entry(hash, key, value);
+        let locked = self.tables.lock(hash, &guard);
         match locked.find(&entry.key) {
             Some(found) => {
+                let old = found.entry;
                 locked.replace(found, entry);
                 drop(locked);
                 // The replaced entry is retired, but this thread's pin keeps it alive.
-                Some(previous(&found.entry.value))
+                Some(previous(&old.value))
             }
             None => {
-                locked.insert(entry, |k| self.hash(k));
-                drop(locked);
-                self.len.add(1);
+                self.insert(locked, entry, &guard);
                 None
             }
         }
+    }
+
+    /// Inserts `entry` into the chain `locked` (where its key is absent), unlocks, counts it,
+    /// and grows the table if the insert overflowed a chain of a crowded table.
+    fn insert<'g>(
+        &self,
+        locked: Locked<'g, K, V>,
+        entry: Box<Entry<K, V>>,
+        guard: &'g Pinned<'g, K, V>,
+    ) -> &'g Entry<K, V> {
+        let inserted = locked.insert(entry);
+        self.len.add(1);
+        if let Some(table) = inserted.overflowed {
+            if table.is_crowded(self.len.get()) {
+                self.tables.grow(table, guard);
+            }
+        }
+        inserted.entry
     }
 
     /// Returns the value stored for `key` if there is one (`(value, true)`); otherwise stores
@@ -303,28 +328,30 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         V: Clone,
     {
         let hash = self.hash(&key);
-        self.load_or_store_hashed(hash, key, value)
+        let guard = self.reclaim.pin();
+        let (value, loaded) = self.load_or_store_hashed(hash, key, value, &guard);
+        (value.clone(), loaded)
     }
 
-    fn load_or_store_hashed(&self, hash: u64, key: K, value: V) -> (V, bool)
-    where
-        V: Clone,
-    {
-        let guard = self.reclaim.pin();
-        if let Some(entry) = self.trie.find(hash, &key, &guard) {
-            return (entry.value.clone(), true);
+    /// The value of `key` if present (`true`), else `value` once stored (`false`). Even if
+    /// replaced or removed meanwhile, the value is freed only after `guard` unpins.
+    fn load_or_store_hashed<'g>(
+        &'g self,
+        hash: u64,
+        key: K,
+        value: V,
+        guard: &'g Pinned<'g, K, V>,
+    ) -> (&'g V, bool) {
+        if let Some(entry) = self.tables.find(hash, &key, guard) {
+            return (&entry.value, true);
         }
-        let entry = Entry::new(key, value);
-        let locked = self.trie.lock(hash, &guard);
+        let entry = guard.new_entry(hash, key, value);
+        let locked = self.tables.lock(hash, guard);
         if let Some(found) = locked.find(&entry.key) {
             drop(locked);
-            return (found.entry.value.clone(), true);
+            return (&found.entry.value, true);
         }
-        let stored = locked.insert(entry, |k| self.hash(k));
-        drop(locked);
-        self.len.add(1);
-        // Even if already replaced or removed, `stored` is freed only after `guard` unpins.
-        (stored.value.clone(), false)
+        (&self.insert(locked, entry, guard).value, false)
     }
 
     /// Returns the value stored for `key` if there is one (`(value, true)`); otherwise calls
@@ -368,8 +395,13 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
                 return (value, true);
             }
             let value = f();
+            // Pinned before the registry lock: a first pin may run the collector, which drops
+            // values whose `Drop` may call this method.
+            let guard = self.reclaim.pin();
             // The key moves into the map under the registry lock, where nobody reads it.
-            return registration.finish(|| self.load_or_store_hashed(hash, key, value));
+            let (value, loaded) =
+                registration.finish(|| self.load_or_store_hashed(hash, key, value, &guard));
+            return (value.clone(), loaded);
         }
     }
 
@@ -378,7 +410,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         V: Clone,
     {
         let guard = self.reclaim.pin();
-        self.trie
+        self.tables
             .find(hash, key, &guard)
             .map(|entry| entry.value.clone())
     }
@@ -459,18 +491,20 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         let hash = self.hash(key);
         let guard = self.reclaim.pin();
         // Most misses need no lock.
-        if !matches(&self.trie.find(hash, key, &guard)?.value) {
+        if !matches(&self.tables.find(hash, key, &guard)?.value) {
             return None;
         }
-        let locked = self.trie.lock(hash, &guard);
+        let locked = self.tables.lock(hash, &guard);
         let found = locked.find(key)?;
         if !matches(&found.entry.value) {
             return None;
         }
+        let entry = found.entry;
         locked.remove(found);
+        drop(locked);
         self.len.add(-1);
         // The removed entry is retired, but this thread's pin keeps it alive.
-        Some(removed(&found.entry.value))
+        Some(removed(&entry.value))
     }
 
     /// Stores `new` for `key` if its value is equal to `old`; returns whether it did: Go's
@@ -494,14 +528,15 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     {
         let hash = self.hash(key);
         let guard = self.reclaim.pin();
-        match self.trie.find(hash, key, &guard) {
+        match self.tables.find(hash, key, &guard) {
             Some(entry) if entry.value == *old => {}
             _ => return false,
         }
-        let locked = self.trie.lock(hash, &guard);
+        let locked = self.tables.lock(hash, &guard);
         match locked.find(key) {
             Some(found) if found.entry.value == *old => {
-                locked.replace(found, Entry::new(found.entry.key.clone(), new));
+                let key = found.entry.key.clone();
+                locked.replace(found, guard.new_entry(hash, key, new));
                 true
             }
             _ => false,
@@ -530,24 +565,27 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         let hash = self.hash(&key);
         let guard = self.reclaim.pin();
         loop {
-            let seen = self.trie.find(hash, &key, &guard);
+            let seen = self.tables.find(hash, &key, &guard);
             let new = f(seen.map(|entry| &entry.value));
-            let locked = self.trie.lock(hash, &guard);
+            let locked = self.tables.lock(hash, &guard);
             let found = locked.find(&key);
-            // The pin keeps `seen` from being freed, so its address names that very entry.
-            if found.map(|f| f.entry as *const Entry<K, V>) != seen.map(|e| e as *const _) {
+            // The pin keeps `seen` from being freed, so its address names that very entry (a
+            // resize moves the entry itself, not a copy).
+            let found_ptr = found.as_ref().map(|f| f.entry as *const Entry<K, V>);
+            if found_ptr != seen.map(|e| e as *const _) {
                 continue;
             }
             match (found, new) {
                 (None, None) => {}
                 (None, Some(value)) => {
-                    locked.insert(Entry::new(key, value), |k| self.hash(k));
-                    drop(locked);
-                    self.len.add(1);
+                    self.insert(locked, guard.new_entry(hash, key, value), &guard);
                 }
-                (Some(found), Some(value)) => locked.replace(found, Entry::new(key, value)),
+                (Some(found), Some(value)) => {
+                    locked.replace(found, guard.new_entry(hash, key, value));
+                }
                 (Some(found), None) => {
                     locked.remove(found);
+                    drop(locked);
                     self.len.add(-1);
                 }
             }
@@ -578,7 +616,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// ```
     pub fn range(&self, mut f: impl FnMut(&K, &V) -> bool) {
         let guard = self.reclaim.pin();
-        self.trie
+        self.tables
             .for_each(&guard, &mut |entry| f(&entry.key, &entry.value));
     }
 
@@ -598,7 +636,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// ```
     pub fn clear(&self) {
         let guard = self.reclaim.pin();
-        let removed = self.trie.clear(&guard);
+        let removed = self.tables.clear(&guard);
         self.len.add(-(removed as isize));
     }
 

@@ -5,71 +5,345 @@
 //! when its keys and values are `Send`), and all of them are dropped by the time the map's own
 //! drop returns: a key or value that borrows data never outlives the map.
 //!
+//! A removed or replaced entry is not handed to the collector on its own: each thread collects
+//! the entries it unlinks from a map in a batch of [`BATCH`] (kept with its registration), and
+//! hands the whole batch over as one deferred function, pushed to the collector's shared queue
+//! at the end of the operation that filled it (a flush: see `Pinned::flush_on_drop`). One
+//! deferred call per store cost a bag slot per store and a 2 KB bag allocation every 64, which
+//! made the system allocator consolidate the freed entries each time; a batch costs a fraction
+//! of that. An entry waits in its batch at most until its thread unlinks `BATCH - 1` more
+//! (holding it longer than needed is always safe), or until the map drops.
+//!
+//! When the collector runs a batch, it drops the keys and values in place and keeps the memory
+//! blocks for reuse (`Spare`, at most `SPARE_BATCHES` batches per map), and a thread that needs
+//! an entry takes a block from its own stock, refilled a whole batch at a time. A block is thus
+//! reused only after its entry's grace period, as a freed one would be, without the allocator's
+//! cost of freeing 64 small blocks at once and allocating them one by one.
+//!
 //! # Notes about memory ordering
 //!
 //! The length stripes are statistics: `Relaxed` throughout. `len` is exact once writers stop.
+//! A batch is touched only by its own thread (a `RefCell`), then by the collector after the
+//! grace period, which crossbeam orders after every pin that could see its entries. Spare
+//! blocks pass between threads under the `Spare` lock, which orders the dropping of the old
+//! entry before the writing of the new one; the new entry is then published as any other.
 
-use crossbeam_epoch::{Collector, Guard};
+use std::alloc::Layout;
+use std::cell::{Cell, RefCell};
+use std::mem;
+use std::ops::Deref;
+
+use crossbeam_epoch::{Collector, Guard, LocalHandle};
 use crossbeam_utils::CachePadded;
-use gosync_park::sync::{AtomicIsize, Ordering};
+use gosync_park::sync::{AtomicIsize, BookkeepingLock, Ordering};
+
+use crate::table::Entry;
+
+/// Unlinked entries a thread collects before handing them to the collector at once (one under
+/// loom, so that the models free each entry as early as possible).
+const BATCH: usize = if cfg!(gosync_loom) { 1 } else { 64 };
+
+/// Batches of spare blocks a map keeps for reuse; beyond them, blocks are freed.
+const SPARE_BATCHES: usize = 16;
 
 /// A map's epoch collector and each thread's registration with it.
-pub(crate) struct Reclaim {
-    // Field order is drop order: the handles first, so that the collector's shared state is
-    // freed by the collector's own drop, never from inside a handle's finalisation (which would
-    // free the very `Local` it runs on).
+pub(crate) struct Reclaim<K, V> {
+    // Field order is drop order: the registrations first (freeing the entries still batched,
+    // when no thread can reach them), so that the collector's shared state is freed by the
+    // collector's own drop, never from inside a handle's finalisation (which would free the
+    // very `Local` it runs on).
     #[cfg(not(gosync_loom))]
-    participants: thread_local::ThreadLocal<Participant>,
+    participants: thread_local::ThreadLocal<Participant<K, V>>,
     /// Loom runs its threads on one OS thread, where `ThreadLocal` cannot tell them apart: a
-    /// list keyed by loom's thread ids instead.
+    /// list keyed by loom's thread ids instead, each registration boxed so that it stays put.
     #[cfg(gosync_loom)]
-    participants: gosync_park::sync::BookkeepingLock<Vec<(loom::thread::ThreadId, Participant)>>,
+    participants: BookkeepingLock<LoomParticipants<K, V>>,
     collector: Collector,
+    /// Boxed, so that the batches the collector runs (which point to it) find it where it was
+    /// when the map moves; dropped after the collector, whose drop runs the last batches.
+    spare: Box<Spare<K, V>>,
+    /// Tells this map's registrations apart from other maps' in the thread's cache (`LAST`):
+    /// unique in the process, never reused.
+    #[cfg(not(gosync_loom))]
+    id: u64,
 }
 
-/// One thread's registration with a map's collector.
-struct Participant(crossbeam_epoch::LocalHandle);
+#[cfg(not(gosync_loom))]
+std::thread_local! {
+    /// The map this thread pinned last (its `Reclaim::id`, `0` for none) and the thread's
+    /// registration with it, type-erased: one compare instead of a `ThreadLocal` lookup when a
+    /// thread keeps using one map.
+    static LAST: Cell<(u64, *const ())> = const { Cell::new((0, std::ptr::null())) };
+}
 
-// SAFETY: a `LocalHandle` is `!Send` because two threads must not use it at once. `ThreadLocal`
-// gives each handle to one thread only (a later thread reuses the id only after that thread has
-// exited, with all its guards gone; under loom the list is keyed by thread id), and drops them
-// all in the map's drop, when no thread uses the map.
-unsafe impl Send for Participant {}
+/// Registrations by loom thread id, each boxed so that it stays put.
+#[cfg(gosync_loom)]
+type LoomParticipants<K, V> = Vec<(loom::thread::ThreadId, Box<Participant<K, V>>)>;
 
-impl Reclaim {
+/// One thread's registration with a map's collector, and the entries it unlinked that wait to
+/// be handed to the collector.
+struct Participant<K, V> {
+    handle: LocalHandle,
+    retired: RefCell<Vec<*mut Entry<K, V>>>,
+    /// Blocks this thread reuses for new entries (see `Spare`).
+    blocks: RefCell<Vec<*mut Entry<K, V>>>,
+}
+
+// SAFETY: a `LocalHandle` is `!Send` because two threads must not use it at once, and the
+// batch is a `RefCell`. `ThreadLocal` gives each registration to one thread only (a later
+// thread reuses the id only after that thread has exited, with all its guards gone; under loom
+// the list is keyed by thread id), and drops them all in the map's drop, when no thread uses
+// the map. The batched entries then drop there: a `Map` is `Send` only when `K, V: Send`.
+unsafe impl<K, V> Send for Participant<K, V> {}
+
+impl<K, V> Participant<K, V> {
+    fn new(handle: LocalHandle) -> Self {
+        Self {
+            handle,
+            retired: RefCell::new(Vec::with_capacity(BATCH)),
+            blocks: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+/// Registrations drop in the map's drop, when no thread can reach the map's entries.
+impl<K, V> Drop for Participant<K, V> {
+    fn drop(&mut self) {
+        for &entry in self.retired.get_mut().iter() {
+            // SAFETY: unlinked and retired once (`Pinned::retire_entry`), never handed to the
+            // collector, and no thread reads it any more.
+            drop(unsafe { Box::from_raw(entry) });
+        }
+        free_blocks(mem::take(self.blocks.get_mut()));
+    }
+}
+
+/// Frees spare blocks.
+fn free_blocks<K, V>(blocks: Vec<*mut Entry<K, V>>) {
+    for block in blocks {
+        // SAFETY: a spare block was allocated as a `Box<Entry<K, V>>` (so with this layout, by
+        // the global allocator), holds no entry any more, and is owned by the caller.
+        unsafe { std::alloc::dealloc(block.cast(), Layout::new::<Entry<K, V>>()) };
+    }
+}
+
+/// Unlinked entries, each retired once; dropping the batch drops them and hands their blocks
+/// to the map's spare stock.
+struct Batch<K, V> {
+    entries: Vec<*mut Entry<K, V>>,
+    spare: *const Spare<K, V>,
+}
+
+impl<K, V> Drop for Batch<K, V> {
+    fn drop(&mut self) {
+        for &entry in &self.entries {
+            // SAFETY: each entry was unlinked and retired once (`Pinned::retire_entry`); a
+            // batch drops after the grace period that began once all of its entries were
+            // unlinked, or in the map's drop, so no thread can still read it. Dropped in
+            // place: the block is kept, below.
+            unsafe { std::ptr::drop_in_place(entry) };
+        }
+        // SAFETY: the spare stock is boxed in the map's `Reclaim` and dropped after every
+        // batch has run (after the registrations and the collector).
+        let spare = unsafe { &*self.spare };
+        spare.put(mem::take(&mut self.entries));
+    }
+}
+
+/// A map's stock of spare entry blocks, in batches: blocks allocated as `Box<Entry<K, V>>`
+/// whose entries were dropped after their grace period, so that no thread reads them.
+struct Spare<K, V> {
+    batches: BookkeepingLock<Vec<Vec<*mut Entry<K, V>>>>,
+}
+
+impl<K, V> Spare<K, V> {
+    fn put(&self, blocks: Vec<*mut Entry<K, V>>) {
+        let mut batches = self.batches.lock();
+        if batches.len() < SPARE_BATCHES {
+            batches.push(blocks);
+        } else {
+            drop(batches);
+            free_blocks(blocks);
+        }
+    }
+
+    fn take(&self) -> Option<Vec<*mut Entry<K, V>>> {
+        self.batches.lock().pop()
+    }
+}
+
+impl<K, V> Drop for Spare<K, V> {
+    fn drop(&mut self) {
+        for blocks in mem::take(&mut *self.batches.lock()) {
+            free_blocks(blocks);
+        }
+    }
+}
+
+/// A pinned thread: nothing retired from now on is freed until it drops. Dereferences to the
+/// epoch guard.
+pub(crate) struct Pinned<'m, K, V> {
+    guard: Guard,
+    participant: &'m Participant<K, V>,
+    spare: &'m Spare<K, V>,
+    /// Whether to hand this thread's deferred functions to the collector when unpinning (see
+    /// [`Pinned::flush_on_drop`]).
+    flush: Cell<bool>,
+}
+
+impl<K, V> Deref for Pinned<'_, K, V> {
+    type Target = Guard;
+
+    fn deref(&self) -> &Guard {
+        &self.guard
+    }
+}
+
+impl<K, V> Drop for Pinned<'_, K, V> {
+    fn drop(&mut self) {
+        // Not while unwinding: a value's panicking `Drop` would abort the process.
+        if self.flush.get() && !std::thread::panicking() {
+            self.guard.flush();
+        }
+    }
+}
+
+impl<K, V> Pinned<'_, K, V> {
+    /// Hands this thread's deferred functions (a retired table or batch among them) to the
+    /// collector when this guard drops, rather than when 64 of them fill its bag. Not at once: collecting
+    /// may drop values, whose `Drop` may call into the map, and the caller may hold a lock of
+    /// it; a `Pinned` drops at the end of a map method, when it holds none.
+    pub(crate) fn flush_on_drop(&self) {
+        self.flush.set(true);
+    }
+
+    /// A new entry, in a spare block when this thread or the map has one.
+    #[inline]
+    pub(crate) fn new_entry(&self, hash: u64, key: K, value: V) -> Box<Entry<K, V>> {
+        let block = {
+            let mut blocks = self.participant.blocks.borrow_mut();
+            if blocks.is_empty() {
+                if let Some(batch) = self.spare.take() {
+                    *blocks = batch;
+                }
+            }
+            blocks.pop()
+        };
+        match block {
+            Some(block) => {
+                // SAFETY: a spare block (see `Spare`): allocated as a `Box<Entry<K, V>>`, empty,
+                // read by no thread, and now this thread's alone (taken from its stock). Writing
+                // a whole entry into it makes it that `Box` again.
+                unsafe {
+                    block.write(Entry::unboxed(hash, key, value));
+                    Box::from_raw(block)
+                }
+            }
+            None => Box::new(Entry::unboxed(hash, key, value)),
+        }
+    }
+
+    /// Retires an entry: it is freed once no thread pinned now can read it, at the latest when
+    /// the map drops.
+    ///
+    /// # Safety
+    ///
+    /// `entry` (a `Box` given up with `into_raw`) is unreachable from the map for anyone
+    /// pinning after now, and nobody else retires or frees it.
+    pub(crate) unsafe fn retire_entry(&self, entry: *mut Entry<K, V>) {
+        let full = {
+            let mut retired = self.participant.retired.borrow_mut();
+            retired.push(entry);
+            (retired.len() >= BATCH).then(|| mem::replace(&mut *retired, Vec::with_capacity(BATCH)))
+        };
+        if let Some(entries) = full {
+            let batch = Batch {
+                entries,
+                spare: self.spare,
+            };
+            // SAFETY: every entry in the batch was unlinked before now (the caller's promise,
+            // for each), so the collector runs this only once no thread can read them. It may
+            // run on another thread that uses the map: a `Map` is `Sync` only when `K, V: Send`.
+            unsafe { self.guard.defer_unchecked(move || drop(batch)) };
+            // Else the batch would wait in this thread's bag for 63 more, and its blocks with it.
+            self.flush_on_drop();
+        }
+    }
+}
+
+impl<K, V> Reclaim<K, V> {
     pub(crate) fn new() -> Self {
         Self {
             collector: Collector::new(),
+            spare: Box::new(Spare {
+                batches: BookkeepingLock::new(Vec::new()),
+            }),
             #[cfg(not(gosync_loom))]
             participants: thread_local::ThreadLocal::new(),
             #[cfg(gosync_loom)]
-            participants: gosync_park::sync::BookkeepingLock::new(Vec::new()),
+            participants: BookkeepingLock::new(Vec::new()),
+            // A std atomic, not the loom facade's: it only names maps (loom forbids its atomics
+            // in statics). 2^64 maps are never made.
+            #[cfg(not(gosync_loom))]
+            id: {
+                static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         }
     }
 
     /// Pins the current thread: nothing retired from now on is freed until the guard drops.
     #[inline]
-    pub(crate) fn pin(&self) -> Guard {
-        #[cfg(not(gosync_loom))]
-        return self
+    pub(crate) fn pin(&self) -> Pinned<'_, K, V> {
+        let participant = self.participant();
+        Pinned {
+            guard: participant.handle.pin(),
+            participant,
+            spare: &self.spare,
+            flush: Cell::new(false),
+        }
+    }
+
+    #[cfg(not(gosync_loom))]
+    #[inline]
+    fn participant(&self) -> &Participant<K, V> {
+        let (id, participant) = LAST.with(Cell::get);
+        if id == self.id {
+            // SAFETY: the cache holds this map's id only with the registration this thread
+            // got from this map's `participants` (below), of this map's `K, V`; a registration
+            // stays in place until the map drops, and the map is alive (borrowed by `self`).
+            return unsafe { &*participant.cast::<Participant<K, V>>() };
+        }
+        self.participant_uncached()
+    }
+
+    #[cfg(not(gosync_loom))]
+    #[cold]
+    fn participant_uncached(&self) -> &Participant<K, V> {
+        let participant = self
             .participants
-            .get_or(|| Participant(self.collector.register()))
-            .0
-            .pin();
-        #[cfg(gosync_loom)]
-        return {
-            let me = loom::thread::current().id();
-            let mut participants = self.participants.lock();
+            .get_or(|| Participant::new(self.collector.register()));
+        let erased: *const Participant<K, V> = participant;
+        LAST.with(|last| last.set((self.id, erased.cast())));
+        participant
+    }
+
+    #[cfg(gosync_loom)]
+    fn participant(&self) -> &Participant<K, V> {
+        let me = loom::thread::current().id();
+        let mut participants = self.participants.lock();
+        let participant: *const Participant<K, V> =
             match participants.iter().find(|(id, _)| *id == me) {
-                Some((_, p)) => p.0.pin(),
+                Some((_, p)) => &**p,
                 None => {
-                    let p = Participant(self.collector.register());
-                    let guard = p.0.pin();
+                    let p = Box::new(Participant::new(self.collector.register()));
+                    let ptr: *const Participant<K, V> = &*p;
                     participants.push((me, p));
-                    guard
+                    ptr
                 }
-            }
-        };
+            };
+        // SAFETY: registrations are boxed and stay in the list until the map drops.
+        unsafe { &*participant }
     }
 }
 

@@ -1,10 +1,14 @@
-//! Loom models of `Map`: an insert racing a load on one node (the load sees nothing or the
-//! whole value), a delete racing `load_or_store`, two inserts growing the same slot into a
-//! node, `clear` racing a store, reclamation (a replaced value is freed once, never while a
-//! reader can see it) and two `load_or_store_with` callers for one absent key.
+//! Loom models of `Map`: an insert racing a load on one chain (the load sees nothing or the
+//! whole value), a delete racing `load_or_store`, two inserts overflowing the same full chain and
+//! growing the table, a resize racing a load, a range and a store (the key is found, visited
+//! once, and the store lands in the new table), `clear` racing a store, reclamation (a replaced
+//! value is freed once, never while a reader can see it, also when the reader finds it through a
+//! moved chain of the old table, and its block is reused only after that) and two
+//! `load_or_store_with` callers for one absent key.
 //!
-//! Values are loom cells, so a reader that could see a value without the writer's writes
-//! happening before, or after it was freed, fails the model.
+//! A map starts with one bucket of five slots, so five keys fill it and a sixth overflows the
+//! chain and grows the table. Values are loom cells, so a reader that could see a value without
+//! the writer's writes happening before, or after it was freed, fails the model.
 
 #![cfg(gosync_loom)]
 
@@ -15,8 +19,8 @@ use gosync_park::cell::UnsafeCell;
 use gosync_park::sync::{Arc, AtomicUsize, Ordering};
 use gosync_park::thread;
 
-/// Hashes a `u64` key to itself rotated: keys 1 and 2 share the root slot 0 and split one level
-/// down, so small keys exercise node growth and pruning.
+/// Hashes a `u64` key `k` to `k` in the low bits (the bucket index: after a resize to two
+/// buckets, even and odd keys part) and `k` in the top 7 bits (distinct tags for small keys).
 #[derive(Clone, Copy, Default)]
 struct Placed;
 
@@ -24,7 +28,7 @@ struct PlacedHasher(u64);
 
 impl Hasher for PlacedHasher {
     fn finish(&self) -> u64 {
-        self.0.rotate_right(8)
+        self.0 | self.0 << 57
     }
     fn write(&mut self, _: &[u8]) {
         unreachable!("only u64 keys")
@@ -94,16 +98,33 @@ fn contents(m: &TestMap) -> Vec<(u64, u64)> {
     all
 }
 
+/// Stores `k → v` on a new thread.
+fn spawn_store(
+    m: &Arc<TestMap>,
+    drops: &Arc<AtomicUsize>,
+    k: u64,
+    v: u64,
+) -> thread::JoinHandle<()> {
+    let (m, drops) = (Arc::clone(m), Arc::clone(drops));
+    thread::spawn(move || m.store(k, Value::new(v, &drops)))
+}
+
+/// A map holding keys `1..=5` (value `10 * k`): its one bucket is full.
+fn full_bucket(drops: &Arc<AtomicUsize>) -> Arc<TestMap> {
+    let m = Arc::new(TestMap::default());
+    for k in 1..=5 {
+        m.store(k, Value::new(10 * k, drops));
+    }
+    m
+}
+
 #[test]
-fn insert_vs_load_on_one_node() {
+fn insert_vs_load_on_one_chain() {
     loom::model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
         let m = Arc::new(TestMap::default());
         m.store(1, Value::new(10, &drops));
-        let writer = {
-            let (m, drops) = (Arc::clone(&m), Arc::clone(&drops));
-            thread::spawn(move || m.store(2, Value::new(20, &drops)))
-        };
+        let writer = spawn_store(&m, &drops, 2, 20);
         let seen = m.load_with(&2, Value::get);
         assert!(seen.is_none() || seen == Some(20));
         assert_eq!(m.load_with(&1, Value::get), Some(10));
@@ -140,19 +161,61 @@ fn delete_vs_load_or_store() {
 }
 
 #[test]
-fn two_inserts_grow_the_same_slot() {
+fn two_inserts_overflow_and_grow_the_same_chain() {
     loom::model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
-        let m = Arc::new(TestMap::default());
-        m.store(1, Value::new(10, &drops));
-        let other = {
-            let (m, drops) = (Arc::clone(&m), Arc::clone(&drops));
-            thread::spawn(move || m.store(2, Value::new(20, &drops)))
-        };
-        m.store(3, Value::new(30, &drops));
+        let m = full_bucket(&drops);
+        let other = spawn_store(&m, &drops, 6, 60);
+        m.store(7, Value::new(70, &drops));
         other.join().unwrap();
-        assert_eq!(contents(&m), [(1, 10), (2, 20), (3, 30)]);
-        assert_eq!(m.len(), 3);
+        let expected: Vec<_> = (1..=7).map(|k| (k, 10 * k)).collect();
+        assert_eq!(contents(&m), expected);
+        assert_eq!(m.len(), 7);
+    });
+}
+
+#[test]
+fn resize_vs_load_finds_every_key() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let m = full_bucket(&drops);
+        let grower = spawn_store(&m, &drops, 6, 60);
+        assert_eq!(m.load_with(&4, Value::get), Some(40));
+        assert_eq!(m.load_with(&1, Value::get), Some(10));
+        let new = m.load_with(&6, Value::get);
+        assert!(new.is_none() || new == Some(60));
+        grower.join().unwrap();
+        assert_eq!(m.load_with(&6, Value::get), Some(60));
+    });
+}
+
+#[test]
+fn resize_vs_range_visits_every_key_once() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let m = full_bucket(&drops);
+        let grower = spawn_store(&m, &drops, 6, 60);
+        let mut seen = contents(&m);
+        seen.retain(|&(k, _)| k != 6);
+        let expected: Vec<_> = (1..=5).map(|k| (k, 10 * k)).collect();
+        assert_eq!(seen, expected);
+        grower.join().unwrap();
+    });
+}
+
+#[test]
+fn resize_vs_store_keeps_the_store() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let m = full_bucket(&drops);
+        let grower = spawn_store(&m, &drops, 6, 60);
+        m.store(2, Value::new(21, &drops));
+        m.delete(&3);
+        grower.join().unwrap();
+        assert_eq!(contents(&m), [(1, 10), (2, 21), (4, 40), (5, 50), (6, 60)]);
+        assert_eq!(m.len(), 5);
+        drop(m);
+        assert_eq!(drops.load(Ordering::Relaxed), 7);
     });
 }
 
@@ -162,10 +225,7 @@ fn clear_vs_store() {
         let drops = Arc::new(AtomicUsize::new(0));
         let m = Arc::new(TestMap::default());
         m.store(1, Value::new(10, &drops));
-        let storer = {
-            let (m, drops) = (Arc::clone(&m), Arc::clone(&drops));
-            thread::spawn(move || m.store(2, Value::new(20, &drops)))
-        };
+        let storer = spawn_store(&m, &drops, 2, 20);
         m.clear();
         storer.join().unwrap();
         let after = contents(&m);
@@ -183,19 +243,48 @@ fn reclamation_frees_replaced_values_once_and_never_under_a_reader() {
         let writer = {
             let (m, drops) = (Arc::clone(&m), Arc::clone(&drops));
             thread::spawn(move || {
+                // Each store retires the entry before it; a later store may reuse its block
+                // once no reader can see it.
+                for v in 11..=12 {
+                    m.store(1, Value::new(v, &drops));
+                }
+                m.delete(&1);
+            })
+        };
+        // Reads the value in place: it must not be freed, or its block reused, under the read.
+        for _ in 0..2 {
+            let seen = m.load_with(&1, Value::get);
+            assert!(matches!(seen, None | Some(10..=12)));
+        }
+        writer.join().unwrap();
+        assert!(m.is_empty());
+        drop(m);
+        // Every value dropped exactly once, the retired ones at the latest with the map.
+        assert_eq!(drops.load(Ordering::Relaxed), 3);
+    });
+}
+
+#[test]
+fn reclamation_across_a_resize_frees_nothing_under_a_reader() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let m = full_bucket(&drops);
+        let writer = {
+            let (m, drops) = (Arc::clone(&m), Arc::clone(&drops));
+            thread::spawn(move || {
+                m.store(6, Value::new(60, &drops));
+                // In the new table; the old table's moved chain still points at the entry.
                 m.store(1, Value::new(11, &drops));
                 m.delete(&1);
             })
         };
-        // Reads the value in place: it must not be freed under the read.
+        // Reads the value in place, maybe through the old table's moved chain.
         let seen = m.load_with(&1, Value::get);
         assert!(matches!(seen, None | Some(10) | Some(11)));
         writer.join().unwrap();
-        assert!(m.is_empty());
+        assert_eq!(m.len(), 5);
         drop(m);
-        // Both values dropped exactly once, the retired ones at the latest with
-        // the map.
-        assert_eq!(drops.load(Ordering::Relaxed), 2);
+        assert_eq!(drops.load(Ordering::Relaxed), 7);
     });
 }
 

@@ -22,11 +22,11 @@ use proptest::prelude::*;
 #[derive(Clone, Copy, Default)]
 struct Shaped<const MODE: u8>;
 
-/// Every key hashes to the same value: the whole map is one collision chain.
+/// Every key hashes to the same value: the whole map is one chain of overflow buckets.
 type BadHash = Shaped<0>;
-/// Only the top 4 bits vary: one root digit, then long chains.
+/// Only the top 4 bits vary: every key in bucket 0, told apart by 16 tags.
 type TopDigit = Shaped<1>;
-/// Only the low bits vary: every key path shares 14 digits (deep tries of nodes).
+/// Only the low 8 bits vary: at most 256 buckets in use, and one tag for every key.
 type LowBits = Shaped<2>;
 
 struct ShapedHasher<const MODE: u8>(std::collections::hash_map::DefaultHasher);
@@ -318,6 +318,83 @@ fn every_value_is_dropped_exactly_once() {
     assert_eq!(live.load(Ordering::SeqCst), 0);
 }
 
+// Each thread caches its registration with the map it used last: maps used in turn, dropped
+// and made again on one thread keep their retired values apart.
+#[test]
+fn maps_used_in_turn_on_one_thread_free_their_own_values() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let n = scaled(200, 10) as u64;
+    for _ in 0..3 {
+        let a: Map<u64, Counted> = Map::new();
+        let b: Map<u64, (Counted, u8)> = Map::new();
+        for i in 0..n {
+            a.store(i % 7, Counted::new(i, &live));
+            b.store(i % 5, (Counted::new(i, &live), 0));
+            a.delete(&(i % 3));
+        }
+        drop(a);
+        b.clear();
+        assert!(b.is_empty());
+        let c: Map<u64, Counted> = Map::new();
+        c.store(1, Counted::new(1, &live));
+        drop((b, c));
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+    }
+}
+
+/// A value whose `Drop` uses the map it was stored in (unless it is a clone).
+struct Reentrant {
+    map: std::sync::Weak<Map<u64, Reentrant>>,
+    calls_back: bool,
+}
+
+impl Reentrant {
+    fn new(map: &Arc<Map<u64, Reentrant>>) -> Self {
+        Self {
+            map: Arc::downgrade(map),
+            calls_back: true,
+        }
+    }
+}
+
+impl Clone for Reentrant {
+    fn clone(&self) -> Self {
+        Self {
+            map: self.map.clone(),
+            calls_back: false,
+        }
+    }
+}
+
+impl Drop for Reentrant {
+    fn drop(&mut self) {
+        if let Some(m) = self.map.upgrade().filter(|_| self.calls_back) {
+            m.clear();
+            let (v, _) = m.load_or_store_with(u64::MAX, || Reentrant {
+                map: std::sync::Weak::new(),
+                calls_back: false,
+            });
+            drop(v);
+        }
+    }
+}
+
+// Retired values are dropped by the collector wherever a thread pins the map, also when it
+// unpins after a resize: a `Drop` that calls back into the map must not find a lock of the map
+// held (a chain's, the resize lock, `load_or_store_with`'s registry).
+#[test]
+fn a_value_dropped_by_the_collector_may_use_the_map() {
+    within(|| {
+        let m: Arc<Map<u64, Reentrant>> = Arc::new(Map::new());
+        for i in 0..scaled(5000, 100) as u64 {
+            m.store(i % 64, Reentrant::new(&m));
+            m.store(i, Reentrant::new(&m));
+            drop(m.load_or_store_with(i + 1_000_000, || Reentrant::new(&m)));
+        }
+        drop(m);
+    });
+}
+
 // Go's TestConcurrentRange: writers store and delete while readers range; keys that stay in
 // the map throughout are seen exactly once by every range.
 #[test]
@@ -356,6 +433,68 @@ fn range_while_storing_and_deleting() {
         stop.store(true, Ordering::Relaxed);
         for w in writers {
             join_within(w);
+        }
+    });
+}
+
+// The table grows while other threads read, range and rewrite: every key present throughout is
+// found by every load and visited exactly once by every range, through every resize.
+#[test]
+fn growth_under_concurrent_loads_ranges_and_stores() {
+    within(|| {
+        for round in 0..scaled(4, 1) as u64 {
+            let m = Arc::new(Map::new());
+            let stable = scaled(300, 12) as u64;
+            for k in 0..stable {
+                m.store(k, k);
+            }
+            let done = Arc::new(AtomicBool::new(false));
+            let grower = {
+                let (m, done) = (Arc::clone(&m), Arc::clone(&done));
+                thread::spawn(move || {
+                    // From a handful of buckets to thousands: a dozen resizes.
+                    for i in 0..scaled(20_000, 150) as u64 {
+                        m.store(1_000_000 + round * 100_000 + i, i);
+                    }
+                    done.store(true, Ordering::SeqCst);
+                })
+            };
+            let rewriter = {
+                let (m, done) = (Arc::clone(&m), Arc::clone(&done));
+                thread::spawn(move || {
+                    let mut i = 0;
+                    while !done.load(Ordering::SeqCst) {
+                        let k = i % stable;
+                        m.store(k, k);
+                        assert!(m.compare_and_swap(&k, &k, k));
+                        i += 1;
+                    }
+                })
+            };
+            let ranger = {
+                let (m, done) = (Arc::clone(&m), Arc::clone(&done));
+                thread::spawn(move || {
+                    while !done.load(Ordering::SeqCst) {
+                        let mut seen = HashSet::new();
+                        m.range(|&k, _| {
+                            assert!(seen.insert(k), "key {k} visited twice");
+                            true
+                        });
+                        assert!((0..stable).all(|k| seen.contains(&k)));
+                    }
+                })
+            };
+            while !done.load(Ordering::SeqCst) {
+                for k in 0..stable {
+                    assert_eq!(m.load(&k), Some(k));
+                }
+            }
+            for h in [grower, rewriter, ranger] {
+                join_within(h);
+            }
+            let expected = stable as usize + scaled(20_000, 150);
+            assert_eq!(m.len(), expected);
+            assert_eq!(contents(&m).len(), expected);
         }
     });
 }

@@ -1,0 +1,292 @@
+//! The layout under [`Map`](crate::Map): a power-of-two array of cache-line buckets, each holding
+//! a few pointers to immutable entries, a tag byte per slot, a lock and an overflow link.
+//!
+//! - An **entry** (`Entry`) is one key, its value and its full hash, in a `Box` of its own,
+//!   never changed once published. A new value for a key is a new entry stored into the same
+//!   slot; the old one is retired to the epoch collector. A key stays in its slot for as long as
+//!   it is present in a table: writers never move entries between slots.
+//! - A **bucket** (`Bucket`, 64 bytes) is a header word, a lock, `SLOTS` entry pointers and the
+//!   link to an overflow bucket. The header holds one tag byte per slot (`0` for an empty slot,
+//!   else the top 7 bits of the entry's hash with the high bit set) and the `MOVED` mark. Only a
+//!   chain's first bucket (its head) uses its lock and `MOVED`: the lock covers the whole chain.
+//! - A **table** (`Table`) is the bucket array, indexed by the low bits of the hash, and the link
+//!   to the table it is being moved into (see `resize.rs`).
+//!
+//! Readers (`read.rs`) follow this structure with `Acquire` loads and no lock; writers
+//! (`write.rs`) lock a chain's head; the resize (`resize.rs`) moves chains into a table twice as
+//! large.
+//!
+//! # Notes about memory ordering
+//!
+//! This file only builds and frees the structure: it reads the atomics `Relaxed` where it owns
+//! the structure outright (in `drop`, with `&mut` or from the collector, when no thread can
+//! reach it any more) and with `Acquire` in `chain`, which readers use (pairing with the
+//! `Release` store of the `overflow` link in `write.rs` and `resize.rs`).
+
+use std::ptr;
+
+use crossbeam_epoch::{Guard, Shared};
+use gosync_mutex::RawMutex;
+use gosync_park::sync::{AtomicPtr, AtomicU64, Ordering};
+
+/// Entry slots per bucket: with the header, the lock and the overflow link, a bucket is one
+/// 64-byte cache line.
+pub(crate) const SLOTS: usize = 5;
+
+/// The header bit that marks a chain as moved to the next table (only on a chain's head).
+pub(crate) const MOVED: u64 = 1 << 63;
+
+/// The high bit of each slot's tag byte in the header.
+const TAG_HIGH_BITS: u64 = 0x80_8080_8080;
+/// The low 7 bits of each slot's tag byte.
+const TAG_LOW_BITS: u64 = 0x7F_7F7F_7F7F;
+/// Adds a byte's value to every slot's byte.
+const TAG_ONES: u64 = 0x01_0101_0101;
+
+/// One key and its value, immutable once published, with the key's full hash (so neither a
+/// resize nor a lookup through a tag collision runs the user's `Hash`).
+pub(crate) struct Entry<K, V> {
+    pub(crate) hash: u64,
+    pub(crate) key: K,
+    pub(crate) value: V,
+    /// Under loom, a cell created with the entry and read by every lookup that reaches the entry
+    /// ([`Entry::reached`]): a lookup that could reach an entry without its construction
+    /// happening before fails the model. (The key and value were made before the writer pinned,
+    /// whose fence orders them; the entry is built after.)
+    #[cfg(gosync_loom)]
+    built: gosync_park::cell::UnsafeCell<()>,
+}
+
+impl<K, V> Entry<K, V> {
+    /// An entry, to be put in a `Box` (see `Pinned::new_entry`).
+    pub(crate) fn unboxed(hash: u64, key: K, value: V) -> Self {
+        Self {
+            hash,
+            key,
+            value,
+            #[cfg(gosync_loom)]
+            built: gosync_park::cell::UnsafeCell::new(()),
+        }
+    }
+
+    /// Records, under loom, that a lookup reached this entry; nothing otherwise.
+    #[inline]
+    pub(crate) fn reached(&self) -> &Self {
+        #[cfg(gosync_loom)]
+        self.built.ptr();
+        self
+    }
+}
+
+/// The tag byte of `hash`: its top 7 bits with the high bit set, so never the empty tag `0`.
+#[inline]
+pub(crate) fn tag(hash: u64) -> u64 {
+    (hash >> 57) | 0x80
+}
+
+/// The header with slot `slot`'s tag byte set to `tag` (`0`: empty).
+#[inline]
+pub(crate) fn with_tag(header: u64, slot: usize, tag: u64) -> u64 {
+    header & !(0xFF << (8 * slot)) | tag << (8 * slot)
+}
+
+/// The slots of `header` whose tag byte is `tag`, as a bit set of their high bits (iterate with
+/// [`Slots`]). Exact: no byte is reported that does not match.
+#[inline]
+pub(crate) fn matching(header: u64, tag: u64) -> Slots {
+    let x = (header ^ tag.wrapping_mul(TAG_ONES)) & (TAG_HIGH_BITS | TAG_LOW_BITS);
+    // A byte of `x` is zero iff adding 0x7F to its low 7 bits leaves its high bit clear and its
+    // own high bit is clear; no carry crosses a byte.
+    Slots(!(((x & TAG_LOW_BITS) + TAG_LOW_BITS) | x) & TAG_HIGH_BITS)
+}
+
+/// The slots of `header` that are empty.
+#[inline]
+pub(crate) fn empty(header: u64) -> Slots {
+    matching(header, 0)
+}
+
+/// The slots of `header` that hold an entry (a set tag).
+#[inline]
+pub(crate) fn occupied(header: u64) -> Slots {
+    Slots(!empty(header).0 & TAG_HIGH_BITS)
+}
+
+/// A set of slot indices, from [`matching`] or [`empty`].
+#[derive(Clone, Copy)]
+pub(crate) struct Slots(u64);
+
+impl Iterator for Slots {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let slot = self.0.trailing_zeros() as usize / 8;
+        self.0 &= self.0 - 1;
+        Some(slot)
+    }
+}
+
+/// A bucket: one cache line.
+#[repr(C, align(64))]
+pub(crate) struct Bucket<K, V> {
+    /// Tag bytes of the slots (byte `i` for slot `i`) and, on a chain's head, `MOVED`. Written
+    /// only under the head's lock.
+    pub(crate) header: AtomicU64,
+    /// Held by a writer changing this chain (on a chain's head only).
+    pub(crate) lock: RawMutex,
+    /// The entries (null: empty). Owned by the newest table whose chain holds them.
+    pub(crate) slots: [AtomicPtr<Entry<K, V>>; SLOTS],
+    /// The next bucket of the chain (null: none), owned by this table (`Table::drop`).
+    pub(crate) overflow: AtomicPtr<Bucket<K, V>>,
+}
+
+#[cfg(not(gosync_loom))]
+const _: () = assert!(std::mem::size_of::<Bucket<u64, u64>>() == 64);
+
+impl<K, V> Bucket<K, V> {
+    pub(crate) fn new() -> Self {
+        Self {
+            header: AtomicU64::new(0),
+            lock: RawMutex::new(),
+            slots: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            overflow: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// This bucket and the overflow buckets after it, for a reader pinned for `'g`.
+    #[inline]
+    pub(crate) fn chain<'g>(&'g self, _guard: &'g Guard) -> impl Iterator<Item = &'g Self> {
+        std::iter::successors(Some(self), |bucket| {
+            // Acquire: pairs with the Release store that linked the overflow bucket, so its
+            // slots and header are seen as built.
+            let next = bucket.overflow.load(Ordering::Acquire);
+            // SAFETY: an overflow bucket is freed with its table, or (unlinked by `clear`) by
+            // the collector, in both cases after every thread pinned while it was reachable has
+            // unpinned; the caller is pinned for 'g and reached `self` from the map.
+            unsafe { next.as_ref() }
+        })
+    }
+}
+
+/// A bucket array and the table its chains are being moved into.
+pub(crate) struct Table<K, V> {
+    buckets: Box<[Bucket<K, V>]>,
+    /// `buckets.len() - 1`.
+    mask: usize,
+    /// The table twice as large that a resize moves the chains into (null: none yet). Set
+    /// before the first chain is marked `MOVED`.
+    pub(crate) next: AtomicPtr<Table<K, V>>,
+}
+
+impl<K, V> Table<K, V> {
+    /// A table of `len` empty buckets; `len` is a power of two.
+    pub(crate) fn new(len: usize) -> Self {
+        debug_assert!(len.is_power_of_two());
+        Self {
+            buckets: (0..len).map(|_| Bucket::new()).collect(),
+            mask: len - 1,
+            next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// The head of the chain of `hash`.
+    #[inline]
+    pub(crate) fn head(&self, hash: u64) -> &Bucket<K, V> {
+        self.at(hash as usize)
+    }
+
+    /// The head of chain `index` (taken modulo the length).
+    #[inline]
+    pub(crate) fn at(&self, index: usize) -> &Bucket<K, V> {
+        // SAFETY: `mask` is `buckets.len() - 1`, so the index is in bounds.
+        unsafe { self.buckets.get_unchecked(index & self.mask) }
+    }
+
+    pub(crate) fn heads(&self) -> impl Iterator<Item = &Bucket<K, V>> {
+        self.buckets.iter()
+    }
+
+    /// Whether a table holding `len` entries should grow: beyond 7/8 of its slots.
+    pub(crate) fn is_crowded(&self, len: usize) -> bool {
+        len * 8 > self.buckets.len() * SLOTS * 7
+    }
+
+    /// Frees every entry in the table: only for the newest table, which owns them, when no
+    /// thread can reach it any more.
+    pub(crate) fn free_entries(&mut self) {
+        for head in self.buckets.iter() {
+            let mut bucket: *const Bucket<K, V> = head;
+            // SAFETY: `bucket` is the head or an overflow bucket of this table, live until the
+            // table drops.
+            while let Some(b) = unsafe { bucket.as_ref() } {
+                for slot in &b.slots {
+                    let entry = slot.load(Ordering::Relaxed);
+                    if !entry.is_null() {
+                        // SAFETY: the newest table owns its entries; each is in one slot of it,
+                        // freed once here.
+                        drop(unsafe { Box::from_raw(entry) });
+                    }
+                }
+                bucket = b.overflow.load(Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl<K, V> Drop for Table<K, V> {
+    /// Frees the overflow buckets; the entries belong to the newest table (`free_entries`).
+    fn drop(&mut self) {
+        for head in self.buckets.iter() {
+            let mut bucket = head.overflow.load(Ordering::Relaxed);
+            while !bucket.is_null() {
+                // SAFETY: an overflow bucket of this table (linked from a `Box::into_raw`),
+                // freed once, here, when nothing can reach the table.
+                let owned = unsafe { Box::from_raw(bucket) };
+                bucket = owned.overflow.load(Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Hands `ptr` (a `Box` given up with `into_raw`, now unreachable) to the epoch collector.
+///
+/// # Safety
+///
+/// `ptr` is unreachable from the map for anyone pinning after now, and nobody else retires or
+/// frees it.
+pub(crate) unsafe fn retire<T>(ptr: *mut T, guard: &Guard) {
+    // SAFETY: the caller's promise; crossbeam frees it once every current pin is gone.
+    unsafe { guard.defer_destroy(Shared::from(ptr.cast_const())) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_match_exactly() {
+        let mut header = 0;
+        for (slot, t) in [0x80, 0xFF, 0x81, 0x80, 0xFE].into_iter().enumerate() {
+            header = with_tag(header, slot, t);
+        }
+        header |= MOVED;
+        assert_eq!(matching(header, 0x80).collect::<Vec<_>>(), [0, 3]);
+        assert_eq!(matching(header, 0xFF).collect::<Vec<_>>(), [1]);
+        assert_eq!(matching(header, 0x01).count(), 0);
+        assert_eq!(empty(header).count(), 0);
+        let header = with_tag(header, 2, 0);
+        assert_eq!(empty(header).collect::<Vec<_>>(), [2]);
+        assert_eq!(matching(header, 0x81).count(), 0);
+        assert_eq!(empty(0).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        assert_eq!(occupied(header).collect::<Vec<_>>(), [0, 1, 3, 4]);
+        assert_eq!(occupied(MOVED).count(), 0);
+    }
+}
