@@ -343,7 +343,8 @@ impl RawMutex {
     ///
     /// A condition variable requeues its waiters onto this key (`gosync_park::unpark_requeue`),
     /// so that a broadcast lets them in one at a time instead of waking them all to fight over
-    /// the lock. It must then call [`mark_parked_if_locked`](Self::mark_parked_if_locked) or
+    /// the lock, and a signal sent while the lock is held wakes its waiter once, at the unlock,
+    /// instead of waking it to find the lock held. It must then call [`mark_parked_if_locked`](Self::mark_parked_if_locked) or
     /// [`mark_parked`](Self::mark_parked) under the requeue's bucket locks, and each requeued
     /// thread, when unparked, owns the lock if its token is
     /// [`TOKEN_HANDOFF`](Self::TOKEN_HANDOFF) and otherwise calls [`lock`](Self::lock).
@@ -388,9 +389,10 @@ impl RawMutex {
     /// For a condition variable's requeue: call it under the bucket locks of
     /// `gosync_park::unpark_requeue` (in its `validate` callback). If it returns `true`, the lock
     /// is held and its unlock will take the slow path and wake the requeued threads, so they can
-    /// all be requeued; if `false`, the lock is free and the condition variable must wake one
-    /// thread itself (`RequeueOp::UnparkOneRequeueRest`, then [`mark_parked`](Self::mark_parked)
-    /// for the rest). Calling it elsewhere is harmless but makes the next unlock slower.
+    /// all be requeued (`RequeueOp::RequeueAll`, or `RequeueOne` for a signal); if `false`, the
+    /// lock is free and the condition variable must wake one thread itself
+    /// (`RequeueOp::UnparkOne`, or `UnparkOneRequeueRest` and then
+    /// [`mark_parked`](Self::mark_parked) for the rest). Calling it elsewhere is harmless but makes the next unlock slower.
     ///
     /// # Examples
     ///
