@@ -43,7 +43,7 @@
 //!
 //! While the cores are busy, [`SpinWait`] still yields as long as its yields are quick (our
 //! own threads outnumbering the cores, where a yield lets the lock holder run): a yield slower
-//! than [`SLOW_YIELD`] gave the core to another program for a time slice, and pauses the
+//! than [`DESCHEDULED_GAP`] gave the core away for longer than parking costs, and pauses the
 //! yields (see [`SpinWait::spin`]).
 //!
 //! On top of that, nothing spins on a single core, and at most one thread per core spins in the
@@ -92,7 +92,8 @@ pub const SAMPLE_PERIOD: std::time::Duration = std::time::Duration::from_millis(
 
 /// A gap between two clock reads of a spin longer than this means the spinner was
 /// descheduled. A burst between two reads takes a few microseconds, and an interrupt or a
-/// hypervisor hiccup well under this.
+/// hypervisor hiccup well under this. A [`SpinWait`] yield that takes longer gave the core away
+/// for longer than a futex sleep+wake costs: parking would have been cheaper.
 ///
 /// # Examples
 ///
@@ -100,17 +101,6 @@ pub const SAMPLE_PERIOD: std::time::Duration = std::time::Duration::from_millis(
 /// assert!(gosync_park::spin::DESCHEDULED_GAP.as_nanos() >= u128::from(gosync_park::spin::MAX_SPIN));
 /// ```
 pub const DESCHEDULED_GAP: std::time::Duration = std::time::Duration::from_micros(50);
-
-/// A [`SpinWait`] yield that takes longer than this handed the core to a thread that kept it
-/// for a time slice (0.75 ms and more on Linux), not to another waiter or the lock holder for
-/// a moment: yields then cost more than parking, and stop for a while (see [`SpinWait::spin`]).
-///
-/// # Examples
-///
-/// ```
-/// assert!(gosync_park::spin::SLOW_YIELD > gosync_park::spin::DESCHEDULED_GAP);
-/// ```
-pub const SLOW_YIELD: std::time::Duration = std::time::Duration::from_micros(250);
 
 /// The longest pause of [`SpinWait`]'s yields after slow ones: while they stay slow, the pause
 /// doubles from [`BUSY_BACKOFF`] up to this, so that probing costs a time slice at most once
@@ -215,7 +205,8 @@ fn yields_pay(now: std::time::Instant) -> bool {
 #[cfg(not(any(gosync_loom, miri)))]
 fn yield_took(start: std::time::Instant, end: std::time::Instant) {
     use std::sync::atomic::Ordering::Relaxed;
-    if end - start > SLOW_YIELD {
+    // Slower than a futex sleep+wake: parking would have been cheaper.
+    if end - start > DESCHEDULED_GAP {
         let backoff = busy::YIELD_BACKOFF
             .load(Relaxed)
             .max(busy::nanos(BUSY_BACKOFF));
@@ -359,7 +350,8 @@ impl SpinWait {
     /// with this process's own threads (more of them than cores), that is another waiter or the
     /// lock holder, which runs for a moment and lets the lock move on, and yielding beats
     /// parking; when they are busy with other programs' threads, it is a thread that keeps the
-    /// core for a whole time slice. A yield slower than [`SLOW_YIELD`] says so: yields then stop
+    /// core for a whole time slice. A yield slower than [`DESCHEDULED_GAP`] (longer than a futex
+    /// sleep+wake, so parking would have been cheaper) says so: yields then stop
     /// (only the short busy rounds run) for [`BUSY_BACKOFF`], doubling up to
     /// [`MAX_YIELD_BACKOFF`] at each slow probing yield until the cores are seen idle again.
     #[inline]
@@ -554,7 +546,7 @@ mod tests {
         // While the cores are busy, the yields run until one is slow; then they pause, longer
         // each time they stay slow.
         busy::YIELD_BACKOFF.store(0, Relaxed);
-        yield_took(now, now + SLOW_YIELD * 2);
+        yield_took(now, now + DESCHEDULED_GAP * 2);
         assert!(!yields_pay(now));
         assert_eq!(
             busy::YIELD_BACKOFF.load(Relaxed),
@@ -572,7 +564,7 @@ mod tests {
             );
         }
         for _ in 0..20 {
-            yield_took(now, now + SLOW_YIELD * 2);
+            yield_took(now, now + DESCHEDULED_GAP * 2);
         }
         assert_eq!(
             busy::YIELD_BACKOFF.load(Relaxed),
