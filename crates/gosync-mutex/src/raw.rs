@@ -4,9 +4,11 @@
 //! `LOCKED` (the fast-path CAS, the slow path's CAS, `try_lock`), and an unlock is the `Release`
 //! `fetch_sub` that clears it, so each critical section happens before the next one that sees
 //! the lock free. In a direct hand-off nobody else can take the lock in between (`STARVING`
-//! keeps newcomers out), the unlocker's callback sets `LOCKED` again for the woken thread, and
-//! the park layer's `Release` store of the woken flag (after the callback) and the woken thread's
-//! `Acquire` load of it carry the previous owner's writes to the new owner. Every other change to `state` (`PARKED`, `STARVING`) is `Relaxed`: it is made
+//! keeps newcomers out), the unlocker's callback reads the state with `Acquire` (the release it
+//! sees may be another owner's: an unlock's slow path can run after a later owner's release) and
+//! sets `LOCKED` again for the woken thread, and the park layer's `Release` store of the woken
+//! flag (after the callback) and the woken thread's `Acquire` load of it carry the previous
+//! owner's writes to the new owner. Every other change to `state` (`PARKED`, `STARVING`) is `Relaxed`: it is made
 //! under the key's bucket lock or by the owner, guards no data, and a thread that acts on it
 //! re-reads the word with an `Acquire` CAS before touching data.
 
@@ -547,10 +549,16 @@ impl RawMutex {
     #[cold]
     fn unlock_slow(&self) {
         unpark_one(self.key(), |result| {
-            // Relaxed: under the bucket lock, where PARKED and STARVING change; LOCKED is clear
-            // and, while STARVING is set, nobody else can set it.
-            let state = self.state.load(Ordering::Relaxed);
-            if result.unparked != 0 && state & STARVING != 0 {
+            // Acquire: pairs with the Release `fetch_sub` of the unlock that freed the lock,
+            // which need not be ours (see below), so that a hand-off carries that owner's
+            // writes on to the woken thread. PARKED and STARVING change under this lock.
+            let state = self.state.load(Ordering::Acquire);
+            // Hand over only a lock nobody holds: our release may have found the lock in normal
+            // mode, a newcomer may have taken it since, and a waiter may then have switched it
+            // to starvation mode; the newcomer's own unlock hands it over then. While STARVING
+            // is set and LOCKED clear, nobody can set LOCKED but us (newcomers keep out, and
+            // STARVING is only cleared under this lock or by an owner).
+            if result.unparked != 0 && state & (LOCKED | STARVING) == STARVING {
                 // Starvation mode: pass the lock to the woken head waiter. The mode ends with
                 // the last waiter.
                 let marks = if result.have_more {

@@ -213,6 +213,36 @@ fn starvation_hand_off_against_a_timeout() {
     });
 }
 
+/// A normal-mode unlock releases the lock before it wakes the head waiter; meanwhile a newcomer
+/// may take the lock and the mode may switch to starvation (here forced by the newcomer). The
+/// pending wake must then not hand the lock over, since the newcomer holds it: every increment
+/// is made under the lock (loom reports any two that overlap) and the lock ends free.
+#[test]
+fn release_then_newcomer_then_starvation_keeps_exclusion() {
+    loom::model(|| {
+        let mutex = Arc::new(Mutex::new(0usize));
+        let guard = mutex.lock();
+        let waiter = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || *mutex.lock() += 1)
+        };
+        let newcomer = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || {
+                let mut guard = mutex.lock();
+                let _ = MutexGuard::raw(&guard).force_starvation();
+                *guard += 1;
+            })
+        };
+        drop(guard);
+        waiter.join().unwrap();
+        newcomer.join().unwrap();
+        let guard = mutex.try_lock().expect("free at the end");
+        assert_eq!(*guard, 2);
+        assert!(!MutexGuard::raw(&guard).is_parked());
+    });
+}
+
 /// Starvation mode with two queued threads: the first is handed the lock (and, having waited
 /// "briefly" in loom's clock, ends the mode), the second still gets its turn, and everything is
 /// clean at the end.
