@@ -16,14 +16,14 @@ use std::time::Duration;
 use gosync_cond::Cond;
 use gosync_context::Context;
 use gosync_mutex::Mutex;
-use gosync_testkit::{join_within, scaled, within};
+use gosync_testkit::{join_within, within};
 
 /// Threads in all, producers included.
-const THREADS: usize = scaled(64, 6);
+const THREADS: usize = 64;
 /// Producer threads.
-const PRODUCERS: usize = scaled(4, 2);
+const PRODUCERS: usize = 4;
 /// Items each producer adds.
-const ITEMS_PER_PRODUCER: u64 = scaled(10_000, 20) as u64;
+const ITEMS_PER_PRODUCER: u64 = 10_000;
 
 #[derive(Default)]
 struct Stock {
@@ -104,6 +104,10 @@ fn consume(id: u64, shared: &Shared) {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "driven by microsecond timeouts, which under miri's slow clock-checking loop run for many minutes; loom models the signal/timeout races"
+)]
 fn signals_racing_timeouts_lose_nothing() {
     within(|| {
         let shared = Arc::new(Shared::default());
