@@ -45,25 +45,13 @@ struct Shared {
     taken: AtomicU64,
 }
 
-/// A small per-thread xorshift: the test needs variety, not quality.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 fn produce(id: u64, shared: &Shared) {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (id + 1));
-    for _ in 0..ITEMS_PER_PRODUCER {
+    for n in 0..ITEMS_PER_PRODUCER {
         let mut stock = shared.stock.lock();
         stock.items += 1;
         shared.signals.fetch_add(1, Ordering::Relaxed);
-        if rng.below(2) == 0 {
+        // Under the lock or after it, in a pattern that differs between producers.
+        if (n + id) % 3 != 0 {
             shared.cond.signal();
             drop(stock);
         } else {
@@ -74,11 +62,13 @@ fn produce(id: u64, shared: &Shared) {
 }
 
 fn consume(id: u64, shared: &Shared) {
-    let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ (id + 1));
+    let mut waits = 0_u64;
     let mut stock = shared.stock.lock();
     loop {
         while stock.items == 0 && !stock.closed {
-            let timeout = Duration::from_micros(rng.below(201));
+            // 0 to 200 us, spread over the threads and the waits of each.
+            waits += 1;
+            let timeout = Duration::from_micros((id * 37 + waits * 101) % 201);
             let signalled = match id % 3 {
                 0 => {
                     shared.cond.wait(&mut stock);
