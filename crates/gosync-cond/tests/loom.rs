@@ -38,6 +38,25 @@ fn wait_for_flag(pair: &Shared) {
     }
 }
 
+/// Spawns a thread that waits once for the flag with a deadline loom fires at any point, and
+/// returns whether it timed out. Woken means the wake-up came after it started waiting: the flag
+/// is set, and was not set yet when it started.
+fn spawn_timed_waiter(pair: &Shared) -> thread::JoinHandle<bool> {
+    let pair = Arc::clone(pair);
+    thread::spawn(move || {
+        let (mutex, cond) = &*pair;
+        let mut guard = mutex.lock();
+        let before = *guard;
+        let timed_out = cond.wait_until(&mut guard, far_deadline()).timed_out();
+        assert!(timed_out || *guard, "woken without a wake-up");
+        assert!(
+            !before || timed_out,
+            "woken by a wake-up sent before it waited"
+        );
+        timed_out
+    })
+}
+
 /// One untimed waiter and one timed waiter, one signal: a waiter that times out does not
 /// swallow the signal. If the timed waiter reports a wake-up, it got the signal and the
 /// signaller sends another for the untimed one; if it reports a timeout, the one signal must
@@ -149,29 +168,14 @@ fn broadcast_does_not_wake_a_later_waiter() {
 fn requeued_waiter_that_times_out_counts_as_woken() {
     loom::model(|| {
         let pair = shared();
-        let timed = {
-            let pair = Arc::clone(&pair);
-            thread::spawn(move || {
-                let (mutex, cond) = &*pair;
-                let mut guard = mutex.lock();
-                let before = *guard;
-                let timed_out = cond.wait_until(&mut guard, far_deadline()).timed_out();
-                // Woken means the broadcast came after we started waiting, so the flag is set.
-                assert!(timed_out || *guard, "woken without a broadcast");
-                (before, timed_out)
-            })
-        };
+        let timed = spawn_timed_waiter(&pair);
         {
             let (mutex, cond) = &*pair;
             let mut guard = mutex.lock();
             *guard = true;
             cond.broadcast();
         }
-        let (before, timed_out) = timed.join().unwrap();
-        assert!(
-            !(before && !timed_out),
-            "woken by a broadcast made before it waited"
-        );
+        let _timed_out = timed.join().unwrap();
         let guard = pair.0.try_lock().expect("the mutex is free again");
         assert!(*guard);
     });
@@ -226,22 +230,7 @@ fn broadcast_requeue_onto_a_free_mutex_wakes_everyone() {
 fn signal_under_the_lock_against_a_timeout() {
     loom::model(|| {
         let pair = shared();
-        let timed = {
-            let pair = Arc::clone(&pair);
-            thread::spawn(move || {
-                let (mutex, cond) = &*pair;
-                let mut guard = mutex.lock();
-                let before = *guard;
-                let timed_out = cond.wait_until(&mut guard, far_deadline()).timed_out();
-                assert!(timed_out || *guard, "woken without a signal");
-                // The one signal it could get was sent before it waited: it was lost.
-                assert!(
-                    !before || timed_out,
-                    "woken by a signal sent before it waited"
-                );
-                timed_out
-            })
-        };
+        let timed = spawn_timed_waiter(&pair);
         let untimed = {
             let pair = Arc::clone(&pair);
             thread::spawn(move || wait_for_flag(&pair))
