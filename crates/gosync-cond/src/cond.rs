@@ -21,7 +21,7 @@ use gosync_mutex::RawMutex;
 use gosync_park::sync::{AtomicPtr, Ordering};
 use gosync_park::{
     cancelled_error, deadline_passed, park, unpark_filter, unpark_one, unpark_requeue, FilterOp,
-    ParkOptions, ParkResult, RequeueOp,
+    ParkOptions, ParkResult, RequeueOp, UnparkResult,
 };
 
 use crate::lockable::sealed::TOKEN;
@@ -83,6 +83,10 @@ static_assertions::const_assert_ne!(TOKEN_SIGNALED, RawMutex::TOKEN_HANDOFF);
 /// - **No stampede**: when all waiters use the same `Mutex`, `broadcast` wakes at most one of them
 ///   and moves the rest onto the mutex's own queue, so they get the mutex one at a time as it is
 ///   released instead of all waking to fight for it.
+/// - **One wake-up per hand-over**: a `signal` sent while the waiter's `Mutex` is held (as Go
+///   code usually signals, under the lock) does not wake the waiter only for it to find the
+///   mutex held and sleep again: it moves the waiter onto the mutex's queue, and the unlock
+///   wakes it (wait morphing). With the mutex free, or with an `RwMutex`, it wakes the waiter.
 /// - `signal` and `broadcast` with no waiter take no lock: one atomic load.
 ///
 /// A `Cond` may be used with different locks at different times, and even with different locks
@@ -543,7 +547,7 @@ impl Cond {
             }
             true
         };
-        // Set if a broadcast moved us onto the mutex's queue before we gave up.
+        // Set if a signal or broadcast moved us onto the mutex's queue before we gave up.
         let mut requeued = false;
         let on_abort = |left: usize, was_last: bool| {
             requeued = left != key;
@@ -566,7 +570,8 @@ impl Cond {
                 return Woken::Signaled;
             }
             ParkResult::Unparked(_) => Woken::Signaled,
-            // A broadcast picked us (and requeued us) before we gave up: count it as a wake.
+            // A signal or broadcast picked us (and requeued us) before we gave up: count it as
+            // a wake, or the signal would be lost.
             ParkResult::TimedOut | ParkResult::Cancelled if requeued => Woken::Signaled,
             ParkResult::TimedOut => Woken::TimedOut,
             ParkResult::Cancelled => Woken::Cancelled,
@@ -582,7 +587,10 @@ impl Cond {
     /// The caller need not hold the lock (Go allows both); holding it makes "the waiter saw the
     /// old state and is waiting" and "I changed the state" one atomic step.
     ///
-    /// With no waiter this is a single atomic load.
+    /// With no waiter this is a single atomic load. When the waiter's `Mutex` is held, the
+    /// waiter moves onto the mutex's queue and the unlock wakes it (see
+    /// ["Guarantees"](Self#guarantees)); a timed or cancellable wait that gives up meanwhile
+    /// still counts as signalled, so the signal is not lost.
     ///
     /// # Examples
     ///
@@ -614,13 +622,68 @@ impl Cond {
 
     #[cold]
     fn signal_slow(&self) {
-        unpark_one(self.key(), |result| {
-            if !result.have_more {
-                // Relaxed: under our bucket lock; the queue is now empty.
-                self.state.store(EMPTY, Ordering::Relaxed);
+        // Relaxed: a guess, re-checked under our bucket lock.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state == EMPTY {
+                return;
             }
-            TOKEN_SIGNALED
-        });
+            if state == mixed() {
+                unpark_one(self.key(), |result| self.left(result));
+                return;
+            }
+            // Every waiter uses the mutex at `state`. If the mutex is held (typically by us: Go
+            // code signals under the lock), a woken waiter would only find it held and sleep
+            // again on the mutex: move it onto the mutex's queue instead, so that the unlock
+            // wakes it once (wait morphing). If the mutex is free, wake it.
+            let requeue = RequeueOp::RequeueOne;
+            match self.requeue_onto(state, requeue, RequeueOp::UnparkOne, |_, r| self.left(r)) {
+                Some(now) => state = now,
+                None => return,
+            }
+        }
+    }
+
+    /// The unpark callback's bookkeeping once waiters left our queue: `EMPTY` when none is left.
+    /// Runs under our bucket lock.
+    fn left(&self, result: UnparkResult) -> usize {
+        if !result.have_more {
+            // Relaxed: under our bucket lock; the queue is now empty.
+            self.state.store(EMPTY, Ordering::Relaxed);
+        }
+        TOKEN_SIGNALED
+    }
+
+    /// Moves our waiters onto the mutex at `mutex`, which `state` named when we looked: with
+    /// `held` when the mutex is held (marking it, so that its unlock wakes them), with `free`
+    /// otherwise; `callback` is `unpark_requeue`'s. Returns the state found instead, doing
+    /// nothing, if the waiters changed since we looked.
+    fn requeue_onto(
+        &self,
+        mutex: *mut RawMutex,
+        held: RequeueOp,
+        free: RequeueOp,
+        callback: impl FnOnce(RequeueOp, UnparkResult) -> usize,
+    ) -> Option<*mut RawMutex> {
+        let mut changed = None;
+        let validate = || {
+            // Relaxed: under our bucket lock.
+            let now = self.state.load(Ordering::Relaxed);
+            if now != mutex {
+                changed = Some(now);
+                return RequeueOp::Abort;
+            }
+            // SAFETY: `state` holds this address under our bucket lock, which we hold, so a
+            // waiter that borrows that mutex is queued and the mutex is alive.
+            let raw = unsafe { &*mutex };
+            if raw.mark_parked_if_locked() {
+                held
+            } else {
+                free
+            }
+        };
+        unpark_requeue(self.key(), mutex as usize, validate, callback);
+        changed
     }
 
     /// Wakes every thread waiting now. Go's `c.Broadcast()`.
@@ -665,60 +728,30 @@ impl Cond {
 
     #[cold]
     fn broadcast_slow(&self, mut state: *mut RawMutex) {
-        let key = self.key();
         loop {
-            if state == mixed() {
-                unpark_filter(
-                    key,
-                    |_| FilterOp::Unpark,
-                    |_| {
-                        // Relaxed: under our bucket lock; every waiter has left the queue.
-                        self.state.store(EMPTY, Ordering::Relaxed);
-                        TOKEN_SIGNALED
-                    },
-                );
+            if state == EMPTY {
                 return;
             }
-            // Every waiter uses the mutex at `state`, whose key is its address: move them there.
-            let mut changed = None;
-            let mutex = state;
-            unpark_requeue(
-                key,
-                mutex as usize,
-                || {
-                    // Relaxed: under our bucket lock.
-                    let now = self.state.load(Ordering::Relaxed);
-                    if now != mutex {
-                        changed = Some(now);
-                        return RequeueOp::Abort;
-                    }
-                    // Relaxed: under our bucket lock; all our waiters are leaving our queue.
-                    self.state.store(EMPTY, Ordering::Relaxed);
-                    // SAFETY: `state` held this address under our bucket lock, which we hold,
-                    // so a waiter that borrows that mutex is queued and the mutex is alive.
-                    let raw = unsafe { &*mutex };
-                    if raw.mark_parked_if_locked() {
-                        // Held: its unlock wakes the first of them; wake nobody now.
-                        RequeueOp::RequeueAll
-                    } else {
-                        RequeueOp::UnparkOneRequeueRest
-                    }
-                },
-                |op, result| {
-                    if op == RequeueOp::UnparkOneRequeueRest && result.requeued != 0 {
-                        // SAFETY: requeued waiters borrow the mutex and are still queued on
-                        // it under the bucket locks we hold, so it is alive.
-                        let raw = unsafe { &*mutex };
-                        // The woken waiter will lock it; its unlock must wake the next.
-                        raw.mark_parked();
-                    }
-                    TOKEN_SIGNALED
-                },
-            );
-            match changed {
-                // The waiters changed between our look and the lock: look again.
-                Some(now) if now != EMPTY => state = now,
-                _ => return,
+            if state == mixed() {
+                unpark_filter(self.key(), |_| FilterOp::Unpark, |result| self.left(result));
+                return;
+            }
+            // Every waiter uses the mutex at `state`: move them there. Held, its unlock wakes
+            // the first of them; free, we wake the first, whose unlock wakes the next.
+            let requeued = |op, result: UnparkResult| {
+                if op == RequeueOp::UnparkOneRequeueRest && result.requeued != 0 {
+                    // SAFETY: requeued waiters borrow the mutex and are still queued on it
+                    // under the bucket locks we hold, so it is alive.
+                    let raw = unsafe { &*state };
+                    // The woken waiter will lock it; its unlock must wake the next.
+                    raw.mark_parked();
+                }
+                self.left(result)
+            };
+            let (held, free) = (RequeueOp::RequeueAll, RequeueOp::UnparkOneRequeueRest);
+            match self.requeue_onto(state, held, free, requeued) {
+                Some(now) => state = now,
+                None => return,
             }
         }
     }

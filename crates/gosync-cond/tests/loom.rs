@@ -1,7 +1,8 @@
 //! Loom models of `Cond`'s races: a signal against a timeout and against a cancellation, a
 //! broadcast against a thread that starts waiting, a timeout after a broadcast moved the waiter
 //! onto the mutex, and the wait/signal handshake over a flag (with the signal sent outside the
-//! lock, and a broadcast that requeues onto a free mutex).
+//! lock, and a broadcast that requeues onto a free mutex); a signal sent under the lock, which
+//! moves its waiter onto the held mutex, against the waiter's timeout and against the unlock.
 //!
 //! Under loom every finite deadline counts as passed at the first look, so a timed wait here
 //! races its timeout against every point of the signaller.
@@ -13,6 +14,7 @@ use gosync_cond::Cond;
 use gosync_context::Context;
 use gosync_mutex::Mutex;
 use gosync_park::sync::Arc;
+use gosync_park::sync::{AtomicBool, Ordering};
 use gosync_park::thread;
 
 /// A deadline the real clock does not reach during a model; loom treats it as passed when the
@@ -34,6 +36,25 @@ fn wait_for_flag(pair: &Shared) {
     while !*guard {
         cond.wait(&mut guard);
     }
+}
+
+/// Spawns a thread that waits once for the flag with a deadline loom fires at any point, and
+/// returns whether it timed out. Woken means the wake-up came after it started waiting: the flag
+/// is set, and was not set yet when it started.
+fn spawn_timed_waiter(pair: &Shared) -> thread::JoinHandle<bool> {
+    let pair = Arc::clone(pair);
+    thread::spawn(move || {
+        let (mutex, cond) = &*pair;
+        let mut guard = mutex.lock();
+        let before = *guard;
+        let timed_out = cond.wait_until(&mut guard, far_deadline()).timed_out();
+        assert!(timed_out || *guard, "woken without a wake-up");
+        assert!(
+            !before || timed_out,
+            "woken by a wake-up sent before it waited"
+        );
+        timed_out
+    })
 }
 
 /// One untimed waiter and one timed waiter, one signal: a waiter that times out does not
@@ -147,29 +168,14 @@ fn broadcast_does_not_wake_a_later_waiter() {
 fn requeued_waiter_that_times_out_counts_as_woken() {
     loom::model(|| {
         let pair = shared();
-        let timed = {
-            let pair = Arc::clone(&pair);
-            thread::spawn(move || {
-                let (mutex, cond) = &*pair;
-                let mut guard = mutex.lock();
-                let before = *guard;
-                let timed_out = cond.wait_until(&mut guard, far_deadline()).timed_out();
-                // Woken means the broadcast came after we started waiting, so the flag is set.
-                assert!(timed_out || *guard, "woken without a broadcast");
-                (before, timed_out)
-            })
-        };
+        let timed = spawn_timed_waiter(&pair);
         {
             let (mutex, cond) = &*pair;
             let mut guard = mutex.lock();
             *guard = true;
             cond.broadcast();
         }
-        let (before, timed_out) = timed.join().unwrap();
-        assert!(
-            !(before && !timed_out),
-            "woken by a broadcast made before it waited"
-        );
+        let _timed_out = timed.join().unwrap();
         let guard = pair.0.try_lock().expect("the mutex is free again");
         assert!(*guard);
     });
@@ -212,5 +218,66 @@ fn broadcast_requeue_onto_a_free_mutex_wakes_everyone() {
         for waiter in waiters {
             waiter.join().unwrap();
         }
+    });
+}
+
+/// A signal sent with the lock held moves the longest waiter onto the mutex's queue (the mutex
+/// is held, so waking it would only send it back to sleep). Here that waiter is a timed one
+/// whose deadline fires at any point: moved or not, it either counts as signalled (and holds
+/// the lock with the flag set) or times out leaving the signal to the untimed waiter, which
+/// must not be left asleep.
+#[test]
+fn signal_under_the_lock_against_a_timeout() {
+    loom::model(|| {
+        let pair = shared();
+        let timed = spawn_timed_waiter(&pair);
+        let untimed = {
+            let pair = Arc::clone(&pair);
+            thread::spawn(move || wait_for_flag(&pair))
+        };
+        let (mutex, cond) = &*pair;
+        {
+            let mut guard = mutex.lock();
+            *guard = true;
+            cond.signal();
+        }
+        if !timed.join().unwrap() {
+            // The timed waiter took the signal: the untimed one needs its own.
+            cond.signal();
+        }
+        untimed.join().unwrap();
+        assert!(mutex.try_lock().is_some(), "the mutex is free again");
+    });
+}
+
+/// A signal that runs while another thread releases the mutex: it sees the mutex held (and
+/// moves the waiter onto its queue, where the unlock must find it) or free (and wakes the
+/// waiter itself). Either way the waiter returns, holding the lock, with the flag set.
+#[test]
+fn signal_against_the_unlock() {
+    loom::model(|| {
+        let pair = shared();
+        let set = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let pair = Arc::clone(&pair);
+            thread::spawn(move || wait_for_flag(&pair))
+        };
+        let setter = {
+            let (pair, set) = (Arc::clone(&pair), Arc::clone(&set));
+            thread::spawn(move || {
+                let mut guard = pair.0.lock();
+                *guard = true;
+                set.store(true, Ordering::SeqCst);
+                drop(guard);
+            })
+        };
+        // Signal once the flag is set, possibly before the setter has unlocked.
+        while !set.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        pair.1.signal();
+        waiter.join().unwrap();
+        setter.join().unwrap();
+        assert!(pair.0.try_lock().is_some(), "the mutex is free again");
     });
 }

@@ -1,12 +1,14 @@
 //! The bare lock word: Go's `sync.Mutex` algorithm on gosync-park's keyed queues.
 //!
 //! Notes about memory ordering: a lock is an `Acquire` read-modify-write of `state` that sets
-//! `LOCKED` (the fast-path CAS, the slow path's CAS, `try_lock`), and an unlock is a `Release`
-//! write that clears it (the fast-path CAS, or the store in `unlock_slow`'s callback), so each
-//! critical section happens before the next one that sees the lock free. A direct hand-off never
-//! clears `LOCKED`: there the park layer's `Release` store of the woken flag (after the
-//! callback) and the woken thread's `Acquire` load of it carry the previous owner's writes to the
-//! new owner. Every other change to `state` (`PARKED`, `STARVING`) is `Relaxed`: it is made
+//! `LOCKED` (the fast-path CAS, the slow path's CAS, `try_lock`), and an unlock is the `Release`
+//! `fetch_sub` that clears it, so each critical section happens before the next one that sees
+//! the lock free. In a direct hand-off nobody else can take the lock in between (`STARVING`
+//! keeps newcomers out), the unlocker's callback reads the state with `Acquire` (the release it
+//! sees may be another owner's: an unlock's slow path can run after a later owner's release) and
+//! sets `LOCKED` again for the woken thread, and the park layer's `Release` store of the woken
+//! flag (after the callback) and the woken thread's `Acquire` load of it carry the previous
+//! owner's writes to the new owner. Every other change to `state` (`PARKED`, `STARVING`) is `Relaxed`: it is made
 //! under the key's bucket lock or by the owner, guards no data, and a thread that acts on it
 //! re-reads the word with an `Acquire` CAS before touching data.
 
@@ -31,12 +33,13 @@ const STARVING: u8 = 0b100;
 /// (Go's `starvationThresholdNs`). Under loom a [`WaitClock`] counts wake-ups instead.
 const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
 
-/// Whether a thread that sees `state` may take the lock with a CAS. `STARVING` always comes with
-/// `LOCKED` (the lock is handed over, never released, while starving), so newcomers cannot barge
-/// in starvation mode.
+/// Whether a thread that sees `state` may take the lock with a CAS. In starvation mode the lock
+/// is handed over, never left to newcomers: between an unlock's `fetch_sub` and its hand-off
+/// the state is `PARKED | STARVING`, which counts as held (Go's rule: "the mutex is still
+/// considered locked if mutexStarving is set").
 #[inline]
 fn is_free(state: u8) -> bool {
-    state & LOCKED == 0
+    state & (LOCKED | STARVING) == 0
 }
 
 /// Whether a thread that found the lock held may spin on it rather than park: only while nobody
@@ -46,11 +49,10 @@ fn may_spin(state: u8) -> bool {
     state & (PARKED | STARVING) == 0
 }
 
-/// Whether `state` is one the algorithm can produce: `STARVING` only with `LOCKED | PARKED`.
+/// Whether `state` is one the algorithm can produce: `STARVING` only with `PARKED`.
 #[cfg(test)]
 fn is_consistent(state: u8) -> bool {
-    state & !(LOCKED | PARKED | STARVING) == 0
-        && (state & STARVING == 0 || state & (LOCKED | PARKED) == LOCKED | PARKED)
+    state & !(LOCKED | PARKED | STARVING) == 0 && (state & STARVING == 0 || state & PARKED != 0)
 }
 
 /// The bare lock of a [`Mutex`](crate::Mutex): one byte, no data, no guard.
@@ -94,13 +96,14 @@ pub struct RawMutex {
     /// | `LOCKED` | held, nobody queued: unlock is one CAS |
     /// | `PARKED` | free, threads queued: a woken waiter and running threads race for it (normal mode) |
     /// | `LOCKED \| PARKED` | held, threads queued: unlock wakes the head waiter and frees the lock |
-    /// | `LOCKED \| PARKED \| STARVING` | held, starvation mode: unlock hands it to the head waiter, keeping `LOCKED` |
+    /// | `LOCKED \| PARKED \| STARVING` | held, starvation mode: unlock hands it to the head waiter |
+    /// | `PARKED \| STARVING` | being handed over (between an unlock's `fetch_sub` and its hand-off): held for newcomers |
     ///
     /// `PARKED` is set and cleared only under the key's bucket lock (in park's validate, in the
     /// unpark callback, in the abort callback of the last waiter leaving, in the requeue of a
     /// condition variable), so it is set whenever a thread is queued. `STARVING` is set by a waiter
     /// re-queueing itself at the head after it waited more than 1 ms, under the same lock, and
-    /// only while `LOCKED` is set; it is cleared when the last waiter leaves, and by a waiter that
+    /// only while the lock is held; it is cleared when the last waiter leaves, and by a waiter that
     /// received the lock by hand-off after waiting less than 1 ms.
     state: AtomicU8,
 }
@@ -314,12 +317,9 @@ impl RawMutex {
     /// ```
     #[inline]
     pub unsafe fn unlock(&self) {
-        // Release: pairs with the Acquire of the next lock.
-        if self
-            .state
-            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
+        // Release: pairs with the Acquire of the next lock. One `lock dec` rather than a CAS
+        // (measurably cheaper uncontended); with marks set, the slow path wakes a waiter.
+        if self.state.fetch_sub(LOCKED, Ordering::Release) != LOCKED {
             self.unlock_slow();
         }
     }
@@ -343,7 +343,8 @@ impl RawMutex {
     ///
     /// A condition variable requeues its waiters onto this key (`gosync_park::unpark_requeue`),
     /// so that a broadcast lets them in one at a time instead of waking them all to fight over
-    /// the lock. It must then call [`mark_parked_if_locked`](Self::mark_parked_if_locked) or
+    /// the lock, and a signal sent while the lock is held wakes its waiter once, at the unlock,
+    /// instead of waking it to find the lock held. It must then call [`mark_parked_if_locked`](Self::mark_parked_if_locked) or
     /// [`mark_parked`](Self::mark_parked) under the requeue's bucket locks, and each requeued
     /// thread, when unparked, owns the lock if its token is
     /// [`TOKEN_HANDOFF`](Self::TOKEN_HANDOFF) and otherwise calls [`lock`](Self::lock).
@@ -388,9 +389,10 @@ impl RawMutex {
     /// For a condition variable's requeue: call it under the bucket locks of
     /// `gosync_park::unpark_requeue` (in its `validate` callback). If it returns `true`, the lock
     /// is held and its unlock will take the slow path and wake the requeued threads, so they can
-    /// all be requeued; if `false`, the lock is free and the condition variable must wake one
-    /// thread itself (`RequeueOp::UnparkOneRequeueRest`, then [`mark_parked`](Self::mark_parked)
-    /// for the rest). Calling it elsewhere is harmless but makes the next unlock slower.
+    /// all be requeued (`RequeueOp::RequeueAll`, or `RequeueOne` for a signal); if `false`, the
+    /// lock is free and the condition variable must wake one thread itself
+    /// (`RequeueOp::UnparkOne`, or `UnparkOneRequeueRest` and then
+    /// [`mark_parked`](Self::mark_parked) for the rest). Calling it elsewhere is harmless but makes the next unlock slower.
     ///
     /// # Examples
     ///
@@ -513,8 +515,8 @@ impl RawMutex {
             let validate = || self.state.set_parked_while(mode, |state| !is_free(state));
             let on_abort = |_key, was_last: bool| {
                 if was_last {
-                    // The lock is held by someone (we never give up while owning it), so no
-                    // data is published here.
+                    // We never give up while owning the lock, so no data is published here. If
+                    // an unlock is handing it over, clearing STARVING leaves it free.
                     self.state.clear_parked(PARKED | STARVING);
                 }
             };
@@ -542,28 +544,40 @@ impl RawMutex {
         }
     }
 
-    /// The unlock with waiters (or the mode bits) set: wake the head waiter, and either free the
-    /// lock (normal mode) or hand it over (starvation mode).
+    /// The unlock with waiters (or the mode bits) set, after the lock was released: wake the head
+    /// waiter, and in starvation mode hand the lock to it.
     #[cold]
     fn unlock_slow(&self) {
         unpark_one(self.key(), |result| {
-            // Relaxed: nothing else changes the state now. We hold the lock, so no one can take
-            // it, and every other change (PARKED, STARVING) happens under this bucket lock, or
-            // by the owner.
-            let state = self.state.load(Ordering::Relaxed);
-            if result.unparked != 0 && state & STARVING != 0 {
-                // Starvation mode: keep LOCKED and pass the lock to the woken head waiter. The
-                // mode ends with the last waiter.
-                if !result.have_more {
-                    // Relaxed: the hand-off publishes our writes through the park layer.
-                    self.state.store(LOCKED, Ordering::Relaxed);
-                }
+            // Acquire: pairs with the Release `fetch_sub` of the unlock that freed the lock,
+            // which need not be ours (see below), so that a hand-off carries that owner's
+            // writes on to the woken thread. PARKED and STARVING change under this lock.
+            let state = self.state.load(Ordering::Acquire);
+            // Hand over only a lock nobody holds: our release may have found the lock in normal
+            // mode, a newcomer may have taken it since, and a waiter may then have switched it
+            // to starvation mode; the newcomer's own unlock hands it over then. While STARVING
+            // is set and LOCKED clear, nobody can set LOCKED but us (newcomers keep out, and
+            // STARVING is only cleared under this lock or by an owner).
+            if result.unparked != 0 && state & (LOCKED | STARVING) == STARVING {
+                // Starvation mode: pass the lock to the woken head waiter. The mode ends with
+                // the last waiter.
+                let marks = if result.have_more {
+                    PARKED | STARVING
+                } else {
+                    0
+                };
+                // Relaxed: the hand-off publishes our writes through the park layer.
+                self.state.store(LOCKED | marks, Ordering::Relaxed);
                 return Self::TOKEN_HANDOFF;
             }
-            // Normal mode: free the lock; the woken thread races for it.
-            let next = if result.have_more { PARKED } else { 0 };
-            // Release: pairs with the Acquire of the next lock.
-            self.state.store(next, Ordering::Release);
+            // Normal mode: the lock is free already (a newcomer may hold it by now); the woken
+            // thread races for it. The marks go with the last waiter (STARVING too: it can be
+            // left set when requeued condition-variable waiters were the last to leave).
+            if !result.have_more {
+                // Relaxed: see above; the lock's own bit is not touched.
+                self.state
+                    .fetch_and(!(PARKED | STARVING), Ordering::Relaxed);
+            }
             Self::TOKEN_NORMAL
         });
     }
@@ -649,6 +663,7 @@ mod tests {
         assert!(!is_free(LOCKED));
         assert!(!is_free(LOCKED | PARKED));
         assert!(!is_free(LOCKED | PARKED | STARVING));
+        assert!(!is_free(PARKED | STARVING), "being handed over");
     }
 
     #[test]
@@ -660,7 +675,7 @@ mod tests {
     }
 
     #[test]
-    fn starving_states_are_locked_queued_and_never_free() {
+    fn starving_states_are_queued_and_never_free() {
         let consistent: Vec<u8> = ALL.into_iter().filter(|&s| is_consistent(s)).collect();
         assert_eq!(
             consistent,
@@ -669,6 +684,7 @@ mod tests {
                 LOCKED,
                 PARKED,
                 LOCKED | PARKED,
+                PARKED | STARVING,
                 LOCKED | PARKED | STARVING
             ]
         );

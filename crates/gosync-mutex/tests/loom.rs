@@ -177,6 +177,72 @@ fn starvation_hand_off() {
     });
 }
 
+/// Starvation mode with a timed waiter whose deadline fires at any point of the unlock: the
+/// unlock releases the lock first (`fetch_sub`) and hands it over after, and in between the lock
+/// is held for newcomers. Either the waiter gets it by hand-off (and sees the write), or it
+/// leaves, and the lock must end free and unmarked, never stuck in the hand-over state.
+#[test]
+fn starvation_hand_off_against_a_timeout() {
+    loom::model(|| {
+        let mutex = Arc::new(Mutex::new(0usize));
+        let mut guard = mutex.lock();
+        let waiter = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || {
+                mutex
+                    .try_lock_until(far_deadline())
+                    .map(|mut guard| {
+                        assert_eq!(*guard, 10, "the owner's write is visible");
+                        *guard += 1;
+                    })
+                    .is_some()
+            })
+        };
+        let forced = MutexGuard::raw(&guard).force_starvation();
+        *guard += 10;
+        drop(guard);
+        let newcomer = mutex.try_lock().map(|guard| *guard);
+        let locked = waiter.join().unwrap();
+        if forced && locked {
+            // A newcomer could only get in after the hand-off and the waiter's turn.
+            assert!(newcomer.is_none() || newcomer == Some(11));
+        }
+        let guard = mutex.try_lock().expect("free at the end");
+        assert_eq!(*guard, if locked { 11 } else { 10 });
+        assert!(!MutexGuard::raw(&guard).is_parked());
+    });
+}
+
+/// A normal-mode unlock releases the lock before it wakes the head waiter; meanwhile a newcomer
+/// may take the lock and the mode may switch to starvation (here forced by the newcomer). The
+/// pending wake must then not hand the lock over, since the newcomer holds it: every increment
+/// is made under the lock (loom reports any two that overlap) and the lock ends free.
+#[test]
+fn release_then_newcomer_then_starvation_keeps_exclusion() {
+    loom::model(|| {
+        let mutex = Arc::new(Mutex::new(0usize));
+        let guard = mutex.lock();
+        let waiter = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || *mutex.lock() += 1)
+        };
+        let newcomer = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || {
+                let mut guard = mutex.lock();
+                let _ = MutexGuard::raw(&guard).force_starvation();
+                *guard += 1;
+            })
+        };
+        drop(guard);
+        waiter.join().unwrap();
+        newcomer.join().unwrap();
+        let guard = mutex.try_lock().expect("free at the end");
+        assert_eq!(*guard, 2);
+        assert!(!MutexGuard::raw(&guard).is_parked());
+    });
+}
+
 /// Starvation mode with two queued threads: the first is handed the lock (and, having waited
 /// "briefly" in loom's clock, ends the mode), the second still gets its turn, and everything is
 /// clean at the end.

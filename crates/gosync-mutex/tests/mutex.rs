@@ -414,6 +414,55 @@ fn stress_mixed_lockers_and_timeouts() {
     assert!(!*mutex.try_lock().expect("free at the end"));
 }
 
+/// 64 threads on a small machine, some holding the lock for a while (so that waiters pass the
+/// 1 ms threshold and switch the lock to starvation mode) while others barge in with `lock`,
+/// `try_lock` and short timed locks: an unlock releases the lock before it wakes or hands it
+/// over, so newcomers, mode switches and timeouts all land in between. No two holders at once
+/// (a flag no two holders may see set), every acquisition counted exactly under the lock, and
+/// the lock ends free and unmarked.
+#[test]
+fn stress_starvation_with_barging_and_timeouts() {
+    let threads = scaled(64, 4);
+    let iterations = scaled(1000, 10);
+    // (a holder is inside, acquisitions counted under the lock)
+    let mutex = Arc::new(Mutex::new((false, 0usize)));
+    let acquired = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let mutex = Arc::clone(&mutex);
+            let acquired = Arc::clone(&acquired);
+            thread::spawn(move || {
+                for i in 0..iterations {
+                    let guard = match (t + i) % 4 {
+                        0 | 1 => Some(mutex.lock()),
+                        2 => mutex.try_lock(),
+                        _ => mutex.try_lock_for(Duration::from_micros(((t + i) % 9 * 100) as u64)),
+                    };
+                    if let Some(mut guard) = guard {
+                        assert!(!guard.0, "two holders at once");
+                        guard.0 = true;
+                        if (t + i) % 16 == 0 {
+                            busy_for(Duration::from_micros(200));
+                        }
+                        guard.1 += 1;
+                        guard.0 = false;
+                        acquired.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        join_within(handle);
+    }
+    assert!(!mutex.is_locked());
+    let guard = mutex.try_lock().expect("free at the end");
+    assert!(!guard.0);
+    assert_eq!(guard.1, acquired.load(Ordering::Relaxed), "acquisitions");
+    assert!(guard.1 >= threads * iterations / 2, "every `lock` succeeds");
+    assert!(!has_waiters(MutexGuard::raw(&guard)));
+}
+
 #[cfg(feature = "lock_api")]
 mod lock_api_interop {
     use super::*;

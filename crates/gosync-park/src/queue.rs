@@ -273,6 +273,24 @@ pub enum RequeueOp {
     UnparkOneRequeueRest,
     /// Move every waiter to the target key.
     RequeueAll,
+    /// Unpark the first waiter and leave the others where they are.
+    UnparkOne,
+    /// Move the first waiter to the target key and leave the others where they are: a
+    /// condition variable's signal while the mutex is held, so that the mutex's unlock wakes
+    /// the waiter once, instead of a wake-up that finds the mutex still held.
+    RequeueOne,
+}
+
+impl RequeueOp {
+    /// Whether only the first waiter is picked (unparked or moved).
+    fn picks_one(self) -> bool {
+        matches!(self, Self::UnparkOne | Self::RequeueOne)
+    }
+
+    /// Whether the first picked waiter is unparked rather than moved.
+    fn unparks_first(self) -> bool {
+        matches!(self, Self::UnparkOneRequeueRest | Self::UnparkOne)
+    }
 }
 
 /// One parked thread, on its own stack. See the module docs for the invariants.
@@ -683,11 +701,13 @@ pub fn unpark_filter(
 
 /// Moves the threads parked on `from` to `to`, optionally unparking the first: a condition
 /// variable's broadcast wakes one waiter and queues the rest on the mutex, so they are let in one
-/// at a time instead of stampeding.
+/// at a time instead of stampeding; its signal moves the first waiter onto a held mutex, or
+/// wakes it when the mutex is free ([`RequeueOp::RequeueOne`], [`RequeueOp::UnparkOne`]).
 ///
 /// `validate` runs first under both buckets' locks and decides; `callback` then runs with what
-/// was done and returns the token for the unparked thread. Requeued threads keep their order
-/// and go behind the threads already parked on `to`.
+/// was done (`have_more`: whether threads remain parked on `from`) and returns the token for the
+/// unparked thread. Requeued threads keep their order and go behind the threads already parked
+/// on `to`.
 ///
 /// # Examples
 ///
@@ -717,32 +737,48 @@ pub fn unpark_requeue(
     if op == RequeueOp::Abort {
         return UnparkResult::default();
     }
-    let mut moving = Vec::new();
-    from_queue.retain(|w| {
-        // SAFETY: `w` is in the queue whose lock we hold.
-        let matches = unsafe { w.key() } == from;
-        if matches {
-            moving.push(*w);
-        }
-        !matches
-    });
-    let woken = match op {
-        RequeueOp::UnparkOneRequeueRest if !moving.is_empty() => Some(moving.remove(0)),
-        _ => None,
+    // The first waiter picked, and (for the `All`/`Rest` ops) the others, in queue order.
+    let mut first = None;
+    let mut rest = Vec::new();
+    if op.picks_one() {
+        // The hot path of a signal: one scan of the bucket, no allocation.
+        // SAFETY: every entry is in the queue whose lock we hold.
+        let position = from_queue.iter().position(|w| unsafe { w.key() } == from);
+        first = position.and_then(|index| from_queue.remove(index));
+    } else {
+        from_queue.retain(|w| {
+            // SAFETY: `w` is in the queue whose lock we hold.
+            let matches = unsafe { w.key() } == from;
+            if matches {
+                if first.is_none() {
+                    first = Some(*w);
+                } else {
+                    rest.push(*w);
+                }
+            }
+            !matches
+        });
+    }
+    let woken = if op.unparks_first() {
+        first.take()
+    } else {
+        None
     };
     let target: &mut Queue = match to_queue.as_mut() {
         Some(queue) => queue,
         None => &mut from_queue,
     };
-    for w in &moving {
+    let mut requeued = 0;
+    for w in first.into_iter().chain(rest) {
         // SAFETY: `w` was in the locked `from` queue; Relaxed: under both buckets' locks.
         unsafe { w.get() }.key.store(to, Ordering::Relaxed);
-        target.push_back(*w);
+        target.push_back(w);
+        requeued += 1;
     }
     let result = UnparkResult {
         unparked: usize::from(woken.is_some()),
-        requeued: moving.len(),
-        have_more: false,
+        requeued,
+        have_more: op.picks_one() && has_waiter(&from_queue, from),
     };
     let token = callback(op, result);
     // SAFETY: `w` was in the locked `from` queue and is not woken yet.

@@ -41,13 +41,18 @@
 //!   middle of a spin. It stops at once, and nothing spins for [`BUSY_BACKOFF`]. This is the
 //!   signal on every platform, and catches load that the sample missed.
 //!
+//! While the cores are busy, [`SpinWait`] still yields as long as its yields are quick (our
+//! own threads outnumbering the cores, where a yield lets the lock holder run): a yield slower
+//! than [`DESCHEDULED_GAP`] gave the core away for longer than parking costs, and pauses the
+//! yields (see [`SpinWait::spin`]).
+//!
 //! On top of that, nothing spins on a single core, and at most one thread per core spins in the
 //! park layer at once (an admission counter), so spinners cannot crowd out the threads they
 //! wait for among themselves. A waiter that has already spun on its own terms (a mutex after
 //! its back-off) skips the adaptive spin: `ParkOptions::sleep_at_once`. Under loom and miri
 //! nothing spins: loom would explore every spin iteration, and under miri time is meaningless.
 
-use crate::facade::{hint, thread};
+use crate::facade::hint;
 
 /// Number of cores, cached; 0 until first asked.
 #[cfg(not(any(gosync_loom, miri)))]
@@ -87,7 +92,8 @@ pub const SAMPLE_PERIOD: std::time::Duration = std::time::Duration::from_millis(
 
 /// A gap between two clock reads of a spin longer than this means the spinner was
 /// descheduled. A burst between two reads takes a few microseconds, and an interrupt or a
-/// hypervisor hiccup well under this.
+/// hypervisor hiccup well under this. A [`SpinWait`] yield that takes longer gave the core away
+/// for longer than a futex sleep+wake costs: parking would have been cheaper.
 ///
 /// # Examples
 ///
@@ -95,6 +101,17 @@ pub const SAMPLE_PERIOD: std::time::Duration = std::time::Duration::from_millis(
 /// assert!(gosync_park::spin::DESCHEDULED_GAP.as_nanos() >= u128::from(gosync_park::spin::MAX_SPIN));
 /// ```
 pub const DESCHEDULED_GAP: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// The longest pause of [`SpinWait`]'s yields after slow ones: while they stay slow, the pause
+/// doubles from [`BUSY_BACKOFF`] up to this, so that probing costs a time slice at most once
+/// per this period.
+///
+/// # Examples
+///
+/// ```
+/// assert!(gosync_park::spin::MAX_YIELD_BACKOFF >= gosync_park::spin::BUSY_BACKOFF);
+/// ```
+pub const MAX_YIELD_BACKOFF: std::time::Duration = std::time::Duration::from_millis(128);
 
 /// How long nothing spins after a spinner saw it was descheduled: a few time slices' worth of
 /// waits, after which spinning is tried again.
@@ -164,6 +181,41 @@ fn cores_busy(now: std::time::Instant) -> bool {
     now < busy::BUSY_UNTIL.load(Relaxed)
 }
 
+/// Whether [`SpinWait`]'s yields may run at `now`: the cores are not busy (which also ends
+/// any back-off of slow yields), or they are but no yield has lately been seen to give a core
+/// away for a time slice (our own threads outnumbering the cores, rather than other programs'
+/// threads taking them).
+#[cfg(not(any(gosync_loom, miri)))]
+fn yields_pay(now: std::time::Instant) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    // Relaxed, here and in `yield_took`: hints about the machine, as in `cores_busy`.
+    if !cores_busy(now) {
+        if busy::YIELD_BACKOFF.load(Relaxed) != 0 {
+            busy::YIELD_BACKOFF.store(0, Relaxed);
+        }
+        return true;
+    }
+    busy::nanos_since_epoch(now) >= busy::YIELDS_SLOW_UNTIL.load(Relaxed)
+}
+
+/// Records that a [`SpinWait`] yield started at `start` and returned at `end`. A slow one
+/// pauses yields for the current back-off, which doubles (from [`BUSY_BACKOFF`] up to
+/// [`MAX_YIELD_BACKOFF`]) until the cores are seen idle again: a quick yield does not shorten
+/// it, since under other programs' load some yields are quick and the slow ones cost a slice.
+#[cfg(not(any(gosync_loom, miri)))]
+fn yield_took(start: std::time::Instant, end: std::time::Instant) {
+    use std::sync::atomic::Ordering::Relaxed;
+    // Slower than a futex sleep+wake: parking would have been cheaper.
+    if end - start > DESCHEDULED_GAP {
+        let backoff = busy::YIELD_BACKOFF
+            .load(Relaxed)
+            .max(busy::nanos(BUSY_BACKOFF));
+        let until = busy::nanos_since_epoch(end) + backoff;
+        busy::YIELDS_SLOW_UNTIL.fetch_max(until, Relaxed);
+        busy::YIELD_BACKOFF.store((backoff * 2).min(busy::nanos(MAX_YIELD_BACKOFF)), Relaxed);
+    }
+}
+
 /// Records that a spinner lost its core at `now`: nothing spins for [`BUSY_BACKOFF`].
 #[cfg(not(any(gosync_loom, miri)))]
 fn descheduled(now: std::time::Instant) {
@@ -188,6 +240,11 @@ mod busy {
     pub(super) static SWITCHES: AtomicU64 = AtomicU64::new(0);
     /// When a sample last saw a preemption (0: never).
     pub(super) static LAST_PREEMPTED: AtomicU64 = AtomicU64::new(0);
+    /// `SpinWait` yields nothing while the cores are busy before this instant (a yield was slow).
+    pub(super) static YIELDS_SLOW_UNTIL: AtomicU64 = AtomicU64::new(0);
+    /// How long the next slow yield pauses yields (0: `BUSY_BACKOFF`); reset when the cores are
+    /// seen idle.
+    pub(super) static YIELD_BACKOFF: AtomicU64 = AtomicU64::new(0);
 
     pub(super) fn nanos(d: Duration) -> u64 {
         u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -286,17 +343,20 @@ impl SpinWait {
     }
 
     /// Spins or yields once. Returns `false` when the caller should park instead: the rounds are
-    /// used up, or spinning cannot help on this machine. While no core is idle (see the
-    /// [module docs](self)) only the short busy rounds run, not the yields: a yield then hands
-    /// the core to a thread that may keep it for a whole time slice. See the example on
-    /// [`SpinWait`].
+    /// used up, or spinning cannot help on this machine. See the example on [`SpinWait`].
+    ///
+    /// While no core is idle (see the [module docs](self)) the yields run only as long as they
+    /// are quick. A yield hands the core to another runnable thread: when the cores are busy
+    /// with this process's own threads (more of them than cores), that is another waiter or the
+    /// lock holder, which runs for a moment and lets the lock move on, and yielding beats
+    /// parking; when they are busy with other programs' threads, it is a thread that keeps the
+    /// core for a whole time slice. A yield slower than [`DESCHEDULED_GAP`] (longer than a futex
+    /// sleep+wake, so parking would have been cheaper) says so: yields then stop
+    /// (only the short busy rounds run) for [`BUSY_BACKOFF`], doubling up to
+    /// [`MAX_YIELD_BACKOFF`] at each slow probing yield until the cores are seen idle again.
     #[inline]
     pub fn spin(&mut self) -> bool {
         if self.rounds >= Self::ROUNDS || !spinning_allowed() {
-            return false;
-        }
-        #[cfg(not(any(gosync_loom, miri)))]
-        if self.rounds >= Self::BUSY_ROUNDS && cores_busy(std::time::Instant::now()) {
             return false;
         }
         self.rounds += 1;
@@ -304,8 +364,17 @@ impl SpinWait {
             for _ in 0..(1u32 << self.rounds) {
                 hint::spin_loop();
             }
-        } else {
-            thread::yield_now();
+            return true;
+        }
+        #[cfg(not(any(gosync_loom, miri)))]
+        {
+            let start = std::time::Instant::now();
+            if !yields_pay(start) {
+                return false;
+            }
+            // Not loom's: nothing spins under loom (`spinning_allowed`).
+            std::thread::yield_now();
+            yield_took(start, std::time::Instant::now());
         }
         true
     }
@@ -467,23 +536,46 @@ mod tests {
 
     #[cfg(not(any(gosync_loom, miri)))]
     #[test]
-    fn descheduling_stops_spinning_for_a_while() {
+    fn descheduling_stops_spinning_and_slow_yields_stop_yielding() {
+        use std::sync::atomic::Ordering::Relaxed;
         use std::time::{Duration, Instant};
         let now = Instant::now();
         descheduled(now);
         assert!(cores_busy(now));
         assert!(cores_busy(now + BUSY_BACKOFF - Duration::from_micros(1)));
+        // While the cores are busy, the yields run until one is slow; then they pause, longer
+        // each time they stay slow.
+        busy::YIELD_BACKOFF.store(0, Relaxed);
+        yield_took(now, now + DESCHEDULED_GAP * 2);
+        assert!(!yields_pay(now));
+        assert_eq!(
+            busy::YIELD_BACKOFF.load(Relaxed),
+            busy::nanos(BUSY_BACKOFF) * 2
+        );
         let mut spin = SpinWait::new();
         let mut rounds = 0;
         while spin.spin() {
             rounds += 1;
         }
-        if cores_busy(Instant::now()) {
+        if !yields_pay(Instant::now()) {
             assert!(
                 rounds <= SpinWait::BUSY_ROUNDS,
-                "yielded while the cores were busy"
+                "yielded while the cores were busy and yields slow"
             );
         }
+        for _ in 0..20 {
+            yield_took(now, now + DESCHEDULED_GAP * 2);
+        }
+        assert_eq!(
+            busy::YIELD_BACKOFF.load(Relaxed),
+            busy::nanos(MAX_YIELD_BACKOFF)
+        );
+        yield_took(now, now);
+        assert_eq!(
+            busy::YIELD_BACKOFF.load(Relaxed),
+            busy::nanos(MAX_YIELD_BACKOFF),
+            "a quick yield does not shorten the pause"
+        );
     }
 
     #[cfg(not(any(gosync_loom, miri)))]

@@ -338,6 +338,57 @@ fn requeue_unparks_one_and_moves_the_rest_behind_the_target() {
 }
 
 #[test]
+fn requeue_one_and_unpark_one_pick_only_the_head() {
+    let (from, to) = (fresh_key(), fresh_key());
+    let parked = Arc::new(AtomicUsize::new(0));
+    let waiters: Vec<_> = (0..3)
+        .map(|i| {
+            let handle = spawn_parker(from, Arc::clone(&parked), 0);
+            until_parked(&parked, i + 1);
+            handle
+        })
+        .collect();
+    let mut waiters = waiters.into_iter();
+    let result = unpark_requeue(
+        from,
+        to,
+        || RequeueOp::RequeueOne,
+        |op, r| {
+            assert_eq!(op, RequeueOp::RequeueOne);
+            assert_eq!((r.unparked, r.requeued, r.have_more), (0, 1, true));
+            0 // nobody is unparked: the token goes nowhere
+        },
+    );
+    assert_eq!(
+        (result.unparked, result.requeued, result.have_more),
+        (0, 1, true)
+    );
+    // The head moved to `to`: it is woken there, not on `from`.
+    let head = waiters.next().unwrap();
+    assert_eq!(unpark_one(to, |_| 5).unparked, 1);
+    assert_eq!(join_within(head), ParkResult::Unparked(5));
+    let result = unpark_requeue(from, to, || RequeueOp::UnparkOne, |_, _| 6);
+    assert_eq!(
+        (result.unparked, result.requeued, result.have_more),
+        (1, 0, true)
+    );
+    assert_eq!(
+        join_within(waiters.next().unwrap()),
+        ParkResult::Unparked(6)
+    );
+    let result = unpark_requeue(from, to, || RequeueOp::UnparkOne, |_, _| 7);
+    assert_eq!(
+        (result.unparked, result.requeued, result.have_more),
+        (1, 0, false)
+    );
+    assert_eq!(
+        join_within(waiters.next().unwrap()),
+        ParkResult::Unparked(7)
+    );
+    assert_eq!(unpark_all(to, 0), 0);
+}
+
+#[test]
 fn requeue_abort_changes_nothing() {
     let (from, to) = (fresh_key(), fresh_key());
     let parked = Arc::new(AtomicUsize::new(0));
