@@ -120,8 +120,9 @@ pub fn start_neighbours() -> usize {
 /// Runs `work(i)` on `threads` threads at once and returns the time from the common start to
 /// the last thread's end.
 ///
-/// Spawning is not timed: every thread waits at a barrier, and the clock starts when the
-/// calling thread passes it.
+/// Spawning is not timed: every thread waits at a barrier, then reads the clock. The time is
+/// from the earliest start read by a worker to the latest end, so a worker (or the calling
+/// thread) that loses its core around the barrier cannot shorten it.
 ///
 /// # Panics
 ///
@@ -137,23 +138,34 @@ pub fn run_threads<F>(threads: usize, work: F) -> Duration
 where
     F: Fn(usize) + Sync,
 {
-    let start = Barrier::new(threads + 1);
+    let start = Barrier::new(threads);
     thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|i| {
                 let (start, work) = (&start, &work);
                 s.spawn(move || {
                     start.wait();
+                    let began = Instant::now();
                     work(i);
+                    (began, Instant::now())
                 })
             })
             .collect();
-        start.wait();
-        let t0 = Instant::now();
-        for h in handles {
-            h.join().expect("benchmark thread panicked");
-        }
-        t0.elapsed()
+        let spans: Vec<(Instant, Instant)> = handles
+            .into_iter()
+            .map(|h| h.join().expect("benchmark thread panicked"))
+            .collect();
+        let began = spans
+            .iter()
+            .map(|&(b, _)| b)
+            .min()
+            .expect("at least one thread");
+        let ended = spans
+            .iter()
+            .map(|&(_, e)| e)
+            .max()
+            .expect("at least one thread");
+        ended - began
     })
 }
 
