@@ -585,6 +585,83 @@ fn a_registration_is_not_shared_with_a_new_thread_while_tls_destructors_run() {
 }
 
 thread_local! {
+    static HAMMERS_ON_DROP: RefCell<Option<HammerOnDrop>> = const { RefCell::new(None) };
+}
+
+/// In a thread-local destructor that runs after the thread id was freed: uses this thread's
+/// cached map until told to stop (or for a bounded number of rounds).
+struct HammerOnDrop {
+    map: Arc<Map<u64, u64>>,
+    started: mpsc::Sender<()>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for HammerOnDrop {
+    fn drop(&mut self) {
+        let _ = self.started.send(());
+        for _ in 0..1_000_000 {
+            if self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            self.map.store(1, 1);
+            self.map.delete(&1);
+        }
+    }
+}
+
+/// The race behind `a_registration_is_not_shared_with_a_new_thread_while_tls_destructors_run`,
+/// run concurrently: thread A in a late thread-local destructor and a new thread B use one
+/// registration (one crossbeam `LocalHandle`, one pair of `RefCell`s) at the same time. Under
+/// ThreadSanitizer this reports data races in crossbeam-epoch's `Local::pin`/`unpin` and the
+/// `RefCell`s of `Participant`; natively it can panic with `already borrowed` or corrupt the
+/// guard count.
+#[test]
+#[ignore = "BUG: data race: two threads use one Participant at once (see \
+            a_registration_is_not_shared_with_a_new_thread_while_tls_destructors_run)"]
+fn a_registration_is_not_used_by_two_threads_at_once_while_tls_destructors_run() {
+    if let Some(child) = in_child_process(
+        "a_registration_is_not_used_by_two_threads_at_once_while_tls_destructors_run",
+    ) {
+        assert!(child.status.success(), "child failed: {child:?}");
+        let stderr = String::from_utf8_lossy(&child.stderr);
+        assert!(!stderr.contains("ThreadSanitizer"), "{stderr}");
+        return;
+    }
+    let m: Arc<Map<u64, u64>> = Arc::new(Map::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (started_tx, started) = mpsc::channel();
+    let a = {
+        let (m, stop) = (Arc::clone(&m), Arc::clone(&stop));
+        thread::spawn(move || {
+            HAMMERS_ON_DROP.with(|slot| {
+                *slot.borrow_mut() = Some(HammerOnDrop {
+                    map: Arc::clone(&m),
+                    started: started_tx,
+                    stop,
+                })
+            });
+            m.store(0, 0);
+        })
+    };
+    started
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap();
+    let b = {
+        let (m, stop) = (Arc::clone(&m), Arc::clone(&stop));
+        thread::spawn(move || {
+            for _ in 0..scaled(200_000, 100) {
+                m.store(2, 2);
+                m.delete(&2);
+            }
+            stop.store(true, Ordering::SeqCst);
+        })
+    };
+    join_within(b);
+    join_within(a);
+    assert_eq!(m.len(), 1);
+}
+
+thread_local! {
     static LATE_TLS_USES_MAP: RefCell<Option<UseOnDrop>> = const { RefCell::new(None) };
 }
 
