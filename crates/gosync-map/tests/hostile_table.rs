@@ -929,6 +929,15 @@ fn bomb(id: u64, armed: u8) -> Bomb {
     Bomb { id, armed }
 }
 
+/// Under miri, printing each of the many expected panics (with a backtrace when
+/// `RUST_BACKTRACE` is set) costs more than the test: silence them there.
+fn quiet_panics_under_miri() {
+    if cfg!(miri) {
+        static QUIET: std::sync::Once = std::sync::Once::new();
+        QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+    }
+}
+
 fn expect_panic(f: impl FnOnce()) {
     assert!(
         catch_unwind(AssertUnwindSafe(f)).is_err(),
@@ -938,6 +947,7 @@ fn expect_panic(f: impl FnOnce()) {
 
 #[test]
 fn panics_in_user_code_during_resizes_leave_the_map_exact() {
+    quiet_panics_under_miri();
     let live = Arc::new(AtomicUsize::new(0));
     let m: Arc<Map<Bomb, Counted>> = Arc::new(Map::new());
     let writers = scaled(4, 2) as u64;
@@ -964,7 +974,7 @@ fn panics_in_user_code_during_resizes_leave_the_map_exact() {
             let (m, live, start) = (Arc::clone(&m), Arc::clone(&live), Arc::clone(&start));
             thread::spawn(move || {
                 start.wait();
-                for round in 0..scaled(300, 10) as u64 {
+                for round in 0..scaled(300, 3) as u64 {
                     let k = (round + b) % 10;
                     let v = || Counted::new(999, &live);
                     expect_panic(|| m.store(bomb(k, HASH), v()));
@@ -1067,6 +1077,7 @@ fn a_panicking_value_clone_after_the_write_keeps_the_write_and_the_counts() {
 /// value is stored once.
 #[test]
 fn load_or_store_with_panics_under_contention() {
+    quiet_panics_under_miri();
     let m: Arc<Map<u64, u64>> = Arc::new(Map::new());
     let calls = Arc::new(AtomicUsize::new(0));
     let threads = scaled(16, 3);
