@@ -59,21 +59,10 @@ pub(crate) struct Reclaim<K, V> {
     #[cfg(gosync_loom)]
     participants: BookkeepingLock<LoomParticipants<K, V>>,
     collector: Collector,
-    /// Boxed, so that the batches the collector runs (which point to it) find it where it was
-    /// when the map moves; dropped after the collector, whose drop runs the last batches.
-    spare: Box<Spare<K, V>>,
-    /// Tells this map's registrations apart from other maps' in the thread's cache (`LAST`):
-    /// unique in the process, never reused.
-    #[cfg(not(gosync_loom))]
-    id: u64,
-}
-
-#[cfg(not(gosync_loom))]
-std::thread_local! {
-    /// The map this thread pinned last (its `Reclaim::id`, `0` for none) and the thread's
-    /// registration with it, type-erased: one compare instead of a `ThreadLocal` lookup when a
-    /// thread keeps using one map.
-    static LAST: Cell<(u64, *const ())> = const { Cell::new((0, std::ptr::null())) };
+    /// Allocated apart, so that the batches the collector runs (which point to it) find it
+    /// where it was when the map moves; dropped after the collector, whose drop runs the last
+    /// batches.
+    spare: SpareStock<K, V>,
 }
 
 /// Registrations by loom thread id, each boxed so that it stays put.
@@ -136,17 +125,78 @@ struct Batch<K, V> {
 
 impl<K, V> Drop for Batch<K, V> {
     fn drop(&mut self) {
-        for &entry in &self.entries {
-            // SAFETY: each entry was unlinked and retired once (`Pinned::retire_entry`); a
-            // batch drops after the grace period that began once all of its entries were
-            // unlinked, or in the map's drop, so no thread can still read it. Dropped in
-            // place: the block is kept, below.
+        // The blocks go to the spare stock once their entries are dropped, also when a key's or
+        // value's drop panics (`BlocksBack` drops last).
+        let blocks = BlocksBack {
+            blocks: mem::take(&mut self.entries),
+            spare: self.spare,
+        };
+        // A panicking drop leaves the rest to `rest`'s own drop, so no other entry is lost (a
+        // second panic while unwinding aborts, as with a `Vec` of such values).
+        let mut rest = RestOfBatch(&blocks.blocks);
+        while let Some((&entry, tail)) = rest.0.split_first() {
+            rest.0 = tail;
+            // SAFETY: see `RestOfBatch::drop`.
             unsafe { std::ptr::drop_in_place(entry) };
         }
-        // SAFETY: the spare stock is boxed in the map's `Reclaim` and dropped after every
-        // batch has run (after the registrations and the collector).
+    }
+}
+
+/// Entries of a batch still to drop.
+struct RestOfBatch<'a, K, V>(&'a [*mut Entry<K, V>]);
+
+impl<K, V> Drop for RestOfBatch<'_, K, V> {
+    /// Runs only when a drop in `Batch::drop` panicked.
+    fn drop(&mut self) {
+        for &entry in self.0 {
+            // SAFETY: each entry was unlinked and retired once (`Pinned::retire_entry`); a
+            // batch drops after the grace period that began once all of its entries were
+            // unlinked, or in the map's drop, so no thread can still read it. Each is dropped
+            // once (the slice moves past it first), in place: its block is kept.
+            unsafe { std::ptr::drop_in_place(entry) };
+        }
+    }
+}
+
+/// A batch's blocks, whose entries are dropped, on their way to the spare stock.
+struct BlocksBack<K, V> {
+    blocks: Vec<*mut Entry<K, V>>,
+    spare: *const Spare<K, V>,
+}
+
+impl<K, V> Drop for BlocksBack<K, V> {
+    fn drop(&mut self) {
+        // SAFETY: the spare stock is allocated apart (`SpareStock`) and freed after every batch
+        // has run (after the registrations and the collector).
         let spare = unsafe { &*self.spare };
-        spare.put(mem::take(&mut self.entries));
+        spare.put(mem::take(&mut self.blocks));
+    }
+}
+
+/// The map's [`Spare`] stock, allocated on its own and reached through a raw pointer: the
+/// collector's batches keep pointers to it, which a `Box` would invalidate each time the map
+/// (and the `Box` with it) moves.
+struct SpareStock<K, V>(std::ptr::NonNull<Spare<K, V>>);
+
+impl<K, V> SpareStock<K, V> {
+    fn new() -> Self {
+        let spare = Box::new(Spare {
+            batches: BookkeepingLock::new(Vec::new()),
+        });
+        Self(std::ptr::NonNull::from(Box::leak(spare)))
+    }
+
+    fn get(&self) -> &Spare<K, V> {
+        // SAFETY: allocated in `new` and freed only in `drop`, after every use through `self`.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl<K, V> Drop for SpareStock<K, V> {
+    fn drop(&mut self) {
+        // SAFETY: allocated as a `Box` in `new`; the map's collector, whose batches point to it,
+        // has dropped before (field order in `Reclaim`), so nothing points to it any more.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }
 }
 
@@ -275,20 +325,11 @@ impl<K, V> Reclaim<K, V> {
     pub(crate) fn new() -> Self {
         Self {
             collector: Collector::new(),
-            spare: Box::new(Spare {
-                batches: BookkeepingLock::new(Vec::new()),
-            }),
+            spare: SpareStock::new(),
             #[cfg(not(gosync_loom))]
             participants: thread_local::ThreadLocal::new(),
             #[cfg(gosync_loom)]
             participants: BookkeepingLock::new(Vec::new()),
-            // A std atomic, not the loom facade's: it only names maps (loom forbids its atomics
-            // in statics). 2^64 maps are never made.
-            #[cfg(not(gosync_loom))]
-            id: {
-                static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-                NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            },
         }
     }
 
@@ -299,33 +340,19 @@ impl<K, V> Reclaim<K, V> {
         Pinned {
             guard: participant.handle.pin(),
             participant,
-            spare: &self.spare,
+            spare: self.spare.get(),
             flush: Cell::new(false),
         }
     }
 
+    /// This thread's registration. No cache of the last map a thread used in front of it: a
+    /// thread whose thread-locals are being destroyed may have given its `ThreadLocal` slot up
+    /// to a new thread already, and a cached registration would then be used by both.
     #[cfg(not(gosync_loom))]
     #[inline]
     fn participant(&self) -> &Participant<K, V> {
-        let (id, participant) = LAST.with(Cell::get);
-        if id == self.id {
-            // SAFETY: the cache holds this map's id only with the registration this thread
-            // got from this map's `participants` (below), of this map's `K, V`; a registration
-            // stays in place until the map drops, and the map is alive (borrowed by `self`).
-            return unsafe { &*participant.cast::<Participant<K, V>>() };
-        }
-        self.participant_uncached()
-    }
-
-    #[cfg(not(gosync_loom))]
-    #[cold]
-    fn participant_uncached(&self) -> &Participant<K, V> {
-        let participant = self
-            .participants
-            .get_or(|| Participant::new(self.collector.register()));
-        let erased: *const Participant<K, V> = participant;
-        LAST.with(|last| last.set((self.id, erased.cast())));
-        participant
+        self.participants
+            .get_or(|| Participant::new(self.collector.register()))
     }
 
     #[cfg(gosync_loom)]
@@ -375,14 +402,8 @@ impl Len {
     }
 }
 
-/// This thread's stripe, handed out round-robin when the thread first asks.
+/// This thread's stripe: threads take stripes in turn.
 #[inline]
 fn stripe() -> usize {
-    // A std atomic, not the loom facade's: it only spreads threads over stripes, and loom
-    // forbids its atomics in statics.
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    std::thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % STRIPES;
-    }
-    STRIPE.try_with(|s| *s).unwrap_or(0)
+    gosync_park::thread_ticket() % STRIPES
 }

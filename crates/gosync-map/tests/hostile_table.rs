@@ -437,9 +437,10 @@ impl Drop for UseOnDrop {
 /// map's registrations) was freed: the thread-local holding the destructor was set before the
 /// map's first use on this thread, so it is destroyed after the thread id's guard.
 #[test]
-#[ignore = "BUG: the process aborts (`fatal runtime error: thread local panicked on drop`): \
-            Reclaim::participant_uncached -> ThreadLocal::get_or -> thread_local::thread_id::get_slow \
-            -> THREAD_GUARD.with after its destruction"]
+#[ignore = "known limitation: a map used from a thread-local destructor that runs after the \
+            `thread_local` crate's own (which frees the thread's slot) aborts the process: \
+            ThreadLocal::get_or -> thread_local::thread_id::get_slow -> THREAD_GUARD.with after \
+            its destruction"]
 fn a_map_used_from_a_thread_local_destructor_after_thread_ids_were_freed() {
     if let Some(child) =
         in_child_process("a_map_used_from_a_thread_local_destructor_after_thread_ids_were_freed")
@@ -527,10 +528,9 @@ impl Drop for DeleteOnDrop {
 /// concurrently instead, the two threads use one `LocalHandle` and `RefCell`s at once: a data
 /// race.
 #[test]
-#[ignore = "BUG: two threads share one epoch registration: 64 values dropped while the map is \
-            alive (assert `live == 64` fails: left 0); Reclaim::participant's LAST cache hit after \
-            thread_local's THREAD_GUARD freed the thread id (reclaim.rs, the SAFETY of \
-            `unsafe impl Send for Participant` does not hold)"]
+#[ignore = "known limitation: aborts as \
+            a_map_used_from_a_thread_local_destructor_after_thread_ids_were_freed does (the \
+            registration is no longer cached per thread, so it is never shared)"]
 fn a_registration_is_not_shared_with_a_new_thread_while_tls_destructors_run() {
     if let Some(child) =
         in_child_process("a_registration_is_not_shared_with_a_new_thread_while_tls_destructors_run")
@@ -616,8 +616,9 @@ impl Drop for HammerOnDrop {
 /// `RefCell`s of `Participant`; natively it can panic with `already borrowed` or corrupt the
 /// guard count.
 #[test]
-#[ignore = "BUG: data race: two threads use one Participant at once (see \
-            a_registration_is_not_shared_with_a_new_thread_while_tls_destructors_run)"]
+#[ignore = "known limitation: aborts as \
+            a_map_used_from_a_thread_local_destructor_after_thread_ids_were_freed does (the \
+            registration is no longer cached per thread, so it is never shared)"]
 fn a_registration_is_not_used_by_two_threads_at_once_while_tls_destructors_run() {
     if let Some(child) = in_child_process(
         "a_registration_is_not_used_by_two_threads_at_once_while_tls_destructors_run",
@@ -1135,8 +1136,6 @@ impl Drop for PanicOnDrop {
 }
 
 #[test]
-#[ignore = "BUG: a panicking V::drop in a reclaimed batch leaks the rest of the batch: \
-            live values left after the map's drop (reclaim.rs, Batch::drop)"]
 fn a_panicking_drop_during_reclamation_leaks_no_other_value() {
     let live = Arc::new(AtomicUsize::new(0));
     let m: Box<Map<u64, PanicOnDrop>> = Box::default();
@@ -1309,13 +1308,6 @@ fn range_under_delete_and_restore_in_shared_chains_visits_stable_keys_once() {
 /// Removes enough keys that full batches wait in the collector, then moves the map by value (into
 /// a function), where it drops and runs them.
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "BUG (miri, Tree Borrows): write access through a Batch's `*const Spare` is forbidden: \
-              moving the map into `drop` retags `Reclaim::spare: Box<Spare>` (protected), and the \
-              collector's batches write through a pointer derived before the move (reclaim.rs, \
-              Batch::drop -> Spare::put)"
-)]
 fn a_map_moved_by_value_with_batches_in_the_collector() {
     let live = Arc::new(AtomicUsize::new(0));
     let m: Map<u64, Counted> = Map::new();
