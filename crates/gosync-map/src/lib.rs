@@ -70,6 +70,12 @@ use write::Locked;
 /// writers do. A slow hasher, or one that returns the same hash for every key, still gives a
 /// correct map (keys of one full hash are chained and compared one by one).
 ///
+/// The keys' `Eq` and `Clone` and the values' `PartialEq` (for the compare methods) run while a
+/// write holds one of the map's locks, so they must not call the same map: a write there waits
+/// for itself. Every closure the methods take (`f` of [`update`](Self::update),
+/// [`range`](Self::range), [`load_or_store_with`](Self::load_or_store_with), …) runs with no
+/// lock held and may use the map.
+///
 /// # Differences from Go
 ///
 /// - Keys and values are typed (`K`, `V`) rather than `any`; keys need `Hash + Eq`.
@@ -379,11 +385,20 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         V: Clone,
     {
         let hash = self.hash(&key);
+        // The registry lets concurrent callers compare their key with ours in place, so ours
+        // stays in this slot until it moves into the map under the registry lock (`finish`):
+        // every access below goes through one raw pointer, so the registered reference stays
+        // valid until then. The slot drops the key if it never moves (a panic in `f`).
+        let mut key_slot = Some(key);
+        let key_slot: *mut Option<K> = &mut key_slot;
+        // SAFETY: `key_slot` points to the live local above; the key is taken out only at the
+        // very end, under the registry lock.
+        let key: &K = unsafe { (*key_slot).as_ref() }.expect("the key is in its slot");
         loop {
-            if let Some(value) = self.load_hashed(hash, &key) {
+            if let Some(value) = self.load_hashed(hash, key) {
                 return (value, true);
             }
-            let registration = match self.pending.begin(hash, &key) {
+            let registration = match self.pending.begin(hash, key) {
                 Turn::Wait(waiter) => {
                     waiter.wait();
                     continue;
@@ -391,7 +406,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
                 Turn::Compute(registration) => registration,
             };
             // A caller that finished before we registered has stored its value by now.
-            if let Some(value) = self.load_hashed(hash, &key) {
+            if let Some(value) = self.load_hashed(hash, key) {
                 return (value, true);
             }
             let value = f();
@@ -399,8 +414,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
             // values whose `Drop` may call this method.
             let guard = self.reclaim.pin();
             // The key moves into the map under the registry lock, where nobody reads it.
-            let (value, loaded) =
-                registration.finish(|| self.load_or_store_hashed(hash, key, value, &guard));
+            let (value, loaded) = registration.finish(|| {
+                // SAFETY: as above; the registry lock is held, so no caller reads the key now,
+                // and it is unregistered in this same critical section.
+                let key = unsafe { (*key_slot).take() }.expect("the key moves once");
+                self.load_or_store_hashed(hash, key, value, &guard)
+            });
             return (value.clone(), loaded);
         }
     }

@@ -3,8 +3,10 @@
 //! growing the table, a resize racing a load, a range and a store (the key is found, visited
 //! once, and the store lands in the new table), `clear` racing a store, reclamation (a replaced
 //! value is freed once, never while a reader can see it, also when the reader finds it through a
-//! moved chain of the old table, and its block is reused only after that) and two
-//! `load_or_store_with` callers for one absent key.
+//! moved chain of the old table, and its block is reused only after that), two
+//! `load_or_store_with` callers for one absent key, and `update` racing a resize and another
+//! `update` (no increment lost) or a delete and re-store of its key (never applied to a stale
+//! entry).
 //!
 //! A map starts with one bucket of five slots, so five keys fill it and a sixth overflows the
 //! chain and grows the table. Values are loom cells, so a reader that could see a value without
@@ -311,5 +313,60 @@ fn load_or_store_with_runs_f_once() {
         let theirs = other.join().unwrap();
         assert_eq!(runs.load(Ordering::Relaxed), 1);
         assert_eq!(v.get(), theirs);
+    });
+}
+
+/// A plain `u64` map, for the models of `update`.
+type CountMap = Map<u64, u64, Placed>;
+
+fn add_one(n: Option<&u64>) -> Option<u64> {
+    Some(n.map_or(1, |n| n + 1))
+}
+
+/// Keys `1..=5`, values `10 * k`: the one bucket is full.
+fn full_count_bucket() -> Arc<CountMap> {
+    let m = Arc::new(CountMap::default());
+    for k in 1..=5 {
+        m.store(k, 10 * k);
+    }
+    m
+}
+
+#[test]
+fn update_vs_resize_and_update_loses_no_increment() {
+    loom::model(|| {
+        let m = full_count_bucket();
+        let other = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                m.store(6, 60);
+                m.update(2, add_one);
+            })
+        };
+        m.update(2, add_one);
+        other.join().unwrap();
+        assert_eq!(m.load(&2), Some(22));
+        assert_eq!(m.len(), 6);
+    });
+}
+
+#[test]
+fn update_vs_delete_and_restore_applies_to_the_current_entry() {
+    loom::model(|| {
+        let m = full_count_bucket();
+        let other = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                m.delete(&3);
+                m.store(3, 100);
+            })
+        };
+        m.update(3, add_one);
+        other.join().unwrap();
+        // Before the delete (31, then replaced by 100), or after the store (101); an update
+        // between the two stores 1, which the store replaces.
+        let v = m.load(&3);
+        assert!(v == Some(100) || v == Some(101), "{v:?}");
+        assert_eq!(m.len(), 5);
     });
 }
