@@ -5,46 +5,14 @@
 #![cfg(not(gosync_loom))]
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
 use gosync_atomic::Value;
 use gosync_testkit::{panic_message, scaled};
 
-/// Counts values made and dropped.
-#[derive(Debug, Default)]
-struct Census {
-    made: AtomicUsize,
-    dropped: AtomicUsize,
-}
+mod common;
 
-impl Census {
-    fn live(&self) -> usize {
-        self.made.load(SeqCst) - self.dropped.load(SeqCst)
-    }
-}
-
-#[derive(Debug)]
-struct Counted {
-    census: Arc<Census>,
-    id: usize,
-}
-
-impl Counted {
-    fn new(census: &Arc<Census>, id: usize) -> Self {
-        census.made.fetch_add(1, SeqCst);
-        Self {
-            census: Arc::clone(census),
-            id,
-        }
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.census.dropped.fetch_add(1, SeqCst);
-    }
-}
+use common::{Census, Counted};
 
 /// A value whose drop panics when its id is the chosen one.
 struct PanicsOnDrop {

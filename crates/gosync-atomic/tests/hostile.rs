@@ -12,40 +12,9 @@ use std::thread;
 use gosync_atomic::{Counter, Value};
 use gosync_testkit::{join_within, panic_message, scaled, wait_until, within};
 
-/// Counts values made and dropped.
-#[derive(Debug, Default)]
-struct Census {
-    made: AtomicUsize,
-    dropped: AtomicUsize,
-}
+mod common;
 
-impl Census {
-    fn live(&self) -> usize {
-        self.made.load(SeqCst) - self.dropped.load(SeqCst)
-    }
-}
-
-#[derive(Debug)]
-struct Counted {
-    census: Arc<Census>,
-    id: usize,
-}
-
-impl Counted {
-    fn new(census: &Arc<Census>, id: usize) -> Self {
-        census.made.fetch_add(1, SeqCst);
-        Self {
-            census: Arc::clone(census),
-            id,
-        }
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.census.dropped.fetch_add(1, SeqCst);
-    }
-}
+use common::{Census, Counted};
 
 #[test]
 fn a_panicking_update_closure_stores_nothing_and_leaks_nothing() {

@@ -16,71 +16,14 @@ use std::thread;
 use gosync_map::Map;
 use gosync_testkit::{join_within, scaled, within};
 
-/// A hasher that keeps `f(hash of the key)`.
-#[derive(Clone, Copy, Default)]
-struct Shaped<const MODE: u8>;
+mod common;
+
+use common::{Counted, Shaped};
 
 /// Every key has one hash: the whole map is one chain of overflow buckets.
 type OneHash = Shaped<0>;
 /// Only the low 8 bits vary: at most 256 chains in use, one tag for every key.
-type EightBits = Shaped<1>;
-
-struct ShapedHasher<const MODE: u8>(std::collections::hash_map::DefaultHasher);
-
-impl<const MODE: u8> Hasher for ShapedHasher<MODE> {
-    fn finish(&self) -> u64 {
-        match MODE {
-            0 => 0x5555_5555_5555_5555,
-            _ => self.0.finish() & 0xFF,
-        }
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.write(bytes);
-    }
-}
-
-impl<const MODE: u8> BuildHasher for Shaped<MODE> {
-    type Hasher = ShapedHasher<MODE>;
-    fn build_hasher(&self) -> Self::Hasher {
-        ShapedHasher(Default::default())
-    }
-}
-
-/// A value that counts the live copies of itself.
-#[derive(Debug)]
-struct Counted {
-    id: u64,
-    live: Arc<AtomicUsize>,
-}
-
-impl Counted {
-    fn new(id: u64, live: &Arc<AtomicUsize>) -> Self {
-        live.fetch_add(1, Ordering::SeqCst);
-        Self {
-            id,
-            live: Arc::clone(live),
-        }
-    }
-}
-
-impl Clone for Counted {
-    fn clone(&self) -> Self {
-        Self::new(self.id, &self.live)
-    }
-}
-
-impl PartialEq for Counted {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        let before = self.live.fetch_sub(1, Ordering::SeqCst);
-        assert!(before > 0, "a value was dropped twice");
-    }
-}
+type EightBits = Shaped<2>;
 
 /// The keys a `range` visits, failing on a key visited twice.
 fn visited<K: Hash + Eq + Clone, V, S: BuildHasher>(m: &Map<K, V, S>) -> HashSet<K> {

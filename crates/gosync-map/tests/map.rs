@@ -18,9 +18,9 @@ use gosync_map::Map;
 use gosync_testkit::{join_within, panic_message, scaled, within};
 use proptest::prelude::*;
 
-/// A hasher that keeps `f(hash of the key)`: for forcing collisions.
-#[derive(Clone, Copy, Default)]
-struct Shaped<const MODE: u8>;
+mod common;
+
+use common::{Counted, Shaped};
 
 /// Every key hashes to the same value: the whole map is one chain of overflow buckets.
 type BadHash = Shaped<0>;
@@ -28,64 +28,6 @@ type BadHash = Shaped<0>;
 type TopDigit = Shaped<1>;
 /// Only the low 8 bits vary: at most 256 buckets in use, and one tag for every key.
 type LowBits = Shaped<2>;
-
-struct ShapedHasher<const MODE: u8>(std::collections::hash_map::DefaultHasher);
-
-impl<const MODE: u8> Hasher for ShapedHasher<MODE> {
-    fn finish(&self) -> u64 {
-        let h = self.0.finish();
-        match MODE {
-            0 => 42,
-            1 => h & (0xF << 60),
-            _ => h & 0xFF,
-        }
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.write(bytes);
-    }
-}
-
-impl<const MODE: u8> BuildHasher for Shaped<MODE> {
-    type Hasher = ShapedHasher<MODE>;
-    fn build_hasher(&self) -> Self::Hasher {
-        ShapedHasher(Default::default())
-    }
-}
-
-/// Counts live values, to check that each is dropped exactly once.
-#[derive(Debug)]
-struct Counted {
-    id: u64,
-    live: Arc<AtomicUsize>,
-}
-
-impl Counted {
-    fn new(id: u64, live: &Arc<AtomicUsize>) -> Self {
-        live.fetch_add(1, Ordering::SeqCst);
-        Self {
-            id,
-            live: Arc::clone(live),
-        }
-    }
-}
-
-impl Clone for Counted {
-    fn clone(&self) -> Self {
-        Self::new(self.id, &self.live)
-    }
-}
-
-impl PartialEq for Counted {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.live.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 fn contents<K: Hash + Eq + Clone, V: Clone, S: BuildHasher>(m: &Map<K, V, S>) -> HashMap<K, V> {
     let mut all = HashMap::new();
