@@ -212,21 +212,37 @@ fn resize_under_fire<S: BuildHasher + Default + Send + Sync + 'static>(
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn resize_under_fire_random_hash() {
     resize_under_fire::<RandomState>(scaled(16, 3) as u64, scaled(4000, 40) as u64, 64);
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn resize_under_fire_64_writers() {
     resize_under_fire::<RandomState>(scaled(64, 4) as u64, scaled(500, 12) as u64, 16);
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn resize_under_fire_one_hash() {
     resize_under_fire::<OneHash>(scaled(8, 2) as u64, scaled(120, 10) as u64, 8);
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn resize_under_fire_eight_bit_hash() {
     resize_under_fire::<EightBits>(scaled(16, 3) as u64, scaled(600, 20) as u64, 32);
 }
@@ -236,6 +252,10 @@ fn resize_under_fire_eight_bit_hash() {
 // ----------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn many_maps_interleaved_and_dropped_while_others_have_them_cached() {
     let live = Arc::new(AtomicUsize::new(0));
     let maps_n = scaled(100, 6);
@@ -324,6 +344,10 @@ fn a_new_map_at_a_dropped_maps_address_is_not_confused_with_it() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn threads_exit_with_the_map_cached_and_retired_values_batched() {
     let live = Arc::new(AtomicUsize::new(0));
     let m: Arc<Map<u64, Counted>> = Arc::new(Map::new());
@@ -611,6 +635,10 @@ thread_local! {
 
 /// The same with the thread-local set after the map's first use: destroyed before the id.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn a_map_used_from_a_thread_local_destructor() {
     let a = Arc::new(Map::new());
     let (done, sums) = mpsc::channel();
@@ -659,6 +687,10 @@ impl Drop for Nosy {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn recycled_blocks_with_values_whose_drop_uses_maps() {
     let other = Arc::new(Map::new());
     let live = Arc::new(AtomicUsize::new(0));
@@ -709,6 +741,10 @@ fn recycled_blocks_with_values_whose_drop_uses_maps() {
 /// Values that hold an `Arc`: a block reused while a reader still reads the old value would
 /// show as a wrong id or a wrong strong count.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn readers_never_see_a_recycled_block() {
     let shared = Arc::new(());
     let m: Arc<Map<u64, (u64, Arc<()>)>> = Arc::new(Map::new());
@@ -785,6 +821,10 @@ where
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn keys_and_values_of_every_size_through_recycled_blocks() {
     churn_sizes(|_| (), |_| (), |_, _| ());
     churn_sizes(|i| i as u8, |i| i as u8, |_, _| ());
@@ -890,6 +930,10 @@ fn expect_panic(f: impl FnOnce()) {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn panics_in_user_code_during_resizes_leave_the_map_exact() {
     quiet_panics_under_miri();
     let live = Arc::new(AtomicUsize::new(0));
@@ -999,6 +1043,10 @@ impl Drop for OddClone {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn a_panicking_value_clone_after_the_write_keeps_the_write_and_the_counts() {
     let live = Arc::new(AtomicUsize::new(0));
     let m: Box<Map<u64, OddClone>> = Box::default();
@@ -1020,6 +1068,10 @@ fn a_panicking_value_clone_after_the_write_keeps_the_write_and_the_counts() {
 /// Callers of one absent key while the first `f` panics: another caller runs its `f`, and the
 /// value is stored once.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn load_or_store_with_panics_under_contention() {
     quiet_panics_under_miri();
     let m: Arc<Map<u64, u64>> = Arc::new(Map::new());
@@ -1126,6 +1178,10 @@ fn a_panicking_drop_during_reclamation_leaks_no_other_value() {
 // ----------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn clear_racing_stores_resizes_and_ranges() {
     let live = Arc::new(AtomicUsize::new(0));
     let m: Arc<Map<u64, Counted>> = Arc::new(Map::new());
@@ -1176,6 +1232,10 @@ fn clear_racing_stores_resizes_and_ranges() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn range_callback_that_grows_deletes_and_clears_the_map() {
     let live = Arc::new(AtomicUsize::new(0));
     let m: Box<Map<u64, Counted>> = Box::default();
@@ -1211,6 +1271,10 @@ fn range_callback_that_grows_deletes_and_clears_the_map() {
 /// Keys present for the whole of a range that runs while another thread deletes and re-stores
 /// other keys of the same chains (a hasher with 8 bits: every key has the same tag) and grows.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
+)]
 fn range_under_delete_and_restore_in_shared_chains_visits_stable_keys_once() {
     let m: Arc<Map<u64, u64, EightBits>> = Arc::new(Map::default());
     let stable = 300u64;
