@@ -2,28 +2,28 @@
 //! colliding hashers, many maps per thread (the cached epoch registration), recycled entry
 //! blocks, panics in user code, `clear` against everything, and maps used while a thread exits.
 //! Every count is checked exactly and every wait is bounded.
+//!
+//! Under miri only the tests about memory run: the others, each half a minute or more there
+//! (where the whole file ran clean in 729 s on 2026-12-01), sit in the `#[cfg(not(miri))]`
+//! `*_heavy` module of their section and run natively in every test run.
 
 use std::cell::{Cell, RefCell};
-use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Barrier};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread;
 
 use gosync_map::Map;
 use gosync_testkit::{join_within, scaled, within};
 
+// Under miri the colliding hashers serve only the heavy tests.
+#[cfg_attr(miri, allow(dead_code))]
 mod common;
 
-use common::{Counted, Shaped};
-
-/// Every key has one hash: the whole map is one chain of overflow buckets.
-type OneHash = Shaped<0>;
-/// Only the low 8 bits vary: at most 256 chains in use, one tag for every key.
-type EightBits = Shaped<2>;
+use common::Counted;
 
 /// The keys a `range` visits, failing on a key visited twice.
 fn visited<K: Hash + Eq + Clone, V, S: BuildHasher>(m: &Map<K, V, S>) -> HashSet<K> {
@@ -48,252 +48,208 @@ fn drop_last<T>(m: Arc<T>) {
 // Resize under fire
 // ----------------------------------------------------------------------------------------------
 
-/// Keys `0..STABLE` are stored first and never touched again; writers store fresh keys (forcing
-/// several doublings) and delete every third; churners hammer a few keys with every method;
-/// rangers check that each range visits every stable key exactly once; readers load the stable
-/// keys. At the end the contents, `len` and the live-value count are exact.
-fn resize_under_fire<S: BuildHasher + Default + Send + Sync + 'static>(
-    writers: u64,
-    per_writer: u64,
-    stable: u64,
-) {
-    let live = Arc::new(AtomicUsize::new(0));
-    let m: Arc<Map<u64, Counted, S>> = Arc::new(Map::default());
-    for k in 0..stable {
-        m.store(k, Counted::new(k, &live));
-    }
-    let churn_keys: u64 = 8;
-    let churn_base = 1 << 40;
-    let counter_key = 1 << 41;
-    let once_base = 1 << 42;
-    let once_keys: u64 = scaled(64, 4) as u64;
-    let done = Arc::new(AtomicBool::new(false));
-    let f_calls = Arc::new(AtomicUsize::new(0));
-    let updates = Arc::new(AtomicU64::new(0));
-    let churners = 4;
-    let start = Arc::new(Barrier::new(writers as usize + churners + 4));
-    let mut workers = Vec::new();
-    for w in 0..writers {
-        let (m, live, start) = (Arc::clone(&m), Arc::clone(&live), Arc::clone(&start));
-        workers.push(thread::spawn(move || {
-            start.wait();
-            let base = (1 << 32) + w * per_writer;
-            for i in 0..per_writer {
-                m.store(base + i, Counted::new(base + i, &live));
-                if i % 3 == 2 {
-                    m.delete(&(base + i - 1));
+/// All of this section's tests take half a minute or more under miri: natively only.
+#[cfg(not(miri))]
+mod resize_heavy {
+    use super::*;
+    use std::collections::hash_map::RandomState;
+    use std::sync::atomic::AtomicU64;
+    use std::sync::Barrier;
+
+    use super::common::Shaped;
+
+    /// Every key has one hash: the whole map is one chain of overflow buckets.
+    type OneHash = Shaped<0>;
+    /// Only the low 8 bits vary: at most 256 chains in use, one tag for every key.
+    pub(super) type EightBits = Shaped<2>;
+
+    /// Keys `0..STABLE` are stored first and never touched again; writers store fresh keys (forcing
+    /// several doublings) and delete every third; churners hammer a few keys with every method;
+    /// rangers check that each range visits every stable key exactly once; readers load the stable
+    /// keys. At the end the contents, `len` and the live-value count are exact.
+    fn resize_under_fire<S: BuildHasher + Default + Send + Sync + 'static>(
+        writers: u64,
+        per_writer: u64,
+        stable: u64,
+    ) {
+        let live = Arc::new(AtomicUsize::new(0));
+        let m: Arc<Map<u64, Counted, S>> = Arc::new(Map::default());
+        for k in 0..stable {
+            m.store(k, Counted::new(k, &live));
+        }
+        let churn_keys: u64 = 8;
+        let churn_base = 1 << 40;
+        let counter_key = 1 << 41;
+        let once_base = 1 << 42;
+        let once_keys: u64 = scaled(64, 4) as u64;
+        let done = Arc::new(AtomicBool::new(false));
+        let f_calls = Arc::new(AtomicUsize::new(0));
+        let updates = Arc::new(AtomicU64::new(0));
+        let churners = 4;
+        let start = Arc::new(Barrier::new(writers as usize + churners + 4));
+        let mut workers = Vec::new();
+        for w in 0..writers {
+            let (m, live, start) = (Arc::clone(&m), Arc::clone(&live), Arc::clone(&start));
+            workers.push(thread::spawn(move || {
+                start.wait();
+                let base = (1 << 32) + w * per_writer;
+                for i in 0..per_writer {
+                    m.store(base + i, Counted::new(base + i, &live));
+                    if i % 3 == 2 {
+                        m.delete(&(base + i - 1));
+                    }
                 }
-            }
-        }));
-    }
-    for c in 0..churners as u64 {
-        let (m, live, start, f_calls, updates) = (
-            Arc::clone(&m),
-            Arc::clone(&live),
-            Arc::clone(&start),
-            Arc::clone(&f_calls),
-            Arc::clone(&updates),
-        );
-        workers.push(thread::spawn(move || {
-            start.wait();
-            for round in 0..scaled(2000, 30) as u64 {
-                let k = churn_base + (round + c) % churn_keys;
-                match (round + c) % 7 {
-                    0 => drop(m.load_or_store(k, Counted::new(k, &live))),
-                    1 => {
-                        let old = Counted::new(k, &live);
-                        let new = Counted::new(k, &live);
-                        let _ = m.compare_and_swap(&k, &old, new);
-                    }
-                    2 => drop(m.load_and_delete(&k)),
-                    3 => m.delete(&k),
-                    4 => drop(m.swap(k, Counted::new(k, &live))),
-                    5 => {
-                        let _ = m.compare_and_delete(&k, &Counted::new(k, &live));
-                    }
-                    _ => {
-                        if let Some(v) = m.load(&k) {
-                            assert_eq!(v.id, k);
+            }));
+        }
+        for c in 0..churners as u64 {
+            let (m, live, start, f_calls, updates) = (
+                Arc::clone(&m),
+                Arc::clone(&live),
+                Arc::clone(&start),
+                Arc::clone(&f_calls),
+                Arc::clone(&updates),
+            );
+            workers.push(thread::spawn(move || {
+                start.wait();
+                for round in 0..scaled(2000, 30) as u64 {
+                    let k = churn_base + (round + c) % churn_keys;
+                    match (round + c) % 7 {
+                        0 => drop(m.load_or_store(k, Counted::new(k, &live))),
+                        1 => {
+                            let old = Counted::new(k, &live);
+                            let new = Counted::new(k, &live);
+                            let _ = m.compare_and_swap(&k, &old, new);
+                        }
+                        2 => drop(m.load_and_delete(&k)),
+                        3 => m.delete(&k),
+                        4 => drop(m.swap(k, Counted::new(k, &live))),
+                        5 => {
+                            let _ = m.compare_and_delete(&k, &Counted::new(k, &live));
+                        }
+                        _ => {
+                            if let Some(v) = m.load(&k) {
+                                assert_eq!(v.id, k);
+                            }
                         }
                     }
+                    m.update(counter_key, |old| {
+                        Some(Counted::new(old.map_or(1, |v| v.id + 1), &live))
+                    });
+                    updates.fetch_add(1, Ordering::SeqCst);
+                    let once = once_base + round % once_keys;
+                    let (v, _) = m.load_or_store_with(once, || {
+                        f_calls.fetch_add(1, Ordering::SeqCst);
+                        Counted::new(once, &live)
+                    });
+                    assert_eq!(v.id, once);
                 }
-                m.update(counter_key, |old| {
-                    Some(Counted::new(old.map_or(1, |v| v.id + 1), &live))
-                });
-                updates.fetch_add(1, Ordering::SeqCst);
-                let once = once_base + round % once_keys;
-                let (v, _) = m.load_or_store_with(once, || {
-                    f_calls.fetch_add(1, Ordering::SeqCst);
-                    Counted::new(once, &live)
-                });
-                assert_eq!(v.id, once);
-            }
-        }));
-    }
-    let mut watchers = Vec::new();
-    for _ in 0..2 {
-        let (m, done, start) = (Arc::clone(&m), Arc::clone(&done), Arc::clone(&start));
-        watchers.push(thread::spawn(move || {
-            start.wait();
-            let mut ranges = 0;
-            while !done.load(Ordering::SeqCst) || ranges == 0 {
-                let seen = visited(&m);
-                let missing = (0..stable).filter(|k| !seen.contains(k)).count();
-                assert_eq!(missing, 0, "range missed stable keys");
-                ranges += 1;
-            }
-        }));
-    }
-    for r in 0..2u64 {
-        let (m, done, start) = (Arc::clone(&m), Arc::clone(&done), Arc::clone(&start));
-        watchers.push(thread::spawn(move || {
-            start.wait();
-            let mut i = r;
-            while !done.load(Ordering::SeqCst) || i < 2 * stable {
-                let k = i % stable;
-                assert!(m.contains_key(&k), "stable key {k} missing");
-                assert_eq!(m.load_with(&k, |v| v.id), Some(k));
-                assert_eq!(m.load(&k).map(|v| v.id), Some(k));
-                i += 1;
-            }
-        }));
-    }
-    for w in workers {
-        join_within(w);
-    }
-    done.store(true, Ordering::SeqCst);
-    for w in watchers {
-        join_within(w);
-    }
-
-    // The contents, exactly.
-    for w in 0..writers {
-        let base = (1 << 32) + w * per_writer;
-        for i in 0..per_writer {
-            let deleted = i % 3 == 1 && i + 1 < per_writer;
-            assert_eq!(
-                m.load(&(base + i)).map(|v| v.id),
-                (!deleted).then_some(base + i),
-                "writer key {w}/{i}"
-            );
+            }));
         }
+        let mut watchers = Vec::new();
+        for _ in 0..2 {
+            let (m, done, start) = (Arc::clone(&m), Arc::clone(&done), Arc::clone(&start));
+            watchers.push(thread::spawn(move || {
+                start.wait();
+                let mut ranges = 0;
+                while !done.load(Ordering::SeqCst) || ranges == 0 {
+                    let seen = visited(&m);
+                    let missing = (0..stable).filter(|k| !seen.contains(k)).count();
+                    assert_eq!(missing, 0, "range missed stable keys");
+                    ranges += 1;
+                }
+            }));
+        }
+        for r in 0..2u64 {
+            let (m, done, start) = (Arc::clone(&m), Arc::clone(&done), Arc::clone(&start));
+            watchers.push(thread::spawn(move || {
+                start.wait();
+                let mut i = r;
+                while !done.load(Ordering::SeqCst) || i < 2 * stable {
+                    let k = i % stable;
+                    assert!(m.contains_key(&k), "stable key {k} missing");
+                    assert_eq!(m.load_with(&k, |v| v.id), Some(k));
+                    assert_eq!(m.load(&k).map(|v| v.id), Some(k));
+                    i += 1;
+                }
+            }));
+        }
+        for w in workers {
+            join_within(w);
+        }
+        done.store(true, Ordering::SeqCst);
+        for w in watchers {
+            join_within(w);
+        }
+
+        // The contents, exactly.
+        for w in 0..writers {
+            let base = (1 << 32) + w * per_writer;
+            for i in 0..per_writer {
+                let deleted = i % 3 == 1 && i + 1 < per_writer;
+                assert_eq!(
+                    m.load(&(base + i)).map(|v| v.id),
+                    (!deleted).then_some(base + i),
+                    "writer key {w}/{i}"
+                );
+            }
+        }
+        assert_eq!(f_calls.load(Ordering::SeqCst), once_keys as usize);
+        assert_eq!(
+            m.load(&counter_key).map(|v| v.id),
+            Some(updates.load(Ordering::SeqCst))
+        );
+        let seen = visited(&m);
+        assert_eq!(
+            m.len(),
+            seen.len(),
+            "len disagrees with range at quiescence"
+        );
+        let kept_per_writer = (0..per_writer)
+            .filter(|i| !(i % 3 == 1 && i + 1 < per_writer))
+            .count();
+        let churn_present = (0..churn_keys)
+            .filter(|k| seen.contains(&(churn_base + k)))
+            .count();
+        assert_eq!(
+            seen.len(),
+            stable as usize
+                + writers as usize * kept_per_writer
+                + churn_present
+                + 1
+                + once_keys as usize
+        );
+        drop_last(m);
+        assert_eq!(
+            live.load(Ordering::SeqCst),
+            0,
+            "values leaked or dropped twice"
+        );
     }
-    assert_eq!(f_calls.load(Ordering::SeqCst), once_keys as usize);
-    assert_eq!(
-        m.load(&counter_key).map(|v| v.id),
-        Some(updates.load(Ordering::SeqCst))
-    );
-    let seen = visited(&m);
-    assert_eq!(
-        m.len(),
-        seen.len(),
-        "len disagrees with range at quiescence"
-    );
-    let kept_per_writer = (0..per_writer)
-        .filter(|i| !(i % 3 == 1 && i + 1 < per_writer))
-        .count();
-    let churn_present = (0..churn_keys)
-        .filter(|k| seen.contains(&(churn_base + k)))
-        .count();
-    assert_eq!(
-        seen.len(),
-        stable as usize
-            + writers as usize * kept_per_writer
-            + churn_present
-            + 1
-            + once_keys as usize
-    );
-    drop_last(m);
-    assert_eq!(
-        live.load(Ordering::SeqCst),
-        0,
-        "values leaked or dropped twice"
-    );
-}
 
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn resize_under_fire_random_hash() {
-    resize_under_fire::<RandomState>(scaled(16, 3) as u64, scaled(4000, 40) as u64, 64);
-}
+    #[test]
+    fn resize_under_fire_random_hash() {
+        resize_under_fire::<RandomState>(scaled(16, 3) as u64, scaled(4000, 40) as u64, 64);
+    }
 
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn resize_under_fire_64_writers() {
-    resize_under_fire::<RandomState>(scaled(64, 4) as u64, scaled(500, 12) as u64, 16);
-}
+    #[test]
+    fn resize_under_fire_64_writers() {
+        resize_under_fire::<RandomState>(scaled(64, 4) as u64, scaled(500, 12) as u64, 16);
+    }
 
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn resize_under_fire_one_hash() {
-    resize_under_fire::<OneHash>(scaled(8, 2) as u64, scaled(120, 10) as u64, 8);
-}
+    #[test]
+    fn resize_under_fire_one_hash() {
+        resize_under_fire::<OneHash>(scaled(8, 2) as u64, scaled(120, 10) as u64, 8);
+    }
 
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn resize_under_fire_eight_bit_hash() {
-    resize_under_fire::<EightBits>(scaled(16, 3) as u64, scaled(600, 20) as u64, 32);
+    #[test]
+    fn resize_under_fire_eight_bit_hash() {
+        resize_under_fire::<EightBits>(scaled(16, 3) as u64, scaled(600, 20) as u64, 32);
+    }
 }
 
 // ----------------------------------------------------------------------------------------------
 // Many maps: the thread's cached registration
 // ----------------------------------------------------------------------------------------------
-
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn many_maps_interleaved_and_dropped_while_others_have_them_cached() {
-    let live = Arc::new(AtomicUsize::new(0));
-    let maps_n = scaled(100, 6);
-    let threads = scaled(8, 3);
-    let rounds = scaled(400, 20) as u64;
-    let maps: Vec<Arc<Map<u64, Counted>>> = (0..maps_n).map(|_| Arc::new(Map::new())).collect();
-    let start = Arc::new(Barrier::new(threads));
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let mut mine: Vec<_> = maps.iter().map(Arc::clone).collect();
-            let (live, start) = (Arc::clone(&live), Arc::clone(&start));
-            thread::spawn(move || {
-                start.wait();
-                for r in 0..rounds {
-                    for (i, m) in mine.iter().enumerate() {
-                        let k = (t as u64) << 32 | r;
-                        m.store(k, Counted::new(k, &live));
-                        if r % 2 == 1 {
-                            assert_eq!(m.load_and_delete(&(k - 1)).map(|v| v.id), Some(k - 1));
-                        }
-                        assert_eq!(m.load(&k).map(|v| v.id), Some(k), "map {i}");
-                    }
-                    // Drop this thread's handle on some maps early: the last one drops the map
-                    // while other threads still have it as their cached map.
-                    if r == rounds / 2 && t % 2 == 0 {
-                        mine.truncate(mine.len() / 2);
-                    }
-                }
-                mine.len()
-            })
-        })
-        .collect();
-    drop(maps);
-    for h in handles {
-        join_within(h);
-    }
-    assert_eq!(live.load(Ordering::SeqCst), 0);
-}
 
 #[test]
 fn a_new_map_at_a_dropped_maps_address_is_not_confused_with_it() {
@@ -341,42 +297,6 @@ fn a_new_map_at_a_dropped_maps_address_is_not_confused_with_it() {
     join_within(worker);
     // The point is the address reuse; report if the allocator never reused one.
     eprintln!("address reused {reused} times");
-}
-
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn threads_exit_with_the_map_cached_and_retired_values_batched() {
-    let live = Arc::new(AtomicUsize::new(0));
-    let m: Arc<Map<u64, Counted>> = Arc::new(Map::new());
-    for round in 0..scaled(20, 3) as u64 {
-        let handles: Vec<_> = (0..4u64)
-            .map(|t| {
-                let (m, live) = (Arc::clone(&m), Arc::clone(&live));
-                thread::spawn(move || {
-                    // Fewer removals than a batch: they wait in this thread's batch when it exits.
-                    for i in 0..10 {
-                        let k = round << 32 | t << 16 | i;
-                        m.store(k, Counted::new(k, &live));
-                        m.store(k, Counted::new(k, &live));
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            join_within(h);
-        }
-        // Threads that reuse the exited threads' registrations.
-        within({
-            let m = Arc::clone(&m);
-            move || m.clear()
-        });
-    }
-    assert!(m.is_empty());
-    drop_last(m);
-    assert_eq!(live.load(Ordering::SeqCst), 0);
 }
 
 thread_local! {
@@ -629,221 +549,119 @@ fn a_registration_is_not_used_by_two_threads_at_once_while_tls_destructors_run()
     assert_eq!(m.len(), 1);
 }
 
-thread_local! {
-    static LATE_TLS_USES_MAP: RefCell<Option<UseOnDrop>> = const { RefCell::new(None) };
-}
+/// The tests of this section that take half a minute or more under miri: natively only.
+#[cfg(not(miri))]
+mod many_maps_heavy {
+    use super::*;
+    use std::sync::Barrier;
 
-/// The same with the thread-local set after the map's first use: destroyed before the id.
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn a_map_used_from_a_thread_local_destructor() {
-    let a = Arc::new(Map::new());
-    let (done, sums) = mpsc::channel();
-    let handle = {
-        let a = Arc::clone(&a);
-        thread::spawn(move || {
-            a.store(1, 1);
-            LATE_TLS_USES_MAP.with(|slot| {
-                *slot.borrow_mut() = Some(UseOnDrop {
-                    maps: vec![Arc::clone(&a), Arc::new(Map::new())],
-                    done,
+    #[test]
+    fn many_maps_interleaved_and_dropped_while_others_have_them_cached() {
+        let live = Arc::new(AtomicUsize::new(0));
+        let maps_n = scaled(100, 6);
+        let threads = scaled(8, 3);
+        let rounds = scaled(400, 20) as u64;
+        let maps: Vec<Arc<Map<u64, Counted>>> = (0..maps_n).map(|_| Arc::new(Map::new())).collect();
+        let start = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let mut mine: Vec<_> = maps.iter().map(Arc::clone).collect();
+                let (live, start) = (Arc::clone(&live), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    for r in 0..rounds {
+                        for (i, m) in mine.iter().enumerate() {
+                            let k = (t as u64) << 32 | r;
+                            m.store(k, Counted::new(k, &live));
+                            if r % 2 == 1 {
+                                assert_eq!(m.load_and_delete(&(k - 1)).map(|v| v.id), Some(k - 1));
+                            }
+                            assert_eq!(m.load(&k).map(|v| v.id), Some(k), "map {i}");
+                        }
+                        // Drop this thread's handle on some maps early: the last one drops the map
+                        // while other threads still have it as their cached map.
+                        if r == rounds / 2 && t % 2 == 0 {
+                            mine.truncate(mine.len() / 2);
+                        }
+                    }
+                    mine.len()
                 })
+            })
+            .collect();
+        drop(maps);
+        for h in handles {
+            join_within(h);
+        }
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn threads_exit_with_the_map_cached_and_retired_values_batched() {
+        let live = Arc::new(AtomicUsize::new(0));
+        let m: Arc<Map<u64, Counted>> = Arc::new(Map::new());
+        for round in 0..scaled(20, 3) as u64 {
+            let handles: Vec<_> = (0..4u64)
+                .map(|t| {
+                    let (m, live) = (Arc::clone(&m), Arc::clone(&live));
+                    thread::spawn(move || {
+                        // Fewer removals than a batch: they wait in this thread's batch when it
+                        // exits.
+                        for i in 0..10 {
+                            let k = round << 32 | t << 16 | i;
+                            m.store(k, Counted::new(k, &live));
+                            m.store(k, Counted::new(k, &live));
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                join_within(h);
+            }
+            // Threads that reuse the exited threads' registrations.
+            within({
+                let m = Arc::clone(&m);
+                move || m.clear()
             });
-        })
-    };
-    join_within(handle);
-    assert_eq!(
-        sums.recv_timeout(std::time::Duration::from_secs(60)),
-        Ok(14)
-    );
-    assert_eq!(a.len(), 1);
+        }
+        assert!(m.is_empty());
+        drop_last(m);
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+    }
+
+    thread_local! {
+        static LATE_TLS_USES_MAP: RefCell<Option<UseOnDrop>> = const { RefCell::new(None) };
+    }
+
+    /// As `a_map_used_from_a_thread_local_destructor_after_thread_ids_were_freed`, with the
+    /// thread-local set after the map's first use: destroyed before the id.
+    #[test]
+    fn a_map_used_from_a_thread_local_destructor() {
+        let a = Arc::new(Map::new());
+        let (done, sums) = mpsc::channel();
+        let handle = {
+            let a = Arc::clone(&a);
+            thread::spawn(move || {
+                a.store(1, 1);
+                LATE_TLS_USES_MAP.with(|slot| {
+                    *slot.borrow_mut() = Some(UseOnDrop {
+                        maps: vec![Arc::clone(&a), Arc::new(Map::new())],
+                        done,
+                    })
+                });
+            })
+        };
+        join_within(handle);
+        assert_eq!(
+            sums.recv_timeout(std::time::Duration::from_secs(60)),
+            Ok(14)
+        );
+        assert_eq!(a.len(), 1);
+    }
 }
 
 // ----------------------------------------------------------------------------------------------
 // Recycled entry blocks
 // ----------------------------------------------------------------------------------------------
-
-/// A value whose drop reads another map and this map's neighbour key through a weak handle.
-struct Nosy {
-    id: u64,
-    other: Arc<Map<u64, u64>>,
-    me: std::sync::Weak<Map<u64, Nosy>>,
-    live: Arc<AtomicUsize>,
-}
-
-impl Drop for Nosy {
-    fn drop(&mut self) {
-        self.other.update(0, |n| Some(n.map_or(1, |n| n + 1)));
-        if let Some(me) = self.me.upgrade() {
-            if let Some(id) = me.load_with(&(self.id ^ 1), |v| v.id) {
-                assert_eq!(id, self.id ^ 1);
-            }
-        }
-        self.live.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn recycled_blocks_with_values_whose_drop_uses_maps() {
-    let other = Arc::new(Map::new());
-    let live = Arc::new(AtomicUsize::new(0));
-    let m: Arc<Map<u64, Nosy>> = Arc::new(Map::new());
-    let threads = scaled(4, 2) as u64;
-    let per = scaled(3000, 150) as u64;
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (m, other, live) = (Arc::clone(&m), Arc::clone(&other), Arc::clone(&live));
-            thread::spawn(move || {
-                let me = Arc::downgrade(&m);
-                for i in 0..per {
-                    let id = t << 32 | (i % 100);
-                    live.fetch_add(1, Ordering::SeqCst);
-                    m.store(
-                        id,
-                        Nosy {
-                            id,
-                            other: Arc::clone(&other),
-                            me: me.clone(),
-                            live: Arc::clone(&live),
-                        },
-                    );
-                    assert_eq!(m.load_with(&id, |v| v.id), Some(id));
-                    if i % 5 == 0 {
-                        m.delete(&(id ^ 1));
-                    }
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        join_within(h);
-    }
-    let stored = (threads * per) as usize;
-    let present = m.len();
-    assert_eq!(present, visited(&m).len());
-    drop_last(m);
-    assert_eq!(live.load(Ordering::SeqCst), 0);
-    assert_eq!(
-        other.load(&0),
-        Some(stored as u64),
-        "every value dropped once"
-    );
-    let _ = present;
-}
-
-/// Values that hold an `Arc`: a block reused while a reader still reads the old value would
-/// show as a wrong id or a wrong strong count.
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn readers_never_see_a_recycled_block() {
-    let shared = Arc::new(());
-    let m: Arc<Map<u64, (u64, Arc<()>)>> = Arc::new(Map::new());
-    let keys = 16u64;
-    for k in 0..keys {
-        m.store(k, (k << 32, Arc::clone(&shared)));
-    }
-    let done = Arc::new(AtomicBool::new(false));
-    let readers: Vec<_> = (0..2)
-        .map(|_| {
-            let (m, done) = (Arc::clone(&m), Arc::clone(&done));
-            thread::spawn(move || {
-                let mut n = 0u64;
-                while !done.load(Ordering::SeqCst) {
-                    let k = n % keys;
-                    m.load_with(&k, |(v, arc)| {
-                        assert_eq!(v >> 32, k, "a reader saw another key's value");
-                        assert!(Arc::strong_count(arc) >= 2);
-                    });
-                    m.range(|k, (v, _)| {
-                        assert_eq!(v >> 32, *k);
-                        true
-                    });
-                    n += 1;
-                }
-            })
-        })
-        .collect();
-    let writers: Vec<_> = (0..2u64)
-        .map(|t| {
-            let (m, shared) = (Arc::clone(&m), Arc::clone(&shared));
-            thread::spawn(move || {
-                for i in 0..scaled(20_000, 300) as u64 {
-                    let k = (i * 2 + t) % keys;
-                    m.store(k, (k << 32 | i, Arc::clone(&shared)));
-                }
-            })
-        })
-        .collect();
-    for w in writers {
-        join_within(w);
-    }
-    done.store(true, Ordering::SeqCst);
-    for r in readers {
-        join_within(r);
-    }
-    drop_last(m);
-    assert_eq!(Arc::strong_count(&shared), 1);
-}
-
-fn churn_sizes<K, V>(make_k: impl Fn(u64) -> K, make_v: impl Fn(u64) -> V, check: impl Fn(&V, u64))
-where
-    K: Hash + Eq + Clone,
-    V: Clone + PartialEq,
-{
-    let m: Map<K, V> = Map::new();
-    let n = scaled(600, 80) as u64;
-    for round in 0..3 {
-        for i in 0..n {
-            m.store(make_k(i), make_v(i + round));
-        }
-        for i in 0..n {
-            if let Some(v) = m.load(&make_k(i)) {
-                check(&v, i + round);
-            }
-        }
-        for i in (0..n).step_by(2) {
-            m.delete(&make_k(i));
-        }
-        for i in 0..n {
-            let _ = m.compare_and_swap(&make_k(i), &make_v(i + round), make_v(i + round + 1));
-        }
-    }
-}
-
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn keys_and_values_of_every_size_through_recycled_blocks() {
-    churn_sizes(|_| (), |_| (), |_, _| ());
-    churn_sizes(|i| i as u8, |i| i as u8, |_, _| ());
-    churn_sizes(
-        |i| i,
-        |i| [i as u8; 1000],
-        |v, i| assert!(v.iter().all(|b| *b == i as u8)),
-    );
-    churn_sizes(
-        |i| i.to_string(),
-        |i| "v".repeat(i as usize % 40) + &i.to_string(),
-        |v, i| assert!(v.ends_with(&i.to_string())),
-    );
-    let m: Map<(), ()> = Map::new();
-    m.store((), ());
-    m.store((), ());
-    assert_eq!(m.len(), 1);
-    assert_eq!(visited(&m).len(), 1);
-}
 
 #[test]
 fn a_map_of_rc_on_one_thread_drops_each_once() {
@@ -862,6 +680,182 @@ fn a_map_of_rc_on_one_thread_drops_each_once() {
     assert!(Rc::strong_count(&rc) > present);
     drop(m);
     assert_eq!(Rc::strong_count(&rc), 1);
+}
+
+/// The tests of this section that take half a minute or more under miri: natively only.
+#[cfg(not(miri))]
+mod recycled_blocks_heavy {
+    use super::*;
+
+    /// A value whose drop reads another map and this map's neighbour key through a weak handle.
+    struct Nosy {
+        id: u64,
+        other: Arc<Map<u64, u64>>,
+        me: std::sync::Weak<Map<u64, Nosy>>,
+        live: Arc<AtomicUsize>,
+    }
+
+    impl Drop for Nosy {
+        fn drop(&mut self) {
+            self.other.update(0, |n| Some(n.map_or(1, |n| n + 1)));
+            if let Some(me) = self.me.upgrade() {
+                if let Some(id) = me.load_with(&(self.id ^ 1), |v| v.id) {
+                    assert_eq!(id, self.id ^ 1);
+                }
+            }
+            self.live.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn recycled_blocks_with_values_whose_drop_uses_maps() {
+        let other = Arc::new(Map::new());
+        let live = Arc::new(AtomicUsize::new(0));
+        let m: Arc<Map<u64, Nosy>> = Arc::new(Map::new());
+        let threads = scaled(4, 2) as u64;
+        let per = scaled(3000, 150) as u64;
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (m, other, live) = (Arc::clone(&m), Arc::clone(&other), Arc::clone(&live));
+                thread::spawn(move || {
+                    let me = Arc::downgrade(&m);
+                    for i in 0..per {
+                        let id = t << 32 | (i % 100);
+                        live.fetch_add(1, Ordering::SeqCst);
+                        m.store(
+                            id,
+                            Nosy {
+                                id,
+                                other: Arc::clone(&other),
+                                me: me.clone(),
+                                live: Arc::clone(&live),
+                            },
+                        );
+                        assert_eq!(m.load_with(&id, |v| v.id), Some(id));
+                        if i % 5 == 0 {
+                            m.delete(&(id ^ 1));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            join_within(h);
+        }
+        let stored = (threads * per) as usize;
+        let present = m.len();
+        assert_eq!(present, visited(&m).len());
+        drop_last(m);
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            other.load(&0),
+            Some(stored as u64),
+            "every value dropped once"
+        );
+        let _ = present;
+    }
+
+    /// Values that hold an `Arc`: a block reused while a reader still reads the old value would
+    /// show as a wrong id or a wrong strong count.
+    #[test]
+    fn readers_never_see_a_recycled_block() {
+        let shared = Arc::new(());
+        let m: Arc<Map<u64, (u64, Arc<()>)>> = Arc::new(Map::new());
+        let keys = 16u64;
+        for k in 0..keys {
+            m.store(k, (k << 32, Arc::clone(&shared)));
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (m, done) = (Arc::clone(&m), Arc::clone(&done));
+                thread::spawn(move || {
+                    let mut n = 0u64;
+                    while !done.load(Ordering::SeqCst) {
+                        let k = n % keys;
+                        m.load_with(&k, |(v, arc)| {
+                            assert_eq!(v >> 32, k, "a reader saw another key's value");
+                            assert!(Arc::strong_count(arc) >= 2);
+                        });
+                        m.range(|k, (v, _)| {
+                            assert_eq!(v >> 32, *k);
+                            true
+                        });
+                        n += 1;
+                    }
+                })
+            })
+            .collect();
+        let writers: Vec<_> = (0..2u64)
+            .map(|t| {
+                let (m, shared) = (Arc::clone(&m), Arc::clone(&shared));
+                thread::spawn(move || {
+                    for i in 0..scaled(20_000, 300) as u64 {
+                        let k = (i * 2 + t) % keys;
+                        m.store(k, (k << 32 | i, Arc::clone(&shared)));
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            join_within(w);
+        }
+        done.store(true, Ordering::SeqCst);
+        for r in readers {
+            join_within(r);
+        }
+        drop_last(m);
+        assert_eq!(Arc::strong_count(&shared), 1);
+    }
+
+    fn churn_sizes<K, V>(
+        make_k: impl Fn(u64) -> K,
+        make_v: impl Fn(u64) -> V,
+        check: impl Fn(&V, u64),
+    ) where
+        K: Hash + Eq + Clone,
+        V: Clone + PartialEq,
+    {
+        let m: Map<K, V> = Map::new();
+        let n = scaled(600, 80) as u64;
+        for round in 0..3 {
+            for i in 0..n {
+                m.store(make_k(i), make_v(i + round));
+            }
+            for i in 0..n {
+                if let Some(v) = m.load(&make_k(i)) {
+                    check(&v, i + round);
+                }
+            }
+            for i in (0..n).step_by(2) {
+                m.delete(&make_k(i));
+            }
+            for i in 0..n {
+                let _ = m.compare_and_swap(&make_k(i), &make_v(i + round), make_v(i + round + 1));
+            }
+        }
+    }
+
+    #[test]
+    fn keys_and_values_of_every_size_through_recycled_blocks() {
+        churn_sizes(|_| (), |_| (), |_, _| ());
+        churn_sizes(|i| i as u8, |i| i as u8, |_, _| ());
+        churn_sizes(
+            |i| i,
+            |i| [i as u8; 1000],
+            |v, i| assert!(v.iter().all(|b| *b == i as u8)),
+        );
+        churn_sizes(
+            |i| i.to_string(),
+            |i| "v".repeat(i as usize % 40) + &i.to_string(),
+            |v, i| assert!(v.ends_with(&i.to_string())),
+        );
+        let m: Map<(), ()> = Map::new();
+        m.store((), ());
+        m.store((), ());
+        assert_eq!(m.len(), 1);
+        assert_eq!(visited(&m).len(), 1);
+    }
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -913,94 +907,11 @@ fn bomb(id: u64, armed: u8) -> Bomb {
     Bomb { id, armed }
 }
 
-/// Under miri, printing each of the many expected panics (with a backtrace when
-/// `RUST_BACKTRACE` is set) costs more than the test: silence them there.
-fn quiet_panics_under_miri() {
-    if cfg!(miri) {
-        static QUIET: std::sync::Once = std::sync::Once::new();
-        QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
-    }
-}
-
 fn expect_panic(f: impl FnOnce()) {
     assert!(
         catch_unwind(AssertUnwindSafe(f)).is_err(),
         "expected a panic"
     );
-}
-
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn panics_in_user_code_during_resizes_leave_the_map_exact() {
-    quiet_panics_under_miri();
-    let live = Arc::new(AtomicUsize::new(0));
-    let m: Arc<Map<Bomb, Counted>> = Arc::new(Map::new());
-    let writers = scaled(4, 2) as u64;
-    let per = scaled(3000, 60) as u64;
-    let start = Arc::new(Barrier::new(writers as usize + 2));
-    let grow: Vec<_> = (0..writers)
-        .map(|w| {
-            let (m, live, start) = (Arc::clone(&m), Arc::clone(&live), Arc::clone(&start));
-            thread::spawn(move || {
-                start.wait();
-                for i in 0..per {
-                    let k = 1_000_000 + w * per + i;
-                    m.store(key(k), Counted::new(k, &live));
-                }
-            })
-        })
-        .collect();
-    // Keys 0..10 hold values that the panicking thread keeps trying to change.
-    for k in 0..10 {
-        m.store(key(k), Counted::new(k, &live));
-    }
-    let bombers: Vec<_> = (0..2u64)
-        .map(|b| {
-            let (m, live, start) = (Arc::clone(&m), Arc::clone(&live), Arc::clone(&start));
-            thread::spawn(move || {
-                start.wait();
-                for round in 0..scaled(300, 3) as u64 {
-                    let k = (round + b) % 10;
-                    let v = || Counted::new(999, &live);
-                    expect_panic(|| m.store(bomb(k, HASH), v()));
-                    expect_panic(|| m.store(bomb(k, EQ), v()));
-                    expect_panic(|| drop(m.swap(bomb(k, EQ), v())));
-                    expect_panic(|| drop(m.load_or_store(bomb(k, EQ), v())));
-                    expect_panic(|| drop(m.load(&bomb(k, HASH))));
-                    expect_panic(|| drop(m.load(&bomb(k, EQ))));
-                    expect_panic(|| m.delete(&bomb(k, EQ)));
-                    expect_panic(|| drop(m.load_and_delete(&bomb(k, EQ))));
-                    expect_panic(|| {
-                        let _ = m.compare_and_swap(&bomb(k, EQ), &Counted::new(k, &live), v());
-                    });
-                    expect_panic(|| {
-                        let _ = m.compare_and_delete(&bomb(k, EQ), &Counted::new(k, &live));
-                    });
-                    expect_panic(|| m.update(key(k), |_| panic!("update bomb")));
-                    expect_panic(|| m.update(bomb(k, EQ), |_| Some(v())));
-                    expect_panic(|| {
-                        let _ = m.load_with(&key(k), |_| panic!("load_with bomb"));
-                    });
-                    expect_panic(|| {
-                        drop(m.load_or_store_with(key(100 + k), || panic!("lsw bomb")))
-                    });
-                    expect_panic(|| m.range(|_, _| panic!("range bomb")));
-                    assert!(!m.contains_key(&key(100 + k)));
-                    assert_eq!(m.load(&key(k)).map(|v| v.id), Some(k));
-                }
-            })
-        })
-        .collect();
-    for h in grow.into_iter().chain(bombers) {
-        join_within(h);
-    }
-    assert_eq!(m.len(), (writers * per + 10) as usize);
-    assert_eq!(visited(&m).len(), m.len());
-    drop_last(m);
-    assert_eq!(live.load(Ordering::SeqCst), 0);
 }
 
 #[test]
@@ -1016,103 +927,6 @@ fn a_panicking_key_clone_in_compare_and_swap_changes_nothing() {
     assert!(m.is_empty());
     drop(m);
     assert_eq!(live.load(Ordering::SeqCst), 0);
-}
-
-/// A value whose clone panics when its id is odd.
-#[derive(Debug)]
-struct OddClone(u64, Arc<AtomicUsize>);
-
-impl OddClone {
-    fn new(id: u64, live: &Arc<AtomicUsize>) -> Self {
-        live.fetch_add(1, Ordering::SeqCst);
-        Self(id, Arc::clone(live))
-    }
-}
-
-impl Clone for OddClone {
-    fn clone(&self) -> Self {
-        assert!(self.0 % 2 == 0, "clone bomb");
-        Self::new(self.0, &self.1)
-    }
-}
-
-impl Drop for OddClone {
-    fn drop(&mut self) {
-        self.1.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn a_panicking_value_clone_after_the_write_keeps_the_write_and_the_counts() {
-    let live = Arc::new(AtomicUsize::new(0));
-    let m: Box<Map<u64, OddClone>> = Box::default();
-    // The store happens; only the returned clone panics.
-    expect_panic(|| drop(m.load_or_store(1, OddClone::new(1, &live))));
-    assert!(m.contains_key(&1));
-    // The swap happens; only the clone of the old value (odd) panics.
-    expect_panic(|| drop(m.swap(1, OddClone::new(3, &live))));
-    assert_eq!(m.load_with(&1, |v| v.0), Some(3));
-    expect_panic(|| drop(m.load_and_delete(&1)));
-    assert!(!m.contains_key(&1));
-    expect_panic(|| drop(m.load_or_store_with(5, || OddClone::new(5, &live))));
-    assert!(m.contains_key(&5));
-    assert_eq!(m.len(), 1);
-    drop(m);
-    assert_eq!(live.load(Ordering::SeqCst), 0);
-}
-
-/// Callers of one absent key while the first `f` panics: another caller runs its `f`, and the
-/// value is stored once.
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn load_or_store_with_panics_under_contention() {
-    quiet_panics_under_miri();
-    let m: Arc<Map<u64, u64>> = Arc::new(Map::new());
-    let calls = Arc::new(AtomicUsize::new(0));
-    let threads = scaled(16, 3);
-    let start = Arc::new(Barrier::new(threads));
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let (m, calls, start) = (Arc::clone(&m), Arc::clone(&calls), Arc::clone(&start));
-            thread::spawn(move || {
-                start.wait();
-                let mut got = None;
-                for k in 0..scaled(50, 4) as u64 {
-                    let r = catch_unwind(AssertUnwindSafe(|| {
-                        m.load_or_store_with(k, || {
-                            // The first two calls of each key panic.
-                            if calls.fetch_add(1, Ordering::SeqCst) % 3 < 2 {
-                                panic!("first calls panic");
-                            }
-                            k * 10
-                        })
-                    }));
-                    if let Ok((v, _)) = r {
-                        assert_eq!(v, k * 10);
-                        got = Some(v);
-                    }
-                }
-                got
-            })
-        })
-        .collect();
-    for h in handles {
-        join_within(h);
-    }
-    for k in 0..scaled(50, 4) as u64 {
-        // A key whose callers all panicked is absent; a stored one holds its value.
-        if let Some(v) = m.load(&k) {
-            assert_eq!(v, k * 10);
-        }
-    }
-    assert_eq!(m.len(), visited(&m).len());
 }
 
 /// A value whose drop panics once, when the collector drops it.
@@ -1173,139 +987,309 @@ fn a_panicking_drop_during_reclamation_leaks_no_other_value() {
     );
 }
 
+/// The tests of this section that take half a minute or more under miri: natively only.
+#[cfg(not(miri))]
+mod panics_heavy {
+    use super::*;
+    use std::sync::Barrier;
+
+    /// Under miri, printing each of the many expected panics (with a backtrace when
+    /// `RUST_BACKTRACE` is set) costs more than the test: silence them there.
+    fn quiet_panics_under_miri() {
+        if cfg!(miri) {
+            static QUIET: std::sync::Once = std::sync::Once::new();
+            QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+        }
+    }
+
+    #[test]
+    fn panics_in_user_code_during_resizes_leave_the_map_exact() {
+        quiet_panics_under_miri();
+        let live = Arc::new(AtomicUsize::new(0));
+        let m: Arc<Map<Bomb, Counted>> = Arc::new(Map::new());
+        let writers = scaled(4, 2) as u64;
+        let per = scaled(3000, 60) as u64;
+        let start = Arc::new(Barrier::new(writers as usize + 2));
+        let grow: Vec<_> = (0..writers)
+            .map(|w| {
+                let (m, live, start) = (Arc::clone(&m), Arc::clone(&live), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    for i in 0..per {
+                        let k = 1_000_000 + w * per + i;
+                        m.store(key(k), Counted::new(k, &live));
+                    }
+                })
+            })
+            .collect();
+        // Keys 0..10 hold values that the panicking thread keeps trying to change.
+        for k in 0..10 {
+            m.store(key(k), Counted::new(k, &live));
+        }
+        let bombers: Vec<_> = (0..2u64)
+            .map(|b| {
+                let (m, live, start) = (Arc::clone(&m), Arc::clone(&live), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    for round in 0..scaled(300, 3) as u64 {
+                        let k = (round + b) % 10;
+                        let v = || Counted::new(999, &live);
+                        expect_panic(|| m.store(bomb(k, HASH), v()));
+                        expect_panic(|| m.store(bomb(k, EQ), v()));
+                        expect_panic(|| drop(m.swap(bomb(k, EQ), v())));
+                        expect_panic(|| drop(m.load_or_store(bomb(k, EQ), v())));
+                        expect_panic(|| drop(m.load(&bomb(k, HASH))));
+                        expect_panic(|| drop(m.load(&bomb(k, EQ))));
+                        expect_panic(|| m.delete(&bomb(k, EQ)));
+                        expect_panic(|| drop(m.load_and_delete(&bomb(k, EQ))));
+                        expect_panic(|| {
+                            let _ = m.compare_and_swap(&bomb(k, EQ), &Counted::new(k, &live), v());
+                        });
+                        expect_panic(|| {
+                            let _ = m.compare_and_delete(&bomb(k, EQ), &Counted::new(k, &live));
+                        });
+                        expect_panic(|| m.update(key(k), |_| panic!("update bomb")));
+                        expect_panic(|| m.update(bomb(k, EQ), |_| Some(v())));
+                        expect_panic(|| {
+                            let _ = m.load_with(&key(k), |_| panic!("load_with bomb"));
+                        });
+                        expect_panic(|| {
+                            drop(m.load_or_store_with(key(100 + k), || panic!("lsw bomb")))
+                        });
+                        expect_panic(|| m.range(|_, _| panic!("range bomb")));
+                        assert!(!m.contains_key(&key(100 + k)));
+                        assert_eq!(m.load(&key(k)).map(|v| v.id), Some(k));
+                    }
+                })
+            })
+            .collect();
+        for h in grow.into_iter().chain(bombers) {
+            join_within(h);
+        }
+        assert_eq!(m.len(), (writers * per + 10) as usize);
+        assert_eq!(visited(&m).len(), m.len());
+        drop_last(m);
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+    }
+
+    /// A value whose clone panics when its id is odd.
+    #[derive(Debug)]
+    struct OddClone(u64, Arc<AtomicUsize>);
+
+    impl OddClone {
+        fn new(id: u64, live: &Arc<AtomicUsize>) -> Self {
+            live.fetch_add(1, Ordering::SeqCst);
+            Self(id, Arc::clone(live))
+        }
+    }
+
+    impl Clone for OddClone {
+        fn clone(&self) -> Self {
+            assert!(self.0 % 2 == 0, "clone bomb");
+            Self::new(self.0, &self.1)
+        }
+    }
+
+    impl Drop for OddClone {
+        fn drop(&mut self) {
+            self.1.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_panicking_value_clone_after_the_write_keeps_the_write_and_the_counts() {
+        let live = Arc::new(AtomicUsize::new(0));
+        let m: Box<Map<u64, OddClone>> = Box::default();
+        // The store happens; only the returned clone panics.
+        expect_panic(|| drop(m.load_or_store(1, OddClone::new(1, &live))));
+        assert!(m.contains_key(&1));
+        // The swap happens; only the clone of the old value (odd) panics.
+        expect_panic(|| drop(m.swap(1, OddClone::new(3, &live))));
+        assert_eq!(m.load_with(&1, |v| v.0), Some(3));
+        expect_panic(|| drop(m.load_and_delete(&1)));
+        assert!(!m.contains_key(&1));
+        expect_panic(|| drop(m.load_or_store_with(5, || OddClone::new(5, &live))));
+        assert!(m.contains_key(&5));
+        assert_eq!(m.len(), 1);
+        drop(m);
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+    }
+
+    /// Callers of one absent key while the first `f` panics: another caller runs its `f`, and the
+    /// value is stored once.
+    #[test]
+    fn load_or_store_with_panics_under_contention() {
+        quiet_panics_under_miri();
+        let m: Arc<Map<u64, u64>> = Arc::new(Map::new());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let threads = scaled(16, 3);
+        let start = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (m, calls, start) = (Arc::clone(&m), Arc::clone(&calls), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    let mut got = None;
+                    for k in 0..scaled(50, 4) as u64 {
+                        let r = catch_unwind(AssertUnwindSafe(|| {
+                            m.load_or_store_with(k, || {
+                                // The first two calls of each key panic.
+                                if calls.fetch_add(1, Ordering::SeqCst) % 3 < 2 {
+                                    panic!("first calls panic");
+                                }
+                                k * 10
+                            })
+                        }));
+                        if let Ok((v, _)) = r {
+                            assert_eq!(v, k * 10);
+                            got = Some(v);
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        for h in handles {
+            join_within(h);
+        }
+        for k in 0..scaled(50, 4) as u64 {
+            // A key whose callers all panicked is absent; a stored one holds its value.
+            if let Some(v) = m.load(&k) {
+                assert_eq!(v, k * 10);
+            }
+        }
+        assert_eq!(m.len(), visited(&m).len());
+    }
+}
+
 // ----------------------------------------------------------------------------------------------
 // clear, and range callbacks that change the map
 // ----------------------------------------------------------------------------------------------
 
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn clear_racing_stores_resizes_and_ranges() {
-    let live = Arc::new(AtomicUsize::new(0));
-    let m: Arc<Map<u64, Counted>> = Arc::new(Map::new());
-    let done = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..scaled(4, 2) as u64)
-        .map(|w| {
-            let (m, live) = (Arc::clone(&m), Arc::clone(&live));
-            thread::spawn(move || {
-                for i in 0..scaled(5000, 100) as u64 {
-                    let k = w << 32 | i;
-                    m.store(k, Counted::new(k, &live));
-                    if i % 4 == 0 {
-                        m.update(k, |v| v.map(|v| Counted::new(v.id, &live)));
+/// All of this section's tests take half a minute or more under miri: natively only.
+#[cfg(not(miri))]
+mod clear_and_range_heavy {
+    use super::resize_heavy::EightBits;
+    use super::*;
+
+    #[test]
+    fn clear_racing_stores_resizes_and_ranges() {
+        let live = Arc::new(AtomicUsize::new(0));
+        let m: Arc<Map<u64, Counted>> = Arc::new(Map::new());
+        let done = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..scaled(4, 2) as u64)
+            .map(|w| {
+                let (m, live) = (Arc::clone(&m), Arc::clone(&live));
+                thread::spawn(move || {
+                    for i in 0..scaled(5000, 100) as u64 {
+                        let k = w << 32 | i;
+                        m.store(k, Counted::new(k, &live));
+                        if i % 4 == 0 {
+                            m.update(k, |v| v.map(|v| Counted::new(v.id, &live)));
+                        }
                     }
-                }
+                })
             })
-        })
-        .collect();
-    let others: Vec<_> = (0..3)
-        .map(|r| {
+            .collect();
+        let others: Vec<_> = (0..3)
+            .map(|r| {
+                let (m, done) = (Arc::clone(&m), Arc::clone(&done));
+                thread::spawn(move || {
+                    let mut n = 0;
+                    while !done.load(Ordering::SeqCst) || n == 0 {
+                        if r == 0 {
+                            m.clear();
+                        } else {
+                            let _ = visited(&m);
+                        }
+                        n += 1;
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            join_within(w);
+        }
+        done.store(true, Ordering::SeqCst);
+        for o in others {
+            join_within(o);
+        }
+        assert_eq!(m.len(), visited(&m).len());
+        m.clear();
+        assert!(m.is_empty());
+        assert!(visited(&m).is_empty());
+        drop_last(m);
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn range_callback_that_grows_deletes_and_clears_the_map() {
+        let live = Arc::new(AtomicUsize::new(0));
+        let m: Box<Map<u64, Counted>> = Box::default();
+        let first = 40u64;
+        for k in 0..first {
+            m.store(k, Counted::new(k, &live));
+        }
+        let mut seen = HashSet::new();
+        let mut calls = 0u64;
+        let grow = scaled(400, 40) as u64;
+        m.range(|k, v| {
+            assert_eq!(k, &v.id);
+            assert!(seen.insert(*k), "key {k} visited twice");
+            calls += 1;
+            // Each visit stores many fresh keys (several doublings in all), deletes the visited
+            // key, and stores it again.
+            for i in 0..grow {
+                let fresh = 1_000_000 + calls * grow + i;
+                m.store(fresh, Counted::new(fresh, &live));
+            }
+            m.delete(k);
+            m.store(*k, Counted::new(*k, &live));
+            if calls == 20 {
+                m.clear();
+            }
+            calls < 60
+        });
+        assert_eq!(m.len(), visited(&m).len());
+        drop(m);
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+    }
+
+    /// Keys present for the whole of a range that runs while another thread deletes and re-stores
+    /// other keys of the same chains (a hasher with 8 bits: every key has the same tag) and grows.
+    #[test]
+    fn range_under_delete_and_restore_in_shared_chains_visits_stable_keys_once() {
+        let m: Arc<Map<u64, u64, EightBits>> = Arc::new(Map::default());
+        let stable = 300u64;
+        for k in 0..stable {
+            m.store(k, k);
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        let churn = {
             let (m, done) = (Arc::clone(&m), Arc::clone(&done));
             thread::spawn(move || {
-                let mut n = 0;
-                while !done.load(Ordering::SeqCst) || n == 0 {
-                    if r == 0 {
-                        m.clear();
-                    } else {
-                        let _ = visited(&m);
+                let mut i = 0u64;
+                while !done.load(Ordering::SeqCst) {
+                    let k = 10_000 + i % 500;
+                    m.delete(&k);
+                    m.store(k, k);
+                    if i % 50 == 0 {
+                        m.store(1 << 40 | i, i);
                     }
-                    n += 1;
+                    i += 1;
                 }
             })
-        })
-        .collect();
-    for w in writers {
-        join_within(w);
-    }
-    done.store(true, Ordering::SeqCst);
-    for o in others {
-        join_within(o);
-    }
-    assert_eq!(m.len(), visited(&m).len());
-    m.clear();
-    assert!(m.is_empty());
-    assert!(visited(&m).is_empty());
-    drop_last(m);
-    assert_eq!(live.load(Ordering::SeqCst), 0);
-}
-
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn range_callback_that_grows_deletes_and_clears_the_map() {
-    let live = Arc::new(AtomicUsize::new(0));
-    let m: Box<Map<u64, Counted>> = Box::default();
-    let first = 40u64;
-    for k in 0..first {
-        m.store(k, Counted::new(k, &live));
-    }
-    let mut seen = HashSet::new();
-    let mut calls = 0u64;
-    let grow = scaled(400, 40) as u64;
-    m.range(|k, v| {
-        assert_eq!(k, &v.id);
-        assert!(seen.insert(*k), "key {k} visited twice");
-        calls += 1;
-        // Each visit stores many fresh keys (several doublings in all), deletes the visited
-        // key, and stores it again.
-        for i in 0..grow {
-            let fresh = 1_000_000 + calls * grow + i;
-            m.store(fresh, Counted::new(fresh, &live));
+        };
+        for _ in 0..scaled(200, 3) {
+            let seen = visited(&m);
+            assert!(
+                (0..stable).all(|k| seen.contains(&k)),
+                "a stable key was missed"
+            );
         }
-        m.delete(k);
-        m.store(*k, Counted::new(*k, &live));
-        if calls == 20 {
-            m.clear();
-        }
-        calls < 60
-    });
-    assert_eq!(m.len(), visited(&m).len());
-    drop(m);
-    assert_eq!(live.load(Ordering::SeqCst), 0);
-}
-
-/// Keys present for the whole of a range that runs while another thread deletes and re-stores
-/// other keys of the same chains (a hasher with 8 bits: every key has the same tag) and grows.
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "half a minute or more under miri, where the whole file ran clean in 729 s on 2026-12-01; runs natively in every test run"
-)]
-fn range_under_delete_and_restore_in_shared_chains_visits_stable_keys_once() {
-    let m: Arc<Map<u64, u64, EightBits>> = Arc::new(Map::default());
-    let stable = 300u64;
-    for k in 0..stable {
-        m.store(k, k);
+        done.store(true, Ordering::SeqCst);
+        join_within(churn);
     }
-    let done = Arc::new(AtomicBool::new(false));
-    let churn = {
-        let (m, done) = (Arc::clone(&m), Arc::clone(&done));
-        thread::spawn(move || {
-            let mut i = 0u64;
-            while !done.load(Ordering::SeqCst) {
-                let k = 10_000 + i % 500;
-                m.delete(&k);
-                m.store(k, k);
-                if i % 50 == 0 {
-                    m.store(1 << 40 | i, i);
-                }
-                i += 1;
-            }
-        })
-    };
-    for _ in 0..scaled(200, 3) {
-        let seen = visited(&m);
-        assert!(
-            (0..stable).all(|k| seen.contains(&k)),
-            "a stable key was missed"
-        );
-    }
-    done.store(true, Ordering::SeqCst);
-    join_within(churn);
 }
 
 // ----------------------------------------------------------------------------------------------
