@@ -71,6 +71,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod ctx;
+mod guard;
 #[cfg(all(feature = "lock_api", not(gosync_loom)))]
 mod lock_api_impl;
 mod raw;

@@ -1,8 +1,6 @@
 //! [`RwMutexReadGuard`]: a shared lock held on an [`RwMutex`].
 
-use std::fmt;
 use std::marker::PhantomData;
-use std::ops::Deref;
 
 use crate::shards::ReadSlot;
 use crate::{RawRwMutex, RwMutex};
@@ -66,21 +64,6 @@ impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
         &guard.lock.raw
     }
 
-    /// The lock this guard belongs to.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gosync_rwmutex::{RwMutex, RwMutexReadGuard};
-    /// let lock = RwMutex::new(1);
-    /// let guard = lock.read();
-    /// assert!(std::ptr::eq(RwMutexReadGuard::rwmutex(&guard), &lock));
-    /// ```
-    #[inline]
-    pub fn rwmutex(guard: &Self) -> &'a RwMutex<T> {
-        guard.lock
-    }
-
     /// Releases the read lock, runs `f`, and takes the read lock again (also if `f` panics).
     ///
     /// # Examples
@@ -106,16 +89,6 @@ impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
     }
 }
 
-impl<T: ?Sized> Deref for RwMutexReadGuard<'_, T> {
-    type Target = T;
-
-    #[inline]
-    fn deref(&self) -> &T {
-        // SAFETY: this guard holds a shared lock, so no writer is inside.
-        unsafe { &*self.lock.data.ptr() }
-    }
-}
-
 impl<T: ?Sized> Drop for RwMutexReadGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
@@ -124,17 +97,7 @@ impl<T: ?Sized> Drop for RwMutexReadGuard<'_, T> {
     }
 }
 
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwMutexReadGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<T: ?Sized + fmt::Display> fmt::Display for RwMutexReadGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&**self, f)
-    }
-}
+crate::guard::shared_guard_impls!(RwMutexReadGuard, read);
 
 impl<T: ?Sized> RwMutex<T> {
     #[inline]

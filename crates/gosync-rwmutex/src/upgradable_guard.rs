@@ -1,8 +1,6 @@
 //! [`RwMutexUpgradableReadGuard`]: the upgradable lock held on an [`RwMutex`].
 
-use std::fmt;
 use std::marker::PhantomData;
-use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use crate::shards::ReadSlot;
@@ -188,31 +186,6 @@ impl<'a, T: ?Sized> RwMutexUpgradableReadGuard<'a, T> {
     pub fn raw(guard: &Self) -> &'a RawRwMutex {
         &guard.lock.raw
     }
-
-    /// The lock this guard belongs to.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gosync_rwmutex::{RwMutex, RwMutexUpgradableReadGuard};
-    /// let lock = RwMutex::new(1);
-    /// let guard = lock.upgradable_read();
-    /// assert!(std::ptr::eq(RwMutexUpgradableReadGuard::rwmutex(&guard), &lock));
-    /// ```
-    #[inline]
-    pub fn rwmutex(guard: &Self) -> &'a RwMutex<T> {
-        guard.lock
-    }
-}
-
-impl<T: ?Sized> Deref for RwMutexUpgradableReadGuard<'_, T> {
-    type Target = T;
-
-    #[inline]
-    fn deref(&self) -> &T {
-        // SAFETY: this guard holds the upgradable lock, which keeps writers out.
-        unsafe { &*self.lock.data.ptr() }
-    }
 }
 
 impl<T: ?Sized> Drop for RwMutexUpgradableReadGuard<'_, T> {
@@ -223,17 +196,7 @@ impl<T: ?Sized> Drop for RwMutexUpgradableReadGuard<'_, T> {
     }
 }
 
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwMutexUpgradableReadGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<T: ?Sized + fmt::Display> fmt::Display for RwMutexUpgradableReadGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&**self, f)
-    }
-}
+crate::guard::shared_guard_impls!(RwMutexUpgradableReadGuard, upgradable_read);
 
 impl<T: ?Sized> RwMutex<T> {
     #[inline]

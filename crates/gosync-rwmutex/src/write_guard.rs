@@ -1,8 +1,7 @@
 //! [`RwMutexWriteGuard`]: the exclusive lock held on an [`RwMutex`].
 
-use std::fmt;
 use std::marker::PhantomData;
-use std::ops::{Deref, DerefMut};
+use std::ops::DerefMut;
 
 use crate::shards::ReadSlot;
 use crate::{RawRwMutex, RwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard};
@@ -99,21 +98,6 @@ impl<'a, T: ?Sized> RwMutexWriteGuard<'a, T> {
         &guard.lock.raw
     }
 
-    /// The lock this guard belongs to.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gosync_rwmutex::{RwMutex, RwMutexWriteGuard};
-    /// let lock = RwMutex::new(1);
-    /// let guard = lock.write();
-    /// assert!(std::ptr::eq(RwMutexWriteGuard::rwmutex(&guard), &lock));
-    /// ```
-    #[inline]
-    pub fn rwmutex(guard: &Self) -> &'a RwMutex<T> {
-        guard.lock
-    }
-
     /// Releases the write lock, runs `f`, and takes the write lock again (also if `f` panics).
     ///
     /// # Examples
@@ -137,16 +121,6 @@ impl<'a, T: ?Sized> RwMutexWriteGuard<'a, T> {
     }
 }
 
-impl<T: ?Sized> Deref for RwMutexWriteGuard<'_, T> {
-    type Target = T;
-
-    #[inline]
-    fn deref(&self) -> &T {
-        // SAFETY: this guard holds the exclusive lock.
-        unsafe { &*self.lock.data.ptr() }
-    }
-}
-
 impl<T: ?Sized> DerefMut for RwMutexWriteGuard<'_, T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
@@ -164,17 +138,7 @@ impl<T: ?Sized> Drop for RwMutexWriteGuard<'_, T> {
     }
 }
 
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwMutexWriteGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<T: ?Sized + fmt::Display> fmt::Display for RwMutexWriteGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&**self, f)
-    }
-}
+crate::guard::shared_guard_impls!(RwMutexWriteGuard, write);
 
 impl<T: ?Sized> RwMutex<T> {
     #[inline]
