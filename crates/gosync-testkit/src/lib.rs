@@ -8,6 +8,7 @@
 //! - [`join_within`] joins a thread, failing after [`LIMIT`]; [`within`] runs a closure on a
 //!   new thread the same way. A panic in the thread is re-raised on the caller with its
 //!   original payload, so `catch_unwind` and [`panic_message`] still see it.
+//! - [`spawn_with`] starts a thread on its own handle of a shared value.
 //! - [`wait_until`] yields (never sleeps) until a condition holds, failing after [`LIMIT`].
 //! - [`panic_message`] is the text of a caught panic, for comparing with Go's panic texts.
 //! - [`scaled`] picks an iteration or thread count: the full one normally, a small one under
@@ -39,7 +40,7 @@
 
 use std::any::Any;
 use std::panic;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -123,6 +124,30 @@ pub fn join_within<T: Send + 'static>(handle: JoinHandle<T>) -> T {
 #[track_caller]
 pub fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     join_within(thread::spawn(f))
+}
+
+/// Spawns a thread that runs `f` with its own handle on `shared`: the
+/// `{ let x = Arc::clone(&x); thread::spawn(move || ...) }` of a test, in one call.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+///
+/// use gosync_testkit::{join_within, spawn_with};
+///
+/// let total = Arc::new(Mutex::new(1));
+/// let doubler = spawn_with(&total, |total| *total.lock().unwrap() *= 2);
+/// join_within(doubler);
+/// assert_eq!(*total.lock().unwrap(), 2);
+/// ```
+pub fn spawn_with<S, T>(shared: &Arc<S>, f: impl FnOnce(&S) -> T + Send + 'static) -> JoinHandle<T>
+where
+    S: ?Sized + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    let shared = Arc::clone(shared);
+    thread::spawn(move || f(&shared))
 }
 
 /// Waits, yielding and never sleeping, until `condition` returns `true`; fails the test if it
