@@ -21,30 +21,57 @@ use gosync_testkit::{panic_message, scaled, within};
 /// How many threads the racing tests start.
 const THREADS: usize = scaled(10, 4);
 
-#[test]
-fn many_threads_run_f_exactly_once() {
-    within(|| {
-        let once = Arc::new(Once::new());
-        let runs = Arc::new(AtomicUsize::new(0));
-        let start = Arc::new(Barrier::new(THREADS));
+/// Runs `f(i)` for each `i` in `0..THREADS` on a thread of its own, all started together, and
+/// returns the results in order.
+fn race<T: Send>(f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let start = Barrier::new(THREADS);
+    thread::scope(|scope| {
         let handles: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let (once, runs, start) = (once.clone(), runs.clone(), start.clone());
-                thread::spawn(move || {
+            .map(|i| {
+                let (f, start) = (&f, &start);
+                scope.spawn(move || {
                     start.wait();
-                    once.call_once(|| {
-                        // Not atomic on purpose: every caller must see this write.
-                        let before = runs.load(Ordering::Relaxed);
-                        runs.store(before + 1, Ordering::Relaxed);
-                    });
-                    // Go's TestOnce: after Do returns, the function has run.
-                    assert_eq!(runs.load(Ordering::Relaxed), 1);
+                    f(i)
                 })
             })
             .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// Spawns `run` and returns once it is inside an initializer: `run` is given `inside`, which
+/// the initializer it starts calls first. The caller's next call then finds that initializer
+/// running (or finished).
+fn spawn_inside_init<T: Send + 'static>(
+    run: impl FnOnce(&dyn Fn()) -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    let started = Arc::new(Barrier::new(2));
+    let runner = {
+        let started = started.clone();
+        thread::spawn(move || {
+            run(&|| {
+                started.wait();
+            })
+        })
+    };
+    started.wait();
+    runner
+}
+
+#[test]
+fn many_threads_run_f_exactly_once() {
+    within(|| {
+        let once = Once::new();
+        let runs = AtomicUsize::new(0);
+        race(|_| {
+            once.call_once(|| {
+                // Not atomic on purpose: every caller must see this write.
+                let before = runs.load(Ordering::Relaxed);
+                runs.store(before + 1, Ordering::Relaxed);
+            });
+            // Go's TestOnce: after Do returns, the function has run.
+            assert_eq!(runs.load(Ordering::Relaxed), 1);
+        });
         assert_eq!(runs.load(Ordering::Relaxed), 1);
         assert!(once.is_done());
     });
@@ -64,17 +91,15 @@ fn panicking_f_counts_as_done() {
 fn waiters_of_a_panicking_f_are_released() {
     within(|| {
         let once = Arc::new(Once::new());
-        let started = Arc::new(Barrier::new(2));
         let runner = {
-            let (once, started) = (once.clone(), started.clone());
-            thread::spawn(move || {
+            let once = once.clone();
+            spawn_inside_init(move |inside| {
                 once.call_once(|| {
-                    started.wait();
+                    inside();
                     panic!("first");
                 })
             })
         };
-        started.wait();
         // The runner is inside f: this call waits (or finds it done) and must not run its own f.
         once.call_once(|| panic!("second f ran"));
         assert!(runner.join().is_err());
@@ -102,23 +127,12 @@ fn once_func_runs_once() {
 #[test]
 fn once_func_concurrent_callers_wait_and_see_writes() {
     within(|| {
-        let value = Arc::new(AtomicUsize::new(0));
-        let f = {
-            let value = value.clone();
-            Arc::new(once_func(move || value.store(7, Ordering::Relaxed)))
-        };
-        let handles: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let (f, value) = (f.clone(), value.clone());
-                thread::spawn(move || {
-                    f();
-                    assert_eq!(value.load(Ordering::Relaxed), 7);
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
+        let value = AtomicUsize::new(0);
+        let f = once_func(|| value.store(7, Ordering::Relaxed));
+        race(|_| {
+            f();
+            assert_eq!(value.load(Ordering::Relaxed), 7);
+        });
     });
 }
 
@@ -178,22 +192,9 @@ fn once_value_repanics_each_call_with_the_first_message() {
 #[test]
 fn once_value_racing_callers_get_one_value() {
     within(|| {
-        let runs = Arc::new(AtomicUsize::new(0));
-        let f = {
-            let runs = runs.clone();
-            Arc::new(once_value(move || {
-                runs.fetch_add(1, Ordering::Relaxed) + 100
-            }))
-        };
-        let handles: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let f = f.clone();
-                thread::spawn(move || f())
-            })
-            .collect();
-        for h in handles {
-            assert_eq!(h.join().unwrap(), 100);
-        }
+        let runs = AtomicUsize::new(0);
+        let f = once_value(|| runs.fetch_add(1, Ordering::Relaxed) + 100);
+        assert_eq!(race(|_| f()), vec![100; THREADS]);
         assert_eq!(runs.load(Ordering::Relaxed), 1);
     });
 }
@@ -219,17 +220,15 @@ fn cell_stays_empty_after_panic() {
 fn cell_waiter_takes_over_after_a_panic() {
     within(|| {
         let cell = Arc::new(OnceCell::new());
-        let started = Arc::new(Barrier::new(2));
         let runner = {
-            let (cell, started) = (cell.clone(), started.clone());
-            thread::spawn(move || {
+            let cell = cell.clone();
+            spawn_inside_init(move |inside| {
                 cell.get_or_init(|| {
-                    started.wait();
+                    inside();
                     panic!("first");
                 });
             })
         };
-        started.wait();
         // Either waits for the panicking runner and then runs its own, or runs its own after it.
         assert_eq!(*cell.get_or_init(|| 2), 2);
         assert!(runner.join().is_err());
@@ -240,18 +239,16 @@ fn cell_waiter_takes_over_after_a_panic() {
 fn cell_waiter_takes_over_after_an_error() {
     within(|| {
         let cell = Arc::new(OnceCell::new());
-        let started = Arc::new(Barrier::new(2));
         let runner = {
-            let (cell, started) = (cell.clone(), started.clone());
-            thread::spawn(move || {
+            let cell = cell.clone();
+            spawn_inside_init(move |inside| {
                 cell.get_or_try_init(|| {
-                    started.wait();
+                    inside();
                     Err(())
                 })
                 .copied()
             })
         };
-        started.wait();
         assert_eq!(cell.get_or_try_init(|| Ok::<_, ()>(3)), Ok(&3));
         assert_eq!(runner.join().unwrap(), Err(()));
     });
@@ -260,23 +257,15 @@ fn cell_waiter_takes_over_after_an_error() {
 #[test]
 fn cell_racing_get_or_init_returns_the_same_reference() {
     within(|| {
-        let cell: Arc<OnceCell<String>> = Arc::new(OnceCell::new());
-        let runs = Arc::new(AtomicUsize::new(0));
-        let start = Arc::new(Barrier::new(THREADS));
-        let handles: Vec<_> = (0..THREADS)
-            .map(|i| {
-                let (cell, runs, start) = (cell.clone(), runs.clone(), start.clone());
-                thread::spawn(move || {
-                    start.wait();
-                    let v = cell.get_or_init(|| {
-                        runs.fetch_add(1, Ordering::Relaxed);
-                        format!("thread {i}")
-                    });
-                    v as *const String as usize
-                })
-            })
-            .collect();
-        let addresses: Vec<usize> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let cell: OnceCell<String> = OnceCell::new();
+        let runs = AtomicUsize::new(0);
+        let addresses = race(|i| {
+            let v = cell.get_or_init(|| {
+                runs.fetch_add(1, Ordering::Relaxed);
+                format!("thread {i}")
+            });
+            v as *const String as usize
+        });
         assert!(addresses.iter().all(|a| *a == addresses[0]));
         assert_eq!(runs.load(Ordering::Relaxed), 1);
     });
