@@ -8,12 +8,11 @@
 #![cfg(not(gosync_loom))]
 
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use gosync_context::{Context, ContextError};
 use gosync_rwmutex::{RwMutex, RwMutexUpgradableReadGuard};
-use gosync_testkit::{join_within, wait_until};
+use gosync_testkit::{join_within, spawn_with, wait_until};
 
 fn cancelled() -> Context {
     let (ctx, cancel) = Context::background().with_cancel();
@@ -81,10 +80,7 @@ fn read_ctx_cancelled_while_a_writer_holds_the_lock() {
     let lock = Arc::new(RwMutex::new(0));
     let writer = lock.write();
     let (ctx, cancel) = Context::background().with_cancel();
-    let reader = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || lock.read_ctx(&ctx).map(|g| *g))
-    };
+    let reader = spawn_with(&lock, move |lock| lock.read_ctx(&ctx).map(|g| *g));
     cancel.cancel();
     assert_eq!(join_within(reader), Err(ContextError::Canceled));
     drop(writer);
@@ -95,13 +91,10 @@ fn read_ctx_cancelled_while_a_writer_holds_the_lock() {
 fn read_ctx_whose_deadline_passes_mid_wait() {
     let lock = Arc::new(RwMutex::new(0));
     let writer = lock.write();
-    let reader = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || {
-            let (ctx, _cancel) = Context::background().with_timeout(Duration::from_millis(20));
-            lock.read_ctx(&ctx).map(|g| *g)
-        })
-    };
+    let reader = spawn_with(&lock, move |lock| {
+        let (ctx, _cancel) = Context::background().with_timeout(Duration::from_millis(20));
+        lock.read_ctx(&ctx).map(|g| *g)
+    });
     assert_eq!(join_within(reader), Err(ContextError::DeadlineExceeded));
     drop(writer);
     assert!(is_free(&lock));
@@ -112,17 +105,11 @@ fn write_ctx_cancelled_while_waiting_for_readers_lets_them_and_others_in() {
     let lock = Arc::new(RwMutex::new(0));
     let inside = lock.read();
     let (ctx, cancel) = Context::background().with_cancel();
-    let writer = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || lock.write_ctx(&ctx).map(|mut g| *g += 1))
-    };
+    let writer = spawn_with(&lock, move |lock| lock.write_ctx(&ctx).map(|mut g| *g += 1));
     // The writer has claimed the lock and waits for `inside` to leave: readers are held back.
     wait_until(|| lock.raw().is_locked_exclusive());
     assert!(lock.try_read().is_none());
-    let held_back = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || *lock.read())
-    };
+    let held_back = spawn_with(&lock, |lock| *lock.read());
     cancel.cancel();
     assert_eq!(join_within(writer), Err(ContextError::Canceled));
     // Nothing of the writer is left: the held-back reader and new ones get in beside `inside`.
@@ -138,10 +125,7 @@ fn write_ctx_cancelled_while_queued_behind_a_writer() {
     let lock = Arc::new(RwMutex::new(0));
     let holder = lock.write();
     let (ctx, cancel) = Context::background().with_cancel();
-    let writer = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || lock.write_ctx(&ctx).map(|mut g| *g += 1))
-    };
+    let writer = spawn_with(&lock, move |lock| lock.write_ctx(&ctx).map(|mut g| *g += 1));
     cancel.cancel();
     assert_eq!(join_within(writer), Err(ContextError::Canceled));
     drop(holder);
@@ -154,10 +138,9 @@ fn upgradable_read_ctx_cancelled_while_another_upgradable_reader_holds() {
     let lock = Arc::new(RwMutex::new(0));
     let first = lock.upgradable_read();
     let (ctx, cancel) = Context::background().with_cancel();
-    let second = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || lock.upgradable_read_ctx(&ctx).map(|g| *g))
-    };
+    let second = spawn_with(&lock, move |lock| {
+        lock.upgradable_read_ctx(&ctx).map(|g| *g)
+    });
     cancel.cancel();
     assert_eq!(join_within(second), Err(ContextError::Canceled));
     assert!(lock.try_read().is_some());
@@ -170,21 +153,18 @@ fn upgrade_ctx_cancelled_while_waiting_for_readers_gives_the_guard_back() {
     let lock = Arc::new(RwMutex::new(0));
     let inside = lock.read();
     let (ctx, cancel) = Context::background().with_cancel();
-    let upgrader = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || {
-            let guard = lock.upgradable_read();
-            match RwMutexUpgradableReadGuard::upgrade_ctx(guard, &ctx) {
-                Ok(_) => panic!("upgraded beside a reader"),
-                Err((guard, err)) => {
-                    // Still upgradable: readers get in, writers do not.
-                    assert!(lock.try_read().is_some());
-                    assert!(lock.try_write().is_none());
-                    (*guard, err)
-                }
+    let upgrader = spawn_with(&lock, move |lock| {
+        let guard = lock.upgradable_read();
+        match RwMutexUpgradableReadGuard::upgrade_ctx(guard, &ctx) {
+            Ok(_) => panic!("upgraded beside a reader"),
+            Err((guard, err)) => {
+                // Still upgradable: readers get in, writers do not.
+                assert!(lock.try_read().is_some());
+                assert!(lock.try_write().is_none());
+                (*guard, err)
             }
-        })
-    };
+        }
+    });
     wait_until(|| lock.raw().is_locked_exclusive());
     assert!(lock.try_read().is_none());
     cancel.cancel();
@@ -199,15 +179,9 @@ fn a_cancelled_writer_does_not_disturb_the_waiters_behind_it() {
     let lock = Arc::new(RwMutex::new(0));
     let inside = lock.read();
     let (ctx, cancel) = Context::background().with_cancel();
-    let cancelled_writer = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || lock.write_ctx(&ctx).map(|mut g| *g += 1))
-    };
+    let cancelled_writer = spawn_with(&lock, move |lock| lock.write_ctx(&ctx).map(|mut g| *g += 1));
     wait_until(|| lock.raw().is_locked_exclusive());
-    let patient_writer = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || *lock.write() += 10)
-    };
+    let patient_writer = spawn_with(&lock, |lock| *lock.write() += 10);
     cancel.cancel();
     assert_eq!(join_within(cancelled_writer), Err(ContextError::Canceled));
     drop(inside);

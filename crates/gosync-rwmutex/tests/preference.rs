@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use gosync_context::{Context, ContextError};
 use gosync_rwmutex::{RwMutex, RwMutexUpgradableReadGuard};
-use gosync_testkit::{join_within, scaled, wait_until};
+use gosync_testkit::{join_within, scaled, spawn_with, wait_until};
 
 /// A writer queued behind an upgradable reader holds new readers back until it has had its
 /// turn, as a writer queued behind plain readers does.
@@ -20,17 +20,11 @@ use gosync_testkit::{join_within, scaled, wait_until};
 fn a_writer_queued_behind_an_upgradable_reader_holds_back_new_readers() {
     let lock = Arc::new(RwMutex::new(0));
     let upgradable = lock.upgradable_read();
-    let writer = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || *lock.write() += 1)
-    };
+    let writer = spawn_with(&lock, |lock| *lock.write() += 1);
     // Once the writer is queued, readers are held back.
     wait_until(|| lock.try_read().is_none());
     assert!(lock.try_read_for(Duration::from_millis(1)).is_none());
-    let late_reader = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || *lock.read())
-    };
+    let late_reader = spawn_with(&lock, |lock| *lock.read());
     // The upgradable reader is not disturbed; its release lets the writer in first.
     assert_eq!(*upgradable, 0);
     drop(upgradable);
@@ -51,15 +45,9 @@ fn a_writer_that_gives_up_behind_an_upgradable_reader_lets_the_readers_in() {
     let lock = Arc::new(RwMutex::new(0));
     let upgradable = lock.upgradable_read();
     let (ctx, cancel) = Context::background().with_cancel();
-    let writer = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || lock.write_ctx(&ctx).map(|_| ()))
-    };
+    let writer = spawn_with(&lock, move |lock| lock.write_ctx(&ctx).map(|_| ()));
     wait_until(|| lock.try_read().is_none());
-    let held_back = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || *lock.read())
-    };
+    let held_back = spawn_with(&lock, |lock| *lock.read());
     cancel.cancel();
     assert_eq!(join_within(writer), Err(ContextError::Canceled));
     assert_eq!(join_within(held_back), 0);
@@ -77,16 +65,12 @@ fn a_writer_that_gives_up_behind_an_upgradable_reader_lets_the_readers_in() {
 fn readers_stay_held_back_while_another_queued_writer_remains() {
     let lock = Arc::new(RwMutex::new(0));
     let upgradable = lock.upgradable_read();
-    let first = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || *lock.write() += 1)
-    };
+    let first = spawn_with(&lock, |lock| *lock.write() += 1);
     wait_until(|| lock.try_read().is_none());
     let (ctx, cancel) = Context::background().with_cancel();
-    let second = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || lock.write_ctx(&ctx).map(|mut w| *w += 10))
-    };
+    let second = spawn_with(&lock, move |lock| {
+        lock.write_ctx(&ctx).map(|mut w| *w += 10)
+    });
     cancel.cancel();
     assert_eq!(join_within(second), Err(ContextError::Canceled));
     assert!(
