@@ -20,24 +20,35 @@ struct Shared {
 // SAFETY: `value` is written by the one worker before its `done` and read after `wait`.
 unsafe impl Sync for Shared {}
 
-fn worker(shared: &Shared, value: usize) {
-    // SAFETY: only this worker writes, before its `done`; readers read after the wait.
-    unsafe { *shared.value.mut_ptr() = value };
-    shared.wg.done();
+/// A group counting one worker, and that worker's thread: it writes `value`, then calls `done`.
+fn one_worker(value: usize) -> (Arc<Shared>, thread::JoinHandle<()>) {
+    let shared = Arc::new(Shared {
+        wg: WaitGroup::new(),
+        value: UnsafeCell::new(0),
+    });
+    shared.wg.add(1);
+    let worker = {
+        let shared = shared.clone();
+        thread::spawn(move || {
+            // SAFETY: only this worker writes, before its `done`; readers read after the wait.
+            unsafe { *shared.value.mut_ptr() = value };
+            shared.wg.done();
+        })
+    };
+    (shared, worker)
+}
+
+/// A later round of `wg` completes: whatever a wait did before, it left no stale waiter behind.
+fn another_round_completes(wg: &WaitGroup) {
+    wg.add(1);
+    wg.done();
+    wg.wait();
 }
 
 #[test]
 fn done_vs_wait_no_lost_wakeup() {
     loom::model(|| {
-        let shared = Arc::new(Shared {
-            wg: WaitGroup::new(),
-            value: UnsafeCell::new(0),
-        });
-        shared.wg.add(1);
-        let t = {
-            let shared = shared.clone();
-            thread::spawn(move || worker(&shared, 7))
-        };
+        let (shared, t) = one_worker(7);
         shared.wg.wait();
         // SAFETY: the wait returned after the worker's `done`.
         assert_eq!(unsafe { *shared.value.ptr() }, 7);
@@ -67,25 +78,14 @@ fn two_dones_vs_wait() {
 #[test]
 fn wait_for_timeout_vs_done() {
     loom::model(|| {
-        let shared = Arc::new(Shared {
-            wg: WaitGroup::new(),
-            value: UnsafeCell::new(0),
-        });
-        shared.wg.add(1);
-        let t = {
-            let shared = shared.clone();
-            thread::spawn(move || worker(&shared, 9))
-        };
+        let (shared, t) = one_worker(9);
         // Under loom every deadline may pass at any point.
         if shared.wg.wait_for(Duration::from_secs(1)) {
             // SAFETY: the counter reached zero, so the worker's write is ordered before.
             assert_eq!(unsafe { *shared.value.ptr() }, 9);
         }
         t.join().unwrap();
-        // Whatever the timed wait did, it left no stale waiter behind.
-        shared.wg.add(1);
-        shared.wg.done();
-        shared.wg.wait();
+        another_round_completes(&shared.wg);
     });
 }
 
@@ -115,16 +115,8 @@ fn timed_and_untimed_waiters() {
 #[test]
 fn wait_ctx_against_cancel_and_done() {
     loom::model(|| {
-        let shared = Arc::new(Shared {
-            wg: WaitGroup::new(),
-            value: UnsafeCell::new(0),
-        });
-        shared.wg.add(1);
+        let (shared, t) = one_worker(5);
         let (ctx, cancel) = gosync_context::Context::background().with_cancel();
-        let t = {
-            let shared = shared.clone();
-            thread::spawn(move || worker(&shared, 5))
-        };
         let canceller = thread::spawn(move || cancel.cancel());
         match shared.wg.wait_ctx(&ctx) {
             // SAFETY: the counter reached zero, so the worker's write is ordered before.
@@ -134,9 +126,7 @@ fn wait_ctx_against_cancel_and_done() {
         t.join().unwrap();
         canceller.join().unwrap();
         assert_eq!(shared.wg.count(), 0);
-        shared.wg.add(1);
-        shared.wg.done();
-        shared.wg.wait();
+        another_round_completes(&shared.wg);
         assert!(format!("{:?}", shared.wg).contains("waiters: false"));
     });
 }
