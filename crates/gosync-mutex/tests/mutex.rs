@@ -42,6 +42,28 @@ fn busy_for(d: Duration) {
     }
 }
 
+/// Runs `body(t, &mutex, &counter)` on `threads` threads at once (`t` in `0..threads`), joins
+/// them (bounded), and returns what they counted in `counter`.
+fn on_threads<T: Send + 'static>(
+    threads: usize,
+    mutex: &Arc<Mutex<T>>,
+    body: impl Fn(usize, &Mutex<T>, &AtomicUsize) + Send + Sync + 'static,
+) -> usize {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let body = Arc::new(body);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (mutex, counter, body) =
+                (Arc::clone(mutex), Arc::clone(&counter), Arc::clone(&body));
+            thread::spawn(move || body(t, &mutex, &counter))
+        })
+        .collect();
+    for handle in handles {
+        join_within(handle);
+    }
+    counter.load(Ordering::Relaxed)
+}
+
 #[test]
 fn lock_and_unlock() {
     let mutex = Mutex::new(0);
@@ -62,25 +84,17 @@ fn hammer_with_lock_and_try_lock() {
     let threads = scaled(10, 3);
     let iterations = scaled(1000, 20);
     let mutex = Arc::new(Mutex::new(0usize));
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let mutex = Arc::clone(&mutex);
-            thread::spawn(move || {
-                for i in 0..iterations {
-                    if i % 3 == 0 {
-                        if let Some(mut guard) = mutex.try_lock() {
-                            *guard += 1;
-                            continue;
-                        }
-                    }
-                    *mutex.lock() += 1;
+    on_threads(threads, &mutex, move |_, mutex, _| {
+        for i in 0..iterations {
+            if i % 3 == 0 {
+                if let Some(mut guard) = mutex.try_lock() {
+                    *guard += 1;
+                    continue;
                 }
-            })
-        })
-        .collect();
-    for handle in handles {
-        join_within(handle);
-    }
+            }
+            *mutex.lock() += 1;
+        }
+    });
     assert_eq!(*mutex.lock(), threads * iterations);
     assert!(!mutex.is_locked());
 }
@@ -351,28 +365,18 @@ fn contention_every_thread_makes_progress() {
     let threads = scaled(6, 3);
     let iterations = scaled(20_000, 30);
     let mutex = Arc::new(Mutex::new(0usize));
-    let finished = Arc::new(AtomicUsize::new(0));
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let mutex = Arc::clone(&mutex);
-            let finished = Arc::clone(&finished);
-            thread::spawn(move || {
-                for i in 0..iterations {
-                    let mut guard = mutex.lock();
-                    *guard += 1;
-                    if !cfg!(miri) && (i + t) % 512 == 0 {
-                        // Now and then hold it long enough for waiters to cross the threshold.
-                        busy_for(Duration::from_micros(1500));
-                    }
-                }
-                finished.fetch_add(1, Ordering::Relaxed);
-            })
-        })
-        .collect();
-    for handle in handles {
-        join_within(handle);
-    }
-    assert_eq!(finished.load(Ordering::Relaxed), threads);
+    let finished = on_threads(threads, &mutex, move |t, mutex, finished| {
+        for i in 0..iterations {
+            let mut guard = mutex.lock();
+            *guard += 1;
+            if !cfg!(miri) && (i + t) % 512 == 0 {
+                // Now and then hold it long enough for waiters to cross the threshold.
+                busy_for(Duration::from_micros(1500));
+            }
+        }
+        finished.fetch_add(1, Ordering::Relaxed);
+    });
+    assert_eq!(finished, threads);
     assert_eq!(*mutex.lock(), threads * iterations);
 }
 
@@ -383,33 +387,23 @@ fn stress_mixed_lockers_and_timeouts() {
     let threads = scaled(6, 3);
     let iterations = scaled(5000, 20);
     let mutex = Arc::new(Mutex::new(false));
-    let acquired = Arc::new(AtomicUsize::new(0));
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let mutex = Arc::clone(&mutex);
-            let acquired = Arc::clone(&acquired);
-            thread::spawn(move || {
-                for i in 0..iterations {
-                    let guard = match (t + i) % 3 {
-                        0 => Some(mutex.lock()),
-                        1 => mutex.try_lock(),
-                        _ => mutex.try_lock_for(Duration::from_micros(((i % 7) * 20) as u64)),
-                    };
-                    if let Some(mut guard) = guard {
-                        assert!(!*guard, "two holders at once");
-                        *guard = true;
-                        std::hint::spin_loop();
-                        *guard = false;
-                        acquired.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
-    for handle in handles {
-        join_within(handle);
-    }
-    assert!(acquired.load(Ordering::Relaxed) >= threads * iterations / 3);
+    let acquired = on_threads(threads, &mutex, move |t, mutex, acquired| {
+        for i in 0..iterations {
+            let guard = match (t + i) % 3 {
+                0 => Some(mutex.lock()),
+                1 => mutex.try_lock(),
+                _ => mutex.try_lock_for(Duration::from_micros(((i % 7) * 20) as u64)),
+            };
+            if let Some(mut guard) = guard {
+                assert!(!*guard, "two holders at once");
+                *guard = true;
+                std::hint::spin_loop();
+                *guard = false;
+                acquired.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    assert!(acquired >= threads * iterations / 3);
     assert!(!mutex.is_locked());
     assert!(!*mutex.try_lock().expect("free at the end"));
 }
@@ -426,39 +420,29 @@ fn stress_starvation_with_barging_and_timeouts() {
     let iterations = scaled(1000, 10);
     // (a holder is inside, acquisitions counted under the lock)
     let mutex = Arc::new(Mutex::new((false, 0usize)));
-    let acquired = Arc::new(AtomicUsize::new(0));
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let mutex = Arc::clone(&mutex);
-            let acquired = Arc::clone(&acquired);
-            thread::spawn(move || {
-                for i in 0..iterations {
-                    let guard = match (t + i) % 4 {
-                        0 | 1 => Some(mutex.lock()),
-                        2 => mutex.try_lock(),
-                        _ => mutex.try_lock_for(Duration::from_micros(((t + i) % 9 * 100) as u64)),
-                    };
-                    if let Some(mut guard) = guard {
-                        assert!(!guard.0, "two holders at once");
-                        guard.0 = true;
-                        if (t + i) % 16 == 0 {
-                            busy_for(Duration::from_micros(200));
-                        }
-                        guard.1 += 1;
-                        guard.0 = false;
-                        acquired.fetch_add(1, Ordering::Relaxed);
-                    }
+    let acquired = on_threads(threads, &mutex, move |t, mutex, acquired| {
+        for i in 0..iterations {
+            let guard = match (t + i) % 4 {
+                0 | 1 => Some(mutex.lock()),
+                2 => mutex.try_lock(),
+                _ => mutex.try_lock_for(Duration::from_micros(((t + i) % 9 * 100) as u64)),
+            };
+            if let Some(mut guard) = guard {
+                assert!(!guard.0, "two holders at once");
+                guard.0 = true;
+                if (t + i) % 16 == 0 {
+                    busy_for(Duration::from_micros(200));
                 }
-            })
-        })
-        .collect();
-    for handle in handles {
-        join_within(handle);
-    }
+                guard.1 += 1;
+                guard.0 = false;
+                acquired.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
     assert!(!mutex.is_locked());
     let guard = mutex.try_lock().expect("free at the end");
     assert!(!guard.0);
-    assert_eq!(guard.1, acquired.load(Ordering::Relaxed), "acquisitions");
+    assert_eq!(guard.1, acquired, "acquisitions");
     assert!(guard.1 >= threads * iterations / 2, "every `lock` succeeds");
     assert!(!has_waiters(MutexGuard::raw(&guard)));
 }
