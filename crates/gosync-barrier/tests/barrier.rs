@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use gosync_barrier::{Barrier, BarrierError, BarrierWaitResult};
 use gosync_context::{Context, ContextError};
-use gosync_testkit::{panic_message, scaled, wait_until, within, LIMIT};
+use gosync_testkit::{panic_message, scaled, spawn_with, wait_until, within, LIMIT};
 
 /// Runs `parties` threads that each call `f(index)` and returns their results.
 fn run_parties<T: Send + 'static>(
@@ -113,10 +113,7 @@ fn writes_before_the_trip_are_visible_after() {
 fn a_timeout_breaks_the_barrier_for_everyone() {
     within(|| {
         let barrier = Arc::new(Barrier::new(3));
-        let waiter = {
-            let barrier = barrier.clone();
-            thread::spawn(move || barrier.wait())
-        };
+        let waiter = spawn_with(&barrier, |barrier| barrier.wait());
         wait_until(|| barrier.n_waiting() == 1);
         assert_eq!(
             barrier.wait_for(Duration::from_millis(5)),
@@ -160,16 +157,10 @@ fn zero_timeouts() {
 fn cancellation_breaks_the_barrier() {
     within(|| {
         let barrier = Arc::new(Barrier::new(3));
-        let waiter = {
-            let barrier = barrier.clone();
-            thread::spawn(move || barrier.wait())
-        };
+        let waiter = spawn_with(&barrier, |barrier| barrier.wait());
         wait_until(|| barrier.n_waiting() == 1);
         let (ctx, cancel) = Context::background().with_cancel();
-        let cancelled = {
-            let barrier = barrier.clone();
-            thread::spawn(move || barrier.wait_ctx(&ctx))
-        };
+        let cancelled = spawn_with(&barrier, move |barrier| barrier.wait_ctx(&ctx));
         wait_until(|| barrier.n_waiting() == 2);
         cancel.cancel();
         assert_eq!(
