@@ -20,7 +20,7 @@ use gosync_cond::{Cond, Lockable};
 use gosync_context::{Context, ContextError};
 use gosync_mutex::Mutex;
 use gosync_rwmutex::RwMutex;
-use gosync_testkit::{join_within, scaled, LIMIT};
+use gosync_testkit::{join_within, scaled, spawn_with, LIMIT};
 
 /// Receives within [`LIMIT`].
 fn recv<T>(rx: &Receiver<T>) -> T {
@@ -35,29 +35,40 @@ fn shared<T>(value: T) -> Shared<T> {
     Arc::new((Mutex::new(value), Cond::new()))
 }
 
-/// Starts a thread that locks, reports `id` on `running` while holding the lock, waits once,
-/// and reports `id` on `awake`. Returns once the thread is queued on the `Cond`: the report came
-/// while it held the lock, and we then took the lock, which it released only inside `wait`.
+/// Starts a thread that locks `pair`'s mutex, reports while holding it, then runs `wait` with
+/// the guard and returns its result. Returns once the thread is queued on the `Cond`: the report
+/// came while it held the lock, and we then took the lock, which it released only inside `wait`.
+fn queue_waiter<T: Send + 'static, R: Send + 'static>(
+    pair: &Shared<T>,
+    wait: impl FnOnce(&Cond, &mut gosync_mutex::MutexGuard<'_, T>) -> R + Send + 'static,
+) -> thread::JoinHandle<R> {
+    let (running_tx, running_rx) = mpsc::channel();
+    let waiter = {
+        let pair = Arc::clone(pair);
+        thread::spawn(move || {
+            let (mutex, cond) = &*pair;
+            let mut guard = mutex.lock();
+            running_tx.send(()).unwrap();
+            wait(cond, &mut guard)
+        })
+    };
+    recv(&running_rx);
+    drop(pair.0.lock());
+    waiter
+}
+
+/// A thread queued on `pair`'s `Cond` (see [`queue_waiter`]) that waits once and then reports
+/// `id` on `awake`.
 fn start_waiter(
     pair: &Shared<()>,
     id: usize,
     awake: &mpsc::Sender<usize>,
 ) -> thread::JoinHandle<()> {
-    let (running_tx, running_rx) = mpsc::channel();
-    let waiter = {
-        let pair = Arc::clone(pair);
-        let awake = awake.clone();
-        thread::spawn(move || {
-            let (mutex, cond) = &*pair;
-            let mut guard = mutex.lock();
-            running_tx.send(id).unwrap();
-            cond.wait(&mut guard);
-            awake.send(id).unwrap();
-        })
-    };
-    assert_eq!(recv(&running_rx), id);
-    drop(pair.0.lock());
-    waiter
+    let awake = awake.clone();
+    queue_waiter(pair, move |cond, guard| {
+        cond.wait(guard);
+        awake.send(id).unwrap();
+    })
 }
 
 #[test]
@@ -319,18 +330,10 @@ fn wait_for_times_out_holding_the_lock() {
 #[test]
 fn wait_for_is_woken_before_its_timeout() {
     let pair = shared(false);
-    let (tx, rx) = mpsc::channel();
-    let waiter = {
-        let pair = Arc::clone(&pair);
-        thread::spawn(move || {
-            let (mutex, cond) = &*pair;
-            let mut guard = mutex.lock();
-            tx.send(()).unwrap();
-            let result = cond.wait_for(&mut guard, LIMIT * 6);
-            (result.timed_out(), *guard)
-        })
-    };
-    recv(&rx);
+    let waiter = queue_waiter(&pair, |cond, guard| {
+        let result = cond.wait_for(guard, LIMIT * 6);
+        (result.timed_out(), **guard)
+    });
     *pair.0.lock() = true;
     pair.1.signal();
     assert_eq!(join_within(waiter), (false, true));
@@ -340,20 +343,7 @@ fn wait_for_is_woken_before_its_timeout() {
 fn wait_ctx_cancelled_from_another_thread() {
     let pair = shared(0);
     let (ctx, cancel) = Context::background().with_cancel();
-    let (tx, rx) = mpsc::channel();
-    let waiter = {
-        let pair = Arc::clone(&pair);
-        thread::spawn(move || {
-            let (mutex, cond) = &*pair;
-            let mut guard = mutex.lock();
-            tx.send(()).unwrap();
-            let result = cond.wait_ctx(&mut guard, &ctx);
-            *guard += 1; // the lock is held again
-            result
-        })
-    };
-    recv(&rx);
-    drop(pair.0.lock()); // the waiter is queued
+    let waiter = start_waiting(&pair, move |cond, guard| cond.wait_ctx(guard, &ctx));
     cancel.cancel();
     assert_eq!(join_within(waiter), Err(ContextError::Canceled));
     assert_eq!(*pair.0.lock(), 1);
@@ -370,17 +360,9 @@ fn wait_ctx_signalled_and_deadline() {
     );
     drop(guard);
 
-    let (tx, rx) = mpsc::channel();
-    let waiter = {
-        let pair = Arc::clone(&pair);
-        thread::spawn(move || {
-            let mut guard = pair.0.lock();
-            tx.send(()).unwrap();
-            pair.1.wait_ctx(&mut guard, &Context::background())
-        })
-    };
-    recv(&rx);
-    drop(pair.0.lock());
+    let waiter = queue_waiter(&pair, |cond, guard| {
+        cond.wait_ctx(guard, &Context::background())
+    });
     pair.1.signal();
     assert_eq!(join_within(waiter), Ok(()));
 }
@@ -589,9 +571,7 @@ fn stress_broadcast_requeue_lets_everyone_in() {
     let pair = shared((0usize, 0usize));
     let threads: Vec<_> = (0..waiters)
         .map(|_| {
-            let pair = Arc::clone(&pair);
-            thread::spawn(move || {
-                let (mutex, cond) = &*pair;
+            spawn_with(&pair, move |(mutex, cond)| {
                 for round in 0..rounds {
                     let mut guard = mutex.lock();
                     guard.1 += 1;
@@ -626,9 +606,7 @@ fn stress_timeouts_race_signals_and_broadcasts() {
     let pair = shared((0usize, 0usize));
     let threads: Vec<_> = (0..waiters)
         .map(|id| {
-            let pair = Arc::clone(&pair);
-            thread::spawn(move || {
-                let (mutex, cond) = &*pair;
+            spawn_with(&pair, move |(mutex, cond)| {
                 let mut guard = mutex.lock();
                 let mut timeouts = 0usize;
                 while guard.0 < target {
@@ -662,28 +640,17 @@ fn stress_timeouts_race_signals_and_broadcasts() {
     assert_eq!(mutex.lock().1, waiters);
 }
 
-/// Starts a thread that locks `pair`'s mutex, reports while holding it, then runs `wait` with
-/// the guard, adds one to the data (so the lock is provably held again) and returns `wait`'s
-/// result. Returns once the thread is queued on the `Cond` (it released the lock only there).
+/// A thread queued on `pair`'s `Cond` (see [`queue_waiter`]) that runs `wait`, then adds one
+/// to the data (so the lock is provably held again) and returns `wait`'s result.
 fn start_waiting<R: Send + 'static>(
     pair: &Shared<u32>,
     wait: impl FnOnce(&Cond, &mut gosync_mutex::MutexGuard<'_, u32>) -> R + Send + 'static,
 ) -> thread::JoinHandle<R> {
-    let (tx, rx) = mpsc::channel();
-    let waiter = {
-        let pair = Arc::clone(pair);
-        thread::spawn(move || {
-            let (mutex, cond) = &*pair;
-            let mut guard = mutex.lock();
-            tx.send(()).unwrap();
-            let result = wait(cond, &mut guard);
-            *guard += 1;
-            result
-        })
-    };
-    recv(&rx);
-    drop(pair.0.lock());
-    waiter
+    queue_waiter(pair, |cond, guard| {
+        let result = wait(cond, guard);
+        **guard += 1;
+        result
+    })
 }
 
 #[test]
