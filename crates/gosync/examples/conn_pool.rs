@@ -33,6 +33,10 @@ use gosync::atomic::Counter;
 use gosync::context::Context;
 use gosync::{Mutex, Permit, Semaphore, WaitGroup};
 
+mod common;
+
+use common::{usage, Invariants};
+
 /// The echo server's side: how many connections are open now and at most.
 #[derive(Default)]
 struct ServerStats {
@@ -370,20 +374,9 @@ fn main() -> ExitCode {
         ("the closed pool refuses borrowers", refused_after_close),
         ("no connection left open at the server", open_at_end == 0),
     ];
-    let mut all_held = true;
+    let mut invariants = Invariants::default();
     for (what, held) in checks {
-        println!("check: {what}: {}", if held { "ok" } else { "FAILED" });
-        all_held &= held;
+        invariants.check(what, held);
     }
-    println!("invariants: {}", if all_held { "ok" } else { "FAILED" });
-    if all_held {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
-fn usage(problem: &str) -> ExitCode {
-    eprintln!("conn_pool: {problem}");
-    ExitCode::from(2)
+    invariants.verdict()
 }

@@ -32,6 +32,10 @@ use gosync::atomic::Counter;
 use gosync::context::Context;
 use gosync::{Cond, Map, Mutex, OnceCell, Semaphore, WaitGroup};
 
+mod common;
+
+use common::{usage, Invariants};
+
 // ---- the site -------------------------------------------------------------------------------
 
 const ROBOTS: &str = "User-agent: *\nDisallow: /private/\n";
@@ -415,20 +419,9 @@ fn main() -> ExitCode {
             errors.is_empty() || cancelled,
         ),
     ];
-    let mut ok = true;
+    let mut invariants = Invariants::default();
     for (what, held) in checks {
-        println!("check: {what}: {}", if held { "ok" } else { "FAILED" });
-        ok &= held;
+        invariants.check(what, held);
     }
-    println!("invariants: {}", if ok { "ok" } else { "FAILED" });
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
-fn usage(problem: &str) -> ExitCode {
-    eprintln!("crawler: {problem}");
-    ExitCode::from(2)
+    invariants.verdict()
 }

@@ -33,6 +33,10 @@ use gosync::atomic::Counter;
 use gosync::context::Context;
 use gosync::{Cond, Mutex, WaitGroup};
 
+mod common;
+
+use common::{usage, Invariants};
+
 /// One cycle of the weighted round robin: which priority each pop prefers.
 const SLOTS: [usize; 7] = [0, 0, 0, 0, 1, 1, 2];
 const MAX_ATTEMPTS: u32 = 3;
@@ -243,10 +247,7 @@ fn read_ledger(path: &PathBuf) -> (HashSet<u64>, usize) {
 fn main() -> ExitCode {
     let config = match parse_args() {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("job_queue: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage(&e.to_string()),
     };
     if config.fresh {
         let _ = fs::remove_file(&config.state);
@@ -433,34 +434,25 @@ fn main() -> ExitCode {
         ledger_ids.len()
     );
 
-    let mut ok = true;
-    let mut check = |what: &str, held: bool| {
-        println!("check: {what}: {}", if held { "ok" } else { "FAILED" });
-        ok &= held;
-    };
+    let mut invariants = Invariants::default();
     let finished = done + dead + saved.len() as i64;
-    check(
+    invariants.check(
         "every job of this run finished or was saved",
         finished == total as i64,
     );
-    check(
+    invariants.check(
         "no resumed job had already finished",
         resumed_already_done == 0,
     );
-    check(
+    invariants.check(
         "no job finished twice, in any run",
         duplicates == 0 && both == 0,
     );
-    check("every id ever issued is finished or saved", lost == 0);
+    invariants.check("every id ever issued is finished or saved", lost == 0);
     let bound = |p: usize| SLOTS.iter().filter(|&&s| s != p).count();
-    check(
+    invariants.check(
         "no priority waited more than a cycle of 7 pops",
         (0..3).all(|p| passed_over[p] <= bound(p)),
     );
-    println!("invariants: {}", if ok { "ok" } else { "FAILED" });
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    invariants.verdict()
 }

@@ -32,6 +32,10 @@ use cron::Schedule;
 use gosync::context::{Canceler, Context};
 use gosync::{errgroup, Cond, Mutex};
 
+mod common;
+
+use common::{usage, Invariants};
+
 type TaskId = usize;
 const WEIGHTS: [u32; 3] = [4, 2, 1];
 
@@ -442,60 +446,46 @@ fn main() -> ExitCode {
     println!("summary: limit={limit} max_running={max_running} early_starts={early} dep_violations={dep_violations}");
     println!("summary: cron_firings={cron_firings} cron_gaps={cron_gaps} cron_duplicates={cron_duplicates} errors={errors}");
 
-    let mut ok = true;
-    let mut check = |what: &str, held: bool| {
-        println!("check: {what}: {}", if held { "ok" } else { "FAILED" });
-        ok &= held;
-    };
+    let mut invariants = Invariants::default();
     let ended = succeeded + failed + cancelled + skipped;
-    check(
+    invariants.check(
         "every one-time task ended once, or is still pending",
         ended + pending == one_time,
     );
     let outcome = |id: TaskId| state.outcomes.get(&id).copied();
-    check(
+    invariants.check(
         "both cancelled tasks ended cancelled; the early one never ran",
         outcome(n) == Some(Outcome::Cancelled)
             && outcome(n + 1) == Some(Outcome::Cancelled)
             && !state.timeline.contains_key(&(n + 1)),
     );
-    check(
+    invariants.check(
         "a dependent of a cancelled task was skipped",
         outcome(n + 2) == Some(Outcome::Skipped),
     );
-    check(
+    invariants.check(
         "no task started before its dependencies finished",
         dep_violations == 0,
     );
-    check("no run started before it was due", early == 0);
-    check(
+    invariants.check("no run started before it was due", early == 0);
+    invariants.check(
         "never more than `limit` runs at once",
         max_running <= limit.max(1),
     );
-    check(
+    invariants.check(
         "every cron occurrence fired once, none skipped",
         cron_gaps + cron_duplicates == 0,
     );
-    check(
+    invariants.check(
         "the group reported an error iff a run failed",
         first_error.is_some() == (errors > 0),
     );
     // A priority that spent its credit just before a burst of others waits out the rest of the
     // round and, at worst, one more round: twice the others' credits.
     let bound = |p: usize| 2 * (WEIGHTS.iter().sum::<u32>() - WEIGHTS[p]) as usize;
-    check(
+    invariants.check(
         "no priority passed over for more than two rounds of the others' credits",
         (0..3).all(|p| pf[p] <= bound(p)),
     );
-    println!("invariants: {}", if ok { "ok" } else { "FAILED" });
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
-fn usage(problem: &str) -> ExitCode {
-    eprintln!("scheduler: {problem}");
-    ExitCode::from(2)
+    invariants.verdict()
 }

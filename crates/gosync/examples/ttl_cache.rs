@@ -27,6 +27,10 @@ use gosync::atomic::Counter;
 use gosync::context::Context;
 use gosync::{RwMutex, RwMutexUpgradableReadGuard, WaitGroup};
 
+mod common;
+
+use common::{usage, Invariants};
+
 struct Entry {
     value: u64,
     expires: Instant,
@@ -166,10 +170,7 @@ fn parse_args() -> Result<Config, pico_args::Error> {
 fn main() -> ExitCode {
     let config = match parse_args() {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("ttl_cache: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage(&e.to_string()),
     };
     let cache = Arc::new(Cache::new(config.capacity, config.ttl));
     let wrong_values = Arc::new(Counter::new());
@@ -268,16 +269,9 @@ fn main() -> ExitCode {
             left == 0,
         ),
     ];
-    let mut ok = true;
+    let mut invariants = Invariants::default();
     for (what, held) in checks {
-        println!("check: {what}: {}", if held { "ok" } else { "FAILED" });
-        ok &= held;
+        invariants.check(what, held);
     }
-    if ok {
-        println!("invariants: ok");
-        ExitCode::SUCCESS
-    } else {
-        println!("invariants: FAILED");
-        ExitCode::FAILURE
-    }
+    invariants.verdict()
 }
