@@ -68,18 +68,24 @@ fn collect_garbage() {
     }
 }
 
+/// A value holding 1, and a thread that stores 2 into it and then collects garbage.
+fn value_and_storer(live: &Arc<Live>) -> (Arc<Value<Tracked>>, thread::JoinHandle<()>) {
+    let value = Arc::new(Value::new(track(live, 1)));
+    let storer = {
+        let (value, live) = (value.clone(), live.clone());
+        thread::spawn(move || {
+            value.store(track(&live, 2));
+            collect_garbage();
+        })
+    };
+    (value, storer)
+}
+
 #[test]
 fn store_vs_guard() {
     loom::model(|| {
         let live = Arc::new(Live::default());
-        let value = Arc::new(Value::new(track(&live, 1)));
-        let storer = {
-            let (value, live) = (value.clone(), live.clone());
-            thread::spawn(move || {
-                value.store(track(&live, 2));
-                collect_garbage();
-            })
-        };
+        let (value, storer) = value_and_storer(&live);
         let guard = value.load();
         let seen = guard.id();
         assert!(seen == 1 || seen == 2, "{seen}");
@@ -99,14 +105,7 @@ fn store_vs_guard() {
 fn compare_and_swap_vs_store() {
     loom::model(|| {
         let live = Arc::new(Live::default());
-        let value = Arc::new(Value::new(track(&live, 1)));
-        let storer = {
-            let (value, live) = (value.clone(), live.clone());
-            thread::spawn(move || {
-                value.store(track(&live, 2));
-                collect_garbage();
-            })
-        };
+        let (value, storer) = value_and_storer(&live);
         let current = value.load_arc();
         let swapped = value.compare_and_swap(&current, Arc::new(track(&live, 3)));
         match &swapped {
@@ -151,14 +150,7 @@ fn two_updates_race() {
 fn reader_vs_store() {
     loom::model(|| {
         let live = Arc::new(Live::default());
-        let value = Arc::new(Value::new(track(&live, 1)));
-        let storer = {
-            let (value, live) = (value.clone(), live.clone());
-            thread::spawn(move || {
-                value.store(track(&live, 2));
-                collect_garbage();
-            })
-        };
+        let (value, storer) = value_and_storer(&live);
         let mut reader = value.reader();
         let seen = reader.load().id();
         assert!(seen == 1 || seen == 2);
