@@ -39,17 +39,18 @@ fn race<T: Send>(f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     })
 }
 
-/// Spawns `run` and returns once it is inside an initializer: `run` is given `inside`, which
-/// the initializer it starts calls first. The caller's next call then finds that initializer
-/// running (or finished).
-fn spawn_inside_init<T: Send + 'static>(
-    run: impl FnOnce(&dyn Fn()) -> T + Send + 'static,
+/// Spawns `run` with its own handle of `shared` and returns once it is inside an initializer:
+/// `run` is also given `inside`, which the initializer it starts calls first. The caller's next
+/// call then finds that initializer running (or finished).
+fn spawn_inside_init<S: Send + Sync + 'static, T: Send + 'static>(
+    shared: &Arc<S>,
+    run: impl FnOnce(&S, &dyn Fn()) -> T + Send + 'static,
 ) -> thread::JoinHandle<T> {
     let started = Arc::new(Barrier::new(2));
     let runner = {
-        let started = started.clone();
+        let (shared, started) = (shared.clone(), started.clone());
         thread::spawn(move || {
-            run(&|| {
+            run(&shared, &|| {
                 started.wait();
             })
         })
@@ -91,15 +92,12 @@ fn panicking_f_counts_as_done() {
 fn waiters_of_a_panicking_f_are_released() {
     within(|| {
         let once = Arc::new(Once::new());
-        let runner = {
-            let once = once.clone();
-            spawn_inside_init(move |inside| {
-                once.call_once(|| {
-                    inside();
-                    panic!("first");
-                })
+        let runner = spawn_inside_init(&once, |once, inside| {
+            once.call_once(|| {
+                inside();
+                panic!("first");
             })
-        };
+        });
         // The runner is inside f: this call waits (or finds it done) and must not run its own f.
         once.call_once(|| panic!("second f ran"));
         assert!(runner.join().is_err());
@@ -220,15 +218,12 @@ fn cell_stays_empty_after_panic() {
 fn cell_waiter_takes_over_after_a_panic() {
     within(|| {
         let cell = Arc::new(OnceCell::new());
-        let runner = {
-            let cell = cell.clone();
-            spawn_inside_init(move |inside| {
-                cell.get_or_init(|| {
-                    inside();
-                    panic!("first");
-                });
-            })
-        };
+        let runner = spawn_inside_init(&cell, |cell, inside| {
+            cell.get_or_init(|| {
+                inside();
+                panic!("first");
+            });
+        });
         // Either waits for the panicking runner and then runs its own, or runs its own after it.
         assert_eq!(*cell.get_or_init(|| 2), 2);
         assert!(runner.join().is_err());
@@ -239,16 +234,13 @@ fn cell_waiter_takes_over_after_a_panic() {
 fn cell_waiter_takes_over_after_an_error() {
     within(|| {
         let cell = Arc::new(OnceCell::new());
-        let runner = {
-            let cell = cell.clone();
-            spawn_inside_init(move |inside| {
-                cell.get_or_try_init(|| {
-                    inside();
-                    Err(())
-                })
-                .copied()
+        let runner = spawn_inside_init(&cell, |cell, inside| {
+            cell.get_or_try_init(|| {
+                inside();
+                Err(())
             })
-        };
+            .copied()
+        });
         assert_eq!(cell.get_or_try_init(|| Ok::<_, ()>(3)), Ok(&3));
         assert_eq!(runner.join().unwrap(), Err(()));
     });
