@@ -5,16 +5,34 @@
 use std::time::Instant;
 
 use gosync_park::cell::UnsafeCell;
-use gosync_park::sync::{Arc, AtomicBool, AtomicU32, AtomicUsize, BookkeepingLock, Ordering};
+use gosync_park::sync::{Arc, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use gosync_park::{
-    park, thread, unpark_all, unpark_one, unpark_requeue, wait, wake_one, Cancellation,
-    ParkOptions, ParkResult, RequeueOp, Waker,
+    park, thread, unpark_all, unpark_one, unpark_requeue, wait, wake_one, ParkOptions, ParkResult,
+    RequeueOp,
 };
+
+mod common;
+
+use common::Flag;
 
 const TOKEN: usize = 7;
 
 fn key_of<T>(value: &T) -> usize {
     value as *const T as usize
+}
+
+/// Parks on `key` with no deadline, setting `parked` once it is queued.
+fn park_flagged(key: usize, parked: &AtomicBool) -> ParkResult {
+    park(
+        key,
+        ParkOptions::default(),
+        || {
+            parked.store(true, Ordering::Relaxed);
+            true
+        },
+        || {},
+        |_, _| unreachable!("no deadline"),
+    )
 }
 
 /// A waiter with a deadline and an unparker race: exactly one of "unparked with the token" and
@@ -80,16 +98,7 @@ fn hand_off_publishes_writes_to_the_named_thread() {
             let data = Arc::clone(&data);
             let parked = Arc::clone(&parked);
             thread::spawn(move || {
-                let result = park(
-                    key,
-                    ParkOptions::default(),
-                    || {
-                        parked.store(true, Ordering::Relaxed);
-                        true
-                    },
-                    || {},
-                    |_, _| unreachable!("no deadline"),
-                );
+                let result = park_flagged(key, &parked);
                 assert_eq!(result, ParkResult::Unparked(TOKEN));
                 // SAFETY: the unparker wrote before handing off and never touches it again.
                 assert_eq!(unsafe { *data.ptr() }, 42);
@@ -108,45 +117,6 @@ fn hand_off_publishes_writes_to_the_named_thread() {
         waiter.join().unwrap();
         assert!(parked.load(Ordering::Relaxed));
     });
-}
-
-/// A minimal cancellation source for the models: one flag and one registered waker.
-#[derive(Default)]
-struct Flag {
-    cancelled: AtomicBool,
-    waker: BookkeepingLock<Option<Waker>>,
-}
-
-impl Flag {
-    fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
-        if let Some(waker) = self.waker.lock().take() {
-            waker.wake();
-        }
-    }
-}
-
-impl Cancellation for Flag {
-    fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst)
-    }
-    fn deadline(&self) -> Option<Instant> {
-        None
-    }
-    fn register(&self, waker: Waker) -> bool {
-        let mut slot = self.waker.lock();
-        if self.is_cancelled() {
-            return false;
-        }
-        *slot = Some(waker);
-        true
-    }
-    fn unregister(&self, waker_id: usize) {
-        let mut slot = self.waker.lock();
-        if slot.as_ref().is_some_and(|w| w.id() == waker_id) {
-            *slot = None;
-        }
-    }
 }
 
 /// Cancellation racing an unpark: the waiter always returns (no lost wake), with the token if
@@ -178,7 +148,10 @@ fn cancellation_races_unpark() {
             ParkResult::Cancelled => assert_eq!(unparked.unparked, 0),
             other => panic!("unexpected {other:?}"),
         }
-        assert!(flag.waker.lock().is_none(), "the waker was left registered");
+        assert!(
+            flag.wakers.lock().is_empty(),
+            "the waker was left registered"
+        );
     });
 }
 
@@ -211,18 +184,7 @@ fn requeue_moves_waiters_to_the_target_key() {
         let parked = Arc::new(AtomicBool::new(false));
         let waiter = {
             let parked = Arc::clone(&parked);
-            thread::spawn(move || {
-                park(
-                    from,
-                    ParkOptions::default(),
-                    || {
-                        parked.store(true, Ordering::Relaxed);
-                        true
-                    },
-                    || {},
-                    |_, _| unreachable!("no deadline"),
-                )
-            })
+            thread::spawn(move || park_flagged(from, &parked))
         };
         loop {
             let result = unpark_requeue(from, to, || RequeueOp::RequeueAll, |_, _| 0);

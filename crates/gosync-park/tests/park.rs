@@ -6,15 +6,19 @@
 //! generous limit instead of hanging it.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use gosync_park::{
-    park, unpark_all, unpark_filter, unpark_one, unpark_requeue, wait, wake_all, Cancellation,
-    FilterOp, ParkOptions, ParkResult, RequeueOp, Waker,
+    park, unpark_all, unpark_filter, unpark_one, unpark_requeue, wait, wake_all, FilterOp,
+    ParkOptions, ParkResult, RequeueOp,
 };
-use gosync_testkit::{join_within, scaled, wait_until, LIMIT};
+use gosync_testkit::{join_within, scaled, spawn_with, wait_until, LIMIT};
+
+mod common;
+
+use common::Flag;
 
 /// A fresh key, unique to this test run. Keys need not be addresses, only distinct.
 fn fresh_key() -> usize {
@@ -22,8 +26,17 @@ fn fresh_key() -> usize {
     NEXT.fetch_add(8, Ordering::Relaxed)
 }
 
-/// Parks on `key`, counting itself in `parked` under the queue lock so that the test can wait,
-/// without sleeping, until it is really queued.
+/// Parks on `key` with `options`, counting itself in `parked` under the queue lock so that the
+/// test can wait, without sleeping, until it is really queued.
+fn park_counted(key: usize, options: ParkOptions<'_>, parked: &AtomicUsize) -> ParkResult {
+    let validate = || {
+        parked.fetch_add(1, Ordering::SeqCst);
+        true
+    };
+    park(key, options, validate, || {}, |_, _| {})
+}
+
+/// A thread that parks on `key` with `token` through [`park_counted`].
 fn spawn_parker(
     key: usize,
     parked: Arc<AtomicUsize>,
@@ -34,17 +47,29 @@ fn spawn_parker(
             token,
             ..ParkOptions::default()
         };
-        park(
-            key,
-            options,
-            || {
-                parked.fetch_add(1, Ordering::SeqCst);
-                true
-            },
-            || {},
-            |_, _| {},
-        )
+        park_counted(key, options, &parked)
     })
+}
+
+/// Parks on `key` until `deadline`; returns the result and what the timeout callback said about
+/// the queue (`Some(true)`: this waiter was the last one on `key`; `None`: it did not run).
+fn park_until(key: usize, deadline: Instant) -> (ParkResult, Option<bool>) {
+    let options = ParkOptions {
+        deadline: Some(deadline),
+        ..ParkOptions::default()
+    };
+    let mut was_last = None;
+    let result = park(
+        key,
+        options,
+        || true,
+        || {},
+        |k, last| {
+            assert_eq!(k, key);
+            was_last = Some(last);
+        },
+    );
+    (result, was_last)
 }
 
 /// Waits (yielding, bounded) until `count` threads have queued.
@@ -93,20 +118,13 @@ fn front_parks_jump_the_queue() {
     let parked = Arc::new(AtomicUsize::new(0));
     let back = spawn_parker(key, Arc::clone(&parked), 0);
     until_parked(&parked, 1);
-    let front = {
-        let parked = Arc::clone(&parked);
-        thread::spawn(move || {
-            let options = ParkOptions {
-                front: true,
-                ..ParkOptions::default()
-            };
-            let validate = || {
-                parked.fetch_add(1, Ordering::SeqCst);
-                true
-            };
-            park(key, options, validate, || {}, |_, _| {})
-        })
-    };
+    let front = spawn_with(&parked, move |parked| {
+        let options = ParkOptions {
+            front: true,
+            ..ParkOptions::default()
+        };
+        park_counted(key, options, parked)
+    });
     until_parked(&parked, 2);
     unpark_one(key, |_| 1);
     assert_eq!(join_within(front), ParkResult::Unparked(1));
@@ -117,23 +135,10 @@ fn front_parks_jump_the_queue() {
 #[test]
 fn deadline_in_the_past_times_out_at_once() {
     let key = fresh_key();
-    let options = ParkOptions {
-        deadline: Some(Instant::now()),
-        ..ParkOptions::default()
-    };
-    let mut was_last = None;
-    let result = park(
-        key,
-        options,
-        || true,
-        || {},
-        |k, last| {
-            assert_eq!(k, key);
-            was_last = Some(last);
-        },
+    assert_eq!(
+        park_until(key, Instant::now()),
+        (ParkResult::TimedOut, Some(true))
     );
-    assert_eq!(result, ParkResult::TimedOut);
-    assert_eq!(was_last, Some(true));
     assert_eq!(unpark_all(key, 0), 0, "a timed-out waiter was left queued");
 }
 
@@ -143,20 +148,11 @@ fn timeout_reports_whether_others_remain() {
     let parked = Arc::new(AtomicUsize::new(0));
     let other = spawn_parker(key, Arc::clone(&parked), 0);
     until_parked(&parked, 1);
-    let options = ParkOptions {
-        deadline: Some(Instant::now() + Duration::from_millis(5)),
-        ..ParkOptions::default()
-    };
-    let mut was_last = None;
-    let result = park(
-        key,
-        options,
-        || true,
-        || {},
-        |_, last| was_last = Some(last),
+    let deadline = Instant::now() + Duration::from_millis(5);
+    assert_eq!(
+        park_until(key, deadline),
+        (ParkResult::TimedOut, Some(false))
     );
-    assert_eq!(result, ParkResult::TimedOut);
-    assert_eq!(was_last, Some(false));
     assert_eq!(unpark_all(key, 3), 1);
     assert_eq!(join_within(other), ParkResult::Unparked(3));
 }
@@ -183,42 +179,6 @@ fn before_sleep_runs_after_queueing() {
     assert_eq!(join_within(waiter), ParkResult::Unparked(9));
 }
 
-/// A cancellation source for tests: a flag plus the registered wakers.
-#[derive(Default)]
-struct Flag {
-    cancelled: AtomicBool,
-    wakers: Mutex<Vec<Waker>>,
-}
-
-impl Flag {
-    fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
-        for waker in self.wakers.lock().unwrap().drain(..) {
-            waker.wake();
-        }
-    }
-}
-
-impl Cancellation for Flag {
-    fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst)
-    }
-    fn deadline(&self) -> Option<Instant> {
-        None
-    }
-    fn register(&self, waker: Waker) -> bool {
-        let mut wakers = self.wakers.lock().unwrap();
-        if self.is_cancelled() {
-            return false;
-        }
-        wakers.push(waker);
-        true
-    }
-    fn unregister(&self, id: usize) {
-        self.wakers.lock().unwrap().retain(|w| w.id() != id);
-    }
-}
-
 #[test]
 fn cancellation_wakes_a_parked_thread() {
     let key = fresh_key();
@@ -231,17 +191,13 @@ fn cancellation_wakes_a_parked_thread() {
                 cancel: Some(&*flag),
                 ..ParkOptions::default()
             };
-            let validate = || {
-                parked.fetch_add(1, Ordering::SeqCst);
-                true
-            };
-            park(key, options, validate, || {}, |_, _| {})
+            park_counted(key, options, &parked)
         })
     };
     until_parked(&parked, 1);
     flag.cancel();
     assert_eq!(join_within(waiter), ParkResult::Cancelled);
-    assert!(flag.wakers.lock().unwrap().is_empty());
+    assert!(flag.wakers.lock().is_empty());
     assert_eq!(unpark_all(key, 0), 0);
 }
 
