@@ -11,6 +11,15 @@ use gosync_park::sync::Arc;
 use gosync_park::thread;
 use gosync_rwmutex::{RwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard, RwMutexWriteGuard};
 
+/// Spawns a model thread that runs `f` with its own handle of `lock`.
+fn spawn_with<R: Send + 'static>(
+    lock: &Arc<RwMutex<usize>>,
+    f: impl FnOnce(&RwMutex<usize>) -> R + Send + 'static,
+) -> thread::JoinHandle<R> {
+    let lock = Arc::clone(lock);
+    thread::spawn(move || f(&lock))
+}
+
 /// A reader is inside, a writer comes and waits, a new reader comes: the writer gets the lock
 /// once the first reader leaves, and every access is ordered by the lock.
 #[test]
@@ -18,14 +27,8 @@ fn writer_preference_hand_over() {
     loom::model(|| {
         let lock = Arc::new(RwMutex::new(0usize));
         let inside = lock.read();
-        let writer = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.write() += 1)
-        };
-        let late = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.read())
-        };
+        let writer = spawn_with(&lock, |lock| *lock.write() += 1);
+        let late = spawn_with(&lock, |lock| *lock.read());
         assert_eq!(*inside, 0);
         drop(inside);
         writer.join().unwrap();
@@ -41,10 +44,7 @@ fn writer_preference_hand_over() {
 fn upgrade_versus_writer() {
     loom::model(|| {
         let lock = Arc::new(RwMutex::new(0usize));
-        let writer = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.write() += 1)
-        };
+        let writer = spawn_with(&lock, |lock| *lock.write() += 1);
         let guard = lock.upgradable_read();
         let before = *guard;
         let mut w = RwMutexUpgradableReadGuard::upgrade(guard);
@@ -63,10 +63,7 @@ fn upgrade_versus_writer() {
 fn downgrade_lets_the_reader_in() {
     loom::model(|| {
         let lock = Arc::new(RwMutex::new(0usize));
-        let reader = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.read())
-        };
+        let reader = spawn_with(&lock, |lock| *lock.read());
         let mut w = lock.write();
         *w = 1;
         let r = RwMutexWriteGuard::downgrade(w);
@@ -85,18 +82,12 @@ fn timed_write_versus_readers_leaving() {
     loom::model(|| {
         let lock = Arc::new(RwMutex::new(0usize));
         let inside = lock.read();
-        let writer = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || {
-                if let Some(mut g) = lock.try_write_for(Duration::from_secs(1)) {
-                    *g += 1;
-                }
-            })
-        };
-        let late = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.read())
-        };
+        let writer = spawn_with(&lock, |lock| {
+            if let Some(mut g) = lock.try_write_for(Duration::from_secs(1)) {
+                *g += 1;
+            }
+        });
+        let late = spawn_with(&lock, |lock| *lock.read());
         drop(inside);
         writer.join().unwrap();
         assert!(late.join().unwrap() <= 1);
@@ -111,10 +102,9 @@ fn timed_read_versus_writer_release() {
     loom::model(|| {
         let lock = Arc::new(RwMutex::new(0usize));
         let w = lock.write();
-        let reader = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || lock.try_read_for(Duration::from_secs(1)).map(|g| *g))
-        };
+        let reader = spawn_with(&lock, |lock| {
+            lock.try_read_for(Duration::from_secs(1)).map(|g| *g)
+        });
         drop(w);
         assert!(matches!(reader.join().unwrap(), None | Some(0)));
         assert!(!lock.raw().is_locked());
@@ -129,14 +119,8 @@ fn release_with_a_reader_and_a_writer_waiting() {
     loom::model(|| {
         let lock = Arc::new(RwMutex::new(0usize));
         let mut w = lock.write();
-        let reader = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.read())
-        };
-        let writer = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.write() += 1)
-        };
+        let reader = spawn_with(&lock, |lock| *lock.read());
+        let writer = spawn_with(&lock, |lock| *lock.write() += 1);
         *w += 1;
         drop(w);
         writer.join().unwrap();
@@ -153,14 +137,8 @@ fn hand_off_to_upgradable_publishes_to_readers() {
     loom::model(|| {
         let lock = Arc::new(RwMutex::new(0usize));
         let mut w = lock.write();
-        let upgradable = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.upgradable_read())
-        };
-        let reader = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.read())
-        };
+        let upgradable = spawn_with(&lock, |lock| *lock.upgradable_read());
+        let reader = spawn_with(&lock, |lock| *lock.read());
         *w = 1;
         drop(w);
         assert_eq!(upgradable.join().unwrap(), 1);
@@ -188,10 +166,7 @@ fn a_writer_keeps_busy_shards() {
         // Two entries through this thread's shard: enough (under loom) to keep the shards.
         drop(lock.read());
         drop(lock.read());
-        let reader = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.read())
-        };
+        let reader = spawn_with(&lock, |lock| *lock.read());
         *lock.write() += 1;
         *lock.write() += 1;
         assert!(reader.join().unwrap() <= 2);
@@ -206,10 +181,7 @@ fn a_writer_keeps_busy_shards() {
 fn sharded_reader_versus_writer() {
     loom::model(|| {
         let lock = sharded_lock();
-        let reader = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.read())
-        };
+        let reader = spawn_with(&lock, |lock| *lock.read());
         *lock.write() += 1;
         assert!(reader.join().unwrap() <= 1);
         assert_eq!(*lock.read(), 1);
@@ -235,10 +207,7 @@ fn moving_a_read_lock_into_the_word_keeps_the_writer_out() {
 fn writer_waits_for_a_sharded_reader(move_into_word: bool) {
     let lock = sharded_lock();
     let mut inside = lock.read();
-    let writer = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || *lock.write() += 1)
-    };
+    let writer = spawn_with(&lock, |lock| *lock.write() += 1);
     if move_into_word {
         assert!(RwMutexReadGuard::raw(&mut inside).is_locked());
     }
@@ -256,17 +225,14 @@ fn moving_a_read_lock_into_the_word_versus_try_write_and_try_upgrade() {
     loom::model(|| {
         let lock = sharded_lock();
         let mut inside = lock.read();
-        let writer = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || {
-                if let Some(mut w) = lock.try_write() {
-                    *w += 1;
-                }
-                if let Ok(mut w) = RwMutexUpgradableReadGuard::try_upgrade(lock.upgradable_read()) {
-                    *w += 1;
-                }
-            })
-        };
+        let writer = spawn_with(&lock, |lock| {
+            if let Some(mut w) = lock.try_write() {
+                *w += 1;
+            }
+            if let Ok(mut w) = RwMutexUpgradableReadGuard::try_upgrade(lock.upgradable_read()) {
+                *w += 1;
+            }
+        });
         RwMutexReadGuard::raw(&mut inside);
         assert_eq!(*inside, 0);
         drop(inside);
@@ -281,10 +247,7 @@ fn moving_a_read_lock_into_the_word_versus_try_write_and_try_upgrade() {
 fn try_write_and_try_upgrade_versus_a_sharded_reader() {
     loom::model(|| {
         let lock = sharded_lock();
-        let reader = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.read())
-        };
+        let reader = spawn_with(&lock, |lock| *lock.read());
         if let Some(mut w) = lock.try_write() {
             *w += 1;
         }
@@ -307,10 +270,7 @@ fn first_contended_read_shards_the_lock_while_a_writer_claims() {
     loom::model(|| {
         let lock = Arc::new(RwMutex::new(0usize));
         let readers: Vec<_> = (0..2)
-            .map(|_| {
-                let lock = Arc::clone(&lock);
-                thread::spawn(move || *lock.read())
-            })
+            .map(|_| spawn_with(&lock, |lock| *lock.read()))
             .collect();
         *lock.write() += 1;
         for reader in readers {
@@ -328,18 +288,12 @@ fn a_writer_queued_behind_an_upgradable_reader_holds_back_new_readers() {
     loom::model(|| {
         let lock = Arc::new(RwMutex::new(0usize));
         let upgradable = lock.upgradable_read();
-        let writer = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.write() += 1)
-        };
+        let writer = spawn_with(&lock, |lock| *lock.write() += 1);
         while !lock.raw().has_queued_writer() {
             thread::yield_now();
         }
         assert!(lock.try_read().is_none());
-        let reader = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.read())
-        };
+        let reader = spawn_with(&lock, |lock| *lock.read());
         drop(upgradable);
         writer.join().unwrap();
         assert_eq!(reader.join().unwrap(), 1);
@@ -355,14 +309,10 @@ fn a_writer_giving_up_behind_an_upgradable_reader_lets_the_reader_in() {
     loom::model(|| {
         let lock = Arc::new(RwMutex::new(0usize));
         let upgradable = lock.upgradable_read();
-        let writer = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || lock.try_write_for(Duration::from_secs(1)).is_some())
-        };
-        let reader = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || *lock.read())
-        };
+        let writer = spawn_with(&lock, |lock| {
+            lock.try_write_for(Duration::from_secs(1)).is_some()
+        });
+        let reader = spawn_with(&lock, |lock| *lock.read());
         assert!(!writer.join().unwrap());
         assert_eq!(reader.join().unwrap(), 0);
         drop(upgradable);
@@ -377,14 +327,8 @@ fn try_read_beside_a_failing_try_write_on_a_sharded_lock() {
     loom::model(|| {
         let lock = sharded_lock();
         let inside = lock.read();
-        let writer = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || lock.try_write().is_none())
-        };
-        let reader = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || lock.try_read().map(|guard| *guard))
-        };
+        let writer = spawn_with(&lock, |lock| lock.try_write().is_none());
+        let reader = spawn_with(&lock, |lock| lock.try_read().map(|guard| *guard));
         assert!(writer.join().unwrap(), "try_write got in beside a reader");
         assert_eq!(
             reader.join().unwrap(),
@@ -403,10 +347,9 @@ fn try_read_beside_a_failing_try_write_on_a_sharded_lock() {
 fn try_write_versus_try_read_on_a_sharded_lock() {
     loom::model(|| {
         let lock = sharded_lock();
-        let writer = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || lock.try_write().map(|mut guard| *guard += 1).is_some())
-        };
+        let writer = spawn_with(&lock, |lock| {
+            lock.try_write().map(|mut guard| *guard += 1).is_some()
+        });
         let read = lock.try_read().map(|guard| *guard);
         let wrote = writer.join().unwrap();
         assert!(wrote || read.is_some(), "both failed");
@@ -421,14 +364,11 @@ fn try_write_versus_try_read_on_a_sharded_lock() {
 fn try_upgrade_versus_try_read_on_a_sharded_lock() {
     loom::model(|| {
         let lock = sharded_lock();
-        let upgrader = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || {
-                RwMutexUpgradableReadGuard::try_upgrade(lock.upgradable_read())
-                    .map(|mut guard| *guard += 1)
-                    .is_ok()
-            })
-        };
+        let upgrader = spawn_with(&lock, |lock| {
+            RwMutexUpgradableReadGuard::try_upgrade(lock.upgradable_read())
+                .map(|mut guard| *guard += 1)
+                .is_ok()
+        });
         let read = lock.try_read().map(|guard| *guard);
         let upgraded = upgrader.join().unwrap();
         assert!(upgraded || read.is_some(), "both failed");
@@ -446,10 +386,9 @@ fn write_ctx_cancelled_while_waiting_for_a_reader() {
         let lock = Arc::new(RwMutex::new(0usize));
         let inside = lock.read();
         let (ctx, cancel) = Context::background().with_cancel();
-        let writer = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || lock.write_ctx(&ctx).map(|mut guard| *guard += 1).is_ok())
-        };
+        let writer = spawn_with(&lock, move |lock| {
+            lock.write_ctx(&ctx).map(|mut guard| *guard += 1).is_ok()
+        });
         cancel.cancel();
         drop(inside);
         let wrote = writer.join().unwrap();
