@@ -81,7 +81,7 @@ mod resize_heavy {
         let churn_base = 1 << 40;
         let counter_key = 1 << 41;
         let once_base = 1 << 42;
-        let once_keys: u64 = scaled(64, 4) as u64;
+        let once_keys: u64 = 64_u64;
         let done = Arc::new(AtomicBool::new(false));
         let f_calls = Arc::new(AtomicUsize::new(0));
         let updates = Arc::new(AtomicU64::new(0));
@@ -111,7 +111,7 @@ mod resize_heavy {
             );
             workers.push(thread::spawn(move || {
                 start.wait();
-                for round in 0..scaled(2000, 30) as u64 {
+                for round in 0..2000_u64 {
                     let k = churn_base + (round + c) % churn_keys;
                     match (round + c) % 7 {
                         0 => drop(m.load_or_store(k, Counted::new(k, &live))),
@@ -228,22 +228,22 @@ mod resize_heavy {
 
     #[test]
     fn resize_under_fire_random_hash() {
-        resize_under_fire::<RandomState>(scaled(16, 3) as u64, scaled(4000, 40) as u64, 64);
+        resize_under_fire::<RandomState>(16_u64, 4000_u64, 64);
     }
 
     #[test]
     fn resize_under_fire_64_writers() {
-        resize_under_fire::<RandomState>(scaled(64, 4) as u64, scaled(500, 12) as u64, 16);
+        resize_under_fire::<RandomState>(64_u64, 500_u64, 16);
     }
 
     #[test]
     fn resize_under_fire_one_hash() {
-        resize_under_fire::<OneHash>(scaled(8, 2) as u64, scaled(120, 10) as u64, 8);
+        resize_under_fire::<OneHash>(8_u64, 120_u64, 8);
     }
 
     #[test]
     fn resize_under_fire_eight_bit_hash() {
-        resize_under_fire::<EightBits>(scaled(16, 3) as u64, scaled(600, 20) as u64, 32);
+        resize_under_fire::<EightBits>(16_u64, 600_u64, 32);
     }
 }
 
@@ -558,9 +558,9 @@ mod many_maps_heavy {
     #[test]
     fn many_maps_interleaved_and_dropped_while_others_have_them_cached() {
         let live = Arc::new(AtomicUsize::new(0));
-        let maps_n = scaled(100, 6);
-        let threads = scaled(8, 3);
-        let rounds = scaled(400, 20) as u64;
+        let maps_n = 100_usize;
+        let threads = 8_usize;
+        let rounds = 400_u64;
         let maps: Vec<Arc<Map<u64, Counted>>> = (0..maps_n).map(|_| Arc::new(Map::new())).collect();
         let start = Arc::new(Barrier::new(threads));
         let handles: Vec<_> = (0..threads)
@@ -599,7 +599,7 @@ mod many_maps_heavy {
     fn threads_exit_with_the_map_cached_and_retired_values_batched() {
         let live = Arc::new(AtomicUsize::new(0));
         let m: Arc<Map<u64, Counted>> = Arc::new(Map::new());
-        for round in 0..scaled(20, 3) as u64 {
+        for round in 0..20_u64 {
             let handles: Vec<_> = (0..4u64)
                 .map(|t| {
                     let (m, live) = (Arc::clone(&m), Arc::clone(&live));
@@ -712,8 +712,8 @@ mod recycled_blocks_heavy {
         let other = Arc::new(Map::new());
         let live = Arc::new(AtomicUsize::new(0));
         let m: Arc<Map<u64, Nosy>> = Arc::new(Map::new());
-        let threads = scaled(4, 2) as u64;
-        let per = scaled(3000, 150) as u64;
+        let threads = 4_u64;
+        let per = 3000_u64;
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (m, other, live) = (Arc::clone(&m), Arc::clone(&other), Arc::clone(&live));
@@ -790,7 +790,7 @@ mod recycled_blocks_heavy {
             .map(|t| {
                 let (m, shared) = (Arc::clone(&m), Arc::clone(&shared));
                 thread::spawn(move || {
-                    for i in 0..scaled(20_000, 300) as u64 {
+                    for i in 0..20_000_u64 {
                         let k = (i * 2 + t) % keys;
                         m.store(k, (k << 32 | i, Arc::clone(&shared)));
                     }
@@ -817,7 +817,7 @@ mod recycled_blocks_heavy {
         V: Clone + PartialEq,
     {
         let m: Map<K, V> = Map::new();
-        let n = scaled(600, 80) as u64;
+        let n = 600_u64;
         for round in 0..3 {
             for i in 0..n {
                 m.store(make_k(i), make_v(i + round));
@@ -993,22 +993,12 @@ mod panics_heavy {
     use super::*;
     use std::sync::Barrier;
 
-    /// Under miri, printing each of the many expected panics (with a backtrace when
-    /// `RUST_BACKTRACE` is set) costs more than the test: silence them there.
-    fn quiet_panics_under_miri() {
-        if cfg!(miri) {
-            static QUIET: std::sync::Once = std::sync::Once::new();
-            QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
-        }
-    }
-
     #[test]
     fn panics_in_user_code_during_resizes_leave_the_map_exact() {
-        quiet_panics_under_miri();
         let live = Arc::new(AtomicUsize::new(0));
         let m: Arc<Map<Bomb, Counted>> = Arc::new(Map::new());
-        let writers = scaled(4, 2) as u64;
-        let per = scaled(3000, 60) as u64;
+        let writers = 4_u64;
+        let per = 3000_u64;
         let start = Arc::new(Barrier::new(writers as usize + 2));
         let grow: Vec<_> = (0..writers)
             .map(|w| {
@@ -1031,7 +1021,7 @@ mod panics_heavy {
                 let (m, live, start) = (Arc::clone(&m), Arc::clone(&live), Arc::clone(&start));
                 thread::spawn(move || {
                     start.wait();
-                    for round in 0..scaled(300, 3) as u64 {
+                    for round in 0..300_u64 {
                         let k = (round + b) % 10;
                         let v = || Counted::new(999, &live);
                         expect_panic(|| m.store(bomb(k, HASH), v()));
@@ -1119,10 +1109,9 @@ mod panics_heavy {
     /// value is stored once.
     #[test]
     fn load_or_store_with_panics_under_contention() {
-        quiet_panics_under_miri();
         let m: Arc<Map<u64, u64>> = Arc::new(Map::new());
         let calls = Arc::new(AtomicUsize::new(0));
-        let threads = scaled(16, 3);
+        let threads = 16_usize;
         let start = Arc::new(Barrier::new(threads));
         let handles: Vec<_> = (0..threads)
             .map(|_| {
@@ -1130,7 +1119,7 @@ mod panics_heavy {
                 thread::spawn(move || {
                     start.wait();
                     let mut got = None;
-                    for k in 0..scaled(50, 4) as u64 {
+                    for k in 0..50_u64 {
                         let r = catch_unwind(AssertUnwindSafe(|| {
                             m.load_or_store_with(k, || {
                                 // The first two calls of each key panic.
@@ -1152,7 +1141,7 @@ mod panics_heavy {
         for h in handles {
             join_within(h);
         }
-        for k in 0..scaled(50, 4) as u64 {
+        for k in 0..50_u64 {
             // A key whose callers all panicked is absent; a stored one holds its value.
             if let Some(v) = m.load(&k) {
                 assert_eq!(v, k * 10);
@@ -1177,11 +1166,11 @@ mod clear_and_range_heavy {
         let live = Arc::new(AtomicUsize::new(0));
         let m: Arc<Map<u64, Counted>> = Arc::new(Map::new());
         let done = Arc::new(AtomicBool::new(false));
-        let writers: Vec<_> = (0..scaled(4, 2) as u64)
+        let writers: Vec<_> = (0..4_u64)
             .map(|w| {
                 let (m, live) = (Arc::clone(&m), Arc::clone(&live));
                 thread::spawn(move || {
-                    for i in 0..scaled(5000, 100) as u64 {
+                    for i in 0..5000_u64 {
                         let k = w << 32 | i;
                         m.store(k, Counted::new(k, &live));
                         if i % 4 == 0 {
@@ -1232,7 +1221,7 @@ mod clear_and_range_heavy {
         }
         let mut seen = HashSet::new();
         let mut calls = 0u64;
-        let grow = scaled(400, 40) as u64;
+        let grow = 400_u64;
         m.range(|k, v| {
             assert_eq!(k, &v.id);
             assert!(seen.insert(*k), "key {k} visited twice");
@@ -1280,7 +1269,7 @@ mod clear_and_range_heavy {
                 }
             })
         };
-        for _ in 0..scaled(200, 3) {
+        for _ in 0..200_usize {
             let seen = visited(&m);
             assert!(
                 (0..stable).all(|k| seen.contains(&k)),
