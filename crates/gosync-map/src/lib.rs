@@ -47,7 +47,7 @@ mod write;
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use pending::{Pending, Turn};
 use reclaim::{Len, Pinned, Reclaim};
@@ -174,9 +174,13 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         }
     }
 
-    #[inline]
+    /// The hash of `key`, built in line (`hash_one` is left out of line by the compiler, a call
+    /// per operation).
+    #[inline(always)]
     fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
-        self.hasher.hash_one(key)
+        let mut hasher = self.hasher.build_hasher();
+        key.hash(&mut hasher);
+        hasher.finish()
     }
 
     /// A clone of the value stored for `key`, or `None`: Go's `Load`.
