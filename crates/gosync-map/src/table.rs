@@ -63,6 +63,14 @@ pub(crate) struct Entry<K, V> {
     built: gosync_park::cell::UnsafeCell<()>,
 }
 
+// A `u64` key and value fill the entry's first 16 bytes, all a lookup reads.
+#[cfg(not(gosync_loom))]
+const _: () = assert!(
+    std::mem::offset_of!(Entry<u64, u64>, value) == 8
+        && std::mem::offset_of!(Entry<u64, u64>, hash) == 16
+        && std::mem::size_of::<Entry<u64, u64>>() == 24
+);
+
 impl<K, V> Entry<K, V> {
     /// An entry, to be put in a `Box` (see `Pinned::new_entry`).
     pub(crate) fn unboxed(hash: u64, key: K, value: V) -> Self {
