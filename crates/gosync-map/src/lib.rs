@@ -68,7 +68,9 @@ use write::Locked;
 /// Reads ([`load`](Self::load), [`load_with`](Self::load_with),
 /// [`contains_key`](Self::contains_key), [`range`](Self::range)) never block, whatever the
 /// writers do. A slow hasher, or one that returns the same hash for every key, still gives a
-/// correct map (keys of one full hash are chained and compared one by one).
+/// correct map (keys of one full hash are chained and compared one by one). As with std's
+/// `HashMap`, keys whose `Hash` and `Eq` disagree are a logic error: the map stays memory-safe and
+/// drops every value once, but which of those keys a lookup finds is unspecified.
 ///
 /// The keys' `Eq` and `Clone` and the values' `PartialEq` (for the compare methods) run while a
 /// write holds one of the map's locks, so they must not call the same map: a write there waits
