@@ -47,7 +47,7 @@ mod write;
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use pending::{Pending, Turn};
 use reclaim::{Len, Pinned, Reclaim};
@@ -68,7 +68,9 @@ use write::Locked;
 /// Reads ([`load`](Self::load), [`load_with`](Self::load_with),
 /// [`contains_key`](Self::contains_key), [`range`](Self::range)) never block, whatever the
 /// writers do. A slow hasher, or one that returns the same hash for every key, still gives a
-/// correct map (keys of one full hash are chained and compared one by one).
+/// correct map (keys of one full hash are chained and compared one by one). As with std's
+/// `HashMap`, keys whose `Hash` and `Eq` disagree are a logic error: the map stays memory-safe and
+/// drops every value once, but which of those keys a lookup finds is unspecified.
 ///
 /// The keys' `Eq` and `Clone` and the values' `PartialEq` (for the compare methods) run while a
 /// write holds one of the map's locks, so they must not call the same map: a write there waits
@@ -174,9 +176,14 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         }
     }
 
-    #[inline]
+    /// The hash of `key`, built in line (`hash_one` is left out of line by the compiler, a call
+    /// per operation).
+    #[inline(always)]
+    #[expect(clippy::manual_hash_one, reason = "`hash_one` is not inlined")]
     fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
-        self.hasher.hash_one(key)
+        let mut hasher = self.hasher.build_hasher();
+        key.hash(&mut hasher);
+        hasher.finish()
     }
 
     /// A clone of the value stored for `key`, or `None`: Go's `Load`.

@@ -2,7 +2,7 @@
 //!
 //! A lookup pins the epoch, loads the newest table, and reads the head of its key's chain: one
 //! load of the header gives the `MOVED` mark and the slots' tag bytes, and only the slots whose
-//! tag matches the hash are followed (an entry pointer, then the entry's hash and key). A chain
+//! tag matches the hash are followed (an entry pointer, then the entry's key). A chain
 //! marked `MOVED` was copied into the next table before the mark was set, so the lookup goes on
 //! there. No lock, no retry, no write to shared memory.
 //!
@@ -64,7 +64,9 @@ where
                 continue;
             };
             let entry = entry.reached();
-            if entry.hash == hash && entry.key.borrow() == key {
+            // The key alone: its tag matched, and the hash is the entry's last field, which
+            // may lie on the next cache line (see `Entry`).
+            if entry.key.borrow() == key {
                 return Some(Found {
                     entry,
                     ptr,

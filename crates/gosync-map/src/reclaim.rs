@@ -351,6 +351,17 @@ impl<K, V> Reclaim<K, V> {
     #[cfg(not(gosync_loom))]
     #[inline]
     fn participant(&self) -> &Participant<K, V> {
+        match self.participants.get() {
+            Some(participant) => participant,
+            None => self.register(),
+        }
+    }
+
+    /// Registers the current thread, on its first use of the map.
+    #[cfg(not(gosync_loom))]
+    #[cold]
+    #[inline(never)]
+    fn register(&self) -> &Participant<K, V> {
         self.participants
             .get_or(|| Participant::new(self.collector.register()))
     }

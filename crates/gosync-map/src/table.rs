@@ -43,12 +43,18 @@ const TAG_LOW_BITS: u64 = 0x7F_7F7F_7F7F;
 /// Adds a byte's value to every slot's byte.
 const TAG_ONES: u64 = 0x01_0101_0101;
 
-/// One key and its value, immutable once published, with the key's full hash (so neither a
-/// resize nor a lookup through a tag collision runs the user's `Hash`).
+/// One key and its value, immutable once published, with the key's full hash (so a resize
+/// never runs the user's `Hash`).
+///
+/// The key and the value come first and a lookup reads nothing else (it trusts the tag and
+/// compares keys, as hashbrown does): an entry block is 16-aligned, so a lookup of a `u64` key
+/// and value touches one cache line, where reading the hash at the end (or at the front) would
+/// cross into a second line for one block in four.
+#[repr(C)]
 pub(crate) struct Entry<K, V> {
-    pub(crate) hash: u64,
     pub(crate) key: K,
     pub(crate) value: V,
+    pub(crate) hash: u64,
     /// Under loom, a cell created with the entry and read by every lookup that reaches the entry
     /// ([`Entry::reached`]): a lookup that could reach an entry without its construction
     /// happening before fails the model. (The key and value were made before the writer pinned,
@@ -56,6 +62,14 @@ pub(crate) struct Entry<K, V> {
     #[cfg(gosync_loom)]
     built: gosync_park::cell::UnsafeCell<()>,
 }
+
+// A `u64` key and value fill the entry's first 16 bytes, all a lookup reads.
+#[cfg(not(gosync_loom))]
+const _: () = assert!(
+    std::mem::offset_of!(Entry<u64, u64>, value) == 8
+        && std::mem::offset_of!(Entry<u64, u64>, hash) == 16
+        && std::mem::size_of::<Entry<u64, u64>>() == 24
+);
 
 impl<K, V> Entry<K, V> {
     /// An entry, to be put in a `Box` (see `Pinned::new_entry`).
