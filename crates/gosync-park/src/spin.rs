@@ -41,6 +41,14 @@
 //!   middle of a spin. It stops at once, and nothing spins for [`BUSY_BACKOFF`]. This is the
 //!   signal on every platform, and catches load that the sample missed.
 //!
+//! Load comes and goes in time slices, so a busy period can lapse for a few milliseconds while
+//! the load is still there (no preemption happened to be sampled). A spin that then fails says
+//! so: a spinner that lost its core, or that ran out of a budget of at least
+//! [`TELLING_SPIN`] (its waits used to end that quickly) within one back-off of the last busy
+//! period, starts a new busy period twice as long as the last, up to [`MAX_BACKOFF`]. So under
+//! steady load spinning is retried less and less often, and on an idle machine (no busy period
+//! for a back-off) a failed spin is only a long wait, which the budget learns from.
+//!
 //! While the cores are busy, [`SpinWait`] still yields as long as its yields are quick (our
 //! own threads outnumbering the cores, where a yield lets the lock holder run): a yield slower
 //! than [`DESCHEDULED_GAP`] gave the core away for longer than parking costs, and pauses the
@@ -102,16 +110,28 @@ pub const SAMPLE_PERIOD: std::time::Duration = std::time::Duration::from_millis(
 /// ```
 pub const DESCHEDULED_GAP: std::time::Duration = std::time::Duration::from_micros(50);
 
-/// The longest pause of [`SpinWait`]'s yields after slow ones: while they stay slow, the pause
-/// doubles from [`BUSY_BACKOFF`] up to this, so that probing costs a time slice at most once
-/// per this period.
+/// The longest pause of spinning after failed spins, and of [`SpinWait`]'s yields after slow
+/// ones: while they keep failing, the pause doubles from [`BUSY_BACKOFF`] up to this, so that
+/// probing costs a failed spin or a time slice at most once per this period.
 ///
 /// # Examples
 ///
 /// ```
-/// assert!(gosync_park::spin::MAX_YIELD_BACKOFF >= gosync_park::spin::BUSY_BACKOFF);
+/// assert!(gosync_park::spin::MAX_BACKOFF >= gosync_park::spin::BUSY_BACKOFF);
 /// ```
-pub const MAX_YIELD_BACKOFF: std::time::Duration = std::time::Duration::from_millis(128);
+pub const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_millis(128);
+
+/// The shortest adaptive spin whose failure says that the cores are still busy (after a busy
+/// period, see the module docs): the thread's last wait ended within half of it, so a peer that
+/// is running would have come. Shorter budgets belong to threads with long waits.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_park::spin::{MAX_SPIN, MIN_SPIN, TELLING_SPIN};
+/// assert!(MIN_SPIN < TELLING_SPIN && TELLING_SPIN < MAX_SPIN);
+/// ```
+pub const TELLING_SPIN: u32 = 4_000;
 
 /// How long nothing spins after a spinner saw it was descheduled: a few time slices' worth of
 /// waits, after which spinning is tried again.
@@ -200,7 +220,7 @@ fn yields_pay(now: std::time::Instant) -> bool {
 
 /// Records that a [`SpinWait`] yield started at `start` and returned at `end`. A slow one
 /// pauses yields for the current back-off, which doubles (from [`BUSY_BACKOFF`] up to
-/// [`MAX_YIELD_BACKOFF`]) until the cores are seen idle again: a quick yield does not shorten
+/// [`MAX_BACKOFF`]) until the cores are seen idle again: a quick yield does not shorten
 /// it, since under other programs' load some yields are quick and the slow ones cost a slice.
 #[cfg(not(any(gosync_loom, miri)))]
 fn yield_took(start: std::time::Instant, end: std::time::Instant) {
@@ -212,16 +232,50 @@ fn yield_took(start: std::time::Instant, end: std::time::Instant) {
             .max(busy::nanos(BUSY_BACKOFF));
         let until = busy::nanos_since_epoch(end) + backoff;
         busy::YIELDS_SLOW_UNTIL.fetch_max(until, Relaxed);
-        busy::YIELD_BACKOFF.store((backoff * 2).min(busy::nanos(MAX_YIELD_BACKOFF)), Relaxed);
+        busy::YIELD_BACKOFF.store((backoff * 2).min(busy::nanos(MAX_BACKOFF)), Relaxed);
     }
 }
 
-/// Records that a spinner lost its core at `now`: nothing spins for [`BUSY_BACKOFF`].
+/// Records that an adaptive spin did not pay at `now`: its thread lost its core
+/// (`lost_core`), or it ran out of a [`TELLING_SPIN`] budget. Either starts a busy period
+/// while the cores were busy within the last back-off, twice as long as that back-off (up to
+/// [`MAX_BACKOFF`]); otherwise only losing the core does, for [`BUSY_BACKOFF`] (see the module
+/// docs).
 #[cfg(not(any(gosync_loom, miri)))]
-fn descheduled(now: std::time::Instant) {
-    let until = busy::nanos_since_epoch(now) + busy::nanos(BUSY_BACKOFF);
-    // Relaxed: see `cores_busy`.
-    busy::BUSY_UNTIL.fetch_max(until, std::sync::atomic::Ordering::Relaxed);
+fn spin_did_not_pay(now: std::time::Instant, lost_core: bool) {
+    use std::sync::atomic::Ordering::Relaxed;
+    // Relaxed: hints about the machine, as in `cores_busy`.
+    let (busy_until, backoff) = next_busy_period(
+        busy::nanos_since_epoch(now),
+        busy::BUSY_UNTIL.load(Relaxed),
+        busy::SPIN_BACKOFF.load(Relaxed),
+        lost_core,
+    );
+    busy::SPIN_BACKOFF.store(backoff, Relaxed);
+    if let Some(until) = busy_until {
+        busy::BUSY_UNTIL.fetch_max(until, Relaxed);
+    }
+}
+
+/// The rule of [`spin_did_not_pay`] on instants in nanoseconds: given the end of the last busy
+/// period and the last back-off (0: none yet), when the new busy period ends (`None`: the
+/// cores look idle) and the back-off to remember.
+#[cfg(not(any(gosync_loom, miri)))]
+fn next_busy_period(
+    now: u64,
+    busy_until: u64,
+    backoff: u64,
+    lost_core: bool,
+) -> (Option<u64>, u64) {
+    let base = busy::nanos(BUSY_BACKOFF);
+    let backoff = backoff.max(base);
+    let recently_busy = busy_until != 0 && now.saturating_sub(busy_until) < backoff;
+    if recently_busy {
+        let backoff = (backoff * 2).min(busy::nanos(MAX_BACKOFF));
+        (Some(now + backoff), backoff)
+    } else {
+        (lost_core.then_some(now + base), base)
+    }
 }
 
 /// The shared state behind [`cores_busy`]: instants as nanoseconds since a process-wide epoch,
@@ -245,6 +299,8 @@ mod busy {
     /// How long the next slow yield pauses yields (0: `BUSY_BACKOFF`); reset when the cores are
     /// seen idle.
     pub(super) static YIELD_BACKOFF: AtomicU64 = AtomicU64::new(0);
+    /// How long the last busy period started by a failed spin lasted (0: `BUSY_BACKOFF`).
+    pub(super) static SPIN_BACKOFF: AtomicU64 = AtomicU64::new(0);
 
     pub(super) fn nanos(d: Duration) -> u64 {
         u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -353,7 +409,7 @@ impl SpinWait {
     /// core for a whole time slice. A yield slower than [`DESCHEDULED_GAP`] (longer than a futex
     /// sleep+wake, so parking would have been cheaper) says so: yields then stop
     /// (only the short busy rounds run) for [`BUSY_BACKOFF`], doubling up to
-    /// [`MAX_YIELD_BACKOFF`] at each slow probing yield until the cores are seen idle again.
+    /// [`MAX_BACKOFF`] at each slow probing yield until the cores are seen idle again.
     #[inline]
     pub fn spin(&mut self) -> bool {
         if self.rounds >= Self::ROUNDS || !spinning_allowed() {
@@ -400,6 +456,9 @@ pub(crate) struct AdaptiveSpin {
     /// When the spin started; `None` when this wait did not spin (no budget to adapt).
     #[cfg(not(any(gosync_loom, miri)))]
     start: Option<std::time::Instant>,
+    /// The last clock reading it made, if any (see [`looked_at`](Self::looked_at)).
+    #[cfg(not(any(gosync_loom, miri)))]
+    looked: Option<std::time::Instant>,
 }
 
 impl AdaptiveSpin {
@@ -423,7 +482,20 @@ impl AdaptiveSpin {
         Err(Self {
             #[cfg(not(any(gosync_loom, miri)))]
             start: None,
+            #[cfg(not(any(gosync_loom, miri)))]
+            looked: None,
         })
+    }
+
+    /// The instant of the last clock reading this spin made (when it decided not to spin, or
+    /// when its spin ended), if it read the clock at all: a timed wait's first deadline check
+    /// uses it rather than reading the clock again.
+    #[inline]
+    pub(crate) fn looked_at(&self) -> Option<std::time::Instant> {
+        #[cfg(not(any(gosync_loom, miri)))]
+        return self.looked;
+        #[cfg(any(gosync_loom, miri))]
+        return None;
     }
 
     #[cfg(not(any(gosync_loom, miri)))]
@@ -432,14 +504,21 @@ impl AdaptiveSpin {
         use std::time::{Duration, Instant};
 
         let cores = cores();
-        let start = Instant::now();
-        if cores < 2 || cores_busy(start) {
+        if cores < 2 {
             return Self::skip();
+        }
+        let start = Instant::now();
+        let not_spun = Err(Self {
+            start: None,
+            looked: Some(start),
+        });
+        if cores_busy(start) {
+            return not_spun;
         }
         // Relaxed: SPINNERS is an admission counter, not a guard of any data.
         if SPINNERS.fetch_add(1, Relaxed) >= cores {
             SPINNERS.fetch_sub(1, Relaxed);
-            return Self::skip();
+            return not_spun;
         }
         let limit = Duration::from_nanos(u64::from(SPIN_BUDGET.with(std::cell::Cell::get)));
         let mut last = start;
@@ -454,12 +533,21 @@ impl AdaptiveSpin {
             let now = Instant::now();
             if now - last > DESCHEDULED_GAP {
                 // Another thread had our core: the one we wait for may be waiting for one too.
-                descheduled(now);
+                spin_did_not_pay(now, true);
+                last = now;
                 break if woken() { Ok(now - start) } else { Err(()) };
             }
             last = now;
             if now - start >= limit {
-                break if woken() { Ok(now - start) } else { Err(()) };
+                if woken() {
+                    break Ok(now - start);
+                }
+                if limit >= Duration::from_nanos(u64::from(TELLING_SPIN)) {
+                    // A peer that used to come this quickly did not: it may be waiting for a
+                    // core (if the cores were busy lately).
+                    spin_did_not_pay(now, false);
+                }
+                break Err(());
             }
         };
         SPINNERS.fetch_sub(1, Relaxed);
@@ -472,7 +560,10 @@ impl AdaptiveSpin {
                 // The spin did not pay: spin less next time, whatever ends this wait (a
                 // timed-out wait teaches nothing else).
                 SPIN_BUDGET.with(|budget| budget.set((budget.get() / 2).max(MIN_SPIN)));
-                Err(Self { start: Some(start) })
+                Err(Self {
+                    start: Some(start),
+                    looked: Some(last),
+                })
             }
         }
     }
@@ -540,7 +631,7 @@ mod tests {
         use std::sync::atomic::Ordering::Relaxed;
         use std::time::{Duration, Instant};
         let now = Instant::now();
-        descheduled(now);
+        spin_did_not_pay(now, true);
         assert!(cores_busy(now));
         assert!(cores_busy(now + BUSY_BACKOFF - Duration::from_micros(1)));
         // While the cores are busy, the yields run until one is slow; then they pause, longer
@@ -566,15 +657,40 @@ mod tests {
         for _ in 0..20 {
             yield_took(now, now + DESCHEDULED_GAP * 2);
         }
-        assert_eq!(
-            busy::YIELD_BACKOFF.load(Relaxed),
-            busy::nanos(MAX_YIELD_BACKOFF)
-        );
+        assert_eq!(busy::YIELD_BACKOFF.load(Relaxed), busy::nanos(MAX_BACKOFF));
         yield_took(now, now);
         assert_eq!(
             busy::YIELD_BACKOFF.load(Relaxed),
-            busy::nanos(MAX_YIELD_BACKOFF),
+            busy::nanos(MAX_BACKOFF),
             "a quick yield does not shorten the pause"
+        );
+    }
+
+    #[cfg(not(any(gosync_loom, miri)))]
+    #[test]
+    fn failed_spins_under_load_stop_spinning_longer_each_time() {
+        let ms = |n: u64| n * 1_000_000;
+        let base = busy::nanos(BUSY_BACKOFF);
+        // Idle (never busy): a failed spin is a long wait; losing the core starts a busy period.
+        assert_eq!(next_busy_period(ms(100), 0, 0, false), (None, base));
+        assert_eq!(
+            next_busy_period(ms(100), 0, 0, true),
+            (Some(ms(100) + base), base)
+        );
+        // Failing again within one back-off of the busy period doubles it, up to the cap.
+        let (until, backoff) =
+            next_busy_period(ms(100) + base + ms(1), ms(100) + base, base, false);
+        assert_eq!(backoff, base * 2);
+        assert_eq!(until, Some(ms(101) + base * 3));
+        let mut backoff = base;
+        for _ in 0..20 {
+            backoff = next_busy_period(ms(1_000), ms(1_000), backoff, false).1;
+        }
+        assert_eq!(backoff, busy::nanos(MAX_BACKOFF));
+        // Long after the last busy period the cores look idle again: the back-off starts over.
+        assert_eq!(
+            next_busy_period(ms(2_000), ms(1_000), backoff, false),
+            (None, base)
         );
     }
 
