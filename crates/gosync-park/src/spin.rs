@@ -31,7 +31,7 @@
 //!   how many times the kernel has taken a core away from a thread of this process that still
 //!   wanted it (`getrusage`'s involuntary context switches). Two such preemptions within
 //!   [`PREEMPTION_WINDOW`] mean that threads of ours wait for cores: nothing spins for
-//!   [`BUSY_BACKOFF`]. (A single one is taken for noise: a kernel thread running for a moment
+//!   [`BUSY_BACKOFF`] (or longer, below). (A single one is taken for noise: a kernel thread running for a moment
 //!   on an idle machine.)
 //!   This counts only the load that actually competes with us: threads of lower priority that
 //!   never take our cores do not stop our spinning, as they would if we counted runnable
@@ -42,12 +42,17 @@
 //!   signal on every platform, and catches load that the sample missed.
 //!
 //! Load comes and goes in time slices, so a busy period can lapse for a few milliseconds while
-//! the load is still there (no preemption happened to be sampled). A spin that then fails says
-//! so: a spinner that lost its core, or that ran out of a budget of at least
-//! [`TELLING_SPIN`] (its waits used to end that quickly) within one back-off of the last busy
-//! period, starts a new busy period twice as long as the last, up to [`MAX_BACKOFF`]. So under
-//! steady load spinning is retried less and less often, and on an idle machine (no busy period
-//! for a back-off) a failed spin is only a long wait, which the budget learns from.
+//! the load is still there (no preemption happened to be sampled), and the spins in the lapse
+//! are worse than wasted: besides failing, two threads that spin for each other run on both
+//! cores at once, and the scheduler then keeps them apart, so that every later hand-over
+//! crosses cores (measured: the pairs of a `Cond` ping-pong beside two busy threads ran on one
+//! core without spinning, on two with it). So a busy period grows while the load outlasts it: a
+//! sign of load within one back-off after a busy period ended (a sampled preemption, a lost
+//! core, or an adaptive spin that ran out of a budget of at least [`TELLING_SPIN`], so that its
+//! peer used to come that quickly) starts a new one twice as long, up to [`MAX_BACKOFF`], and
+//! samples during a busy period extend it by that length. Once the load is gone spinning resumes
+//! within that length; on a machine that has looked idle for a whole back-off, a failed spin is
+//! only a long wait, which the thread's budget learns from.
 //!
 //! While the cores are busy, [`SpinWait`] still yields as long as its yields are quick (our
 //! own threads outnumbering the cores, where a yield lets the lock holder run): a yield slower
@@ -173,9 +178,9 @@ fn cores() -> usize {
 /// being waited for; see the module docs. Samples the process's involuntary context switches
 /// when the last sample is older than [`SAMPLE_PERIOD`].
 #[cfg(not(any(gosync_loom, miri)))]
-fn cores_busy(now: std::time::Instant) -> bool {
+fn cores_busy(instant: std::time::Instant) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
-    let now = busy::nanos_since_epoch(now);
+    let now = busy::nanos_since_epoch(instant);
     // Relaxed, here and below: these words are hints about the machine, not guards of data; a
     // stale value costs one spin too many or too few.
     let next = busy::NEXT_SAMPLE.load(Relaxed);
@@ -194,7 +199,7 @@ fn cores_busy(now: std::time::Instant) -> bool {
             }
             let recent = last != 0 && now - last.min(now) < busy::nanos(PREEMPTION_WINDOW);
             if new > 1 || (new == 1 && recent) {
-                busy::BUSY_UNTIL.fetch_max(now + busy::nanos(BUSY_BACKOFF), Relaxed);
+                busy_seen(instant, true);
             }
         }
     }
@@ -236,45 +241,45 @@ fn yield_took(start: std::time::Instant, end: std::time::Instant) {
     }
 }
 
-/// Records that an adaptive spin did not pay at `now`: its thread lost its core
-/// (`lost_core`), or it ran out of a [`TELLING_SPIN`] budget. Either starts a busy period
-/// while the cores were busy within the last back-off, twice as long as that back-off (up to
-/// [`MAX_BACKOFF`]); otherwise only losing the core does, for [`BUSY_BACKOFF`] (see the module
-/// docs).
+/// Records a sign at `now` that the cores are busy: `certain` for preemptions of our threads
+/// (sampled) and for a spinner that lost its core, not for an adaptive spin that only ran out of
+/// a [`TELLING_SPIN`] budget. See [`next_busy_period`] for what it does.
 #[cfg(not(any(gosync_loom, miri)))]
-fn spin_did_not_pay(now: std::time::Instant, lost_core: bool) {
+fn busy_seen(now: std::time::Instant, certain: bool) {
     use std::sync::atomic::Ordering::Relaxed;
     // Relaxed: hints about the machine, as in `cores_busy`.
     let (busy_until, backoff) = next_busy_period(
         busy::nanos_since_epoch(now),
         busy::BUSY_UNTIL.load(Relaxed),
-        busy::SPIN_BACKOFF.load(Relaxed),
-        lost_core,
+        busy::BACKOFF.load(Relaxed),
+        certain,
     );
-    busy::SPIN_BACKOFF.store(backoff, Relaxed);
+    busy::BACKOFF.store(backoff, Relaxed);
     if let Some(until) = busy_until {
         busy::BUSY_UNTIL.fetch_max(until, Relaxed);
     }
 }
 
-/// The rule of [`spin_did_not_pay`] on instants in nanoseconds: given the end of the last busy
-/// period and the last back-off (0: none yet), when the new busy period ends (`None`: the
-/// cores look idle) and the back-off to remember.
+/// The rule of [`busy_seen`], on instants in nanoseconds: given the end of the last busy period
+/// and the back-off (its length; 0: none yet), when the busy period ends now (`None`: unchanged)
+/// and the back-off to remember.
+///
+/// - During a busy period, a certain sign extends it by the back-off.
+/// - Within one back-off after a busy period ended, any sign (a failed spin too) says the load
+///   outlasted it: a new busy period twice as long, up to [`MAX_BACKOFF`].
+/// - Otherwise the cores had looked idle for a while: a certain sign starts a busy period of
+///   [`BUSY_BACKOFF`], and a failed spin is only a long wait.
 #[cfg(not(any(gosync_loom, miri)))]
-fn next_busy_period(
-    now: u64,
-    busy_until: u64,
-    backoff: u64,
-    lost_core: bool,
-) -> (Option<u64>, u64) {
+fn next_busy_period(now: u64, busy_until: u64, backoff: u64, certain: bool) -> (Option<u64>, u64) {
     let base = busy::nanos(BUSY_BACKOFF);
     let backoff = backoff.max(base);
-    let recently_busy = busy_until != 0 && now.saturating_sub(busy_until) < backoff;
-    if recently_busy {
+    if now < busy_until {
+        (certain.then_some(now + backoff), backoff)
+    } else if busy_until != 0 && now - busy_until < backoff {
         let backoff = (backoff * 2).min(busy::nanos(MAX_BACKOFF));
         (Some(now + backoff), backoff)
     } else {
-        (lost_core.then_some(now + base), base)
+        (certain.then_some(now + base), base)
     }
 }
 
@@ -299,8 +304,9 @@ mod busy {
     /// How long the next slow yield pauses yields (0: `BUSY_BACKOFF`); reset when the cores are
     /// seen idle.
     pub(super) static YIELD_BACKOFF: AtomicU64 = AtomicU64::new(0);
-    /// How long the last busy period started by a failed spin lasted (0: `BUSY_BACKOFF`).
-    pub(super) static SPIN_BACKOFF: AtomicU64 = AtomicU64::new(0);
+    /// How long a busy period lasts now (0: `BUSY_BACKOFF`): doubled each time the load
+    /// outlasts one (see `next_busy_period`).
+    pub(super) static BACKOFF: AtomicU64 = AtomicU64::new(0);
 
     pub(super) fn nanos(d: Duration) -> u64 {
         u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -533,7 +539,7 @@ impl AdaptiveSpin {
             let now = Instant::now();
             if now - last > DESCHEDULED_GAP {
                 // Another thread had our core: the one we wait for may be waiting for one too.
-                spin_did_not_pay(now, true);
+                busy_seen(now, true);
                 last = now;
                 break if woken() { Ok(now - start) } else { Err(()) };
             }
@@ -545,7 +551,7 @@ impl AdaptiveSpin {
                 if limit >= Duration::from_nanos(u64::from(TELLING_SPIN)) {
                     // A peer that used to come this quickly did not: it may be waiting for a
                     // core (if the cores were busy lately).
-                    spin_did_not_pay(now, false);
+                    busy_seen(now, false);
                 }
                 break Err(());
             }
@@ -631,7 +637,7 @@ mod tests {
         use std::sync::atomic::Ordering::Relaxed;
         use std::time::{Duration, Instant};
         let now = Instant::now();
-        spin_did_not_pay(now, true);
+        busy_seen(now, true);
         assert!(cores_busy(now));
         assert!(cores_busy(now + BUSY_BACKOFF - Duration::from_micros(1)));
         // While the cores are busy, the yields run until one is slow; then they pause, longer
@@ -668,29 +674,40 @@ mod tests {
 
     #[cfg(not(any(gosync_loom, miri)))]
     #[test]
-    fn failed_spins_under_load_stop_spinning_longer_each_time() {
+    fn busy_periods_grow_while_the_load_outlasts_them() {
         let ms = |n: u64| n * 1_000_000;
         let base = busy::nanos(BUSY_BACKOFF);
-        // Idle (never busy): a failed spin is a long wait; losing the core starts a busy period.
+        // Never busy: a failed spin is a long wait; a certain sign starts a busy period.
         assert_eq!(next_busy_period(ms(100), 0, 0, false), (None, base));
         assert_eq!(
             next_busy_period(ms(100), 0, 0, true),
             (Some(ms(100) + base), base)
         );
-        // Failing again within one back-off of the busy period doubles it, up to the cap.
-        let (until, backoff) =
-            next_busy_period(ms(100) + base + ms(1), ms(100) + base, base, false);
-        assert_eq!(backoff, base * 2);
-        assert_eq!(until, Some(ms(101) + base * 3));
+        // During a busy period, certain signs extend it by the back-off; failed spins do not.
+        assert_eq!(
+            next_busy_period(ms(101), ms(104), base, true),
+            (Some(ms(101) + base), base)
+        );
+        assert_eq!(
+            next_busy_period(ms(101), ms(104), base, false),
+            (None, base)
+        );
+        // A sign within one back-off after it ended doubles it, up to the cap.
+        let (until, backoff) = next_busy_period(ms(105), ms(104), base, false);
+        assert_eq!((until, backoff), (Some(ms(105) + base * 2), base * 2));
         let mut backoff = base;
         for _ in 0..20 {
-            backoff = next_busy_period(ms(1_000), ms(1_000), backoff, false).1;
+            backoff = next_busy_period(ms(1_000), ms(1_000), backoff, true).1;
         }
         assert_eq!(backoff, busy::nanos(MAX_BACKOFF));
-        // Long after the last busy period the cores look idle again: the back-off starts over.
+        // Long after the last busy period the cores looked idle: the back-off starts over.
         assert_eq!(
             next_busy_period(ms(2_000), ms(1_000), backoff, false),
             (None, base)
+        );
+        assert_eq!(
+            next_busy_period(ms(2_000), ms(1_000), backoff, true),
+            (Some(ms(2_000) + base), base)
         );
     }
 
