@@ -319,7 +319,9 @@ struct Waiter {
 enum Wake {
     /// Unpark the waiter's parker.
     Parker(Parker),
-    /// Wake the futex sleeper on this word, which may dangle by then.
+    /// Wake the futex sleeper on this word, which may dangle by then. A late wake can reach
+    /// whatever sleeps at that address afterwards (the same thread's next wait, most likely):
+    /// a spurious wake-up, which every futex sleeper tolerates, ours by re-checking its state.
     Word(*const AtomicU32),
 }
 
