@@ -446,7 +446,17 @@ impl SpinWait {
 std::thread_local! {
     /// This thread's current adaptive spin budget, in nanoseconds.
     static SPIN_BUDGET: std::cell::Cell<u32> = const { std::cell::Cell::new(MAX_SPIN / 2) };
+    /// How many more waits of this thread sleep at once without looking at the clock, because
+    /// its last look found the cores busy (see [`BUSY_WAITS_UNLOOKED`]).
+    static UNLOOKED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
+
+/// While the cores are busy a thread looks at the clock (and so at the busy state) only once
+/// every this many waits, and sleeps at once in between: under load a `Cond` hand-over costs
+/// a couple of microseconds, and a clock reading in a VM a few percent of that. At worst a
+/// thread misses the end of the load by this many waits.
+#[cfg(not(any(gosync_loom, miri)))]
+const BUSY_WAITS_UNLOOKED: u32 = 15;
 
 /// One wait's adaptive spin: spin first, and if that did not see the wake, tell it how long the
 /// whole wait took once the thread is woken after sleeping.
@@ -513,12 +523,18 @@ impl AdaptiveSpin {
         if cores < 2 {
             return Self::skip();
         }
+        let unlooked = UNLOOKED.with(std::cell::Cell::get);
+        if unlooked > 0 {
+            UNLOOKED.with(|n| n.set(unlooked - 1));
+            return Self::skip();
+        }
         let start = Instant::now();
         let not_spun = Err(Self {
             start: None,
             looked: Some(start),
         });
         if cores_busy(start) {
+            UNLOOKED.with(|n| n.set(BUSY_WAITS_UNLOOKED));
             return not_spun;
         }
         // Relaxed: SPINNERS is an admission counter, not a guard of any data.
