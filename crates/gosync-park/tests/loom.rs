@@ -111,6 +111,24 @@ fn hand_off_publishes_writes_to_the_named_thread() {
     });
 }
 
+/// Spawns a thread that parks on `key` with no deadline, setting `queued` as it queues, and
+/// returns how its park ended.
+fn spawn_untimed_waiter(key: usize, queued: &Arc<AtomicBool>) -> thread::JoinHandle<ParkResult> {
+    let queued = Arc::clone(queued);
+    thread::spawn(move || {
+        park(
+            key,
+            ParkOptions::default(),
+            || {
+                queued.store(true, Ordering::Relaxed);
+                true
+            },
+            || {},
+            |_, _| unreachable!("no deadline"),
+        )
+    })
+}
+
 /// An untimed waiter sleeps on its own state word (a futex): woken through `unpark_filter`
 /// before, while or after it goes to sleep, it returns exactly once with the token, and the
 /// unparker never needs more of it than the word's address.
@@ -119,21 +137,7 @@ fn untimed_waiter_sleeping_on_its_word_is_woken_once() {
     loom::model(|| {
         let queued = Arc::new(AtomicBool::new(false));
         let key = key_of(&*queued);
-        let waiter = {
-            let queued = Arc::clone(&queued);
-            thread::spawn(move || {
-                park(
-                    key,
-                    ParkOptions::default(),
-                    || {
-                        queued.store(true, Ordering::Relaxed);
-                        true
-                    },
-                    || {},
-                    |_, _| unreachable!("no deadline"),
-                )
-            })
-        };
+        let waiter = spawn_untimed_waiter(key, &queued);
         let mut woken = 0;
         while woken == 0 {
             woken = unpark_filter(key, |_| FilterOp::Unpark, |_| TOKEN).unparked;
@@ -244,21 +248,7 @@ fn requeue_moves_waiters_to_the_target_key() {
         let keys = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
         let (from, to) = (key_of(&keys[0]), key_of(&keys[1]));
         let parked = Arc::new(AtomicBool::new(false));
-        let waiter = {
-            let parked = Arc::clone(&parked);
-            thread::spawn(move || {
-                park(
-                    from,
-                    ParkOptions::default(),
-                    || {
-                        parked.store(true, Ordering::Relaxed);
-                        true
-                    },
-                    || {},
-                    |_, _| unreachable!("no deadline"),
-                )
-            })
-        };
+        let waiter = spawn_untimed_waiter(from, &parked);
         loop {
             let result = unpark_requeue(from, to, || RequeueOp::RequeueAll, |_, _| 0);
             if result.requeued == 1 {
