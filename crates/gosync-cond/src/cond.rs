@@ -429,8 +429,12 @@ impl Cond {
     /// ```
     #[inline]
     pub fn wait_for<G: Lockable>(&self, guard: &mut G, timeout: Duration) -> WaitTimeoutResult {
+        if timeout.is_zero() {
+            return WaitTimeoutResult(true);
+        }
         match gosync_park::deadline_after(timeout) {
-            Some(deadline) => self.wait_until(guard, deadline),
+            // Not past: it was read from the clock a moment ago, plus a timeout.
+            Some(deadline) => self.wait_deadline(guard, deadline),
             None => {
                 self.wait(guard);
                 WaitTimeoutResult(false)
@@ -475,6 +479,14 @@ impl Cond {
         if deadline_passed(deadline) {
             return WaitTimeoutResult(true);
         }
+        self.wait_deadline(guard, deadline)
+    }
+
+    /// The timed wait under [`wait_for`](Self::wait_for) and [`wait_until`](Self::wait_until),
+    /// once they know `deadline` has not passed: the park reads the clock from here on (once
+    /// per look, see gosync-park), so a timed wait that times out reads it three times, besides
+    /// the reading inside the sleep itself.
+    fn wait_deadline<G: Lockable>(&self, guard: &mut G, deadline: Instant) -> WaitTimeoutResult {
         let options = ParkOptions {
             deadline: Some(deadline),
             ..ParkOptions::default()

@@ -203,14 +203,67 @@ pub mod cell {
     }
 }
 
-/// The per-thread sleep under every wait: a handle that wakes one thread, with `std::thread`'s
-/// park/unpark token semantics (an unpark before the sleep makes the sleep return at once).
+/// The two ways a parked thread sleeps.
 ///
-/// Normally it is the thread's own `std::thread::Thread` (a futex parker with timeouts). Under
-/// loom it is a `Mutex<bool>` + `Condvar` pair made per wait: loom's own `Thread::unpark` also
-/// wakes a thread blocked on a lock or a join, which a stray unpark after a race would do.
+/// - A [`Parker`]: a handle that wakes one thread, with `std::thread`'s park/unpark token
+///   semantics (an unpark before the sleep makes the sleep return at once), and timeouts. It is
+///   the thread's own `std::thread::Thread`; under loom, a `Mutex<bool>` + `Condvar` pair made
+///   per wait: loom's own `Thread::unpark` also wakes a thread blocked on a lock or a join, which
+///   a stray unpark after a race would do.
+/// - A futex on a word of the waiter ([`sleep_while`], [`wake_sleeper`]): no timeout, but the
+///   waker needs only the word's address and keeps nothing of the thread alive. Under loom, which
+///   cannot model a futex, one `Mutex` + `Condvar` for the whole process plays it: the check of
+///   the word and the sleep happen under that lock, and so does the wake, as in the kernel.
 pub(crate) mod parker {
-    use std::time::Instant;
+    use std::time::Duration;
+
+    use super::sync::AtomicU32;
+
+    /// Sleeps while `word` holds `expected`, checked atomically with going to sleep: a wake
+    /// (see [`wake_sleeper`]) after a change of the word is never lost. May return spuriously;
+    /// callers re-check.
+    #[inline]
+    pub(crate) fn sleep_while(word: &AtomicU32, expected: u32) {
+        #[cfg(not(gosync_loom))]
+        atomic_wait::wait(word, expected);
+        #[cfg(gosync_loom)]
+        {
+            use super::sync::Ordering;
+            let (lock, condvar) = &*loom_futex::FUTEX;
+            let guard = lock.lock().unwrap();
+            // Relaxed: as the kernel's own check, ordered by the lock the waker also takes; the
+            // caller's `Acquire` load after waking orders the data.
+            if word.load(Ordering::Relaxed) == expected {
+                drop(condvar.wait(guard).unwrap());
+            }
+        }
+    }
+
+    /// Wakes the thread sleeping on `word` in [`sleep_while`], if any. The caller has changed
+    /// the word first. The pointer may dangle (the sleeper may have seen the change and left):
+    /// it is only an address here, never read.
+    #[inline]
+    pub(crate) fn wake_sleeper(word: *const AtomicU32) {
+        #[cfg(not(gosync_loom))]
+        atomic_wait::wake_one(word);
+        #[cfg(gosync_loom)]
+        {
+            let _ = word;
+            let (lock, condvar) = &*loom_futex::FUTEX;
+            let _guard = lock.lock().unwrap();
+            // Every sleeper re-checks its own word: waking all is the one-address-space model.
+            condvar.notify_all();
+        }
+    }
+
+    #[cfg(gosync_loom)]
+    mod loom_futex {
+        loom::lazy_static! {
+            /// The futex table of the model: one lock and one queue for every address.
+            pub(super) static ref FUTEX: (loom::sync::Mutex<()>, loom::sync::Condvar) =
+                (loom::sync::Mutex::new(()), loom::sync::Condvar::new());
+        }
+    }
 
     /// Wakes one thread; see the module docs.
     #[derive(Clone, Debug)]
@@ -243,25 +296,21 @@ pub(crate) mod parker {
         }
 
         /// Called by the thread this parker belongs to: sleeps until the token is available
-        /// (consuming it) or `deadline` passes. May return spuriously; callers re-check.
+        /// (consuming it) or `timeout` (`None`: no limit) has passed. May return spuriously;
+        /// callers re-check.
         #[inline]
-        pub(crate) fn sleep_until(&self, deadline: Option<Instant>) {
+        pub(crate) fn sleep_for(&self, timeout: Option<Duration>) {
             #[cfg(not(gosync_loom))]
-            match deadline {
+            match timeout {
                 None => std::thread::park(),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if deadline > now {
-                        std::thread::park_timeout(deadline - now);
-                    }
-                }
+                Some(timeout) => std::thread::park_timeout(timeout),
             }
             #[cfg(gosync_loom)]
             {
                 let (token, condvar) = &*self.0;
                 let mut available = token.lock().unwrap();
                 // Under loom a deadline has always passed (see `time`): only untimed sleeps wait.
-                while !*available && deadline.is_none() {
+                while !*available && timeout.is_none() {
                     available = condvar.wait(available).unwrap();
                 }
                 *available = false;

@@ -15,21 +15,25 @@
 //!    seeing `WOKEN` (set by an unparker that already removed it), or after removing itself
 //!    under the lock (timeout, cancellation, a panic unwinding out of `before_sleep`).
 //! 3. An unparker touches a waiter only under the bucket lock and only before it stores `WOKEN`;
-//!    it keeps a clone of the waiter's parker to call `unpark` after unlocking.
+//!    to wake it after unlocking it keeps a clone of the waiter's parker, or, for a waiter that
+//!    sleeps on its own `state` word (a futex), only that word's address, which the futex wake
+//!    does not read.
 //!
-//! Notes about memory ordering: the bucket lock orders everything done under it. The one
-//! access outside it is the waiter's own read of its `state` while it spins or sleeps: the
-//! unparker's `Release` store of `WOKEN` pairs with that `Acquire` load, so the waiter sees
-//! the unpark token stored just before, and every write the unparker made before unparking
-//! (which is how a mutex hands its protected data over in a direct hand-off).
+//! Notes about memory ordering: the bucket lock orders everything done under it. The accesses
+//! outside it are the waiter's own, to its `state` while it spins or sleeps: the unparker's
+//! `Release` swap to `WOKEN` pairs with the waiter's `Acquire` load, so the waiter sees the
+//! unpark token stored just before, and every write the unparker made before unparking (which
+//! is how a mutex hands its protected data over in a direct hand-off). A futex sleeper's
+//! `WAITING -> SLEEPING` exchange orders nothing; it and the swap are read-modify-writes of one
+//! word, so the unparker sees `SLEEPING` (and wakes the futex) or the sleeper sees `WOKEN`.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::ptr::NonNull;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::earliest_deadline;
-use crate::facade::parker::Parker;
+use crate::facade::parker::{self, Parker};
 use crate::facade::sync::{AtomicU32, AtomicUsize, BookkeepingGuard, BookkeepingLock, Ordering};
 use crate::protocol::{default_err, ContextError};
 use crate::spin::AdaptiveSpin;
@@ -39,6 +43,9 @@ use crate::time::deadline_fired;
 const WAITING: u32 = 0;
 /// A waiter's `state`: an unparker removed it and left its token.
 const WOKEN: u32 = 1;
+/// A waiter's `state`: queued, and asleep (or about to be) on this word: its unparker must wake
+/// it by the word's address. Only a waiter without a parker uses it.
+const SLEEPING: u32 = 2;
 
 /// Why [`park`] returned.
 ///
@@ -301,7 +308,31 @@ struct Waiter {
     /// Written by the unparker before it stores `WOKEN`.
     unpark_token: AtomicUsize,
     state: AtomicU32,
-    parker: Parker,
+    /// How its thread sleeps: on its parker, for a wait that can time out or be cancelled (the
+    /// futex sleep has no timeout, and a cancellation's waker needs a handle it can keep); `None`:
+    /// on `state` itself (a futex), which the unparker wakes by address. That spares every
+    /// untimed wait the reference counting of a thread handle, on both sides of the hand-over.
+    parker: Option<Parker>,
+}
+
+/// How an unparker wakes a waiter once it has unlocked the bucket.
+enum Wake {
+    /// Unpark the waiter's parker.
+    Parker(Parker),
+    /// Wake the futex sleeper on this word, which may dangle by then. A late wake can reach
+    /// whatever sleeps at that address afterwards (the same thread's next wait, most likely):
+    /// a spurious wake-up, which every futex sleeper tolerates, ours by re-checking its state.
+    Word(*const AtomicU32),
+}
+
+impl Wake {
+    #[inline]
+    fn wake(self) {
+        match self {
+            Self::Parker(parker) => parker.unpark(),
+            Self::Word(word) => parker::wake_sleeper(word),
+        }
+    }
 }
 
 impl Waiter {
@@ -311,16 +342,42 @@ impl Waiter {
         self.state.load(Ordering::Acquire) == WOKEN
     }
 
-    /// Leaves `token` and marks it woken. Returns the parker to `unpark` once the bucket is
-    /// unlocked: after this store the waiter may return and its memory be gone.
-    fn wake(&self, token: usize) -> Parker {
+    /// Leaves `token` and marks it woken. Returns how to wake its thread once the bucket is
+    /// unlocked (`None`: it is not asleep), taken before the store: after it the waiter may
+    /// return and its memory be gone.
+    fn wake(&self, token: usize) -> Option<Wake> {
         let parker = self.parker.clone();
-        // Relaxed: published by the Release store below.
+        let word: *const AtomicU32 = &self.state;
+        // Relaxed: published by the Release swap below.
         self.unpark_token.store(token, Ordering::Relaxed);
         // Release: pairs with `is_woken`'s Acquire, publishing the token and everything the
-        // unparker wrote before unparking.
-        self.state.store(WOKEN, Ordering::Release);
-        parker
+        // unparker wrote before unparking. A swap, so that it is ordered with the sleeper's
+        // `WAITING -> SLEEPING` exchange: one of the two sees the other.
+        let before = self.state.swap(WOKEN, Ordering::Release);
+        match parker {
+            Some(parker) => Some(Wake::Parker(parker)),
+            None => (before == SLEEPING).then_some(Wake::Word(word)),
+        }
+    }
+
+    /// Sleeps until woken (and, with a parker, at most for `timeout`). May return
+    /// spuriously; the caller re-checks.
+    fn sleep(&self, timeout: Option<Duration>) {
+        match &self.parker {
+            Some(parker) => parker.sleep_for(timeout),
+            None => {
+                // Relaxed: only the unparker's swap changes the state besides us, and both are
+                // read-modify-writes of this word; the futex re-checks it. Failing means `WOKEN`
+                // (the futex then returns at once) or `SLEEPING` from a spurious return.
+                let _ = self.state.compare_exchange(
+                    WAITING,
+                    SLEEPING,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                parker::sleep_while(&self.state, SLEEPING);
+            }
+        }
     }
 }
 
@@ -471,7 +528,8 @@ pub fn park(
         park_token: options.token,
         unpark_token: AtomicUsize::new(0),
         state: AtomicU32::new(WAITING),
-        parker: Parker::for_current_thread(),
+        parker: (options.deadline.is_some() || options.cancel.is_some())
+            .then(Parker::for_current_thread),
     };
     {
         let mut queue = lock_bucket(key);
@@ -524,12 +582,16 @@ fn wait(
     let deadline = earliest_deadline(options.deadline, cancel_deadline);
     let waker_id = waiter as *const Waiter as usize;
     let registered = cancel.is_some_and(|c| {
+        let parker = waiter.parker.clone();
         c.register(Waker {
             id: waker_id,
-            parker: waiter.parker.clone(),
+            parker: parker.expect("a cancellable waiter sleeps on its parker"),
         })
     });
     let mut on_abort = Some(on_abort);
+    // A timed wait reads the clock once per look: its deadline checks and the length of its
+    // next sleep share the reading, and the first look takes the spin's last one.
+    let mut looked = spin.looked_at();
     let mut spin = Some(spin);
     let result = loop {
         if waiter.is_woken() {
@@ -538,11 +600,17 @@ fn wait(
             }
             break unparked(waiter);
         }
+        let now = deadline.map(|_| looked.take().unwrap_or_else(Instant::now));
+        let fired = |deadline: Option<Instant>| {
+            deadline
+                .zip(now)
+                .is_some_and(|(deadline, now)| deadline_fired(deadline, now))
+        };
         let reason = if cancel.is_some_and(|c| !registered || c.is_cancelled()) {
             Some(ParkResult::Cancelled)
-        } else if options.deadline.is_some_and(deadline_fired) {
+        } else if fired(options.deadline) {
             Some(ParkResult::TimedOut)
-        } else if cancel_deadline.is_some_and(deadline_fired) {
+        } else if fired(cancel_deadline) {
             // The cancellation source's own deadline, which its `is_cancelled` may not count.
             Some(ParkResult::Cancelled)
         } else {
@@ -556,7 +624,8 @@ fn wait(
             // An unparker got there first: its `WOKEN` is visible on the next look.
             continue;
         }
-        waiter.parker.sleep_until(deadline);
+        // Neither deadline has fired: each is later than `now`.
+        waiter.sleep(deadline.zip(now).map(|(deadline, now)| deadline - now));
     };
     if registered {
         if let Some(cancel) = cancel {
@@ -621,10 +690,10 @@ pub fn unpark_one(key: usize, callback: impl FnOnce(UnparkResult) -> usize) -> U
     let token = callback(result);
     // SAFETY: the waiter was in this locked queue and is not woken yet, so it is still parked
     // (invariant 2) until `wake` stores `WOKEN`.
-    let parker = woken.map(|w| unsafe { w.get() }.wake(token));
+    let wake = woken.and_then(|w| unsafe { w.get() }.wake(token));
     drop(queue);
-    if let Some(parker) = parker {
-        parker.unpark();
+    if let Some(wake) = wake {
+        wake.wake();
     }
     result
 }
@@ -688,13 +757,13 @@ pub fn unpark_filter(
     let token = callback(result);
     // SAFETY: each picked waiter was in this locked queue and is not woken yet, so it is still
     // parked (invariant 2) until `wake` stores `WOKEN`.
-    let parkers: Vec<Parker> = picked
+    let wakes: Vec<Wake> = picked
         .iter()
-        .map(|w| unsafe { w.get() }.wake(token))
+        .filter_map(|w| unsafe { w.get() }.wake(token))
         .collect();
     drop(queue);
-    for parker in parkers {
-        parker.unpark();
+    for wake in wakes {
+        wake.wake();
     }
     result
 }
@@ -782,11 +851,11 @@ pub fn unpark_requeue(
     };
     let token = callback(op, result);
     // SAFETY: `w` was in the locked `from` queue and is not woken yet.
-    let parker = woken.map(|w| unsafe { w.get() }.wake(token));
+    let wake = woken.and_then(|w| unsafe { w.get() }.wake(token));
     drop(to_queue);
     drop(from_queue);
-    if let Some(parker) = parker {
-        parker.unpark();
+    if let Some(wake) = wake {
+        wake.wake();
     }
     result
 }

@@ -39,15 +39,12 @@ pub fn deadline_passed(deadline: Instant) -> bool {
     Instant::now() >= deadline
 }
 
-/// Whether a parked thread's `deadline` has come: [`deadline_passed`] normally; under loom,
-/// which has no time, always, so that a timed wait models "the timeout fires at any point of
-/// the race" (see [`model`](crate::model)).
+/// Whether a parked thread's `deadline` has come by `now` (a clock reading it made): normally
+/// when `now` has reached it; under loom, which has no time, always, so that a timed wait models
+/// "the timeout fires at any point of the race" (see [`model`](crate::model)).
 #[inline]
-pub(crate) fn deadline_fired(deadline: Instant) -> bool {
-    if crate::model::IS_LOOM {
-        return true;
-    }
-    deadline_passed(deadline)
+pub(crate) fn deadline_fired(deadline: Instant, now: Instant) -> bool {
+    crate::model::IS_LOOM || now >= deadline
 }
 
 /// The earlier of two optional deadlines, `None` meaning "never".
@@ -133,7 +130,8 @@ mod tests {
 
     #[test]
     fn a_waiting_deadline_fires_by_the_clock() {
-        assert!(deadline_fired(Instant::now()));
-        assert!(!deadline_fired(Instant::now() + Duration::from_secs(60)));
+        let now = Instant::now();
+        assert!(deadline_fired(now, now));
+        assert!(!deadline_fired(now + Duration::from_secs(60), now));
     }
 }

@@ -1,5 +1,6 @@
 //! Loom models of the park layer's races: unpark against timeout and against cancellation,
-//! hand-off tokens and the writes they publish, word waits, and requeueing.
+//! hand-off tokens and the writes they publish, an untimed waiter's sleep on its own word, word
+//! waits, and requeueing.
 #![cfg(gosync_loom)]
 
 use std::time::Instant;
@@ -7,8 +8,8 @@ use std::time::Instant;
 use gosync_park::cell::UnsafeCell;
 use gosync_park::sync::{Arc, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use gosync_park::{
-    park, thread, unpark_all, unpark_one, unpark_requeue, wait, wake_one, ParkOptions, ParkResult,
-    RequeueOp,
+    park, thread, unpark_all, unpark_filter, unpark_one, unpark_requeue, wait, wake_one, FilterOp,
+    ParkOptions, ParkResult, RequeueOp,
 };
 
 mod common;
@@ -116,6 +117,29 @@ fn hand_off_publishes_writes_to_the_named_thread() {
         }
         waiter.join().unwrap();
         assert!(parked.load(Ordering::Relaxed));
+    });
+}
+
+/// An untimed waiter sleeps on its own state word (a futex): woken through `unpark_filter`
+/// before, while or after it goes to sleep, it returns exactly once with the token, and the
+/// unparker never needs more of it than the word's address.
+#[test]
+fn untimed_waiter_sleeping_on_its_word_is_woken_once() {
+    loom::model(|| {
+        let queued = Arc::new(AtomicBool::new(false));
+        let key = key_of(&*queued);
+        let waiter = {
+            let queued = Arc::clone(&queued);
+            thread::spawn(move || park_flagged(key, &queued))
+        };
+        let mut woken = 0;
+        while woken == 0 {
+            woken = unpark_filter(key, |_| FilterOp::Unpark, |_| TOKEN).unparked;
+            thread::yield_now();
+        }
+        assert_eq!(woken, 1);
+        assert_eq!(waiter.join().unwrap(), ParkResult::Unparked(TOKEN));
+        assert_eq!(unpark_all(key, 0), 0, "the waiter left the queue");
     });
 }
 
