@@ -61,19 +61,20 @@ impl Shard {
     /// Counts a reader in. Returns `false` if the shard was full (the reader is counted all the
     /// same, and must [`leave`](Self::leave)).
     ///
-    /// Relaxed: `raw.rs` orders it before the reader's look at the lock word with a `SeqCst`
-    /// fence.
+    /// SeqCst: the first half of the reader's side of the store-buffering pattern in `raw.rs`;
+    /// its `SeqCst` look at the lock word follows.
     #[inline]
     pub(crate) fn enter(&self) -> bool {
-        self.0.fetch_add(ENTER, Ordering::Relaxed) & INSIDE_MASK < SHARD_FULL
+        self.0.fetch_add(ENTER, Ordering::SeqCst) & INSIDE_MASK < SHARD_FULL
     }
 
     /// Counts a reader out.
     #[inline]
     pub(crate) fn leave(&self) {
-        // Release: pairs with the Acquire loads of the writer that looks at the shards next,
-        // so this reader's reads happen before its writes.
-        self.0.fetch_sub(1, Ordering::Release);
+        // SeqCst: the first half of the leaving reader's side of the store-buffering pattern in
+        // `raw.rs`. Also a release: pairs with the Acquire loads of the writer that looks at the
+        // shards next, so this reader's reads happen before its writes.
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
