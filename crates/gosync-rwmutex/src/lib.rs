@@ -36,7 +36,7 @@
 //! Readers on different cores would still take turns owning that word's cache line. So while
 //! readers contend, the lock counts them per thread instead: it has one counter per core (at
 //! most 64), each on a cache line of its own, and a guard's read is then an increment of its
-//! thread's counter, a fence and a load of the lock word, with no line that two readers both
+//! thread's counter and a load of the lock word, with no line that two readers both
 //! write. A writer pays for it: after claiming the lock it checks every counter. When the
 //! writes come so often that few reads fall between them, a writer sends the readers back to
 //! the word until they contend again. See [`RawRwMutex`] for the state machine, and

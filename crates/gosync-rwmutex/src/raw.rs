@@ -27,16 +27,24 @@
 //! meanwhile, so no data is handed over by it.
 //!
 //! Readers counted in shards (see `shards.rs`) meet writers without a read-modify-write on a
-//! common word, so each side stores, runs a `SeqCst` fence, then loads (the store-buffering
-//! pattern, whose fences are ordered in the single total order `S`):
+//! common word, so each side changes its own word, then loads the other's (the store-buffering
+//! pattern). A writer runs a `SeqCst` fence in between. A reader, whose path must stay cheap,
+//! makes its shard change and its load of the state word `SeqCst` accesses instead of
+//! fencing (on x86-64 a locked instruction and a plain load, where a fence is an `mfence`).
+//! That orders the two sides just as two fences would, in the single total order `S` of
+//! `SeqCst` operations: the reader's change precedes its load in `S`; if that load reads a value
+//! older than the writer's change, it precedes the writer's fence, which follows the change; and
+//! if the writer's load of the shard reads a value older than the reader's change, the fence
+//! precedes that change (C++20 [atomics.order] p4). Both at once would be a cycle in `S`. Loom
+//! treats `SeqCst` accesses as `AcqRel`, so under loom the reader fences as well (`read.rs`).
 //!
-//! - a reader increments its shard, fences, and loads the state word: if `SHARDED` is set and
+//! - a reader increments its shard, then loads the state word: if `SHARDED` is set and
 //!   `WRITER` clear the reader is in, otherwise it backs out (and fails, waits, or counts itself
 //!   in the word instead);
 //! - a writer sets `WRITER`, fences, and loads the shards: so either the reader sees `WRITER`
 //!   or the writer sees the reader's increment (and waits for it to leave);
-//! - a reader leaving decrements its shard (`Release`: pairs with the writer's `Acquire` loads
-//!   of the shards), fences, and loads the state word for `PARKED_DRAIN`; a writer about to
+//! - a reader leaving decrements its shard (also a release: pairs with the writer's `Acquire`
+//!   loads of the shards), then loads the state word for `PARKED_DRAIN`; a writer about to
 //!   sleep sets `PARKED_DRAIN`, fences, and loads the shards: so either the reader wakes it or
 //!   it sees the decrement and does not sleep.
 //!
@@ -47,7 +55,7 @@
 //! such a reader's last load of the word showed `SHARDED` without `WRITER`. That value comes
 //! before this writer's claim in the word's modification order (or the reader would have seen
 //! `WRITER`), and `SHARDED` was cleared between the two, by a writer that looked at the shards
-//! after its own claim, which also comes after that value: by the fences, that writer saw the
+//! after its own claim, which also comes after that value: by `S`, that writer saw the
 //! reader's increment, so it cleared `SHARDED` only after the reader had left. Only locks whose
 //! readers contend pay for a writer's fence and its look at the shards.
 //!
@@ -63,12 +71,12 @@
 //! 3. otherwise a compare-and-swap (`Acquire`) swaps the bit for `WRITER` if the word still shows
 //!    no other lock or claim; if it does not, the claimer backs out.
 //!
-//! A reader whose look at the word (after its fence) shows the bit does not trust the shards: it
+//! A reader whose look at the word (after its increment) shows the bit does not trust the shards: it
 //! leaves its shard and counts itself in the word, where it either comes before step 3, which
 //! then fails, or sees the `WRITER` step 3 set and backs out. A reader whose look comes before
-//! step 1 in the word's modification order has its fence before the claimer's in `S` (or its
-//! look would have seen step 1), so step 2 sees its increment, or the decrement it left with
-//! (`Release`, read by the look's `Acquire`). A reader whose look comes after step 3 sees
+//! step 1 in the word's modification order precedes the claimer's fence in `S` (or it would
+//! have seen step 1), so step 2 sees its increment, or the decrement it left with (a release,
+//! read by the look's `Acquire`). A reader whose look comes after step 3 sees
 //! `WRITER`. So no reader is inside once step 3 succeeds, and no reader was sent away by a claim
 //! that failed. Only the claimer clears its bit; a second `try_write` that finds the bit set
 //! fails, as Go's `TryLock` fails on the writers' mutex that another `TryLock` holds for an
@@ -190,8 +198,8 @@ enum ReadersSeen {
 /// guards of [`RwMutex`](crate::RwMutex), which can remember where their reader was counted,
 /// count it in a per-thread shard instead while readers contend: each shard is a counter on a
 /// cache line of its own, allocated with the lock's first contended read (one per core, at most
-/// 64) and freed with the lock. A sharded read is an increment of the thread's own shard, a
-/// fence and a load of the state word; a writer then checks every shard after claiming, and
+/// 64) and freed with the lock. A sharded read is an increment of the thread's own shard and a
+/// load of the state word (both `SeqCst`, and no fence); a writer then checks every shard after claiming, and
 /// if few reads came between it and the previous writer, sends readers back to the word until
 /// they contend again. The raw `lock_shared`/`unlock_shared` here have nowhere to remember a
 /// shard and always count in the word.

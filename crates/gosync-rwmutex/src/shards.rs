@@ -61,19 +61,20 @@ impl Shard {
     /// Counts a reader in. Returns `false` if the shard was full (the reader is counted all the
     /// same, and must [`leave`](Self::leave)).
     ///
-    /// Relaxed: `raw.rs` orders it before the reader's look at the lock word with a `SeqCst`
-    /// fence.
+    /// SeqCst: the first half of the reader's side of the store-buffering pattern in `raw.rs`;
+    /// its `SeqCst` look at the lock word follows.
     #[inline]
     pub(crate) fn enter(&self) -> bool {
-        self.0.fetch_add(ENTER, Ordering::Relaxed) & INSIDE_MASK < SHARD_FULL
+        self.0.fetch_add(ENTER, Ordering::SeqCst) & INSIDE_MASK < SHARD_FULL
     }
 
     /// Counts a reader out.
     #[inline]
     pub(crate) fn leave(&self) {
-        // Release: pairs with the Acquire loads of the writer that looks at the shards next,
-        // so this reader's reads happen before its writes.
-        self.0.fetch_sub(1, Ordering::Release);
+        // SeqCst: the first half of the leaving reader's side of the store-buffering pattern in
+        // `raw.rs`. Also a release: pairs with the Acquire loads of the writer that looks at the
+        // shards next, so this reader's reads happen before its writes.
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -237,38 +238,45 @@ fn block_len() -> usize {
     1 + shard_count()
 }
 
+/// The shard count once known ([`shard_count`]); 0 before.
+static SHARD_COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// How many shards each lock gets in this process: the cores available when first asked,
 /// rounded up to a power of two, at most [`MAX_SHARDS`]. Fixed once computed, so every lock's
 /// allocation and release agree on it. Under loom two, so that two model threads count on
 /// different lines.
 ///
-/// Every read lock and unlock asks, so the answer is one relaxed load once known.
+/// Every read lock and unlock asks, so once known the answer is one relaxed load, inlined
+/// (the first computation is out of line).
 #[inline]
 fn shard_count() -> usize {
     if gosync_park::model::IS_LOOM {
         return 2;
     }
-    /// The count once known; 0 before.
-    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    // Relaxed: a cache of a number every thread computes the same; the first computation wins,
-    // so a lock's allocation and release agree even if the cores available change meanwhile.
-    match COUNT.load(std::sync::atomic::Ordering::Relaxed) {
-        0 => {
-            let count = std::thread::available_parallelism()
-                .map_or(1, |cores| cores.get())
-                .next_power_of_two()
-                .min(MAX_SHARDS);
-            match COUNT.compare_exchange(
-                0,
-                count,
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-            ) {
-                Ok(_) => count,
-                Err(first) => first,
-            }
-        }
+    // Relaxed: a cache of a number every thread computes the same; see `count_shards`.
+    match SHARD_COUNT.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => count_shards(),
         count => count,
+    }
+}
+
+/// Computes the shard count and caches it in [`SHARD_COUNT`]; the first computation wins, so a
+/// lock's allocation and release agree even if the cores available change meanwhile.
+#[cold]
+fn count_shards() -> usize {
+    let count = std::thread::available_parallelism()
+        .map_or(1, |cores| cores.get())
+        .next_power_of_two()
+        .min(MAX_SHARDS);
+    // Relaxed: as in `shard_count`.
+    match SHARD_COUNT.compare_exchange(
+        0,
+        count,
+        std::sync::atomic::Ordering::Relaxed,
+        std::sync::atomic::Ordering::Relaxed,
+    ) {
+        Ok(_) => count,
+        Err(first) => first,
     }
 }
 

@@ -18,8 +18,8 @@ impl RawRwMutex {
         if state & SHARDED == 0 {
             return ReadersSeen::Gone;
         }
-        // SeqCst: pairs with the fence between a reader's shard increment and its look at the
-        // word, and with the fence after a leaving reader's decrement (see the notes at the top).
+        // SeqCst: pairs with a reader's SeqCst shard increment and look at the word, and with a
+        // leaving reader's SeqCst decrement and look (see the notes at the top).
         fence(Ordering::SeqCst);
         let ShardsSeen::Empty { entered } = self.shards.look() else {
             return ReadersSeen::Inside;
@@ -81,7 +81,8 @@ impl RawRwMutex {
             let validate = || {
                 // Relaxed: a reader leaving the word sees the bit in its fetch_sub (one word's
                 // modification order) and takes the drain queue's lock to wake us; one leaving a
-                // shard is ordered against it by the fence in `readers_seen`.
+                // shard is ordered against it by the fence in `readers_seen` (see the notes at the
+                // top).
                 let state = self.state.fetch_or(PARKED_DRAIN, Ordering::Relaxed);
                 if self.readers_seen(state) != ReadersSeen::Inside {
                     // Only this thread parks on the drain key.

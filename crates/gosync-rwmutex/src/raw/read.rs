@@ -248,11 +248,11 @@ impl RawRwMutex {
     #[inline]
     fn try_read_shard(&self, index: usize, shard: &Shard) -> Result<ReadSlot, usize> {
         let roomy = shard.enter();
-        // SeqCst: pairs with the fence after a writer sets `WRITER` (see the notes at the top).
-        fence(Ordering::SeqCst);
-        // Acquire: pairs with the Release of the last writer's release, whose writes this
-        // reader must see.
-        let state = self.state.load(Ordering::Acquire);
+        model_fence();
+        // SeqCst: with the SeqCst increment, pairs with the fence after a writer sets `WRITER`
+        // (see the notes at the top). Also an acquire: pairs with the Release of the last
+        // writer's release, whose writes this reader must see.
+        let state = self.state.load(Ordering::SeqCst);
         if roomy && state & (HOLDS_BACK_READERS | TRYING | SHARDED) == SHARDED {
             return Ok(ReadSlot::shard(index));
         }
@@ -265,11 +265,11 @@ impl RawRwMutex {
     #[inline]
     fn leave_shard(&self, shard: &Shard) {
         shard.leave();
-        // SeqCst: pairs with the fence after a writer sets `PARKED_DRAIN` (see the notes at the
-        // top).
-        fence(Ordering::SeqCst);
-        // Relaxed: the fence orders it; the wake-up goes through the drain queue's lock.
-        if self.state.load(Ordering::Relaxed) & PARKED_DRAIN != 0 {
+        model_fence();
+        // SeqCst: with the SeqCst decrement, pairs with the fence after a writer sets
+        // `PARKED_DRAIN` (see the notes at the top); the wake-up goes through the drain queue's
+        // lock.
+        if self.state.load(Ordering::SeqCst) & PARKED_DRAIN != 0 {
             self.wake_drainer();
         }
     }
@@ -360,5 +360,17 @@ impl RawRwMutex {
             }
             TOKEN_RETRY
         });
+    }
+}
+
+/// Between a reader's `SeqCst` change of its shard and its `SeqCst` look at the lock word: a
+/// `SeqCst` fence under loom only. The two `SeqCst` accesses already order the reader's side of
+/// the store-buffering pattern against the writer's fence (see the notes at the top), and cost
+/// no fence of their own on x86-64; loom, which treats `SeqCst` accesses as `AcqRel`, needs the
+/// fence to see that order.
+#[inline]
+fn model_fence() {
+    if gosync_park::model::IS_LOOM {
+        fence(Ordering::SeqCst);
     }
 }

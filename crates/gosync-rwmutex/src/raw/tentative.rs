@@ -62,8 +62,8 @@ impl RawRwMutex {
                 Err(actual) => state = actual,
             }
         }
-        // Step 2. SeqCst: pairs with the fence between a reader's shard increment and its look
-        // at the word (see the notes at the top).
+        // Step 2. SeqCst: pairs with a reader's SeqCst shard increment and look at the word
+        // (see the notes at the top).
         fence(Ordering::SeqCst);
         let ShardsSeen::Empty { entered } = self.shards.look() else {
             self.drop_tentative_claim(claim);
