@@ -31,7 +31,7 @@
 //!   how many times the kernel has taken a core away from a thread of this process that still
 //!   wanted it (`getrusage`'s involuntary context switches). Two such preemptions within
 //!   [`PREEMPTION_WINDOW`] mean that threads of ours wait for cores: nothing spins for
-//!   [`BUSY_BACKOFF`] (or longer, below). (A single one is taken for noise: a kernel thread running for a moment
+//!   [`BUSY_BACKOFF`]. (A single one is taken for noise: a kernel thread running for a moment
 //!   on an idle machine.)
 //!   This counts only the load that actually competes with us: threads of lower priority that
 //!   never take our cores do not stop our spinning, as they would if we counted runnable
@@ -40,19 +40,6 @@
 //!   [`DESCHEDULED_GAP`] between two reads means the thread lost its core to another one in the
 //!   middle of a spin. It stops at once, and nothing spins for [`BUSY_BACKOFF`]. This is the
 //!   signal on every platform, and catches load that the sample missed.
-//!
-//! Load comes and goes in time slices, so a busy period can lapse for a few milliseconds while
-//! the load is still there (no preemption happened to be sampled), and the spins in the lapse
-//! are worse than wasted: besides failing, two threads that spin for each other run on both
-//! cores at once, and the scheduler then keeps them apart, so that every later hand-over
-//! crosses cores (measured: the pairs of a `Cond` ping-pong beside two busy threads ran on one
-//! core without spinning, on two with it). So a busy period grows while the load outlasts it: a
-//! sign of load within one back-off after a busy period ended (a sampled preemption, a lost
-//! core, or an adaptive spin that ran out of a budget of at least [`TELLING_SPIN`], so that its
-//! peer used to come that quickly) starts a new one twice as long, up to [`MAX_BACKOFF`], and
-//! samples during a busy period extend it by that length. Once the load is gone spinning resumes
-//! within that length; on a machine that has looked idle for a whole back-off, a failed spin is
-//! only a long wait, which the thread's budget learns from.
 //!
 //! While the cores are busy, [`SpinWait`] still yields as long as its yields are quick (our
 //! own threads outnumbering the cores, where a yield lets the lock holder run): a yield slower
@@ -115,28 +102,16 @@ pub const SAMPLE_PERIOD: std::time::Duration = std::time::Duration::from_millis(
 /// ```
 pub const DESCHEDULED_GAP: std::time::Duration = std::time::Duration::from_micros(50);
 
-/// The longest pause of spinning after failed spins, and of [`SpinWait`]'s yields after slow
-/// ones: while they keep failing, the pause doubles from [`BUSY_BACKOFF`] up to this, so that
-/// probing costs a failed spin or a time slice at most once per this period.
+/// The longest pause of [`SpinWait`]'s yields after slow ones: while they stay slow, the pause
+/// doubles from [`BUSY_BACKOFF`] up to this, so that probing costs a time slice at most once
+/// per this period.
 ///
 /// # Examples
 ///
 /// ```
-/// assert!(gosync_park::spin::MAX_BACKOFF >= gosync_park::spin::BUSY_BACKOFF);
+/// assert!(gosync_park::spin::MAX_YIELD_BACKOFF >= gosync_park::spin::BUSY_BACKOFF);
 /// ```
-pub const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_millis(128);
-
-/// The shortest adaptive spin whose failure says that the cores are still busy (after a busy
-/// period, see the module docs): the thread's last wait ended within half of it, so a peer that
-/// is running would have come. Shorter budgets belong to threads with long waits.
-///
-/// # Examples
-///
-/// ```
-/// use gosync_park::spin::{MAX_SPIN, MIN_SPIN, TELLING_SPIN};
-/// assert!(MIN_SPIN < TELLING_SPIN && TELLING_SPIN < MAX_SPIN);
-/// ```
-pub const TELLING_SPIN: u32 = 4_000;
+pub const MAX_YIELD_BACKOFF: std::time::Duration = std::time::Duration::from_millis(128);
 
 /// How long nothing spins after a spinner saw it was descheduled: a few time slices' worth of
 /// waits, after which spinning is tried again.
@@ -178,9 +153,9 @@ fn cores() -> usize {
 /// being waited for; see the module docs. Samples the process's involuntary context switches
 /// when the last sample is older than [`SAMPLE_PERIOD`].
 #[cfg(not(any(gosync_loom, miri)))]
-fn cores_busy(instant: std::time::Instant) -> bool {
+fn cores_busy(now: std::time::Instant) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
-    let now = busy::nanos_since_epoch(instant);
+    let now = busy::nanos_since_epoch(now);
     // Relaxed, here and below: these words are hints about the machine, not guards of data; a
     // stale value costs one spin too many or too few.
     let next = busy::NEXT_SAMPLE.load(Relaxed);
@@ -199,7 +174,7 @@ fn cores_busy(instant: std::time::Instant) -> bool {
             }
             let recent = last != 0 && now - last.min(now) < busy::nanos(PREEMPTION_WINDOW);
             if new > 1 || (new == 1 && recent) {
-                busy_seen(instant, true);
+                busy::BUSY_UNTIL.fetch_max(now + busy::nanos(BUSY_BACKOFF), Relaxed);
             }
         }
     }
@@ -225,7 +200,7 @@ fn yields_pay(now: std::time::Instant) -> bool {
 
 /// Records that a [`SpinWait`] yield started at `start` and returned at `end`. A slow one
 /// pauses yields for the current back-off, which doubles (from [`BUSY_BACKOFF`] up to
-/// [`MAX_BACKOFF`]) until the cores are seen idle again: a quick yield does not shorten
+/// [`MAX_YIELD_BACKOFF`]) until the cores are seen idle again: a quick yield does not shorten
 /// it, since under other programs' load some yields are quick and the slow ones cost a slice.
 #[cfg(not(any(gosync_loom, miri)))]
 fn yield_took(start: std::time::Instant, end: std::time::Instant) {
@@ -237,50 +212,16 @@ fn yield_took(start: std::time::Instant, end: std::time::Instant) {
             .max(busy::nanos(BUSY_BACKOFF));
         let until = busy::nanos_since_epoch(end) + backoff;
         busy::YIELDS_SLOW_UNTIL.fetch_max(until, Relaxed);
-        busy::YIELD_BACKOFF.store((backoff * 2).min(busy::nanos(MAX_BACKOFF)), Relaxed);
+        busy::YIELD_BACKOFF.store((backoff * 2).min(busy::nanos(MAX_YIELD_BACKOFF)), Relaxed);
     }
 }
 
-/// Records a sign at `now` that the cores are busy: `certain` for preemptions of our threads
-/// (sampled) and for a spinner that lost its core, not for an adaptive spin that only ran out of
-/// a [`TELLING_SPIN`] budget. See [`next_busy_period`] for what it does.
+/// Records that a spinner lost its core at `now`: nothing spins for [`BUSY_BACKOFF`].
 #[cfg(not(any(gosync_loom, miri)))]
-fn busy_seen(now: std::time::Instant, certain: bool) {
-    use std::sync::atomic::Ordering::Relaxed;
-    // Relaxed: hints about the machine, as in `cores_busy`.
-    let (busy_until, backoff) = next_busy_period(
-        busy::nanos_since_epoch(now),
-        busy::BUSY_UNTIL.load(Relaxed),
-        busy::BACKOFF.load(Relaxed),
-        certain,
-    );
-    busy::BACKOFF.store(backoff, Relaxed);
-    if let Some(until) = busy_until {
-        busy::BUSY_UNTIL.fetch_max(until, Relaxed);
-    }
-}
-
-/// The rule of [`busy_seen`], on instants in nanoseconds: given the end of the last busy period
-/// and the back-off (its length; 0: none yet), when the busy period ends now (`None`: unchanged)
-/// and the back-off to remember.
-///
-/// - During a busy period, a certain sign extends it by the back-off.
-/// - Within one back-off after a busy period ended, any sign (a failed spin too) says the load
-///   outlasted it: a new busy period twice as long, up to [`MAX_BACKOFF`].
-/// - Otherwise the cores had looked idle for a while: a certain sign starts a busy period of
-///   [`BUSY_BACKOFF`], and a failed spin is only a long wait.
-#[cfg(not(any(gosync_loom, miri)))]
-fn next_busy_period(now: u64, busy_until: u64, backoff: u64, certain: bool) -> (Option<u64>, u64) {
-    let base = busy::nanos(BUSY_BACKOFF);
-    let backoff = backoff.max(base);
-    if now < busy_until {
-        (certain.then_some(now + backoff), backoff)
-    } else if busy_until != 0 && now - busy_until < backoff {
-        let backoff = (backoff * 2).min(busy::nanos(MAX_BACKOFF));
-        (Some(now + backoff), backoff)
-    } else {
-        (certain.then_some(now + base), base)
-    }
+fn descheduled(now: std::time::Instant) {
+    let until = busy::nanos_since_epoch(now) + busy::nanos(BUSY_BACKOFF);
+    // Relaxed: see `cores_busy`.
+    busy::BUSY_UNTIL.fetch_max(until, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The shared state behind [`cores_busy`]: instants as nanoseconds since a process-wide epoch,
@@ -304,9 +245,6 @@ mod busy {
     /// How long the next slow yield pauses yields (0: `BUSY_BACKOFF`); reset when the cores are
     /// seen idle.
     pub(super) static YIELD_BACKOFF: AtomicU64 = AtomicU64::new(0);
-    /// How long a busy period lasts now (0: `BUSY_BACKOFF`): doubled each time the load
-    /// outlasts one (see `next_busy_period`).
-    pub(super) static BACKOFF: AtomicU64 = AtomicU64::new(0);
 
     pub(super) fn nanos(d: Duration) -> u64 {
         u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -415,7 +353,7 @@ impl SpinWait {
     /// core for a whole time slice. A yield slower than [`DESCHEDULED_GAP`] (longer than a futex
     /// sleep+wake, so parking would have been cheaper) says so: yields then stop
     /// (only the short busy rounds run) for [`BUSY_BACKOFF`], doubling up to
-    /// [`MAX_BACKOFF`] at each slow probing yield until the cores are seen idle again.
+    /// [`MAX_YIELD_BACKOFF`] at each slow probing yield until the cores are seen idle again.
     #[inline]
     pub fn spin(&mut self) -> bool {
         if self.rounds >= Self::ROUNDS || !spinning_allowed() {
@@ -446,17 +384,7 @@ impl SpinWait {
 std::thread_local! {
     /// This thread's current adaptive spin budget, in nanoseconds.
     static SPIN_BUDGET: std::cell::Cell<u32> = const { std::cell::Cell::new(MAX_SPIN / 2) };
-    /// How many more waits of this thread sleep at once without looking at the clock, because
-    /// its last look found the cores busy (see [`BUSY_WAITS_UNLOOKED`]).
-    static UNLOOKED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
-
-/// While the cores are busy a thread looks at the clock (and so at the busy state) only once
-/// every this many waits, and sleeps at once in between: under load a `Cond` hand-over costs
-/// a couple of microseconds, and a clock reading in a VM a few percent of that. At worst a
-/// thread misses the end of the load by this many waits.
-#[cfg(not(any(gosync_loom, miri)))]
-const BUSY_WAITS_UNLOOKED: u32 = 15;
 
 /// One wait's adaptive spin: spin first, and if that did not see the wake, tell it how long the
 /// whole wait took once the thread is woken after sleeping.
@@ -523,18 +451,12 @@ impl AdaptiveSpin {
         if cores < 2 {
             return Self::skip();
         }
-        let unlooked = UNLOOKED.with(std::cell::Cell::get);
-        if unlooked > 0 {
-            UNLOOKED.with(|n| n.set(unlooked - 1));
-            return Self::skip();
-        }
         let start = Instant::now();
         let not_spun = Err(Self {
             start: None,
             looked: Some(start),
         });
         if cores_busy(start) {
-            UNLOOKED.with(|n| n.set(BUSY_WAITS_UNLOOKED));
             return not_spun;
         }
         // Relaxed: SPINNERS is an admission counter, not a guard of any data.
@@ -555,21 +477,13 @@ impl AdaptiveSpin {
             let now = Instant::now();
             if now - last > DESCHEDULED_GAP {
                 // Another thread had our core: the one we wait for may be waiting for one too.
-                busy_seen(now, true);
+                descheduled(now);
                 last = now;
                 break if woken() { Ok(now - start) } else { Err(()) };
             }
             last = now;
             if now - start >= limit {
-                if woken() {
-                    break Ok(now - start);
-                }
-                if limit >= Duration::from_nanos(u64::from(TELLING_SPIN)) {
-                    // A peer that used to come this quickly did not: it may be waiting for a
-                    // core (if the cores were busy lately).
-                    busy_seen(now, false);
-                }
-                break Err(());
+                break if woken() { Ok(now - start) } else { Err(()) };
             }
         };
         SPINNERS.fetch_sub(1, Relaxed);
@@ -653,7 +567,7 @@ mod tests {
         use std::sync::atomic::Ordering::Relaxed;
         use std::time::{Duration, Instant};
         let now = Instant::now();
-        busy_seen(now, true);
+        descheduled(now);
         assert!(cores_busy(now));
         assert!(cores_busy(now + BUSY_BACKOFF - Duration::from_micros(1)));
         // While the cores are busy, the yields run until one is slow; then they pause, longer
@@ -679,51 +593,15 @@ mod tests {
         for _ in 0..20 {
             yield_took(now, now + DESCHEDULED_GAP * 2);
         }
-        assert_eq!(busy::YIELD_BACKOFF.load(Relaxed), busy::nanos(MAX_BACKOFF));
+        assert_eq!(
+            busy::YIELD_BACKOFF.load(Relaxed),
+            busy::nanos(MAX_YIELD_BACKOFF)
+        );
         yield_took(now, now);
         assert_eq!(
             busy::YIELD_BACKOFF.load(Relaxed),
-            busy::nanos(MAX_BACKOFF),
+            busy::nanos(MAX_YIELD_BACKOFF),
             "a quick yield does not shorten the pause"
-        );
-    }
-
-    #[cfg(not(any(gosync_loom, miri)))]
-    #[test]
-    fn busy_periods_grow_while_the_load_outlasts_them() {
-        let ms = |n: u64| n * 1_000_000;
-        let base = busy::nanos(BUSY_BACKOFF);
-        // Never busy: a failed spin is a long wait; a certain sign starts a busy period.
-        assert_eq!(next_busy_period(ms(100), 0, 0, false), (None, base));
-        assert_eq!(
-            next_busy_period(ms(100), 0, 0, true),
-            (Some(ms(100) + base), base)
-        );
-        // During a busy period, certain signs extend it by the back-off; failed spins do not.
-        assert_eq!(
-            next_busy_period(ms(101), ms(104), base, true),
-            (Some(ms(101) + base), base)
-        );
-        assert_eq!(
-            next_busy_period(ms(101), ms(104), base, false),
-            (None, base)
-        );
-        // A sign within one back-off after it ended doubles it, up to the cap.
-        let (until, backoff) = next_busy_period(ms(105), ms(104), base, false);
-        assert_eq!((until, backoff), (Some(ms(105) + base * 2), base * 2));
-        let mut backoff = base;
-        for _ in 0..20 {
-            backoff = next_busy_period(ms(1_000), ms(1_000), backoff, true).1;
-        }
-        assert_eq!(backoff, busy::nanos(MAX_BACKOFF));
-        // Long after the last busy period the cores looked idle: the back-off starts over.
-        assert_eq!(
-            next_busy_period(ms(2_000), ms(1_000), backoff, false),
-            (None, base)
-        );
-        assert_eq!(
-            next_busy_period(ms(2_000), ms(1_000), backoff, true),
-            (Some(ms(2_000) + base), base)
         );
     }
 
