@@ -71,16 +71,16 @@
 //! 3. otherwise a compare-and-swap (`Acquire`) swaps the bit for `WRITER` if the word still shows
 //!    no other lock or claim; if it does not, the claimer backs out.
 //!
-//! A reader whose look at the word (after its increment) shows the bit does not trust the shards: it
-//! leaves its shard and counts itself in the word, where it either comes before step 3, which
-//! then fails, or sees the `WRITER` step 3 set and backs out. A reader whose look comes before
-//! step 1 in the word's modification order precedes the claimer's fence in `S` (or it would
-//! have seen step 1), so step 2 sees its increment, or the decrement it left with (a release,
-//! read by the look's `Acquire`). A reader whose look comes after step 3 sees
-//! `WRITER`. So no reader is inside once step 3 succeeds, and no reader was sent away by a claim
-//! that failed. Only the claimer clears its bit; a second `try_write` that finds the bit set
-//! fails, as Go's `TryLock` fails on the writers' mutex that another `TryLock` holds for an
-//! instant. For the argument about `SHARDED` above, a tentative claim counts from step 1.
+//! A reader whose look at the word (after its increment) shows the bit does not trust the shards:
+//! it leaves its shard and counts itself in the word, where it either comes before step 3, which
+//! then fails, or sees the `WRITER` step 3 set and backs out. A reader whose look comes before step
+//! 1 in the word's modification order precedes the claimer's fence in `S` (or it would have seen
+//! step 1), so step 2 sees its increment, or the decrement it left with (a release, read by the
+//! look's `Acquire`). A reader whose look comes after step 3 sees `WRITER`. So no reader is inside
+//! once step 3 succeeds, and no reader was sent away by a claim that failed. Only the claimer
+//! clears its bit; a second `try_write` that finds the bit set fails, as Go's `TryLock` fails on
+//! the writers' mutex that another `TryLock` holds for an instant. For the argument about `SHARDED`
+//! above, a tentative claim counts from step 1.
 
 use std::fmt;
 use std::time::Instant;
@@ -195,14 +195,14 @@ enum ReadersSeen {
 /// `readerCount.Add`). A reader whose increment shows a writer's claim undoes it and waits.
 ///
 /// That line is still shared, and readers on different cores take turns owning it. So the
-/// guards of [`RwMutex`](crate::RwMutex), which can remember where their reader was counted,
-/// count it in a per-thread shard instead while readers contend: each shard is a counter on a
-/// cache line of its own, allocated with the lock's first contended read (one per core, at most
-/// 64) and freed with the lock. A sharded read is an increment of the thread's own shard and a
-/// load of the state word (both `SeqCst`, and no fence); a writer then checks every shard after claiming, and
-/// if few reads came between it and the previous writer, sends readers back to the word until
-/// they contend again. The raw `lock_shared`/`unlock_shared` here have nowhere to remember a
-/// shard and always count in the word.
+/// guards of [`RwMutex`](crate::RwMutex), which can remember where their reader was counted, count
+/// it in a per-thread shard instead while readers contend: each shard is a counter on a cache line
+/// of its own, allocated with the lock's first contended read (one per core, at most 64) and freed
+/// with the lock. A sharded read is an increment of the thread's own shard and a load of the state
+/// word (both `SeqCst`, and no fence); a writer then checks every shard after claiming, and if few
+/// reads came between it and the previous writer, sends readers back to the word until they contend
+/// again. The raw `lock_shared`/`unlock_shared` here have nowhere to remember a shard and always
+/// count in the word.
 ///
 /// # Differences from Go
 ///
