@@ -211,9 +211,10 @@ pub mod cell {
 ///   per wait: loom's own `Thread::unpark` also wakes a thread blocked on a lock or a join, which
 ///   a stray unpark after a race would do.
 /// - A futex on a word of the waiter ([`sleep_while`], [`wake_sleeper`]): no timeout, but the
-///   waker needs only the word's address and keeps nothing of the thread alive. Under loom, which
-///   cannot model a futex, one `Mutex` + `Condvar` for the whole process plays it: the check of
-///   the word and the sleep happen under that lock, and so does the wake, as in the kernel.
+///   waker needs only the word's address and keeps nothing of the thread alive. Loom cannot
+///   model a futex, and a process-wide `Mutex` + `Condvar` standing in for one broke loom's own
+///   bookkeeping when wakes ran late in an execution (the errgroup models): under loom every
+///   waiter sleeps on its parker, and these two are never called.
 pub(crate) mod parker {
     use std::time::Duration;
 
@@ -227,16 +228,7 @@ pub(crate) mod parker {
         #[cfg(not(gosync_loom))]
         atomic_wait::wait(word, expected);
         #[cfg(gosync_loom)]
-        {
-            use super::sync::Ordering;
-            let (lock, condvar) = &*loom_futex::FUTEX;
-            let guard = lock.lock().unwrap();
-            // Relaxed: as the kernel's own check, ordered by the lock the waker also takes; the
-            // caller's `Acquire` load after waking orders the data.
-            if word.load(Ordering::Relaxed) == expected {
-                drop(condvar.wait(guard).unwrap());
-            }
-        }
+        unreachable!("under loom every waiter sleeps on its parker ({word:p}, {expected})");
     }
 
     /// Wakes the thread sleeping on `word` in [`sleep_while`], if any. The caller has changed
@@ -247,22 +239,7 @@ pub(crate) mod parker {
         #[cfg(not(gosync_loom))]
         atomic_wait::wake_one(word);
         #[cfg(gosync_loom)]
-        {
-            let _ = word;
-            let (lock, condvar) = &*loom_futex::FUTEX;
-            let _guard = lock.lock().unwrap();
-            // Every sleeper re-checks its own word: waking all is the one-address-space model.
-            condvar.notify_all();
-        }
-    }
-
-    #[cfg(gosync_loom)]
-    mod loom_futex {
-        loom::lazy_static! {
-            /// The futex table of the model: one lock and one queue for every address.
-            pub(super) static ref FUTEX: (loom::sync::Mutex<()>, loom::sync::Condvar) =
-                (loom::sync::Mutex::new(()), loom::sync::Condvar::new());
-        }
+        unreachable!("under loom every waiter sleeps on its parker ({word:p})");
     }
 
     /// Wakes one thread; see the module docs.

@@ -528,7 +528,8 @@ pub fn park(
         park_token: options.token,
         unpark_token: AtomicUsize::new(0),
         state: AtomicU32::new(WAITING),
-        parker: (options.deadline.is_some() || options.cancel.is_some())
+        // Under loom every waiter sleeps on its parker: see `facade::parker`.
+        parker: (options.deadline.is_some() || options.cancel.is_some() || crate::model::IS_LOOM)
             .then(Parker::for_current_thread),
     };
     {

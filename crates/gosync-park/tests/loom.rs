@@ -120,11 +120,11 @@ fn hand_off_publishes_writes_to_the_named_thread() {
     });
 }
 
-/// An untimed waiter sleeps on its own state word (a futex): woken through `unpark_filter`
-/// before, while or after it goes to sleep, it returns exactly once with the token, and the
-/// unparker never needs more of it than the word's address.
+/// An untimed waiter woken through `unpark_filter` before, while or after it goes to sleep
+/// returns exactly once with the token. (Natively it sleeps on a futex on its own state word;
+/// under loom on its parker: see `facade::parker`.)
 #[test]
-fn untimed_waiter_sleeping_on_its_word_is_woken_once() {
+fn untimed_waiter_is_woken_once() {
     loom::model(|| {
         let queued = Arc::new(AtomicBool::new(false));
         let key = key_of(&*queued);
