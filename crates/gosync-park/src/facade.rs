@@ -210,36 +210,103 @@ pub mod cell {
 ///   the thread's own `std::thread::Thread`; under loom, a `Mutex<bool>` + `Condvar` pair made
 ///   per wait: loom's own `Thread::unpark` also wakes a thread blocked on a lock or a join, which
 ///   a stray unpark after a race would do.
-/// - A futex on a word of the waiter ([`sleep_while`], [`wake_sleeper`]): no timeout, but the
-///   waker needs only the word's address and keeps nothing of the thread alive. Loom cannot
-///   model a futex, and a process-wide `Mutex` + `Condvar` standing in for one broke loom's own
-///   bookkeeping when wakes ran late in an execution (the errgroup models): under loom every
-///   waiter sleeps on its parker, and these two are never called.
+/// - A futex on a [`SleepWord`] of the waiter ([`sleep_while`], [`wake_sleeper`]): no timeout,
+///   but the waker needs only the word's address and keeps nothing of the thread alive. Loom
+///   cannot model a futex; under loom each `SleepWord` carries its own stand-in next to the
+///   word, a `Mutex<bool>` ("woken") + `Condvar`, on which the sleeper blocks until the waker
+///   sets the flag. It is per word, never a process-wide loom object: one of those, standing in
+///   for the kernel's futex table, broke loom's own bookkeeping when wakes ran late in an
+///   execution. It blocks rather than spins: with two sleepers polling a flag and yielding, loom
+///   can schedule the two in turn forever while their waker never runs, and reports that as a
+///   model exceeding its branch limit.
+///
+/// Notes about memory ordering: under loom the stand-in's lock orders the waker's change of the
+/// word before the sleeper's return, as the kernel's futex lock does.
 pub(crate) mod parker {
+    use std::ops::Deref;
     use std::time::Duration;
 
     use super::sync::AtomicU32;
 
+    /// A waiter's state word that it may sleep on with [`sleep_while`]. It dereferences to the
+    /// `AtomicU32`; normally it is nothing more (same layout). Under loom it also holds the
+    /// stand-in for the futex (see the module docs).
+    #[cfg_attr(not(gosync_loom), repr(transparent))]
+    pub(crate) struct SleepWord {
+        word: AtomicU32,
+        /// "Woken": set once, by the [`wake_sleeper`] that ends the sleep, and never cleared,
+        /// so that a later `sleep_while` returns at once, as a futex does on a changed word.
+        #[cfg(gosync_loom)]
+        futex: (loom::sync::Mutex<bool>, loom::sync::Condvar),
+    }
+
+    impl SleepWord {
+        #[inline]
+        pub(crate) fn new(value: u32) -> Self {
+            Self {
+                word: AtomicU32::new(value),
+                #[cfg(gosync_loom)]
+                futex: Default::default(),
+            }
+        }
+    }
+
+    impl Deref for SleepWord {
+        type Target = AtomicU32;
+
+        #[inline]
+        fn deref(&self) -> &AtomicU32 {
+            &self.word
+        }
+    }
+
     /// Sleeps while `word` holds `expected`, checked atomically with going to sleep: a wake
     /// (see [`wake_sleeper`]) after a change of the word is never lost. May return spuriously;
     /// callers re-check.
+    ///
+    /// The caller stored `expected` itself, and whoever changes the word from `expected` calls
+    /// [`wake_sleeper`] afterwards: under loom only that wake ends the sleep (the word is not
+    /// read), so that the sleeper is still here when the waker reaches its stand-in.
     #[inline]
-    pub(crate) fn sleep_while(word: &AtomicU32, expected: u32) {
+    pub(crate) fn sleep_while(word: &SleepWord, expected: u32) {
         #[cfg(not(gosync_loom))]
-        atomic_wait::wait(word, expected);
+        atomic_wait::wait(&word.word, expected);
         #[cfg(gosync_loom)]
-        unreachable!("under loom every waiter sleeps on its parker ({word:p}, {expected})");
+        {
+            let _ = expected;
+            let (lock, condvar) = &word.futex;
+            let mut woken = lock.lock().unwrap();
+            while !*woken {
+                woken = condvar.wait(woken).unwrap();
+            }
+        }
     }
 
     /// Wakes the thread sleeping on `word` in [`sleep_while`], if any. The caller has changed
-    /// the word first. The pointer may dangle (the sleeper may have seen the change and left):
-    /// it is only an address here, never read.
+    /// the word first, from the `expected` the sleeper stored. Normally the pointer may dangle
+    /// (the sleeper may have seen the change and left): it is only an address to the futex,
+    /// never read.
+    ///
+    /// # Safety
+    ///
+    /// Under loom the stand-in is reached through the pointer, so the caller must have seen the
+    /// sleeper's `expected` in its change of the word: the sleeper is then in (or on its way
+    /// to) [`sleep_while`], which it leaves only after this wake has set the flag and released
+    /// the stand-in's lock, the last thing the wake does. Normally there is no requirement.
     #[inline]
-    pub(crate) fn wake_sleeper(word: *const AtomicU32) {
+    pub(crate) unsafe fn wake_sleeper(word: *const SleepWord) {
         #[cfg(not(gosync_loom))]
-        atomic_wait::wake_one(word);
+        atomic_wait::wake_one(word.cast::<AtomicU32>());
         #[cfg(gosync_loom)]
-        unreachable!("under loom every waiter sleeps on its parker ({word:p})");
+        {
+            // SAFETY: by the caller's contract the sleeper stays in `sleep_while`, its word
+            // alive, until this wake releases the lock.
+            let (lock, condvar) = unsafe { &(*word).futex };
+            let mut woken = lock.lock().unwrap();
+            *woken = true;
+            condvar.notify_one();
+            drop(woken);
+        }
     }
 
     /// Wakes one thread; see the module docs.

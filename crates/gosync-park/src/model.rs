@@ -16,7 +16,7 @@
 //! | adaptive spin, [`SpinWait`](crate::SpinWait) | as [`spin`](crate::spin) says | never spins | loom would explore every iteration (miri does not spin either) |
 //! | the park table | 256 buckets | 1 bucket | keys are heap addresses that change between iterations; every iteration must take the same locks |
 //! | word waits ([`wait`](crate::wait)) | a futex | a [`park`](crate::park) on the word's address | loom cannot model a futex |
-//! | an untimed [`park`](crate::park)'s sleep | a futex on the waiter's own state word | the waiter's parker, as for a timed wait | loom cannot model a futex, and a process-wide stand-in broke loom's bookkeeping |
+//! | an untimed [`park`](crate::park)'s sleep on its own state word | a futex | the same path; the futex is a `Mutex<bool>` + `Condvar` next to the word, on which the sleeper blocks until its waker sets the flag | loom cannot model a futex; the stand-in is per waiter because a process-wide one broke loom's bookkeeping |
 //! | `const fn` constructors | `const` | not `const` (loom's atomics are not): [`const_unless_loom!`](crate::const_unless_loom) | |
 //! | test hooks (a mutex's `force_starvation`, say) | only with the crate's `test-hooks` feature | always | models and the crate's own tests reach states that timing alone reaches rarely |
 //!

@@ -9,7 +9,7 @@
 //! queued. The invariants that make that sound:
 //!
 //! 1. A waiter is in at most one bucket, the one of its current `key`, and only while its
-//!    `state` is `WAITING`. Every change of queue membership, of `key`, and the store of
+//!    `state` is not `WOKEN`. Every change of queue membership, of `key`, and the store of
 //!    `WOKEN` happen under that bucket's lock.
 //! 2. A parked thread does not return from [`park`] while it is queued: it leaves only after
 //!    seeing `WOKEN` (set by an unparker that already removed it), or after removing itself
@@ -17,7 +17,10 @@
 //! 3. An unparker touches a waiter only under the bucket lock and only before it stores `WOKEN`;
 //!    to wake it after unlocking it keeps a clone of the waiter's parker, or, for a waiter that
 //!    sleeps on its own `state` word (a futex), only that word's address, which the futex wake
-//!    does not read.
+//!    does not read. Under loom, whose stand-in for the futex sits next to the word, the wake
+//!    uses that stand-in; it wakes the word only after seeing `SLEEPING`, stored by the
+//!    sleeper, which from then on leaves only once the wake is done with it (see
+//!    [`parker::wake_sleeper`]), so the word is still alive then.
 //!
 //! Notes about memory ordering: the bucket lock orders everything done under it. The accesses
 //! outside it are the waiter's own, to its `state` while it spins or sleeps: the unparker's
@@ -25,7 +28,9 @@
 //! unpark token stored just before, and every write the unparker made before unparking (which
 //! is how a mutex hands its protected data over in a direct hand-off). A futex sleeper's
 //! `WAITING -> SLEEPING` exchange orders nothing; it and the swap are read-modify-writes of one
-//! word, so the unparker sees `SLEEPING` (and wakes the futex) or the sleeper sees `WOKEN`.
+//! word, so the unparker sees `SLEEPING` (and wakes the futex) or the sleeper sees `WOKEN` (and
+//! does not sleep). Loom checks this exchange against the swap: under loom an untimed waiter
+//! takes the same path, the futex played by a per-waiter stand-in (`facade::parker`).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -33,8 +38,8 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::earliest_deadline;
-use crate::facade::parker::{self, Parker};
-use crate::facade::sync::{AtomicU32, AtomicUsize, BookkeepingGuard, BookkeepingLock, Ordering};
+use crate::facade::parker::{self, Parker, SleepWord};
+use crate::facade::sync::{AtomicUsize, BookkeepingGuard, BookkeepingLock, Ordering};
 use crate::protocol::{default_err, ContextError};
 use crate::spin::AdaptiveSpin;
 use crate::time::deadline_fired;
@@ -307,7 +312,7 @@ struct Waiter {
     park_token: usize,
     /// Written by the unparker before it stores `WOKEN`.
     unpark_token: AtomicUsize,
-    state: AtomicU32,
+    state: SleepWord,
     /// How its thread sleeps: on its parker, for a wait that can time out or be cancelled (the
     /// futex sleep has no timeout, and a cancellation's waker needs a handle it can keep); `None`:
     /// on `state` itself (a futex), which the unparker wakes by address. That spares every
@@ -319,10 +324,11 @@ struct Waiter {
 enum Wake {
     /// Unpark the waiter's parker.
     Parker(Parker),
-    /// Wake the futex sleeper on this word, which may dangle by then. A late wake can reach
-    /// whatever sleeps at that address afterwards (the same thread's next wait, most likely):
-    /// a spurious wake-up, which every futex sleeper tolerates, ours by re-checking its state.
-    Word(*const AtomicU32),
+    /// Wake the futex sleeper on this word, which may dangle by then (not under loom: see
+    /// [`parker::wake_sleeper`]). A late wake can reach whatever sleeps at that address
+    /// afterwards (the same thread's next wait, most likely): a spurious wake-up, which every
+    /// futex sleeper tolerates, ours by re-checking its state.
+    Word(*const SleepWord),
 }
 
 impl Wake {
@@ -330,7 +336,10 @@ impl Wake {
     fn wake(self) {
         match self {
             Self::Parker(parker) => parker.unpark(),
-            Self::Word(word) => parker::wake_sleeper(word),
+            // SAFETY: `Waiter::wake` made this only on seeing `SLEEPING`, which the sleeper
+            // stored itself before calling `sleep_while` (see `Waiter::sleep`): the contract of
+            // `wake_sleeper`.
+            Self::Word(word) => unsafe { parker::wake_sleeper(word) },
         }
     }
 }
@@ -347,7 +356,7 @@ impl Waiter {
     /// return and its memory be gone.
     fn wake(&self, token: usize) -> Option<Wake> {
         let parker = self.parker.clone();
-        let word: *const AtomicU32 = &self.state;
+        let word: *const SleepWord = &self.state;
         // Relaxed: published by the Release swap below.
         self.unpark_token.store(token, Ordering::Relaxed);
         // Release: pairs with `is_woken`'s Acquire, publishing the token and everything the
@@ -367,15 +376,21 @@ impl Waiter {
             Some(parker) => parker.sleep_for(timeout),
             None => {
                 // Relaxed: only the unparker's swap changes the state besides us, and both are
-                // read-modify-writes of this word; the futex re-checks it. Failing means `WOKEN`
-                // (the futex then returns at once) or `SLEEPING` from a spurious return.
-                let _ = self.state.compare_exchange(
-                    WAITING,
-                    SLEEPING,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                );
-                parker::sleep_while(&self.state, SLEEPING);
+                // read-modify-writes of this word: one of the two sees the other. The caller's
+                // `is_woken` orders the data. Failing means `WOKEN` or `SLEEPING` (already
+                // stored before a spurious return).
+                let before = self
+                    .state
+                    .compare_exchange(WAITING, SLEEPING, Ordering::Relaxed, Ordering::Relaxed)
+                    .unwrap_or_else(std::convert::identity);
+                // With `WOKEN` the unparker has been, and the caller sees it on its next look
+                // (its wake, if it saw our `SLEEPING` before a spurious return, comes late: see
+                // `Wake::Word`; under loom the sleep never returns before its wake). Otherwise
+                // the state is `SLEEPING`, stored by us, and the unparker that replaces it wakes
+                // the word.
+                if before != WOKEN {
+                    parker::sleep_while(&self.state, SLEEPING);
+                }
             }
         }
     }
@@ -527,9 +542,8 @@ pub fn park(
         key: AtomicUsize::new(key),
         park_token: options.token,
         unpark_token: AtomicUsize::new(0),
-        state: AtomicU32::new(WAITING),
-        // Under loom every waiter sleeps on its parker: see `facade::parker`.
-        parker: (options.deadline.is_some() || options.cancel.is_some() || crate::model::IS_LOOM)
+        state: SleepWord::new(WAITING),
+        parker: (options.deadline.is_some() || options.cancel.is_some())
             .then(Parker::for_current_thread),
     };
     {

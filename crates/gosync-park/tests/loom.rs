@@ -120,9 +120,9 @@ fn hand_off_publishes_writes_to_the_named_thread() {
     });
 }
 
-/// An untimed waiter woken through `unpark_filter` before, while or after it goes to sleep
-/// returns exactly once with the token. (Natively it sleeps on a futex on its own state word;
-/// under loom on its parker: see `facade::parker`.)
+/// An untimed waiter sleeps on its own state word (a futex; under loom a stand-in next to it): woken
+/// through `unpark_filter` before, while or after it goes to sleep, it returns exactly once with
+/// the token, and the unparker never needs more of it than the word's address.
 #[test]
 fn untimed_waiter_is_woken_once() {
     loom::model(|| {
@@ -140,6 +140,45 @@ fn untimed_waiter_is_woken_once() {
         assert_eq!(woken, 1);
         assert_eq!(waiter.join().unwrap(), ParkResult::Unparked(TOKEN));
         assert_eq!(unpark_all(key, 0), 0, "the waiter left the queue");
+    });
+}
+
+/// Two untimed waiters and one `unpark_all`: each waiter is queued (and sleeps on its word) or
+/// sees the change in `validate`; every queued one is woken exactly once with the token, its
+/// futex wake sent after the unlock in any order against its sleep, and the count agrees.
+#[test]
+fn unpark_all_wakes_every_untimed_sleeper() {
+    loom::model(|| {
+        let ready = Arc::new(AtomicBool::new(false));
+        let key = key_of(&*ready);
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let ready = Arc::clone(&ready);
+                thread::spawn(move || {
+                    park(
+                        key,
+                        ParkOptions::default(),
+                        // Relaxed: under the bucket lock, which `unpark_all` takes after the store.
+                        || !ready.load(Ordering::Relaxed),
+                        || {},
+                        |_, _| unreachable!("no deadline"),
+                    )
+                })
+            })
+            .collect();
+        // Relaxed: ordered before the waiters' `validate` by the bucket lock.
+        ready.store(true, Ordering::Relaxed);
+        let woken = unpark_all(key, TOKEN);
+        let mut unparked = 0;
+        for waiter in waiters {
+            match waiter.join().unwrap() {
+                ParkResult::Unparked(TOKEN) => unparked += 1,
+                ParkResult::Invalid => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(unparked, woken);
+        assert_eq!(unpark_all(key, 0), 0, "nobody is left in the queue");
     });
 }
 
