@@ -85,6 +85,12 @@ pub fn neighbours_wanted() -> usize {
 /// without sleeping until the process exits, so the workloads run on cores that are never
 /// idle. Every bench's `main` calls this first. Returns how many run.
 ///
+/// On Linux neighbour `i` is pinned to the `i`-th core this process may use (round robin), so
+/// that every core keeps its share of the load. Left free, the kernel's balancer sometimes
+/// stacks both neighbours on one core of a 2-core machine and leaves the other to the workload:
+/// then a run measures an idle core, and whether it does changes from one run to the next
+/// (`docs/park.md`, "Where the neighbours run").
+///
 /// # Panics
 ///
 /// As [`neighbours_wanted`].
@@ -102,7 +108,8 @@ pub fn start_neighbours() -> usize {
         for i in 0..n {
             thread::Builder::new()
                 .name(format!("neighbour-{i}"))
-                .spawn(|| {
+                .spawn(move || {
+                    pin_to_nth_core(i);
                     let mut x = 0_u64;
                     loop {
                         x = std::hint::black_box(x.wrapping_add(1));
@@ -116,6 +123,35 @@ pub fn start_neighbours() -> usize {
     });
     n
 }
+
+/// Pins the calling thread to the `n`-th (modulo their number) of the cores it may run on.
+#[cfg(target_os = "linux")]
+fn pin_to_nth_core(n: usize) {
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: an all-zero `cpu_set_t` is a valid (empty) set: it is a plain bit array.
+    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `allowed` is a writable `cpu_set_t` of `size` bytes; pid 0 is the calling thread.
+    if unsafe { libc::sched_getaffinity(0, size, &mut allowed) } != 0 {
+        return;
+    }
+    let cores: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `c` is below `CPU_SETSIZE`, the number of bits in the set.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &allowed) })
+        .collect();
+    if cores.is_empty() {
+        return;
+    }
+    // SAFETY: as for `allowed` above.
+    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the core number came from the set, so it is below `CPU_SETSIZE`.
+    unsafe { libc::CPU_SET(cores[n % cores.len()], &mut one) };
+    // SAFETY: `one` is a valid `cpu_set_t` of `size` bytes; pid 0 is the calling thread. A
+    // failure leaves the thread unpinned, which only makes the load less even.
+    let _ = unsafe { libc::sched_setaffinity(0, size, &one) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin_to_nth_core(_n: usize) {}
 
 /// Runs `work(i)` on `threads` threads at once and returns the time from the common start to
 /// the last thread's end.

@@ -1084,8 +1084,9 @@ fn render(levels: &[Level]) -> String {
          average above the core count means other work shared the cores and every number, \
          fairness above all, is unreliable.\n\
          - Under load (`cargo xtask bench --load N`), every bench process also runs N threads \
-         that spin without ever sleeping for the whole run (`GOSYNC_BENCH_LOAD`, \
-         `benches/lib.rs`), so no core is ever idle: what a busy server looks like. The \
+         that spin without ever sleeping for the whole run, each pinned to its own core in turn \
+         (`GOSYNC_BENCH_LOAD`, `benches/lib.rs`), so no core is ever idle: what a busy server \
+         looks like. The \
          targets there are the ones that matter under load (a spin that pays on an idle core \
          can cost 50× on a busy one).\n\
          - The Go twins (`benches/go`, `go run .`) run the same workloads with the same work \
