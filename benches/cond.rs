@@ -190,7 +190,6 @@ fn ping_pong(c: &mut Criterion) {
 }
 
 fn main() {
-    gosync_benches::start_neighbours();
     let mut c = config().configure_from_args();
     ping_pong(&mut c);
     ring(&mut c);

@@ -39,7 +39,8 @@ use criterion::Criterion;
 pub const OPS_PER_ITER: u64 = 2_000;
 
 /// The criterion settings every gosync bench uses: short, so that a full `cargo xtask bench`
-/// fits in about ten minutes on a 2-core machine.
+/// fits in about ten minutes on a 2-core machine. Also starts the busy neighbours asked for in
+/// [`LOAD_VAR`] ([`start_neighbours`]), so that no criterion bench can run without them.
 ///
 /// # Examples
 ///
@@ -48,6 +49,7 @@ pub const OPS_PER_ITER: u64 = 2_000;
 /// drop(c);
 /// ```
 pub fn config() -> Criterion {
+    start_neighbours();
     Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_millis(700))
@@ -83,7 +85,8 @@ pub fn neighbours_wanted() -> usize {
 
 /// Starts the busy neighbour threads asked for in [`LOAD_VAR`], once per process; they spin
 /// without sleeping until the process exits, so the workloads run on cores that are never
-/// idle. Every bench's `main` calls this first. Returns how many run.
+/// idle. [`config`] calls it, and a bench without criterion calls it first. Returns how many
+/// run.
 ///
 /// On Linux neighbour `i` is pinned to the `i`-th core this process may use (round robin), so
 /// that every core keeps its share of the load. Left free, the kernel's balancer sometimes

@@ -78,7 +78,6 @@ fn oversubscribed_8t(c: &mut Criterion) {
 }
 
 fn main() {
-    gosync_benches::start_neighbours();
     let mut c = config().configure_from_args();
     uncontended(&mut c);
     contended_2t(&mut c);

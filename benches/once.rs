@@ -41,7 +41,6 @@ fn done_path(c: &mut Criterion) {
 }
 
 fn main() {
-    gosync_benches::start_neighbours();
     let mut c = config().configure_from_args();
     done_path(&mut c);
     c.final_summary();

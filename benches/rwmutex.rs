@@ -69,7 +69,6 @@ fn mixed_group(c: &mut Criterion, id: &str, every: u64) {
 }
 
 fn main() {
-    gosync_benches::start_neighbours();
     let mut c = config().configure_from_args();
     mixed_group(&mut c, "rwmutex_read_heavy", 100);
     mixed_group(&mut c, "rwmutex_writes_10pct", 10);

@@ -123,7 +123,6 @@ fn waitgroup_rounds(c: &mut Criterion) {
 }
 
 fn main() {
-    gosync_benches::start_neighbours();
     let mut c = config().configure_from_args();
     waitgroup_rounds(&mut c);
     c.final_summary();

@@ -49,7 +49,7 @@ use gosync_context::{Context, ContextError};
 use gosync_park::sync::{AtomicU64, Ordering};
 use gosync_park::{
     cancelled_error, deadline_after, deadline_passed, park_while, unpark_filter, Cancellation,
-    FilterOp, ParkOptions, ParkResult,
+    FilterOp, ParkOptions, ParkResult, SpinWait,
 };
 
 /// At least one thread is queued on the state's address: permits go through the queue, in
@@ -335,6 +335,18 @@ impl Semaphore {
             ..ParkOptions::default()
         };
         let busy = |state: u64| state & QUEUED != 0 || state & AVAILABLE < n;
+        // Before queueing, spin briefly while nobody is queued, as the mutex does: a holder
+        // that releases within a few hundred nanoseconds lets this thread take the permits
+        // without a hand-off. Queueing at once turns two threads that keep taking one permit
+        // into a convoy: each release hands it to the queued thread, so the releaser queues on
+        // its next acquire, and every acquire after the first collision waits for a wake.
+        let mut spin = SpinWait::new();
+        // Relaxed: a hint; `try_acquire` decides.
+        while self.state.load(Ordering::Relaxed) & QUEUED == 0 && spin.spin() {
+            if self.try_acquire(n) {
+                return ParkResult::Unparked(GRANTED);
+            }
+        }
         loop {
             match park_while(&self.state, self.key(), QUEUED, busy, options) {
                 ParkResult::Invalid => {
