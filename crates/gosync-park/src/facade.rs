@@ -122,7 +122,7 @@ pub mod hint {
     pub use std::hint::spin_loop;
 }
 
-/// An `UnsafeCell` whose accesses loom can check; see [`cell::UnsafeCell`](self::cell::UnsafeCell).
+/// An `UnsafeCell` whose accesses loom can check; see [`cell::UnsafeCell`].
 pub mod cell {
     /// `std::cell::UnsafeCell` with an access API loom can track: [`ptr`](Self::ptr) for shared
     /// reads and [`mut_ptr`](Self::mut_ptr) for exclusive writes. Under loom each call records an
@@ -205,12 +205,13 @@ pub mod cell {
 
 /// The two ways a parked thread sleeps.
 ///
-/// - A [`Parker`]: a handle that wakes one thread, with `std::thread`'s park/unpark token
+/// - A [`Parker`](parker::Parker): a handle that wakes one thread, with `std::thread`'s park/unpark token
 ///   semantics (an unpark before the sleep makes the sleep return at once), and timeouts. It is
 ///   the thread's own `std::thread::Thread`; under loom, a `Mutex<bool>` + `Condvar` pair made
 ///   per wait: loom's own `Thread::unpark` also wakes a thread blocked on a lock or a join, which
 ///   a stray unpark after a race would do.
-/// - A futex on a [`SleepWord`] of the waiter ([`sleep_while`], [`wake_sleeper`]): no timeout,
+/// - A futex on a [`SleepWord`](parker::SleepWord) of the waiter
+///   ([`sleep_while`](parker::sleep_while), [`wake_sleeper`](parker::wake_sleeper)): no timeout,
 ///   but the waker needs only the word's address and keeps nothing of the thread alive. Loom
 ///   cannot model a futex; under loom each `SleepWord` carries its own stand-in next to the
 ///   word, a `Mutex<bool>` ("woken") + `Condvar`, on which the sleeper blocks until the waker

@@ -4,6 +4,8 @@
 //! Every wait that could hang is bounded: threads are joined through `join_within` and queueing
 //! is awaited through `wait_until` (both from `gosync-testkit`), which fail the test after a
 //! generous limit instead of hanging it.
+// The real park layer only: the loom models are `tests/loom.rs`.
+#![cfg(not(gosync_loom))]
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
