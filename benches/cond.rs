@@ -183,6 +183,11 @@ fn ring(c: &mut Criterion) {
 fn ping_pong(c: &mut Criterion) {
     let mut g = c.benchmark_group("cond_ping_pong");
     g.throughput(Throughput::Elements(ROUND_TRIPS));
+    // Each sample starts a new pair of threads, and where the kernel puts the pair (one core,
+    // or one thread beside each busy neighbour) sets its speed under load for the whole sample:
+    // 60 samples instead of 20 let each implementation meet the placements in about the same
+    // proportions (docs/park.md, "Where the neighbours run").
+    g.sample_size(60);
     g.bench_function("gosync", |b| b.iter_custom(gosync_ping_pong));
     g.bench_function("std", |b| b.iter_custom(std_ping_pong));
     g.bench_function("parking_lot", |b| b.iter_custom(parking_lot_ping_pong));
