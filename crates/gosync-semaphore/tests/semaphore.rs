@@ -18,7 +18,7 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -76,27 +76,41 @@ fn releasing_more_than_held_panics() {
     assert_eq!(sem.available(), 1);
 }
 
+/// Runs `f`, which must panic, and returns the file and line the panic points at, and its
+/// message. The panic hook is process-wide: a lock keeps this file's tests from swapping it
+/// under each other, and the hook keeps only this thread's location (other tests panic
+/// concurrently).
+fn panic_site(f: impl FnOnce() + panic::UnwindSafe) -> (String, u32, String) {
+    static HOOK: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = HOOK.lock().unwrap_or_else(PoisonError::into_inner);
+    let site = Arc::new(Mutex::new(None));
+    let hook_site = site.clone();
+    let me = thread::current().id();
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if thread::current().id() == me {
+            *hook_site.lock().unwrap() = info.location().map(|l| (l.file().to_owned(), l.line()));
+        }
+    }));
+    let result = panic::catch_unwind(f);
+    panic::set_hook(previous);
+    let message = panic_message(&*result.expect_err("it panics"));
+    let (file, line) = site
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the hook saw the panic");
+    (file, line, message)
+}
+
 /// The misuse panic points at the caller's line.
 #[test]
 fn release_panic_points_at_the_caller() {
     let sem = Semaphore::new(1);
-    let line = Arc::new(Mutex::new(None));
-    let hook_line = line.clone();
-    let me = thread::current().id();
-    let previous = panic::take_hook();
-    panic::set_hook(Box::new(move |info| {
-        // Other tests panic concurrently in this process: keep only this thread's location.
-        if thread::current().id() == me {
-            *hook_line.lock().unwrap() = info.location().map(|l| (l.file().to_owned(), l.line()));
-        }
-    }));
     let expected = line!() + 1;
-    let result = panic::catch_unwind(|| sem.release(1));
-    panic::set_hook(previous);
-    assert!(result.is_err());
-    let (file, at) = line.lock().unwrap().clone().unwrap();
+    let (file, line, _) = panic_site(|| sem.release(1));
     assert!(file.ends_with("semaphore.rs"), "{file}");
-    assert_eq!(at, expected);
+    assert_eq!(line, expected);
 }
 
 /// Go's `TestWeightedTryAcquire`.
@@ -637,23 +651,11 @@ fn permit_timeouts_racing_releases_lose_nothing() {
 /// `Semaphore::new`'s capacity panic points at the caller's line and names the limit.
 #[test]
 fn an_oversized_capacity_panics_at_the_caller() {
-    let line = Arc::new(Mutex::new(None));
-    let hook_line = line.clone();
-    let me = thread::current().id();
-    let previous = panic::take_hook();
-    panic::set_hook(Box::new(move |info| {
-        if thread::current().id() == me {
-            *hook_line.lock().unwrap() = info.location().map(|l| (l.file().to_owned(), l.line()));
-        }
-    }));
     let capacity = std::hint::black_box(1u64 << 63);
     let expected = line!() + 1;
-    let result = panic::catch_unwind(|| Semaphore::new(capacity));
-    panic::set_hook(previous);
-    let payload = result.unwrap_err();
-    assert!(panic_message(&*payload).contains("2^63 - 1"));
-    let (file, at) = line.lock().unwrap().clone().unwrap();
+    let (file, line, message) = panic_site(|| drop(Semaphore::new(capacity)));
+    assert!(message.contains("2^63 - 1"), "{message}");
     assert!(file.ends_with("semaphore.rs"), "{file}");
-    assert_eq!(at, expected);
+    assert_eq!(line, expected);
     assert_eq!(Semaphore::new((1 << 63) - 1).capacity(), (1 << 63) - 1);
 }
