@@ -224,7 +224,8 @@ fn a_timed_wait_that_gives_up_does_not_cancel_the_groups_context() {
         "only a wait that saw every task finish cancels it"
     );
     release.send(()).unwrap();
-    assert_eq!(g.wait_ctx(&Context::background()), Ok(Ok(())));
+    let (bounded, _cancel) = Context::background().with_timeout(LIMIT);
+    assert_eq!(g.wait_ctx(&bounded), Ok(Ok(())));
     assert!(ctx.is_done());
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use gosync_context::{Context, ContextError};
 use gosync_rwmutex::{RawRwMutex, RwMutex, RwMutexUpgradableReadGuard};
-use gosync_testkit::{join_within, scaled, spawn_with, wait_until};
+use gosync_testkit::{join_within, scaled, spawn_with, wait_until, LIMIT};
 
 fn cancelled() -> Context {
     let (ctx, cancel) = Context::background().with_cancel();
@@ -248,7 +248,10 @@ fn raw_ctx_a_live_context_takes_each_kind_and_is_woken_by_the_release() {
     // SAFETY: the shared lock taken first is held.
     unsafe { raw.unlock_shared() };
     assert_eq!(join_within(upgrader), Ok(()));
-    raw.lock_exclusive();
+    assert!(
+        raw.try_lock_exclusive_for(LIMIT),
+        "the upgrader left the lock free"
+    );
     let reader = spawn_with(&raw, |raw| {
         let result = raw.lock_shared_ctx(&Context::background());
         // SAFETY: on `Ok` the shared lock is held.
