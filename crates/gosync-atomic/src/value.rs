@@ -91,6 +91,15 @@ struct Retired<T> {
 ///   pinned and no epoch garbage anywhere in the process can be freed). Use `load_arc` to keep
 ///   a value.
 ///
+/// # Bounds
+///
+/// Every method needs `T: Send + Sync`, as sharing an `Arc<T>` between threads does, and for
+/// two reasons of its own: readers on any thread borrow the value through their guards
+/// (`Sync`), and an old value is dropped on whichever thread collects epoch garbage after its
+/// last reader, or on the thread that drops the `Value`, which need not be the thread that
+/// stored it (`Send`). Go has no such bound: its garbage collector frees old values, and
+/// sharing is never checked.
+///
 /// # Differences from other crates
 ///
 /// `arc_swap::ArcSwap` plays the same role. Its `load` takes a slot in a per-thread debt list and

@@ -99,7 +99,8 @@ static_assertions::const_assert_ne!(TOKEN_SIGNALED, RawMutex::TOKEN_HANDOFF);
 /// - Timed waits ([`wait_for`](Self::wait_for), [`wait_until`](Self::wait_until)) and a
 ///   cancellable one ([`wait_ctx`](Self::wait_ctx)), which Go's `Cond` lacks (Go code reaches
 ///   for channels there), and the waiting loop itself ([`wait_while`](Self::wait_while),
-///   [`wait_while_for`](Self::wait_while_for), [`wait_while_ctx`](Self::wait_while_ctx)).
+///   [`wait_while_for`](Self::wait_while_for), [`wait_while_until`](Self::wait_while_until),
+///   [`wait_while_ctx`](Self::wait_while_ctx)).
 /// - Go panics when a `Cond` is copied after first use; a Rust value that is borrowed cannot be
 ///   moved, so there is nothing to check.
 ///
@@ -340,14 +341,59 @@ impl Cond {
         &self,
         guard: &mut G,
         timeout: Duration,
-        mut condition: impl FnMut(&mut G::Target) -> bool,
+        condition: impl FnMut(&mut G::Target) -> bool,
     ) -> WaitTimeoutResult {
         let Some(deadline) = gosync_park::deadline_after(timeout) else {
             self.wait_while(guard, condition);
             return WaitTimeoutResult(false);
         };
+        self.wait_while_until(guard, deadline, condition)
+    }
+
+    /// As [`wait_while`](Self::wait_while), but gives up at `deadline`.
+    ///
+    /// Returns whether it gave up with `condition` still `true`; either way the lock is held on
+    /// return. A condition that is already `false` returns at once without waiting; a deadline
+    /// already past returns at once after one check of the condition, without releasing the
+    /// lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_cond::Cond;
+    /// use gosync_mutex::Mutex;
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let pair = Arc::new((Mutex::new(0), Cond::new()));
+    /// let worker = {
+    ///     let pair = Arc::clone(&pair);
+    ///     std::thread::spawn(move || {
+    ///         *pair.0.lock() = 3;
+    ///         pair.1.broadcast();
+    ///     })
+    /// };
+    /// let (count, cond) = &*pair;
+    /// let deadline = Instant::now() + Duration::from_secs(60);
+    /// let mut guard = count.lock();
+    /// assert!(!cond.wait_while_until(&mut guard, deadline, |n| *n < 3).timed_out());
+    /// assert_eq!(*guard, 3);
+    /// // A deadline already past: one look at the condition, then timed out.
+    /// assert!(cond.wait_while_until(&mut guard, Instant::now(), |n| *n < 10).timed_out());
+    /// drop(guard);
+    /// worker.join().unwrap();
+    /// ```
+    pub fn wait_while_until<G: Lockable + DerefMut>(
+        &self,
+        guard: &mut G,
+        deadline: Instant,
+        mut condition: impl FnMut(&mut G::Target) -> bool,
+    ) -> WaitTimeoutResult {
         while condition(&mut **guard) {
-            if self.wait_until(guard, deadline).timed_out() {
+            if deadline_passed(deadline) {
+                return WaitTimeoutResult(true);
+            }
+            if self.wait_deadline(guard, deadline).timed_out() {
                 // The last word goes to the condition, seen with the lock held again.
                 return WaitTimeoutResult(condition(&mut **guard));
             }

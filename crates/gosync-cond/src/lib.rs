@@ -17,7 +17,7 @@
 //! | `c.Broadcast()` | [`c.broadcast()`](Cond::broadcast): wakes every waiter |
 //! | `sync.NewCond(rw.RLocker())` | wait with an [`RwMutexReadGuard`](gosync_rwmutex::RwMutexReadGuard) |
 //! | (none) | [`wait_for`](Cond::wait_for), [`wait_until`](Cond::wait_until), [`wait_ctx`](Cond::wait_ctx) |
-//! | (none) | [`wait_while_for`](Cond::wait_while_for), [`wait_while_ctx`](Cond::wait_while_ctx): the loop with a timeout or a context |
+//! | (none) | [`wait_while_for`](Cond::wait_while_for), [`wait_while_until`](Cond::wait_while_until), [`wait_while_ctx`](Cond::wait_while_ctx): the loop with a timeout, a deadline or a context |
 //!
 //! As Go's, a `Cond` promises no spurious wake-ups and wakes waiters in FIFO order; the waiting
 //! is done in gosync-park's queues, keyed by the `Cond`'s address, so the `Cond` itself is one

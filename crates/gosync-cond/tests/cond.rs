@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gosync_cond::{Cond, Lockable};
 use gosync_context::{Context, ContextError};
@@ -759,4 +759,69 @@ fn wait_while_ctx_succeeds_when_the_condition_turns_false_and_at_the_deadline_fa
     let mut guard = pair.0.lock();
     let result = pair.1.wait_while_ctx(&mut guard, &ctx, |n| *n == 4);
     assert_eq!(result, Err(ContextError::DeadlineExceeded));
+}
+
+#[test]
+fn wait_while_until_a_past_deadline_checks_once_and_keeps_the_lock() {
+    let pair = shared(1);
+    let mut guard = pair.0.lock();
+    let mut calls = 0;
+    let result = pair.1.wait_while_until(&mut guard, Instant::now(), |n| {
+        calls += 1;
+        *n == 0
+    });
+    assert!(
+        !result.timed_out(),
+        "free at once: succeeds even past the deadline"
+    );
+    assert_eq!(calls, 1);
+    let mut calls = 0;
+    let result = pair.1.wait_while_until(&mut guard, Instant::now(), |n| {
+        calls += 1;
+        *n == 1
+    });
+    assert!(result.timed_out());
+    assert_eq!(calls, 1, "a past deadline: one check, no wait");
+    assert!(pair.0.is_locked(), "the lock was never released");
+}
+
+#[test]
+fn wait_while_until_times_out_holding_the_lock_and_is_woken_in_time() {
+    let pair = shared(0);
+    let deadline = Instant::now() + Duration::from_millis(5);
+    let result = pair
+        .1
+        .wait_while_until(&mut pair.0.lock(), deadline, |n| *n == 0);
+    assert!(result.timed_out());
+    assert_eq!(format!("{:?}", pair.1), "Cond { has_waiters: false }");
+
+    let waiter = start_waiting(&pair, |cond, guard| {
+        cond.wait_while_until(guard, Instant::now() + LIMIT * 2, |n| *n < 10)
+    });
+    for _ in 0..10 {
+        *pair.0.lock() += 1;
+        pair.1.signal();
+    }
+    assert!(!join_within(waiter).timed_out());
+    assert_eq!(*pair.0.lock(), 11);
+}
+
+#[test]
+fn wait_while_until_racing_its_deadline_reports_the_condition_it_returns_with() {
+    // The setter's change and the deadline land together: whatever the outcome, `timed_out`
+    // says exactly whether the condition still held with the lock taken again.
+    for round in 0..scaled(200, 3) {
+        let pair = shared(0);
+        let deadline = Instant::now() + Duration::from_micros(50 + round as u64 % 50);
+        let waiter = start_waiting(&pair, move |cond, guard| {
+            let result = cond.wait_while_until(guard, deadline, |n| *n == 0);
+            (result.timed_out(), **guard)
+        });
+        *pair.0.lock() = 1;
+        pair.1.signal();
+        let (timed_out, seen) = join_within(waiter);
+        assert_eq!(timed_out, seen == 0);
+        // The waiter added one with the lock held again, before or after the setter's store.
+        assert_eq!(*pair.0.lock(), if seen == 0 { 1 } else { 2 });
+    }
 }

@@ -8,6 +8,8 @@
 //! | `g.TryGo(f)` | [`g.try_go(f)`](Group::try_go) |
 //! | `g.SetLimit(n)` | [`g.set_limit(Some(n))`](Group::set_limit), `None` for no limit (Go's `-1`) |
 //! | `g.Wait()` | [`g.wait()`](Group::wait) |
+//! | (no Go analog) | [`try_go_for`](Group::try_go_for), [`try_go_until`](Group::try_go_until), [`go_ctx`](Group::go_ctx): `go` that gives up waiting for the limit and hands the task back |
+//! | (no Go analog) | [`try_wait`](Group::try_wait), [`wait_for`](Group::wait_for), [`wait_until`](Group::wait_until), [`wait_ctx`](Group::wait_ctx): `wait` that gives up, leaving the tasks, the first error and the context as they were |
 //! | (no Go analog) | [`scope`]: tasks that borrow from the caller, as `std::thread::scope` |
 //!
 //! # What a task costs
@@ -48,8 +50,9 @@
 use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
-use gosync_context::{Canceler, Context};
+use gosync_context::{Canceler, Context, ContextError};
 use gosync_park::sync::{Arc, BookkeepingLock};
 use gosync_semaphore::Semaphore;
 use gosync_waitgroup::WaitGroup;
@@ -74,6 +77,14 @@ use gosync_waitgroup::WaitGroup;
 ///   was set), and with a limit of zero, `go` panics instead of blocking forever.
 /// - Each task runs on a thread of its own (see [What a task costs](crate#what-a-task-costs)).
 /// - For tasks that borrow from the caller, use [`scope`].
+/// - Both waits have variants that give up (gosync's convention): `go` as
+///   [`try_go_for`](Self::try_go_for), [`try_go_until`](Self::try_go_until) and
+///   [`go_ctx`](Self::go_ctx), which hand the task back unrun when they give up; `wait` as
+///   [`try_wait`](Self::try_wait), [`wait_for`](Self::wait_for),
+///   [`wait_until`](Self::wait_until) (`None` when they give up) and
+///   [`wait_ctx`](Self::wait_ctx) (the context's error). A wait that gives up leaves
+///   everything as it was: the tasks run on, the first error (or panic) waits for the wait
+///   that sees every task finished, and the group's context is not cancelled.
 ///
 /// As in Go, a `go` from outside the group's tasks must not race with a `wait` that may find
 /// no task running: the [`WaitGroup`] underneath reports that misuse.
@@ -186,29 +197,43 @@ struct Slot<E> {
     limit: Option<Arc<Semaphore>>,
 }
 
-/// What `go` does when the limit is reached.
+/// What `go` and its variants do when the limit is reached.
 #[derive(Clone, Copy)]
-enum WhenFull {
+enum WhenFull<'a> {
     /// Wait for a running task to finish (`go`).
     Wait,
-    /// Give up (`try_go`).
+    /// Give up at once (`try_go`).
     GiveUp,
+    /// Wait at most this long (`try_go_for`).
+    GiveUpAfter(Duration),
+    /// Wait until this instant at most (`try_go_until`).
+    GiveUpAt(Instant),
+    /// Wait until the context is done (`go_ctx`).
+    GiveUpWith(&'a Context),
 }
 
 impl<E> Slot<E> {
     /// Counts a new task in, first taking a permit of the limit, if there is one; `None` when
-    /// the limit is reached and `when_full` says to give up.
+    /// the limit is reached and `when_full` says to give up (the semaphore's waits decide).
     #[track_caller]
-    fn admit(shared: &Arc<Shared<E>>, when_full: WhenFull) -> Option<Self> {
+    fn admit(shared: &Arc<Shared<E>>, when_full: WhenFull<'_>) -> Option<Self> {
         let limit = shared.limit.lock().clone();
         if let Some(permits) = &limit {
-            match when_full {
+            let admitted = match when_full {
                 WhenFull::Wait if permits.capacity() == 0 => {
                     panic!("errgroup: go with a limit of 0 can never start a task")
                 }
-                WhenFull::Wait => permits.acquire(1),
-                WhenFull::GiveUp if !permits.try_acquire(1) => return None,
-                WhenFull::GiveUp => {}
+                WhenFull::Wait => {
+                    permits.acquire(1);
+                    true
+                }
+                WhenFull::GiveUp => permits.try_acquire(1),
+                WhenFull::GiveUpAfter(timeout) => permits.try_acquire_for(1, timeout),
+                WhenFull::GiveUpAt(deadline) => permits.try_acquire_until(1, deadline),
+                WhenFull::GiveUpWith(ctx) => permits.acquire_ctx(ctx, 1).is_ok(),
+            };
+            if !admitted {
+                return None;
             }
         }
         shared.tasks.add(1);
@@ -216,6 +241,16 @@ impl<E> Slot<E> {
             shared: Arc::clone(shared),
             limit,
         })
+    }
+
+    /// As [`admit`](Self::admit) giving up when `ctx` is done: a context that is already done
+    /// fails at once, even with the limit not reached (the cancellation came first).
+    fn admit_ctx(shared: &Arc<Shared<E>>, ctx: &Context) -> Result<Self, ContextError> {
+        if let Some(err) = ctx.err() {
+            return Err(err);
+        }
+        Self::admit(shared, WhenFull::GiveUpWith(ctx))
+            .ok_or_else(|| gosync_park::cancelled_error(ctx))
     }
 
     /// Runs the task and reports how it ended; the slot is freed on return.
@@ -318,7 +353,9 @@ impl<E: Send + 'static> Group<E> {
     }
 
     /// Runs `f` as [`go`](Self::go) does if the limit lets it start now, and returns whether
-    /// it started. Go's `TryGo`. Without a limit it always starts.
+    /// it started. Go's `TryGo`. Without a limit it always starts. A task that did not start
+    /// is dropped unrun; [`try_go_for`](Self::try_go_for) with a zero timeout gives it back
+    /// instead.
     ///
     /// # Panics
     ///
@@ -345,11 +382,137 @@ impl<E: Send + 'static> Group<E> {
     /// ```
     #[must_use = "false means the task was not started"]
     pub fn try_go(&self, f: impl FnOnce() -> Result<(), E> + Send + 'static) -> bool {
-        let Some(slot) = Slot::admit(&self.shared, WhenFull::GiveUp) else {
-            return false;
+        Self::start_if_admitted(Slot::admit(&self.shared, WhenFull::GiveUp), f).is_ok()
+    }
+
+    /// Runs `f` as [`go`](Self::go) does, waiting at most `timeout` for the limit to let it
+    /// start. Without a limit it always starts. A zero timeout starts it only if
+    /// [`try_go`](Self::try_go) would.
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)`, giving the task back unrun, when `timeout` passed with the limit still
+    /// reached (at once with a limit of 0).
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be spawned (the task is not counted then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Group;
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let g = Group::<()>::new();
+    /// g.set_limit(Some(1));
+    /// let (release, released) = mpsc::channel::<()>();
+    /// let started = g.try_go_for(Duration::ZERO, move || {
+    ///     released.recv().unwrap();
+    ///     Ok(())
+    /// });
+    /// assert!(started.is_ok());
+    /// let task = g.try_go_for(Duration::from_millis(1), || Ok(())).unwrap_err();
+    /// release.send(()).unwrap();
+    /// assert_eq!(g.wait(), Ok(()));
+    /// assert!(g.try_go_for(Duration::from_secs(60), task).is_ok()); // run it after all
+    /// # g.wait().unwrap();
+    /// ```
+    pub fn try_go_for<F>(&self, timeout: Duration, f: F) -> Result<(), F>
+    where
+        F: FnOnce() -> Result<(), E> + Send + 'static,
+    {
+        Self::start_if_admitted(Slot::admit(&self.shared, WhenFull::GiveUpAfter(timeout)), f)
+    }
+
+    /// Runs `f` as [`go`](Self::go) does, waiting until `deadline` at most for the limit to
+    /// let it start. Without a limit it always starts. A past deadline starts it only if
+    /// [`try_go`](Self::try_go) would.
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)`, giving the task back unrun, when `deadline` passed with the limit still
+    /// reached (at once with a limit of 0).
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be spawned (the task is not counted then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Group;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let g = Group::<()>::new();
+    /// g.set_limit(Some(0));
+    /// let deadline = Instant::now() + Duration::from_millis(1);
+    /// assert!(g.try_go_until(deadline, || Ok(())).is_err()); // never room under a limit of 0
+    /// g.set_limit(None);
+    /// assert!(g.try_go_until(Instant::now(), || Ok(())).is_ok()); // room at once
+    /// assert_eq!(g.wait(), Ok(()));
+    /// ```
+    pub fn try_go_until<F>(&self, deadline: Instant, f: F) -> Result<(), F>
+    where
+        F: FnOnce() -> Result<(), E> + Send + 'static,
+    {
+        Self::start_if_admitted(Slot::admit(&self.shared, WhenFull::GiveUpAt(deadline)), f)
+    }
+
+    /// Runs `f` as [`go`](Self::go) does, waiting for the limit to let it start until `ctx`
+    /// is done (Go's `Go` with the wait for a slot in a `select` on `ctx.Done()`). Without a
+    /// limit it starts at once.
+    ///
+    /// A context that is already done fails at once, even when the limit is not reached (the
+    /// cancellation came first, as in x/sync). With a limit of 0 it waits for `ctx` to be done.
+    ///
+    /// # Errors
+    ///
+    /// `Err((f, error))`, giving the task back unrun with the context's error
+    /// ([`ContextError::Canceled`] or [`ContextError::DeadlineExceeded`]), when the context is
+    /// done before the task could start.
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be spawned (the task is not counted then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{Context, ContextError};
+    /// use gosync_errgroup::Group;
+    ///
+    /// let (g, ctx) = Group::<&str>::with_context(&Context::background());
+    /// assert!(g.go_ctx(&ctx, || Err("failed")).is_ok());
+    /// ctx.wait(); // cancelled by the error
+    /// let (_task, err) = g.go_ctx(&ctx, || Ok(())).unwrap_err();
+    /// assert_eq!(err, ContextError::Canceled);
+    /// assert_eq!(g.wait(), Err("failed"));
+    /// ```
+    pub fn go_ctx<F>(&self, ctx: &Context, f: F) -> Result<(), (F, ContextError)>
+    where
+        F: FnOnce() -> Result<(), E> + Send + 'static,
+    {
+        match Slot::admit_ctx(&self.shared, ctx) {
+            Ok(slot) => {
+                gosync_park::thread::spawn(move || slot.run(f));
+                Ok(())
+            }
+            Err(err) => Err((f, err)),
+        }
+    }
+
+    /// Runs `f` on a new thread in `slot`; gives `f` back when it was not admitted.
+    fn start_if_admitted<F>(slot: Option<Slot<E>>, f: F) -> Result<(), F>
+    where
+        F: FnOnce() -> Result<(), E> + Send + 'static,
+    {
+        let Some(slot) = slot else {
+            return Err(f);
         };
         gosync_park::thread::spawn(move || slot.run(f));
-        true
+        Ok(())
     }
 
     /// Limits how many tasks run at once to `limit` (`None`: no limit, the default). Go's
@@ -416,6 +579,135 @@ impl<E: Send + 'static> Group<E> {
     pub fn wait(&self) -> Result<(), E> {
         self.shared.tasks.wait();
         self.shared.finish()
+    }
+
+    /// As [`wait`](Self::wait) if every task has finished already; `None` at once otherwise.
+    /// Never blocks.
+    ///
+    /// `None` changes nothing: the tasks go on, the first error stays for a later wait, and
+    /// the group's context is not cancelled.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Self::wait), when every task has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Group;
+    /// use std::sync::mpsc;
+    ///
+    /// let g = Group::new();
+    /// let (release, released) = mpsc::channel::<()>();
+    /// g.go(move || {
+    ///     released.recv().unwrap();
+    ///     Err("late")
+    /// });
+    /// assert_eq!(g.try_wait(), None); // still running
+    /// release.send(()).unwrap();
+    /// assert_eq!(g.wait(), Err("late"));
+    /// assert_eq!(g.try_wait(), Some(Ok(())));
+    /// ```
+    #[must_use = "None means tasks are still running; Some holds the first error"]
+    pub fn try_wait(&self) -> Option<Result<(), E>> {
+        self.wait_until(Instant::now())
+    }
+
+    /// As [`wait`](Self::wait), giving up after `timeout`: `None` when tasks are still running
+    /// then, `Some` with `wait`'s result when every task finished in time. A zero timeout is
+    /// [`try_wait`](Self::try_wait).
+    ///
+    /// Giving up changes nothing: the tasks go on, the first error stays for a later wait, and
+    /// the group's context is not cancelled.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Self::wait), when every task finished in time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Group;
+    /// use std::time::Duration;
+    ///
+    /// let g = Group::new();
+    /// g.go(|| Err(7));
+    /// assert_eq!(g.wait_for(Duration::from_secs(60)), Some(Err(7)));
+    /// assert_eq!(g.wait_for(Duration::ZERO), Some(Ok(()))); // handed over once
+    /// ```
+    #[must_use = "None means tasks are still running; Some holds the first error"]
+    pub fn wait_for(&self, timeout: Duration) -> Option<Result<(), E>> {
+        self.shared
+            .tasks
+            .wait_for(timeout)
+            .then(|| self.shared.finish())
+    }
+
+    /// As [`wait`](Self::wait), giving up at `deadline`: `None` when tasks are still running
+    /// then, `Some` with `wait`'s result when every task finished in time. A past deadline is
+    /// [`try_wait`](Self::try_wait).
+    ///
+    /// Giving up changes nothing: the tasks go on, the first error stays for a later wait, and
+    /// the group's context is not cancelled.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Self::wait), when every task finished in time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Group;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let g = Group::<()>::new();
+    /// g.go(|| Ok(()));
+    /// let deadline = Instant::now() + Duration::from_secs(60);
+    /// assert_eq!(g.wait_until(deadline), Some(Ok(())));
+    /// ```
+    #[must_use = "None means tasks are still running; Some holds the first error"]
+    pub fn wait_until(&self, deadline: Instant) -> Option<Result<(), E>> {
+        self.shared
+            .tasks
+            .wait_until(deadline)
+            .then(|| self.shared.finish())
+    }
+
+    /// As [`wait`](Self::wait), giving up when `ctx` is done: `Err` with the context's error
+    /// when tasks are still running then, `Ok` with `wait`'s result when every task finished
+    /// first.
+    ///
+    /// A context that is already done fails at once, even when every task has finished (the
+    /// cancellation came first, as in x/sync). Giving up changes nothing: the tasks go on, the
+    /// first error stays for a later wait, and the group's context is not cancelled. (Passing
+    /// the group's own context makes the wait give up at the first error.)
+    ///
+    /// # Errors
+    ///
+    /// The context's error, [`ContextError::Canceled`] or [`ContextError::DeadlineExceeded`],
+    /// when it is done before every task finished. The inner result is `wait`'s.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Self::wait), when every task finished first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{Context, ContextError};
+    /// use gosync_errgroup::Group;
+    ///
+    /// let g = Group::new();
+    /// g.go(|| Err("bad input"));
+    /// assert_eq!(g.wait_ctx(&Context::background()), Ok(Err("bad input")));
+    ///
+    /// let (ctx, cancel) = Context::background().with_cancel();
+    /// cancel.cancel();
+    /// assert_eq!(g.wait_ctx(&ctx), Err(ContextError::Canceled));
+    /// ```
+    pub fn wait_ctx(&self, ctx: &Context) -> Result<Result<(), E>, ContextError> {
+        self.shared.tasks.wait_ctx(ctx)?;
+        Ok(self.shared.finish())
     }
 }
 
@@ -539,11 +831,123 @@ impl<'scope, 'env, E: Send + 'env> ScopedGroup<'scope, 'env, E> {
     /// ```
     #[must_use = "false means the task was not started"]
     pub fn try_go(&self, f: impl FnOnce() -> Result<(), E> + Send + 'scope) -> bool {
-        let Some(slot) = Slot::admit(&self.shared, WhenFull::GiveUp) else {
-            return false;
+        self.start_if_admitted(Slot::admit(&self.shared, WhenFull::GiveUp), f)
+            .is_ok()
+    }
+
+    /// Runs `f` as [`go`](Self::go) does, waiting at most `timeout` for the limit to let it
+    /// start. As [`Group::try_go_for`].
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)`, giving the task back unrun, when `timeout` passed with the limit still
+    /// reached.
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let result = gosync_errgroup::scope(|g| {
+    ///     g.set_limit(Some(0));
+    ///     let task = g.try_go_for(Duration::from_millis(1), || Err::<(), ()>(())).unwrap_err();
+    ///     task() // run it here instead
+    /// });
+    /// assert_eq!(result, Ok(Err(())));
+    /// ```
+    pub fn try_go_for<F>(&self, timeout: Duration, f: F) -> Result<(), F>
+    where
+        F: FnOnce() -> Result<(), E> + Send + 'scope,
+    {
+        self.start_if_admitted(Slot::admit(&self.shared, WhenFull::GiveUpAfter(timeout)), f)
+    }
+
+    /// Runs `f` as [`go`](Self::go) does, waiting until `deadline` at most for the limit to
+    /// let it start. As [`Group::try_go_until`].
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)`, giving the task back unrun, when `deadline` passed with the limit still
+    /// reached.
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// let mut hits = 0;
+    /// let result: Result<(), ()> = gosync_errgroup::scope(|g| {
+    ///     let started = g.try_go_until(Instant::now(), || {
+    ///         hits += 1;
+    ///         Ok(())
+    ///     });
+    ///     assert!(started.is_ok()); // no limit: room at once, past deadline or not
+    /// });
+    /// assert_eq!((result, hits), (Ok(()), 1));
+    /// ```
+    pub fn try_go_until<F>(&self, deadline: Instant, f: F) -> Result<(), F>
+    where
+        F: FnOnce() -> Result<(), E> + Send + 'scope,
+    {
+        self.start_if_admitted(Slot::admit(&self.shared, WhenFull::GiveUpAt(deadline)), f)
+    }
+
+    /// Runs `f` as [`go`](Self::go) does, waiting for the limit to let it start until `ctx`
+    /// is done. As [`Group::go_ctx`].
+    ///
+    /// # Errors
+    ///
+    /// `Err((f, error))`, giving the task back unrun with the context's error, when the
+    /// context is done before the task could start (at once when it is done already).
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{Context, ContextError};
+    ///
+    /// let (ctx, cancel) = Context::background().with_cancel();
+    /// let result = gosync_errgroup::scope(|g| {
+    ///     assert!(g.go_ctx(&ctx, || Ok::<(), ()>(())).is_ok());
+    ///     cancel.cancel();
+    ///     g.go_ctx(&ctx, || Ok(())).map_err(|(_task, err)| err)
+    /// });
+    /// assert_eq!(result, Ok(Err(ContextError::Canceled)));
+    /// ```
+    pub fn go_ctx<F>(&self, ctx: &Context, f: F) -> Result<(), (F, ContextError)>
+    where
+        F: FnOnce() -> Result<(), E> + Send + 'scope,
+    {
+        match Slot::admit_ctx(&self.shared, ctx) {
+            Ok(slot) => {
+                self.scope.spawn(move || slot.run(f));
+                Ok(())
+            }
+            Err(err) => Err((f, err)),
+        }
+    }
+
+    /// Runs `f` on a new scoped thread in `slot`; gives `f` back when it was not admitted.
+    fn start_if_admitted<F>(&self, slot: Option<Slot<E>>, f: F) -> Result<(), F>
+    where
+        F: FnOnce() -> Result<(), E> + Send + 'scope,
+    {
+        let Some(slot) = slot else {
+            return Err(f);
         };
         self.scope.spawn(move || slot.run(f));
-        true
+        Ok(())
     }
 
     /// Limits how many tasks of the scope run at once. As [`Group::set_limit`].

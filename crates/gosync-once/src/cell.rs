@@ -1,16 +1,20 @@
 //! [`OnceCell`]: a value written once, read without locking.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::time::{Duration, Instant};
 
+use gosync_context::{Context, ContextError};
 use gosync_park::cell::UnsafeCell;
+use gosync_park::Cancellation;
 
 use crate::raw::{OnPanic, RawOnce};
 
 /// A cell written at most once, then read by any thread without locking: std's `OnceLock` on
-/// gosync's futex waits, the value-carrying side of Go's `sync.Once`.
+/// gosync's wait layer, the value-carrying side of Go's `sync.Once`.
 ///
 /// [`get_or_init`](Self::get_or_init) runs its function in one thread while racing callers
 /// sleep until the value is there, then all get the same `&T`. Once set, [`get`](Self::get) is one
@@ -23,9 +27,30 @@ use crate::raw::{OnPanic, RawOnce};
 /// it stays empty and a waiting caller runs its own function (a value cannot be made up out of a
 /// panic). Initialising the cell from inside its own init function deadlocks, as in Go.
 ///
+/// # Bounded waits
+///
+/// [`get_or_init`](Self::get_or_init), [`get_or_try_init`](Self::get_or_try_init) and
+/// [`set`](Self::set) wait only behind another thread that is running its init function. Both
+/// init methods have gosync's variants of that wait: `try_` never waits, `try_.._for` and
+/// `try_.._until` give up at a deadline, `.._ctx` when a [`Context`] is done. Each runs its own
+/// function when the cell is empty and nobody else is initialising it (however long that takes:
+/// it is the caller's own code), and gives the function back unrun when it gives up.
+///
+/// | waits as long as it takes | never waits | gives up at a deadline | gives up on a context |
+/// | --- | --- | --- | --- |
+/// | [`get_or_init`](Self::get_or_init) | [`try_get_or_init`](Self::try_get_or_init) | [`try_get_or_init_for`](Self::try_get_or_init_for), [`try_get_or_init_until`](Self::try_get_or_init_until) | [`get_or_init_ctx`](Self::get_or_init_ctx) |
+/// | [`get_or_try_init`](Self::get_or_try_init) | [`try_get_or_try_init`](Self::try_get_or_try_init) | [`try_get_or_try_init_for`](Self::try_get_or_try_init_for), [`try_get_or_try_init_until`](Self::try_get_or_try_init_until) | [`get_or_try_init_ctx`](Self::get_or_try_init_ctx) |
+///
+/// These eight are the smallest set that bounds every wait of the cell: `set(value)` is
+/// `get_or_init(|| value)`, so a bounded `set` is a `get_or_init` variant with `|| value` (the
+/// function ran exactly when `value` went in, and calling the function given back returns
+/// `value`). A wait for a value that only other threads set (std's `OnceLock::wait`) would be a
+/// new operation, not a variant of one; it is left out.
+///
 /// # Differences from std
 ///
-/// The same contract as [`std::sync::OnceLock`], with `get_or_try_init` on stable.
+/// The same contract as [`std::sync::OnceLock`], with `get_or_try_init` on stable, and the
+/// bounded waits above, which std lacks.
 ///
 /// # Examples
 ///
@@ -137,7 +162,7 @@ impl<T> OnceCell<T> {
     /// ```
     #[inline]
     pub fn get_or_init(&self, f: impl FnOnce() -> T) -> &T {
-        match self.get_or_try_init(|| Ok::<T, std::convert::Infallible>(f())) {
+        match self.get_or_try_init(|| Ok::<T, Infallible>(f())) {
             Ok(value) => value,
             Err(never) => match never {},
         }
@@ -165,18 +190,296 @@ impl<T> OnceCell<T> {
     /// ```
     #[inline]
     pub fn get_or_try_init<E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<&T, E> {
-        if let Some(value) = self.get() {
-            return Ok(value);
+        self.get_or_try_init_by(None, None, f, |f| f())
+            .unwrap_or_else(|_| {
+                unreachable!("a wait without a deadline or a context never gives up")
+            })
+    }
+
+    /// As [`get_or_init`](Self::get_or_init), but never waits: when another thread is
+    /// initialising the cell, gives `f` back unrun.
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)` when another thread was running its init function.
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_init`](Self::get_or_init), when it runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cell = gosync_once::OnceCell::new();
+    /// assert_eq!(cell.try_get_or_init(|| 1).ok(), Some(&1));
+    /// assert_eq!(cell.try_get_or_init(|| 2).ok(), Some(&1));
+    /// ```
+    pub fn try_get_or_init<F: FnOnce() -> T>(&self, f: F) -> Result<&T, F> {
+        self.try_get_or_init_until(Instant::now(), f)
+    }
+
+    /// As [`get_or_init`](Self::get_or_init), but a wait behind another thread's init function
+    /// gives up after `timeout`, giving `f` back unrun. A zero timeout is
+    /// [`try_get_or_init`](Self::try_get_or_init).
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)` when another thread was still running its init function at the deadline.
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_init`](Self::get_or_init), when it runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// A bounded `set`: the function given back returns the value that did not go in.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let cell = gosync_once::OnceCell::new();
+    /// let value = String::from("config");
+    /// match cell.try_get_or_init_for(Duration::from_secs(1), || value) {
+    ///     Ok(stored) => assert_eq!(stored, "config"),
+    ///     Err(give_back) => drop(give_back()), // still initialising elsewhere after 1 s
+    /// }
+    /// ```
+    pub fn try_get_or_init_for<F: FnOnce() -> T>(&self, timeout: Duration, f: F) -> Result<&T, F> {
+        let deadline = gosync_park::deadline_after(timeout);
+        Self::infallible(self.get_or_try_init_by(deadline, None, f, |f| Ok(f())))
+    }
+
+    /// As [`get_or_init`](Self::get_or_init), but a wait behind another thread's init function
+    /// gives up at `deadline`, giving `f` back unrun. A past deadline is
+    /// [`try_get_or_init`](Self::try_get_or_init).
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)` when another thread was still running its init function at the deadline.
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_init`](Self::get_or_init), when it runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let cell = gosync_once::OnceCell::new();
+    /// let deadline = Instant::now() + Duration::from_secs(1);
+    /// assert_eq!(cell.try_get_or_init_until(deadline, || 5).ok(), Some(&5));
+    /// ```
+    pub fn try_get_or_init_until<F: FnOnce() -> T>(
+        &self,
+        deadline: Instant,
+        f: F,
+    ) -> Result<&T, F> {
+        Self::infallible(self.get_or_try_init_by(Some(deadline), None, f, |f| Ok(f())))
+    }
+
+    /// As [`get_or_init`](Self::get_or_init), but a wait behind another thread's init function
+    /// gives up when `ctx` is done, giving `f` back unrun.
+    ///
+    /// A context that is already done fails at once, even when the cell holds a value (the
+    /// cancellation came first, as in x/sync).
+    ///
+    /// # Errors
+    ///
+    /// `Err((f, error))` with the context's error ([`ContextError::Canceled`] or
+    /// [`ContextError::DeadlineExceeded`]) when it is done before the value is there.
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_init`](Self::get_or_init), when it runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{Context, ContextError};
+    ///
+    /// let cell = gosync_once::OnceCell::new();
+    /// let (ctx, cancel) = Context::background().with_cancel();
+    /// assert_eq!(cell.get_or_init_ctx(&ctx, || 3).ok(), Some(&3));
+    /// cancel.cancel();
+    /// let (_f, err) = cell.get_or_init_ctx(&ctx, || 4).unwrap_err();
+    /// assert_eq!(err, ContextError::Canceled);
+    /// ```
+    pub fn get_or_init_ctx<F: FnOnce() -> T>(
+        &self,
+        ctx: &Context,
+        f: F,
+    ) -> Result<&T, (F, ContextError)> {
+        Self::infallible(self.get_or_try_init_with_ctx(ctx, f, |f| Ok(f())))
+    }
+
+    /// As [`get_or_try_init`](Self::get_or_try_init), but never waits: when another thread is
+    /// initialising the cell, gives `f` back unrun.
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)` when another thread was running its init function; otherwise `Ok` with what
+    /// `get_or_try_init` returns.
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_init`](Self::get_or_init), when it runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cell = gosync_once::OnceCell::<u32>::new();
+    /// let parsed = cell.try_get_or_try_init(|| "x".parse::<u32>()).ok().unwrap();
+    /// assert!(parsed.is_err());
+    /// assert_eq!(cell.get(), None); // the error left it empty
+    /// ```
+    pub fn try_get_or_try_init<E, F>(&self, f: F) -> Result<Result<&T, E>, F>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.try_get_or_try_init_until(Instant::now(), f)
+    }
+
+    /// As [`get_or_try_init`](Self::get_or_try_init), but a wait behind another thread's init
+    /// function gives up after `timeout`, giving `f` back unrun.
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)` when another thread was still running its init function at the deadline;
+    /// otherwise `Ok` with what `get_or_try_init` returns.
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_init`](Self::get_or_init), when it runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let cell = gosync_once::OnceCell::new();
+    /// let result = cell.try_get_or_try_init_for(Duration::from_secs(1), || "7".parse::<u8>());
+    /// assert_eq!(result.ok(), Some(Ok(&7)));
+    /// ```
+    pub fn try_get_or_try_init_for<E, F>(&self, timeout: Duration, f: F) -> Result<Result<&T, E>, F>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.get_or_try_init_by(gosync_park::deadline_after(timeout), None, f, |f| f())
+    }
+
+    /// As [`get_or_try_init`](Self::get_or_try_init), but a wait behind another thread's init
+    /// function gives up at `deadline`, giving `f` back unrun.
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)` when another thread was still running its init function at the deadline;
+    /// otherwise `Ok` with what `get_or_try_init` returns.
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_init`](Self::get_or_init), when it runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// let cell = gosync_once::OnceCell::new();
+    /// let result = cell.try_get_or_try_init_until(Instant::now(), || Ok::<_, ()>(1));
+    /// assert_eq!(result.ok(), Some(Ok(&1))); // nobody else initialising: runs at once
+    /// ```
+    pub fn try_get_or_try_init_until<E, F>(
+        &self,
+        deadline: Instant,
+        f: F,
+    ) -> Result<Result<&T, E>, F>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.get_or_try_init_by(Some(deadline), None, f, |f| f())
+    }
+
+    /// As [`get_or_try_init`](Self::get_or_try_init), but a wait behind another thread's init
+    /// function gives up when `ctx` is done, giving `f` back unrun.
+    ///
+    /// A context that is already done fails at once, even when the cell holds a value.
+    ///
+    /// # Errors
+    ///
+    /// `Err((f, error))` with the context's error when it is done before the value is there;
+    /// otherwise `Ok` with what `get_or_try_init` returns.
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_init`](Self::get_or_init), when it runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::Context;
+    ///
+    /// let cell = gosync_once::OnceCell::new();
+    /// let result = cell.get_or_try_init_ctx(&Context::background(), || Err::<u8, _>("no"));
+    /// assert_eq!(result.ok(), Some(Err("no")));
+    /// ```
+    #[allow(clippy::type_complexity)] // the init result inside the wait's
+    pub fn get_or_try_init_ctx<E, F>(
+        &self,
+        ctx: &Context,
+        f: F,
+    ) -> Result<Result<&T, E>, (F, ContextError)>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.get_or_try_init_with_ctx(ctx, f, |f| f())
+    }
+
+    /// The `_ctx` forms: a context that is already done fails at once.
+    fn get_or_try_init_with_ctx<F, E>(
+        &self,
+        ctx: &Context,
+        f: F,
+        run: impl FnOnce(F) -> Result<T, E>,
+    ) -> Result<Result<&T, E>, (F, ContextError)> {
+        if let Some(err) = ctx.err() {
+            return Err((f, err));
         }
-        self.initialize(f)
+        self.get_or_try_init_by(None, Some(ctx), f, run)
+            .map_err(|f| (f, gosync_park::cancelled_error(ctx)))
+    }
+
+    /// Every init: the value if the cell holds one; else `run(f)` if nobody else is
+    /// initialising; else a wait behind that thread, which gives `f` back unrun at `deadline`
+    /// or when `cancel` is done (a cell completed by then gives its value).
+    #[inline]
+    fn get_or_try_init_by<F, E>(
+        &self,
+        deadline: Option<Instant>,
+        cancel: Option<&dyn Cancellation>,
+        f: F,
+        run: impl FnOnce(F) -> Result<T, E>,
+    ) -> Result<Result<&T, E>, F> {
+        if let Some(value) = self.get() {
+            return Ok(Ok(value));
+        }
+        self.initialize(deadline, cancel, f, run)
     }
 
     #[cold]
-    fn initialize<E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<&T, E> {
+    fn initialize<F, E>(
+        &self,
+        deadline: Option<Instant>,
+        cancel: Option<&dyn Cancellation>,
+        f: F,
+        run: impl FnOnce(F) -> Result<T, E>,
+    ) -> Result<Result<&T, E>, F> {
         let mut f = Some(f);
+        let mut run = Some(run);
         let mut error = None;
-        self.once.call(OnPanic::Retry, &mut || {
-            match (f.take().expect("the init function runs at most once"))() {
+        let finished = self.once.call(OnPanic::Retry, deadline, cancel, &mut || {
+            let (f, run) = (f.take(), run.take());
+            match (run.expect("the init function runs at most once"))(f.expect("unrun")) {
                 Ok(value) => {
                     // SAFETY: this thread moved the word to RUNNING, so it alone accesses the
                     // value until it publishes COMPLETE; nobody reads an incomplete cell.
@@ -189,12 +492,23 @@ impl<T> OnceCell<T> {
                 }
             }
         });
-        match error {
-            Some(e) => Err(e),
-            // SAFETY: `call` returned without our function failing, so the word is COMPLETE
-            // and the value was written before the Release that our Acquire observed.
-            None => Ok(unsafe { self.get_unchecked() }),
+        if let Some(e) = error {
+            return Ok(Err(e));
         }
+        if !finished {
+            return Err(f.expect("a wait that gave up ran nothing"));
+        }
+        // SAFETY: `call` finished without our function failing, so the word is COMPLETE and
+        // the value was written before the Release that our Acquire observed.
+        Ok(Ok(unsafe { self.get_unchecked() }))
+    }
+
+    /// A result whose init could not fail.
+    fn infallible<R>(result: Result<Result<&T, Infallible>, R>) -> Result<&T, R> {
+        result.map(|init| match init {
+            Ok(value) => value,
+            Err(never) => match never {},
+        })
     }
 
     /// Sets the value if the cell is empty. If another thread is initialising it, waits for that

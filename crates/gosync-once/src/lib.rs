@@ -7,9 +7,16 @@
 //! | `sync.OnceValue(f)` | [`once_value`] |
 //! | `sync.OnceValues(f)` | [`once_value`] returning a tuple or a `Result` |
 //! | a `sync.Once` guarding a variable | [`OnceCell`] |
+//! | (no Go analog) | [`OnceCell::try_get_or_init_for`] and the other [bounded waits](OnceCell#bounded-waits) |
 //!
-//! The first caller runs the function; racing callers sleep on a futex word until it is done
-//! and then see all of its writes. Once done, every call is one atomic load.
+//! The first caller runs the function; racing callers sleep (in gosync-park's queue) until it
+//! is done and then see all of its writes. Once done, every call is one atomic load.
+//!
+//! Every wait here is behind a function another thread is running. `Once::call_once` has only
+//! that wait (Go's `Do` has no variants, and a caller that gave up would not know the work was
+//! done); `OnceCell`'s init methods have gosync's bounded variants (`try_`, `_for`, `_until`,
+//! `_ctx`, see [`OnceCell`'s bounded waits](OnceCell#bounded-waits)), which hand the caller's
+//! function back unrun when they give up.
 //!
 //! Panics follow Go: a panicking function counts as done for [`Once`], and the functions from
 //! [`once_func`] and [`once_value`] panic again on every later call. A [`OnceCell`] is the

@@ -97,7 +97,7 @@ impl Once {
             return;
         }
         let mut f = Some(f);
-        self.raw.call(OnPanic::Complete, &mut || {
+        self.raw.call(OnPanic::Complete, None, None, &mut || {
             (f.take().expect("the once function runs at most once"))();
             true
         });

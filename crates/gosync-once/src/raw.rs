@@ -1,24 +1,37 @@
-//! The state machine under [`Once`](crate::Once) and [`OnceCell`](crate::OnceCell): one futex
-//! word that says whether the function has run, is running, or is running with threads asleep
-//! waiting for it.
+//! The state machine under [`Once`](crate::Once) and [`OnceCell`](crate::OnceCell): one word
+//! that says whether the function has run or is running, with a bit for threads asleep on it.
+//!
+//! Callers that find a run under way sleep through gosync-park's queue keyed by the word's
+//! address, with the shared protocol (`park_while`), so that `OnceCell`'s bounded waits can give
+//! up at a deadline or a cancellation: a sleeper sets `PARKED` under the queue lock while the
+//! run goes on, and the run that ends swaps the state (clearing `PARKED`) and then unparks
+//! every sleeper on the key, taking the same lock, so no wake-up is lost. A sleeper that gives
+//! up as the last one on the key clears `PARKED` under the lock.
 //!
 //! Notes about memory ordering: the thread that runs the function publishes its writes with the
-//! `Release` swap to `COMPLETE` in [`Completion::drop`]; every reader that sees `COMPLETE` does so
-//! with an `Acquire` load (the done path, and the loads after each wait) and so sees those writes.
-//! The `Acquire` on the `INCOMPLETE -> RUNNING` exchange pairs with the `Release` swap back to
+//! `Release` swap in [`Completion::drop`]; every reader that sees `COMPLETE` does so with an
+//! `Acquire` load (the done path, and the loads after each wait) and so sees those writes. The
+//! `Acquire` on the exchange that starts a run pairs with the `Release` swap back to
 //! `INCOMPLETE` of a run that failed or panicked, so a retrying thread sees the state that run
-//! left. `RUNNING -> QUEUED` only announces a sleeper and orders nothing.
+//! left. `PARKED` is set and cleared with `Relaxed` read-modify-writes under the queue lock
+//! (gosync-park's `ParkedBits`) and orders nothing; the exchanges that start a run keep it.
+
+use std::time::Instant;
 
 use gosync_park::sync::{AtomicU32, Ordering};
+use gosync_park::{deadline_passed, park_while, Cancellation, ParkOptions, ParkResult};
 
 /// Nobody has run the function yet, or the last attempt failed (a `OnceCell` error or panic).
 const INCOMPLETE: u32 = 0;
-/// A thread is running the function; nobody sleeps on the word.
+/// A thread is running the function.
 const RUNNING: u32 = 1;
-/// A thread is running the function and at least one thread sleeps on the word.
-const QUEUED: u32 = 2;
-/// The function has run (for `Once`, possibly by panicking, which Go counts as done).
-pub(crate) const COMPLETE: u32 = 3;
+/// The function has run (for `Once`, possibly by panicking, which Go counts as done). Never
+/// combined with `PARKED`: the swap that completes clears it.
+pub(crate) const COMPLETE: u32 = 2;
+/// The run state: one of the three above.
+const RUN_STATE: u32 = 3;
+/// At least one thread sleeps on the word's key (set and cleared under the queue lock).
+const PARKED: u32 = 4;
 
 /// The state a run leaves behind when its function panics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +65,12 @@ impl RawOnce {
         }
     }
 
+    /// The parking key: the word's address.
+    #[inline]
+    fn key(&self) -> usize {
+        &self.state as *const AtomicU32 as usize
+    }
+
     /// Whether the function has run: the done path, one load.
     #[inline]
     pub(crate) fn is_complete(&self) -> bool {
@@ -81,17 +100,27 @@ impl RawOnce {
     /// `INCOMPLETE` so that the next caller tries again. If `f` panics, the word becomes what
     /// `on_panic` says and the panic continues. Every thread that was asleep is woken.
     ///
-    /// Returns when the word is `COMPLETE`, or right after this thread's own `f` returned `false`.
-    /// Calling it from inside `f` on the same word deadlocks, as in Go.
+    /// A wait behind another thread's run gives up at `deadline` or when `cancel` is done,
+    /// without running `f`: then it returns `false`. Otherwise it returns `true` when the word
+    /// is `COMPLETE`, or right after this thread's own `f` returned `false`. Calling it from
+    /// inside `f` on the same word deadlocks, as in Go.
     #[cold]
-    pub(crate) fn call(&self, on_panic: OnPanic, f: &mut dyn FnMut() -> bool) {
+    pub(crate) fn call(
+        &self,
+        on_panic: OnPanic,
+        deadline: Option<Instant>,
+        cancel: Option<&dyn Cancellation>,
+        f: &mut dyn FnMut() -> bool,
+    ) -> bool {
         // Acquire: pairs with the Release swap in `Completion::drop` (see the notes).
         let mut state = self.state.load(Ordering::Acquire);
         loop {
-            match state {
-                COMPLETE => return,
+            match state & RUN_STATE {
+                COMPLETE => return true,
                 INCOMPLETE => {
-                    // Acquire: pairs with the Release swap of an earlier failed run.
+                    // Acquire: pairs with the Release swap of an earlier failed run. (`state`
+                    // has no `PARKED`: sleepers set it only while a run is under way, and the
+                    // swap that ends the run clears it.)
                     if let Err(now) = self.state.compare_exchange_weak(
                         INCOMPLETE,
                         RUNNING,
@@ -102,32 +131,33 @@ impl RawOnce {
                         continue;
                     }
                     let mut completion = Completion {
-                        state: &self.state,
+                        word: self,
                         set_to: match on_panic {
                             OnPanic::Complete => COMPLETE,
                             OnPanic::Retry => INCOMPLETE,
                         },
                     };
                     completion.set_to = if f() { COMPLETE } else { INCOMPLETE };
-                    return;
-                }
-                RUNNING => {
-                    // Relaxed: only announces a sleeper; the Acquire load after the wait orders
-                    // the data. On failure, Acquire as for the initial load.
-                    if let Err(now) = self.state.compare_exchange_weak(
-                        RUNNING,
-                        QUEUED,
-                        Ordering::Relaxed,
-                        Ordering::Acquire,
-                    ) {
-                        state = now;
-                        continue;
-                    }
-                    state = QUEUED;
+                    return true;
                 }
                 _ => {
-                    debug_assert_eq!(state, QUEUED);
-                    gosync_park::wait(&self.state, QUEUED);
+                    debug_assert_eq!(state & RUN_STATE, RUNNING);
+                    if deadline.is_some_and(deadline_passed) {
+                        return false;
+                    }
+                    let options = ParkOptions {
+                        deadline,
+                        cancel,
+                        ..ParkOptions::default()
+                    };
+                    let running = |now: u32| now & RUN_STATE == RUNNING;
+                    match park_while(&self.state, self.key(), PARKED, running, options) {
+                        ParkResult::Unparked(_) | ParkResult::Invalid => {}
+                        ParkResult::TimedOut | ParkResult::Cancelled => {
+                            // Acquire: as for the first load.
+                            return self.is_complete();
+                        }
+                    }
                     // Acquire: pairs with the Release swap in `Completion::drop`.
                     state = self.state.load(Ordering::Acquire);
                 }
@@ -138,16 +168,17 @@ impl RawOnce {
 
 /// Ends a run: stores the outcome and wakes the sleepers, also when the function unwinds.
 struct Completion<'a> {
-    state: &'a AtomicU32,
+    word: &'a RawOnce,
     set_to: u32,
 }
 
 impl Drop for Completion<'_> {
     fn drop(&mut self) {
         // Release: publishes the function's writes to the Acquire loads in `is_complete` and
-        // `call` (see the notes).
-        if self.state.swap(self.set_to, Ordering::Release) == QUEUED {
-            gosync_park::wake_all(self.state);
+        // `call` (see the notes). Clears `PARKED`: every sleeper is woken next, under the
+        // queue lock that orders this swap against their `park_while`.
+        if self.word.state.swap(self.set_to, Ordering::Release) & PARKED != 0 {
+            gosync_park::unpark_all(self.word.key(), 0);
         }
     }
 }
@@ -155,7 +186,7 @@ impl Drop for Completion<'_> {
 impl std::fmt::Debug for RawOnce {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Relaxed: a snapshot for display only.
-        let state = match self.state.load(Ordering::Relaxed) {
+        let state = match self.state.load(Ordering::Relaxed) & RUN_STATE {
             INCOMPLETE => "incomplete",
             COMPLETE => "complete",
             _ => "running",

@@ -1,9 +1,12 @@
 //! Loom models of `Once` and `OnceCell`: racing callers run the function once and see its
-//! write, also when it panics; racing `set` and `get_or_init`.
+//! write, also when it panics; racing `set` and `get_or_init`; a bounded wait giving up (its
+//! deadline fires at any point of the race under loom) as the init completes or fails, beside a
+//! caller that waits as long as it takes.
 
 #![cfg(gosync_loom)]
 
 use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
 use gosync_once::{Once, OnceCell};
 use gosync_park::cell::UnsafeCell;
@@ -121,5 +124,67 @@ fn cell_panicking_init_hands_over() {
         // The panicker either panicked or found the value already there.
         let _ = panicker.join().unwrap();
         assert_eq!(cell.get(), Some(&5));
+    });
+}
+
+/// A deadline that only fires inside the park (loom fires every deadline at the wait's first
+/// look), never at the checks before it.
+fn far() -> Instant {
+    Instant::now() + Duration::from_secs(3600)
+}
+
+#[test]
+fn cell_bounded_wait_racing_the_init() {
+    loom::model(|| {
+        let cell = Arc::new(OnceCell::new());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let runner = {
+            let (cell, runs) = (cell.clone(), runs.clone());
+            thread::spawn(move || {
+                *cell.get_or_init(|| {
+                    runs.fetch_add(1, Ordering::Relaxed);
+                    1
+                })
+            })
+        };
+        let waited = cell.try_get_or_init_until(far(), || {
+            runs.fetch_add(1, Ordering::Relaxed);
+            2
+        });
+        let value = runner.join().unwrap();
+        match waited {
+            // It ran its own function, or was woken by (or gave up at) a finished init.
+            Ok(got) => assert_eq!(*got, value),
+            // It gave up while the runner's init was under way: nothing ran here.
+            Err(_) => assert_eq!(value, 1),
+        }
+        assert_eq!(runs.load(Ordering::Relaxed), 1);
+        assert_eq!(cell.get(), Some(&value));
+    });
+}
+
+#[test]
+fn cell_bounded_wait_giving_up_beside_a_patient_waiter_of_a_failing_init() {
+    loom::model(|| {
+        let cell = Arc::new(OnceCell::<u32>::new());
+        let failer = {
+            let cell = cell.clone();
+            thread::spawn(move || cell.get_or_try_init(|| Err(())).is_err())
+        };
+        let bounded = {
+            let cell = cell.clone();
+            thread::spawn(move || cell.try_get_or_init_until(far(), || 2).ok().copied())
+        };
+        // Waits as long as it takes: a bounded waiter leaving the queue must not strand it.
+        let patient = *cell.get_or_init(|| 3);
+        let bounded = bounded.join().unwrap();
+        let failed = failer.join().unwrap();
+        assert!(patient == 2 || patient == 3);
+        assert!(bounded.is_none() || bounded == Some(patient));
+        if !failed {
+            // The failing init never ran: it found the value there.
+            assert!(cell.get().is_some());
+        }
+        assert_eq!(cell.get(), Some(&patient));
     });
 }

@@ -165,6 +165,6 @@ impl<'a, T: ?Sized> RwMutexUpgradableReadGuard<'a, T> {
 
 /// The rule of every `_ctx` wait: a context that is already done fails at once.
 #[inline]
-fn fail_if_done(ctx: &Context) -> Result<(), ContextError> {
+pub(crate) fn fail_if_done(ctx: &Context) -> Result<(), ContextError> {
     ctx.err().map_or(Ok(()), Err)
 }

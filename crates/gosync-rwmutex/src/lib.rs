@@ -15,7 +15,9 @@
 //! (`read`), one that never waits (`try_read`), two that give up at a deadline
 //! (`try_read_for`, `try_read_until`) and one that gives up when a `Context` is done
 //! (`read_ctx`); the same holds for `write`, `upgradable_read` and
-//! [`upgrade`](RwMutexUpgradableReadGuard::upgrade).
+//! [`upgrade`](RwMutexUpgradableReadGuard::upgrade). [`RawRwMutex`] has the same kinds for
+//! each of its acquires (`lock_shared`, `try_lock_shared`, `try_lock_shared_for`,
+//! `try_lock_shared_until`, [`lock_shared_ctx`](RawRwMutex::lock_shared_ctx), and so on).
 //!
 //! # Writer preference
 //!

@@ -92,6 +92,7 @@ use gosync_park::{Cancellation, ParkOptions};
 use crate::shards::ReaderShards;
 
 mod claim;
+mod ctx;
 mod drain;
 mod read;
 mod tentative;
@@ -171,7 +172,10 @@ enum ReadersSeen {
 /// or to release and re-take an [`RwMutex`](crate::RwMutex) in place as a condition variable
 /// does (see [`RwMutexWriteGuard::raw`](crate::RwMutexWriteGuard::raw)). Acquiring methods are
 /// safe (a lock that is never released is a leak, not unsoundness); releasing methods are
-/// `unsafe`, with the contract that the caller holds what it releases.
+/// `unsafe`, with the contract that the caller holds what it releases. Every waiting acquire
+/// (`lock_shared`, `lock_exclusive`, `lock_upgradable`, `upgrade`) comes with `try_`, `_for`,
+/// `_until` and `_ctx` forms ([`lock_shared_ctx`](Self::lock_shared_ctx) and the like, as
+/// `gosync_mutex::RawMutex::lock_ctx`), with or without the `lock_api` feature.
 ///
 /// # The state word
 ///

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gosync_context::{Context, ContextError};
-use gosync_rwmutex::{RwMutex, RwMutexUpgradableReadGuard};
-use gosync_testkit::{join_within, spawn_with, wait_until};
+use gosync_rwmutex::{RawRwMutex, RwMutex, RwMutexUpgradableReadGuard};
+use gosync_testkit::{join_within, scaled, spawn_with, wait_until, LIMIT};
 
 fn cancelled() -> Context {
     let (ctx, cancel) = Context::background().with_cancel();
@@ -188,4 +188,202 @@ fn a_cancelled_writer_does_not_disturb_the_waiters_behind_it() {
     join_within(patient_writer);
     assert_eq!(*lock.read(), 10);
     assert!(is_free(&lock));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The raw lock's `_ctx` forms: the same rules, checked on `RawRwMutex` directly.
+// ---------------------------------------------------------------------------------------------
+
+/// Whether the raw lock is entirely free: nothing held, no claim, no mark.
+fn raw_is_free(raw: &RawRwMutex) -> bool {
+    let free = !raw.is_locked() && raw.try_lock_exclusive();
+    if free {
+        // SAFETY: taken just above.
+        unsafe { raw.unlock_exclusive() };
+    }
+    free
+}
+
+#[test]
+fn raw_ctx_an_already_done_context_fails_at_once_even_when_free() {
+    let raw = RawRwMutex::new();
+    let ctx = cancelled();
+    assert_eq!(raw.lock_shared_ctx(&ctx), Err(ContextError::Canceled));
+    assert_eq!(raw.lock_exclusive_ctx(&ctx), Err(ContextError::Canceled));
+    assert_eq!(raw.lock_upgradable_ctx(&ctx), Err(ContextError::Canceled));
+    assert!(raw_is_free(&raw));
+    raw.lock_upgradable();
+    // SAFETY: the upgradable lock is held.
+    let upgraded = unsafe { raw.upgrade_ctx(&ctx) };
+    assert_eq!(upgraded, Err(ContextError::Canceled));
+    assert!(!raw.is_locked_exclusive(), "still only upgradable");
+    assert!(raw.try_lock_shared());
+    // SAFETY: a shared and the upgradable lock are held.
+    unsafe {
+        raw.unlock_shared();
+        raw.unlock_upgradable();
+    }
+    let (expired, _cancel) = Context::background().with_deadline(std::time::Instant::now());
+    assert_eq!(
+        raw.lock_exclusive_ctx(&expired),
+        Err(ContextError::DeadlineExceeded)
+    );
+    assert!(raw_is_free(&raw));
+}
+
+#[test]
+fn raw_ctx_a_live_context_takes_each_kind_and_is_woken_by_the_release() {
+    let raw = Arc::new(RawRwMutex::new());
+    let live = Context::background();
+    assert_eq!(raw.lock_shared_ctx(&live), Ok(()));
+    assert_eq!(raw.lock_upgradable_ctx(&live), Ok(()));
+    let upgrader = spawn_with(&raw, |raw| {
+        // SAFETY: the upgradable lock taken on the main thread is handed to this thread,
+        // which alone uses it from here on; the lock is not tied to a thread.
+        let result = unsafe { raw.upgrade_ctx(&Context::background()) };
+        // SAFETY: on `Ok` the exclusive lock is held.
+        result.map(|()| unsafe { raw.unlock_exclusive() })
+    });
+    wait_until(|| raw.is_locked_exclusive());
+    // SAFETY: the shared lock taken first is held.
+    unsafe { raw.unlock_shared() };
+    assert_eq!(join_within(upgrader), Ok(()));
+    assert!(
+        raw.try_lock_exclusive_for(LIMIT),
+        "the upgrader left the lock free"
+    );
+    let reader = spawn_with(&raw, |raw| {
+        let result = raw.lock_shared_ctx(&Context::background());
+        // SAFETY: on `Ok` the shared lock is held.
+        result.map(|()| unsafe { raw.unlock_shared() })
+    });
+    let writer = spawn_with(&raw, |raw| {
+        let result = raw.lock_exclusive_ctx(&Context::background());
+        // SAFETY: on `Ok` the exclusive lock is held.
+        result.map(|()| unsafe { raw.unlock_exclusive() })
+    });
+    // SAFETY: the exclusive lock is held.
+    unsafe { raw.unlock_exclusive() };
+    assert_eq!(join_within(reader), Ok(()));
+    assert_eq!(join_within(writer), Ok(()));
+    assert!(raw_is_free(&raw));
+}
+
+#[test]
+fn raw_lock_shared_ctx_cancelled_while_a_writer_holds() {
+    let raw = Arc::new(RawRwMutex::new());
+    raw.lock_exclusive();
+    let (ctx, cancel) = Context::background().with_cancel();
+    let reader = spawn_with(&raw, move |raw| raw.lock_shared_ctx(&ctx));
+    cancel.cancel();
+    assert_eq!(join_within(reader), Err(ContextError::Canceled));
+    // SAFETY: the exclusive lock is held.
+    unsafe { raw.unlock_exclusive() };
+    assert!(raw_is_free(&raw));
+}
+
+#[test]
+fn raw_lock_exclusive_ctx_cancelled_while_waiting_for_readers_lets_them_in() {
+    let raw = Arc::new(RawRwMutex::new());
+    raw.lock_shared();
+    let (ctx, cancel) = Context::background().with_cancel();
+    let writer = spawn_with(&raw, move |raw| raw.lock_exclusive_ctx(&ctx));
+    // The writer has claimed the lock and waits for the reader to leave: readers are held back.
+    wait_until(|| raw.is_locked_exclusive());
+    assert!(!raw.try_lock_shared());
+    cancel.cancel();
+    assert_eq!(join_within(writer), Err(ContextError::Canceled));
+    assert!(!raw.is_locked_exclusive());
+    assert!(raw.try_lock_shared(), "the writer left nothing behind");
+    // SAFETY: two shared locks are held.
+    unsafe {
+        raw.unlock_shared();
+        raw.unlock_shared();
+    }
+    assert!(raw_is_free(&raw));
+}
+
+#[test]
+fn raw_lock_exclusive_ctx_cancelled_while_queued_behind_a_writer() {
+    let raw = Arc::new(RawRwMutex::new());
+    raw.lock_exclusive();
+    let (ctx, cancel) = Context::background().with_cancel();
+    let writer = spawn_with(&raw, move |raw| raw.lock_exclusive_ctx(&ctx));
+    wait_until(|| raw.has_queued_writer());
+    cancel.cancel();
+    assert_eq!(join_within(writer), Err(ContextError::Canceled));
+    assert!(!raw.has_queued_writer());
+    // SAFETY: the exclusive lock is held.
+    unsafe { raw.unlock_exclusive() };
+    assert!(raw_is_free(&raw));
+}
+
+#[test]
+fn raw_lock_upgradable_ctx_cancelled_while_another_upgradable_holds() {
+    let raw = Arc::new(RawRwMutex::new());
+    raw.lock_upgradable();
+    let (ctx, cancel) = Context::background().with_cancel();
+    let second = spawn_with(&raw, move |raw| raw.lock_upgradable_ctx(&ctx));
+    cancel.cancel();
+    assert_eq!(join_within(second), Err(ContextError::Canceled));
+    assert!(raw.try_lock_shared());
+    // SAFETY: a shared and the upgradable lock are held.
+    unsafe {
+        raw.unlock_shared();
+        raw.unlock_upgradable();
+    }
+    assert!(raw_is_free(&raw));
+}
+
+#[test]
+fn raw_upgrade_ctx_cancelled_while_waiting_for_readers_keeps_the_upgradable_lock() {
+    let raw = Arc::new(RawRwMutex::new());
+    raw.lock_shared();
+    let (ctx, cancel) = Context::background().with_cancel();
+    let upgrader = spawn_with(&raw, move |raw| {
+        raw.lock_upgradable();
+        // SAFETY: the upgradable lock is held.
+        let result = unsafe { raw.upgrade_ctx(&ctx) };
+        let still_upgradable = !raw.is_locked_exclusive() && !raw.try_lock_upgradable();
+        // SAFETY: after a failed upgrade the upgradable lock is still held.
+        unsafe { raw.unlock_upgradable() };
+        (result, still_upgradable)
+    });
+    wait_until(|| raw.is_locked_exclusive());
+    assert!(!raw.try_lock_shared());
+    cancel.cancel();
+    assert_eq!(join_within(upgrader), (Err(ContextError::Canceled), true));
+    // SAFETY: the shared lock is held.
+    unsafe { raw.unlock_shared() };
+    assert!(raw_is_free(&raw));
+}
+
+/// A cancellation landing with the release that would let the writer in: either the writer
+/// got the lock (and released it) or it got the error; never both, never a leftover claim.
+#[test]
+fn raw_lock_exclusive_ctx_cancelled_as_the_lock_is_released() {
+    let raw = Arc::new(RawRwMutex::new());
+    let (mut taken, mut cancelled) = (0, 0);
+    for _ in 0..scaled(300, 10) {
+        raw.lock_shared();
+        let (ctx, cancel) = Context::background().with_cancel();
+        let writer = spawn_with(&raw, move |raw| {
+            let result = raw.lock_exclusive_ctx(&ctx);
+            // SAFETY: on `Ok` the exclusive lock is held.
+            result.map(|()| unsafe { raw.unlock_exclusive() })
+        });
+        wait_until(|| raw.is_locked_exclusive());
+        cancel.cancel();
+        // SAFETY: the shared lock is held.
+        unsafe { raw.unlock_shared() };
+        match join_within(writer) {
+            Ok(()) => taken += 1,
+            Err(err) => {
+                assert_eq!(err, ContextError::Canceled);
+                cancelled += 1;
+            }
+        }
+        assert!(raw_is_free(&raw));
+    }
+    assert_eq!(taken + cancelled, scaled(300, 10));
 }

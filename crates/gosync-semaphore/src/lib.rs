@@ -7,7 +7,7 @@
 //! | `s.Acquire(ctx, n)` | [`s.acquire_ctx(&ctx, n)`](Semaphore::acquire_ctx), or [`s.acquire(n)`](Semaphore::acquire) without a context |
 //! | `s.TryAcquire(n)` | [`s.try_acquire(n)`](Semaphore::try_acquire) |
 //! | `s.Release(n)` | [`s.release(n)`](Semaphore::release), or drop a [`Permit`] |
-//! | (no Go analog) | [`try_acquire_for`](Semaphore::try_acquire_for), [`try_acquire_until`](Semaphore::try_acquire_until), [`acquire_permit`](Semaphore::acquire_permit), [`Permit::forget`], [`available`](Semaphore::available), [`capacity`](Semaphore::capacity) |
+//! | (no Go analog) | [`try_acquire_for`](Semaphore::try_acquire_for), [`try_acquire_until`](Semaphore::try_acquire_until), [`acquire_permit`](Semaphore::acquire_permit) (and `try_acquire_permit`, `_for`, `_until`, [`acquire_permit_ctx`](Semaphore::acquire_permit_ctx)), [`Permit::forget`], [`available`](Semaphore::available), [`capacity`](Semaphore::capacity) |
 //!
 //! # Examples
 //!
@@ -127,7 +127,10 @@ impl Semaphore {
         ///
         /// # Panics
         ///
-        /// If `capacity` is above 2<sup>63</sup> − 1 (above `usize::MAX` on 32-bit targets).
+        /// If `capacity` is above 2<sup>63</sup> − 1 = 9 223 372 036 854 775 807 (on targets
+        /// with a `usize` narrower than 64 bits, above `usize::MAX`): the permits share a
+        /// 64-bit word with a "queued" flag, and a waiter's request travels as a `usize`. In a
+        /// `const` or `static` initialiser the panic is a compile-time error.
         ///
         /// # Examples
         ///
@@ -136,6 +139,7 @@ impl Semaphore {
         /// assert_eq!(SEM.capacity(), 4);
         /// ```
         #[must_use]
+        #[track_caller]
         pub const fn new(capacity: u64) -> Self {
             assert!(
                 capacity <= MAX_CAPACITY,
@@ -507,10 +511,7 @@ impl Semaphore {
     #[track_caller]
     pub fn acquire_permit(&self, n: u64) -> Permit<'_> {
         self.acquire(n);
-        Permit {
-            semaphore: self,
-            permits: n,
-        }
+        self.taken(n)
     }
 
     /// Takes `n` permits as [`try_acquire`](Self::try_acquire) does, as a [`Permit`].
@@ -528,10 +529,82 @@ impl Semaphore {
     #[must_use = "dropping the permit releases it at once"]
     pub fn try_acquire_permit(&self, n: u64) -> Option<Permit<'_>> {
         // `then`, not `then_some`: a permit made and dropped on failure would release.
-        self.try_acquire(n).then(|| Permit {
+        self.try_acquire(n).then(|| self.taken(n))
+    }
+
+    /// Takes `n` permits as [`try_acquire_for`](Self::try_acquire_for) does, as a [`Permit`]:
+    /// `None` when `timeout` passed first (or `n` is larger than the capacity).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sem = gosync_semaphore::Semaphore::new(1);
+    /// let permit = sem.try_acquire_permit_for(1, Duration::ZERO).expect("free at once");
+    /// assert!(sem.try_acquire_permit_for(1, Duration::from_millis(1)).is_none());
+    /// drop(permit);
+    /// assert_eq!(sem.available(), 1);
+    /// ```
+    #[must_use = "dropping the permit releases it at once"]
+    pub fn try_acquire_permit_for(&self, n: u64, timeout: Duration) -> Option<Permit<'_>> {
+        self.try_acquire_for(n, timeout).then(|| self.taken(n))
+    }
+
+    /// Takes `n` permits as [`try_acquire_until`](Self::try_acquire_until) does, as a
+    /// [`Permit`]: `None` when `deadline` passed first (or `n` is larger than the capacity).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let sem = gosync_semaphore::Semaphore::new(1);
+    /// let deadline = Instant::now() + Duration::from_millis(1);
+    /// let permit = sem.try_acquire_permit_until(1, deadline).expect("free at once");
+    /// assert!(sem.try_acquire_permit_until(1, deadline).is_none());
+    /// drop(permit);
+    /// assert_eq!(sem.available(), 1);
+    /// ```
+    #[must_use = "dropping the permit releases it at once"]
+    pub fn try_acquire_permit_until(&self, n: u64, deadline: Instant) -> Option<Permit<'_>> {
+        self.try_acquire_until(n, deadline).then(|| self.taken(n))
+    }
+
+    /// Takes `n` permits as [`acquire_ctx`](Self::acquire_ctx) does, as a [`Permit`].
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire_ctx`](Self::acquire_ctx): the context's error when it is done first (at
+    /// once when it is already done, even with the permits free). Nothing is held then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{Context, ContextError};
+    /// use gosync_semaphore::Semaphore;
+    ///
+    /// let sem = Semaphore::new(2);
+    /// let (ctx, cancel) = Context::background().with_cancel();
+    /// let permit = sem.acquire_permit_ctx(&ctx, 2).expect("free");
+    /// assert_eq!(sem.available(), 0);
+    /// cancel.cancel(); // normally from another thread, while the call below waits
+    /// assert_eq!(sem.acquire_permit_ctx(&ctx, 1).unwrap_err(), ContextError::Canceled);
+    /// drop(permit);
+    /// assert_eq!(sem.available(), 2);
+    /// ```
+    #[must_use = "dropping the permit releases it at once"]
+    pub fn acquire_permit_ctx(&self, ctx: &Context, n: u64) -> Result<Permit<'_>, ContextError> {
+        self.acquire_ctx(ctx, n).map(|()| self.taken(n))
+    }
+
+    /// The guard for `n` permits this thread has just taken.
+    #[inline]
+    fn taken(&self, n: u64) -> Permit<'_> {
+        Permit {
             semaphore: self,
             permits: n,
-        })
+        }
     }
 
     /// The permits available now (none may be taken while threads are queued). A snapshot,
@@ -608,7 +681,13 @@ fn released_more_than_held() -> ! {
 
 /// Permits taken from a [`Semaphore`], released when dropped (also during a panic).
 ///
-/// Made by [`Semaphore::acquire_permit`] and [`Semaphore::try_acquire_permit`].
+/// Made by [`Semaphore::acquire_permit`] and its variants ([`try_acquire_permit`],
+/// [`try_acquire_permit_for`], [`try_acquire_permit_until`], [`acquire_permit_ctx`]).
+///
+/// [`try_acquire_permit`]: Semaphore::try_acquire_permit
+/// [`try_acquire_permit_for`]: Semaphore::try_acquire_permit_for
+/// [`try_acquire_permit_until`]: Semaphore::try_acquire_permit_until
+/// [`acquire_permit_ctx`]: Semaphore::acquire_permit_ctx
 ///
 /// # Examples
 ///

@@ -18,7 +18,7 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -76,27 +76,41 @@ fn releasing_more_than_held_panics() {
     assert_eq!(sem.available(), 1);
 }
 
+/// Runs `f`, which must panic, and returns the file and line the panic points at, and its
+/// message. The panic hook is process-wide: a lock keeps this file's tests from swapping it
+/// under each other, and the hook keeps only this thread's location (other tests panic
+/// concurrently).
+fn panic_site(f: impl FnOnce() + panic::UnwindSafe) -> (String, u32, String) {
+    static HOOK: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = HOOK.lock().unwrap_or_else(PoisonError::into_inner);
+    let site = Arc::new(Mutex::new(None));
+    let hook_site = site.clone();
+    let me = thread::current().id();
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if thread::current().id() == me {
+            *hook_site.lock().unwrap() = info.location().map(|l| (l.file().to_owned(), l.line()));
+        }
+    }));
+    let result = panic::catch_unwind(f);
+    panic::set_hook(previous);
+    let message = panic_message(&*result.expect_err("it panics"));
+    let (file, line) = site
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the hook saw the panic");
+    (file, line, message)
+}
+
 /// The misuse panic points at the caller's line.
 #[test]
 fn release_panic_points_at_the_caller() {
     let sem = Semaphore::new(1);
-    let line = Arc::new(Mutex::new(None));
-    let hook_line = line.clone();
-    let me = thread::current().id();
-    let previous = panic::take_hook();
-    panic::set_hook(Box::new(move |info| {
-        // Other tests panic concurrently in this process: keep only this thread's location.
-        if thread::current().id() == me {
-            *hook_line.lock().unwrap() = info.location().map(|l| (l.file().to_owned(), l.line()));
-        }
-    }));
     let expected = line!() + 1;
-    let result = panic::catch_unwind(|| sem.release(1));
-    panic::set_hook(previous);
-    assert!(result.is_err());
-    let (file, at) = line.lock().unwrap().clone().unwrap();
+    let (file, line, _) = panic_site(|| sem.release(1));
     assert!(file.ends_with("semaphore.rs"), "{file}");
-    assert_eq!(at, expected);
+    assert_eq!(line, expected);
 }
 
 /// Go's `TestWeightedTryAcquire`.
@@ -515,4 +529,133 @@ fn misuse_on_one_thread_while_others_behave() {
         w.join().unwrap();
     }
     assert_eq!(sem.available(), 3);
+}
+
+/// The permit forms of the timed and cancellable acquires: free at once with a zero timeout or
+/// a past deadline, `None` at once when busy, and a done context fails at once even when free.
+#[test]
+fn permit_variants_at_once() {
+    let sem = Semaphore::new(2);
+    let first = sem
+        .try_acquire_permit_for(1, Duration::ZERO)
+        .expect("free at once");
+    let second = sem
+        .try_acquire_permit_until(1, Instant::now() - Duration::from_millis(1))
+        .expect("free at once, though the deadline is past");
+    assert_eq!((first.permits(), second.permits()), (1, 1));
+    assert!(sem.try_acquire_permit_for(1, Duration::ZERO).is_none());
+    assert!(sem.try_acquire_permit_until(1, Instant::now()).is_none());
+    drop((first, second));
+    assert_eq!(sem.available(), 2);
+    assert!(sem.try_acquire_permit_for(3, LIMIT).is_none(), "oversized");
+    assert!(sem
+        .try_acquire_permit_until(3, Instant::now() + LIMIT)
+        .is_none());
+
+    let (ctx, cancel) = Context::background().with_cancel();
+    let permit = sem.acquire_permit_ctx(&ctx, 2).expect("free");
+    assert_eq!((permit.permits(), sem.available()), (2, 0));
+    drop(permit);
+    cancel.cancel();
+    let err = sem.acquire_permit_ctx(&ctx, 1).unwrap_err();
+    assert_eq!(err, ContextError::Canceled, "the cancellation came first");
+    let (ctx, _cancel) = Context::background().with_deadline(Instant::now());
+    let err = sem.acquire_permit_ctx(&ctx, 1).unwrap_err();
+    assert_eq!(err, ContextError::DeadlineExceeded);
+    assert_eq!(sem.available(), 2, "a failed acquire holds nothing");
+}
+
+/// Each permit form waits in the queue and is handed its permits by a release; a cancelled or
+/// timed-out one leaves the queue holding nothing, and the waiter behind it gets through.
+#[test]
+fn permit_variants_wait_and_give_up_holding_nothing() {
+    within(|| {
+        let sem = Arc::new(Semaphore::new(2));
+        let held = sem.acquire_permit(2);
+        let waiters: Vec<thread::JoinHandle<u64>> = vec![
+            spawn_acquirer(&sem, |sem| {
+                sem.try_acquire_permit_for(1, LIMIT).map(|p| p.permits())
+            }),
+            spawn_acquirer(&sem, |sem| {
+                let deadline = Instant::now() + LIMIT;
+                sem.try_acquire_permit_until(1, deadline)
+                    .map(|p| p.permits())
+            }),
+        ];
+        wait_until(|| sem.queued() == 2);
+        drop(held);
+        let taken: u64 = waiters.into_iter().map(join_within).sum();
+        assert_eq!(taken, 2);
+        assert_eq!(sem.available(), 2);
+
+        let held = sem.acquire_permit(2);
+        let (ctx, cancel) = Context::background().with_cancel();
+        let cancelled = {
+            let sem = sem.clone();
+            thread::spawn(move || sem.acquire_permit_ctx(&ctx, 2).map(|p| p.permits()))
+        };
+        wait_until(|| sem.queued() == 1);
+        let timed = {
+            let sem = sem.clone();
+            thread::spawn(move || {
+                sem.try_acquire_permit_for(2, Duration::from_millis(5))
+                    .map(|p| p.permits())
+            })
+        };
+        let behind = spawn_acquirer(&sem, |sem| {
+            let (ctx, _cancel) = Context::background().with_timeout(LIMIT);
+            sem.acquire_permit_ctx(&ctx, 1).ok().map(|p| p.permits())
+        });
+        assert_eq!(join_within(timed), None);
+        wait_until(|| sem.queued() == 2);
+        cancel.cancel();
+        assert_eq!(join_within(cancelled), Err(ContextError::Canceled));
+        assert_eq!(sem.queued(), 1);
+        drop(held);
+        assert_eq!(join_within(behind), 1);
+        assert_eq!(sem.queued(), 0);
+        assert_eq!(sem.available(), 2, "nothing held or leaked");
+    });
+}
+
+/// A thread running `acquire` on `sem`, returning the permits it held (0 when it got none).
+fn spawn_acquirer(
+    sem: &Arc<Semaphore>,
+    acquire: impl FnOnce(&Semaphore) -> Option<u64> + Send + 'static,
+) -> thread::JoinHandle<u64> {
+    let sem = sem.clone();
+    thread::spawn(move || acquire(&sem).unwrap_or(0))
+}
+
+/// A timed permit acquire whose timeout lands with the release: whether it got the permit or
+/// not, nothing is lost.
+#[test]
+fn permit_timeouts_racing_releases_lose_nothing() {
+    within(|| {
+        let sem = Arc::new(Semaphore::new(1));
+        for round in 0..scaled(300, 20) {
+            let held = sem.acquire_permit(1);
+            let waiter = spawn_acquirer(&sem, move |sem| {
+                let timeout = Duration::from_micros(10 + round as u64 % 30);
+                sem.try_acquire_permit_for(1, timeout).map(|p| p.permits())
+            });
+            thread::yield_now();
+            drop(held);
+            assert!(join_within(waiter) <= 1);
+            assert_eq!(sem.available(), 1);
+            assert_eq!(sem.queued(), 0);
+        }
+    });
+}
+
+/// `Semaphore::new`'s capacity panic points at the caller's line and names the limit.
+#[test]
+fn an_oversized_capacity_panics_at_the_caller() {
+    let capacity = std::hint::black_box(1u64 << 63);
+    let expected = line!() + 1;
+    let (file, line, message) = panic_site(|| drop(Semaphore::new(capacity)));
+    assert!(message.contains("2^63 - 1"), "{message}");
+    assert!(file.ends_with("semaphore.rs"), "{file}");
+    assert_eq!(line, expected);
+    assert_eq!(Semaphore::new((1 << 63) - 1).capacity(), (1 << 63) - 1);
 }

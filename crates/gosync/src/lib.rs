@@ -14,7 +14,7 @@
 //! | `sync.WaitGroup` | [`WaitGroup`] | `gosync-waitgroup` |
 //! | `x/sync/semaphore.Weighted` | [`Semaphore`], [`Permit`] | `gosync-semaphore` |
 //! | (a cyclic barrier) | [`Barrier`], [`BarrierWaitResult`], [`BarrierError`] | `gosync-barrier` |
-//! | `sync.Pool` | [`Pool`], [`Pooled`] | `gosync-pool` |
+//! | `sync.Pool` | [`Pool`], [`Pooled`], [`MAX_IDLE`] | `gosync-pool` |
 //! | `sync/atomic`: `atomic.Value`, `atomic.Pointer[T]`; a striped counter | [`atomic::Value`], [`atomic::ValueGuard`], [`atomic::ValueReader`], [`atomic::Counter`] | `gosync-atomic` |
 //! | `sync.Map` | [`Map`] | `gosync-map` |
 //! | `context` | [`context::Context`], [`context::Canceler`], [`context::ContextError`] | `gosync-context` |
@@ -22,9 +22,15 @@
 //! | `x/sync/singleflight` | [`singleflight::Group`] | `gosync-singleflight` |
 //!
 //! Conventions, as everywhere in gosync: guards unlock on drop (also during a panic) and there is
-//! no poisoning; every blocking `op` has `try_op` (never blocks), `try_op_for`/`try_op_until`
-//! (deadlines) and, where Go takes a `ctx`, `op_ctx(&Context)`; misuse Go catches panics with
-//! Go's message.
+//! no poisoning; misuse Go catches panics with Go's message. Every operation `op` that can wait
+//! for another thread has `try_op` (never blocks; where that means nothing on its own, a zero
+//! timeout plays it), `try_op_for`/`try_op_until` (a timeout or a deadline) and
+//! `op_ctx(&Context)` (gives up when the context is done), whether or not Go takes a `ctx`
+//! there. A zero timeout or a past deadline still succeeds when the thing is free at once; a
+//! context already done fails at once, even then. The exceptions: [`Once::call_once`] (Go's
+//! `Do` has no variants), [`Map::load_or_store_with`] (its wait for another caller's function
+//! has no bounded form yet), and retaking a lock the caller already owns (a guard's
+//! `unlocked`, the end of a [`Cond`] wait), which must return holding it.
 //!
 //! # Examples
 //!
@@ -47,7 +53,7 @@ pub use gosync_cond::{Cond, Lockable, WaitTimeoutResult};
 pub use gosync_map::Map;
 pub use gosync_mutex::{Mutex, MutexGuard, RawMutex};
 pub use gosync_once::{once_func, once_value, Once, OnceCell};
-pub use gosync_pool::{Pool, Pooled};
+pub use gosync_pool::{Pool, Pooled, MAX_IDLE};
 pub use gosync_rwmutex::{
     RawRwMutex, RwMutex, RwMutexReadGuard, RwMutexUpgradableReadGuard, RwMutexWriteGuard,
 };

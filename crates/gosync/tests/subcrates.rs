@@ -72,6 +72,8 @@ fn pool() {
     buf.push(1);
     drop(buf);
     assert!(gosync::Pooled::into_inner(pool.get()).is_empty());
+    let capped: gosync::Pool<u8> = gosync::Pool::new(|| 0).with_max_idle(gosync::MAX_IDLE);
+    assert_eq!(capped.max_idle(), gosync_pool::MAX_IDLE);
 }
 
 #[test]

@@ -157,7 +157,7 @@ impl RawRwMutex {
     /// `give_up` comes.
     #[track_caller]
     #[inline]
-    fn read_until(&self, give_up: GiveUp<'_>, shardable: bool) -> Option<ReadSlot> {
+    pub(super) fn read_until(&self, give_up: GiveUp<'_>, shardable: bool) -> Option<ReadSlot> {
         self.try_read(shardable)
             .or_else(|| self.lock_shared_slow(give_up, shardable))
     }
