@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 
 use gosync_context::{Canceler, Context, ContextError};
 use gosync_park::sync::{Arc, BookkeepingLock};
-use gosync_semaphore::Semaphore;
+use gosync_semaphore::{Permit, Semaphore};
 use gosync_waitgroup::WaitGroup;
 
 /// A collection of tasks working on parts of one job: Go's `errgroup.Group`.
@@ -74,7 +74,8 @@ use gosync_waitgroup::WaitGroup;
 ///   (the first one, with its payload) once every task has finished. Go's errgroup lets the
 ///   panic end the process; a Rust thread's panic would otherwise vanish.
 /// - [`set_limit`](Self::set_limit) panics whenever tasks are running (Go's only when a limit
-///   was set), and with a limit of zero, `go` panics instead of blocking forever.
+///   was set), and with a limit of zero, `go` (and `go_ctx`) panics instead of blocking
+///   forever.
 /// - Each task runs on a thread of its own (see [What a task costs](crate#what-a-task-costs)).
 /// - For tasks that borrow from the caller, use [`scope`].
 /// - Both waits have variants that give up (gosync's convention): `go` as
@@ -218,25 +219,24 @@ impl<E> Slot<E> {
     #[track_caller]
     fn admit(shared: &Arc<Shared<E>>, when_full: WhenFull<'_>) -> Option<Self> {
         let limit = shared.limit.lock().clone();
-        if let Some(permits) = &limit {
-            let admitted = match when_full {
-                WhenFull::Wait if permits.capacity() == 0 => {
+        // A guard until the task is counted in: if `add` panics (a WaitGroup misuse), the
+        // permit goes back and the limit keeps its size.
+        let permit = match &limit {
+            None => None,
+            Some(permits) => Some(match when_full {
+                WhenFull::Wait | WhenFull::GiveUpWith(_) if permits.capacity() == 0 => {
                     panic!("errgroup: go with a limit of 0 can never start a task")
                 }
-                WhenFull::Wait => {
-                    permits.acquire(1);
-                    true
-                }
-                WhenFull::GiveUp => permits.try_acquire(1),
-                WhenFull::GiveUpAfter(timeout) => permits.try_acquire_for(1, timeout),
-                WhenFull::GiveUpAt(deadline) => permits.try_acquire_until(1, deadline),
-                WhenFull::GiveUpWith(ctx) => permits.acquire_ctx(ctx, 1).is_ok(),
-            };
-            if !admitted {
-                return None;
-            }
-        }
+                WhenFull::Wait => permits.acquire_permit(1),
+                WhenFull::GiveUp => permits.try_acquire_permit(1)?,
+                WhenFull::GiveUpAfter(timeout) => permits.try_acquire_permit_for(1, timeout)?,
+                WhenFull::GiveUpAt(deadline) => permits.try_acquire_permit_until(1, deadline)?,
+                WhenFull::GiveUpWith(ctx) => permits.acquire_permit_ctx(ctx, 1).ok()?,
+            }),
+        };
         shared.tasks.add(1);
+        // Counted in: from here the slot holds the permit, and its drop gives it back.
+        permit.into_iter().for_each(Permit::forget);
         Some(Self {
             shared: Arc::clone(shared),
             limit,
@@ -245,6 +245,7 @@ impl<E> Slot<E> {
 
     /// As [`admit`](Self::admit) giving up when `ctx` is done: a context that is already done
     /// fails at once, even with the limit not reached (the cancellation came first).
+    #[track_caller]
     fn admit_ctx(shared: &Arc<Shared<E>>, ctx: &Context) -> Result<Self, ContextError> {
         if let Some(err) = ctx.err() {
             return Err(err);
@@ -381,6 +382,7 @@ impl<E: Send + 'static> Group<E> {
     /// # g.wait().unwrap();
     /// ```
     #[must_use = "false means the task was not started"]
+    #[track_caller]
     pub fn try_go(&self, f: impl FnOnce() -> Result<(), E> + Send + 'static) -> bool {
         Self::start_if_admitted(Slot::admit(&self.shared, WhenFull::GiveUp), f).is_ok()
     }
@@ -419,6 +421,7 @@ impl<E: Send + 'static> Group<E> {
     /// assert!(g.try_go_for(Duration::from_secs(60), task).is_ok()); // run it after all
     /// # g.wait().unwrap();
     /// ```
+    #[track_caller]
     pub fn try_go_for<F>(&self, timeout: Duration, f: F) -> Result<(), F>
     where
         F: FnOnce() -> Result<(), E> + Send + 'static,
@@ -453,6 +456,7 @@ impl<E: Send + 'static> Group<E> {
     /// assert!(g.try_go_until(Instant::now(), || Ok(())).is_ok()); // room at once
     /// assert_eq!(g.wait(), Ok(()));
     /// ```
+    #[track_caller]
     pub fn try_go_until<F>(&self, deadline: Instant, f: F) -> Result<(), F>
     where
         F: FnOnce() -> Result<(), E> + Send + 'static,
@@ -465,7 +469,7 @@ impl<E: Send + 'static> Group<E> {
     /// limit it starts at once.
     ///
     /// A context that is already done fails at once, even when the limit is not reached (the
-    /// cancellation came first, as in x/sync). With a limit of 0 it waits for `ctx` to be done.
+    /// cancellation came first, as in x/sync).
     ///
     /// # Errors
     ///
@@ -475,7 +479,9 @@ impl<E: Send + 'static> Group<E> {
     ///
     /// # Panics
     ///
-    /// If the thread cannot be spawned (the task is not counted then).
+    /// As [`go`](Self::go): with a limit of 0 (unless `ctx` is done already), with
+    /// `errgroup: go with a limit of 0 can never start a task`; if the thread cannot be
+    /// spawned (the task is not counted then).
     ///
     /// # Examples
     ///
@@ -490,6 +496,7 @@ impl<E: Send + 'static> Group<E> {
     /// assert_eq!(err, ContextError::Canceled);
     /// assert_eq!(g.wait(), Err("failed"));
     /// ```
+    #[track_caller]
     pub fn go_ctx<F>(&self, ctx: &Context, f: F) -> Result<(), (F, ContextError)>
     where
         F: FnOnce() -> Result<(), E> + Send + 'static,
@@ -576,6 +583,7 @@ impl<E: Send + 'static> Group<E> {
     /// let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.wait()));
     /// assert!(caught.is_err());
     /// ```
+    #[track_caller]
     pub fn wait(&self) -> Result<(), E> {
         self.shared.tasks.wait();
         self.shared.finish()
@@ -609,6 +617,7 @@ impl<E: Send + 'static> Group<E> {
     /// assert_eq!(g.try_wait(), Some(Ok(())));
     /// ```
     #[must_use = "None means tasks are still running; Some holds the first error"]
+    #[track_caller]
     pub fn try_wait(&self) -> Option<Result<(), E>> {
         self.wait_until(Instant::now())
     }
@@ -636,6 +645,7 @@ impl<E: Send + 'static> Group<E> {
     /// assert_eq!(g.wait_for(Duration::ZERO), Some(Ok(()))); // handed over once
     /// ```
     #[must_use = "None means tasks are still running; Some holds the first error"]
+    #[track_caller]
     pub fn wait_for(&self, timeout: Duration) -> Option<Result<(), E>> {
         self.shared
             .tasks
@@ -666,6 +676,7 @@ impl<E: Send + 'static> Group<E> {
     /// assert_eq!(g.wait_until(deadline), Some(Ok(())));
     /// ```
     #[must_use = "None means tasks are still running; Some holds the first error"]
+    #[track_caller]
     pub fn wait_until(&self, deadline: Instant) -> Option<Result<(), E>> {
         self.shared
             .tasks
@@ -679,8 +690,12 @@ impl<E: Send + 'static> Group<E> {
     ///
     /// A context that is already done fails at once, even when every task has finished (the
     /// cancellation came first, as in x/sync). Giving up changes nothing: the tasks go on, the
-    /// first error stays for a later wait, and the group's context is not cancelled. (Passing
-    /// the group's own context makes the wait give up at the first error.)
+    /// first error stays for a later wait, and the group's context is not cancelled.
+    ///
+    /// Passing the group's own context makes the wait give up at the first error, and from
+    /// then on every `wait_ctx` with it fails at once (that context stays cancelled) without
+    /// handing the error over: follow up with [`wait`](Self::wait) (or a timed wait) to get
+    /// the error and see every task finished.
     ///
     /// # Errors
     ///
@@ -705,9 +720,31 @@ impl<E: Send + 'static> Group<E> {
     /// cancel.cancel();
     /// assert_eq!(g.wait_ctx(&ctx), Err(ContextError::Canceled));
     /// ```
+    #[track_caller]
     pub fn wait_ctx(&self, ctx: &Context) -> Result<Result<(), E>, ContextError> {
         self.shared.tasks.wait_ctx(ctx)?;
         Ok(self.shared.finish())
+    }
+
+    /// Test hook: whether a thread sleeps in a wait for the tasks. Not part of the API.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn has_waiters(&self) -> bool {
+        self.shared.tasks.has_waiters()
+    }
+
+    /// Test hook: how many threads sleep waiting for the limit to let a task start. Not part
+    /// of the API.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn queued_starts(&self) -> usize {
+        self.shared
+            .limit
+            .lock()
+            .as_ref()
+            .map_or(0, |limit| limit.queued())
     }
 }
 
@@ -830,6 +867,7 @@ impl<'scope, 'env, E: Send + 'env> ScopedGroup<'scope, 'env, E> {
     /// assert_eq!(started, Ok(false));
     /// ```
     #[must_use = "false means the task was not started"]
+    #[track_caller]
     pub fn try_go(&self, f: impl FnOnce() -> Result<(), E> + Send + 'scope) -> bool {
         self.start_if_admitted(Slot::admit(&self.shared, WhenFull::GiveUp), f)
             .is_ok()
@@ -841,7 +879,7 @@ impl<'scope, 'env, E: Send + 'env> ScopedGroup<'scope, 'env, E> {
     /// # Errors
     ///
     /// `Err(f)`, giving the task back unrun, when `timeout` passed with the limit still
-    /// reached.
+    /// reached (at once with a limit of 0).
     ///
     /// # Panics
     ///
@@ -859,6 +897,7 @@ impl<'scope, 'env, E: Send + 'env> ScopedGroup<'scope, 'env, E> {
     /// });
     /// assert_eq!(result, Ok(Err(())));
     /// ```
+    #[track_caller]
     pub fn try_go_for<F>(&self, timeout: Duration, f: F) -> Result<(), F>
     where
         F: FnOnce() -> Result<(), E> + Send + 'scope,
@@ -872,7 +911,7 @@ impl<'scope, 'env, E: Send + 'env> ScopedGroup<'scope, 'env, E> {
     /// # Errors
     ///
     /// `Err(f)`, giving the task back unrun, when `deadline` passed with the limit still
-    /// reached.
+    /// reached (at once with a limit of 0).
     ///
     /// # Panics
     ///
@@ -893,6 +932,7 @@ impl<'scope, 'env, E: Send + 'env> ScopedGroup<'scope, 'env, E> {
     /// });
     /// assert_eq!((result, hits), (Ok(()), 1));
     /// ```
+    #[track_caller]
     pub fn try_go_until<F>(&self, deadline: Instant, f: F) -> Result<(), F>
     where
         F: FnOnce() -> Result<(), E> + Send + 'scope,
@@ -910,7 +950,8 @@ impl<'scope, 'env, E: Send + 'env> ScopedGroup<'scope, 'env, E> {
     ///
     /// # Panics
     ///
-    /// If the thread cannot be spawned.
+    /// As [`Group::go_ctx`]: with a limit of 0 (unless `ctx` is done already); if the thread
+    /// cannot be spawned.
     ///
     /// # Examples
     ///
@@ -925,6 +966,7 @@ impl<'scope, 'env, E: Send + 'env> ScopedGroup<'scope, 'env, E> {
     /// });
     /// assert_eq!(result, Ok(Err(ContextError::Canceled)));
     /// ```
+    #[track_caller]
     pub fn go_ctx<F>(&self, ctx: &Context, f: F) -> Result<(), (F, ContextError)>
     where
         F: FnOnce() -> Result<(), E> + Send + 'scope,
@@ -991,4 +1033,37 @@ mod tests {
         ScopedGroup<'static, 'static, String>: Send, Sync, fmt::Debug
     );
     static_assertions::assert_not_impl_any!(Group<std::rc::Rc<u8>>: Send, Sync);
+
+    /// A start whose count-in panics (here the WaitGroup's overflow, standing for any misuse
+    /// it reports) gives its permit back, and the panic points at the caller.
+    #[test]
+    #[cfg(not(gosync_loom))]
+    fn a_start_refused_by_the_wait_group_gives_its_permit_back() {
+        let g = Group::<()>::new();
+        g.set_limit(Some(1));
+        let full = isize::try_from(i32::MAX).unwrap();
+        g.shared.tasks.add(full);
+        let permits = g.shared.limit.lock().clone().unwrap();
+        let (ctx, _cancel) = Context::background().with_cancel();
+        let (ok, now, zero) = (|| Ok(()), Instant::now(), Duration::ZERO);
+        let starts: [(u32, &dyn Fn()); 5] = [
+            (line!(), &|| g.go(ok)),
+            (line!(), &|| assert!(g.try_go(ok))),
+            (line!(), &|| assert!(g.try_go_for(zero, ok).is_ok())),
+            (line!(), &|| assert!(g.try_go_until(now, ok).is_ok())),
+            (line!(), &|| assert!(g.go_ctx(&ctx, ok).is_ok())),
+        ];
+        for (line, start) in starts {
+            let (file, at, message) = gosync_testkit::panic_site(start);
+            assert_eq!(message, "sync: WaitGroup counter overflow");
+            assert_eq!((file.as_str(), at), (file!(), line));
+            assert_eq!(
+                permits.available(),
+                1,
+                "the permit of line {line} came back"
+            );
+        }
+        g.shared.tasks.add(-full);
+        assert_eq!(g.wait(), Ok(()));
+    }
 }

@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 
 use gosync_errgroup::{scope, Group};
-use gosync_testkit::{join_within, panic_message, scaled, wait_until, within, LIMIT};
+use gosync_testkit::{join_within, panic_message, panic_site, scaled, wait_until, within, LIMIT};
 
 /// A task that returns once the receiver gets a message, and the sender to release it.
 fn held_task() -> (
@@ -142,25 +142,9 @@ fn set_limit_points_at_the_caller() {
     let g = Group::<()>::new();
     let (release, task) = held_task();
     g.go(move || task().map_err(drop));
-    let location = Arc::new(std::sync::Mutex::new(None));
-    let previous = std::panic::take_hook();
-    {
-        // The hook is global: keep only this thread's panic (other tests panic meanwhile).
-        let (location, this_thread) = (Arc::clone(&location), thread::current().id());
-        std::panic::set_hook(Box::new(move |info| {
-            if thread::current().id() != this_thread {
-                return;
-            }
-            if let Some(at) = info.location() {
-                *location.lock().unwrap() = Some((at.file().to_owned(), at.line()));
-            }
-        }));
-    }
     let line = line!() + 1;
-    let caught = catch_unwind(AssertUnwindSafe(|| g.set_limit(None)));
-    std::panic::set_hook(previous);
-    assert!(caught.is_err());
-    assert_eq!(*location.lock().unwrap(), Some((file!().to_owned(), line)));
+    let (file, at, _) = panic_site(|| g.set_limit(None));
+    assert_eq!((file.as_str(), at), (file!(), line));
     release.send(()).unwrap();
     assert_eq!(g.wait(), Ok(()));
 }

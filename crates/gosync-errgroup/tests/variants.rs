@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use gosync_context::{Context, ContextError};
 use gosync_errgroup::{scope, Group};
-use gosync_testkit::{join_within, panic_message, scaled, short_panics_under_miri, within, LIMIT};
+use gosync_testkit::{
+    join_within, panic_message, panic_site, scaled, short_panics_under_miri, wait_until, within,
+    LIMIT,
+};
 
 /// A task that returns `result` once released, and the sender that releases it.
 fn held_task(
@@ -87,9 +90,11 @@ fn go_variants_give_the_task_back_at_once_when_full() {
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 
     g.set_limit(Some(0));
-    let started = Instant::now();
-    assert!(g.try_go_for(LIMIT, counted(&runs)).is_err(), "never room");
-    assert!(started.elapsed() < LIMIT, "a limit of 0 gives up at once");
+    // A limit of 0 gives up at once: waiting out the hour would fail the bound.
+    let task = counted(&runs);
+    let back = within(move || g.try_go_for(Duration::from_secs(3600), task).is_err());
+    assert!(back, "never room");
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
 
 #[test]
@@ -148,6 +153,7 @@ fn go_ctx_cancelled_mid_wait_gives_the_task_back_and_holds_no_slot() {
             let (g, task) = (Arc::clone(&g), counted(&runs));
             thread::spawn(move || g.go_ctx(&ctx, task).map_err(|(task, err)| (task(), err)))
         };
+        wait_until(|| g.queued_starts() == 1); // asleep, not on the early return
         cancel.cancel();
         // The task came back unrun, and the starter ran it itself.
         assert_eq!(join_within(starter), Err((Ok(()), ContextError::Canceled)));
@@ -202,8 +208,9 @@ fn try_wait_and_timed_waits_give_up_leaving_everything_as_it_was() {
         g.wait_until(Instant::now() + Duration::from_millis(2)),
         None
     );
-    // The first error cancelled the context, as always; giving up handed nothing over.
-    assert!(ctx.is_done());
+    // The first error cancels the context, as always (the task may still be on its way to
+    // it); giving up handed nothing over.
+    wait_until(|| ctx.is_done());
     release.send(()).unwrap();
     assert_eq!(g.wait_until(Instant::now() + LIMIT), Some(Err("first")));
     assert_eq!(g.try_wait(), Some(Ok(())), "handed over once");
@@ -254,6 +261,7 @@ fn wait_ctx_cancelled_mid_wait_from_another_thread() {
             let g = Arc::clone(&g);
             thread::spawn(move || g.wait_ctx(&ctx))
         };
+        wait_until(|| g.has_waiters()); // asleep, not on the early return
         cancel.cancel();
         assert_eq!(join_within(waiter), Err(ContextError::Canceled));
         release.send(()).unwrap();
@@ -312,10 +320,35 @@ fn scoped_go_variants() {
         g.set_limit(Some(0));
         assert!(g.try_go_for(Duration::from_millis(1), count).is_err());
         assert!(g.try_go_until(Instant::now(), count).is_err());
-        let (ctx, _cancel) = Context::background().with_timeout(Duration::from_millis(1));
-        let (_, err) = g.go_ctx(&ctx, count).unwrap_err();
-        assert_eq!(err, ContextError::DeadlineExceeded);
+        let (_, err) = g.go_ctx(&cancelled(), count).unwrap_err();
+        assert_eq!(err, ContextError::Canceled, "a done context comes first");
     });
     assert_eq!(result, Ok(()));
     assert_eq!(runs.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn go_ctx_with_a_limit_of_zero_panics_at_the_caller_as_go_does() {
+    let g = Group::<()>::new();
+    g.set_limit(Some(0));
+    let (ctx, _cancel) = Context::background().with_cancel();
+    let line = line!() + 1;
+    let (file, at, message) = panic_site(|| assert!(g.go_ctx(&ctx, || Ok(())).is_ok()));
+    assert_eq!((file.as_str(), at), (file!(), line));
+    assert_eq!(
+        message,
+        "errgroup: go with a limit of 0 can never start a task"
+    );
+    let line = line!() + 1;
+    let (file, at, _) = panic_site(|| g.go(|| Ok(())));
+    assert_eq!((file.as_str(), at), (file!(), line));
+    let line = line!() + 1;
+    let (file, at, _) = panic_site(|| {
+        let _ = scope(|g| {
+            g.set_limit(Some(0));
+            let _ = g.go_ctx(&ctx, || Ok::<(), ()>(()));
+        });
+    });
+    assert_eq!((file.as_str(), at), (file!(), line + 3));
+    assert_eq!(format!("{g:?}"), "Group { tasks: 0, limit: Some(0), .. }");
 }

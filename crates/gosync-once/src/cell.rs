@@ -125,6 +125,15 @@ impl<T> OnceCell<T> {
         }
     }
 
+    /// Test hook: whether a thread sleeps waiting for the init function of another. Not part
+    /// of the API.
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn has_sleepers(&self) -> bool {
+        self.once.has_sleepers()
+    }
+
     /// A mutable reference to the value, if the cell has been set.
     ///
     /// # Examples
@@ -215,7 +224,11 @@ impl<T> OnceCell<T> {
     /// assert_eq!(cell.try_get_or_init(|| 2).ok(), Some(&1));
     /// ```
     pub fn try_get_or_init<F: FnOnce() -> T>(&self, f: F) -> Result<&T, F> {
-        self.try_get_or_init_until(Instant::now(), f)
+        // A full cell costs one load, as `get`: the clock is read on the way to the init only.
+        if let Some(value) = self.get() {
+            return Ok(value);
+        }
+        Self::infallible(self.initialize(Some(Instant::now()), None, f, |f| Ok(f())))
     }
 
     /// As [`get_or_init`](Self::get_or_init), but a wait behind another thread's init function
@@ -337,7 +350,11 @@ impl<T> OnceCell<T> {
     where
         F: FnOnce() -> Result<T, E>,
     {
-        self.try_get_or_try_init_until(Instant::now(), f)
+        // A full cell costs one load, as `get`: the clock is read on the way to the init only.
+        if let Some(value) = self.get() {
+            return Ok(Ok(value));
+        }
+        self.initialize(Some(Instant::now()), None, f, |f| f())
     }
 
     /// As [`get_or_try_init`](Self::get_or_try_init), but a wait behind another thread's init

@@ -89,6 +89,11 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 /// Later panics carry the first panic's message (a `String`), not the original payload, which
 /// has been handed to the first caller.
 ///
+/// A call behind a first call still running waits as long as that takes: there is no bounded
+/// form (gosync's exception, as for [`Once::call_once`](crate::Once::call_once)). For a wait
+/// that gives up, keep the value in a [`OnceCell`](crate::OnceCell) and use its bounded
+/// waits.
+///
 /// # Examples
 ///
 /// ```

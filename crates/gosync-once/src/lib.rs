@@ -12,8 +12,9 @@
 //! The first caller runs the function; racing callers sleep (in gosync-park's queue) until it
 //! is done and then see all of its writes. Once done, every call is one atomic load.
 //!
-//! Every wait here is behind a function another thread is running. `Once::call_once` has only
-//! that wait (Go's `Do` has no variants, and a caller that gave up would not know the work was
+//! Every wait here is behind a function another thread is running. `Once::call_once` and the
+//! functions from [`once_func`] and [`once_value`] have only that wait (Go's `Do`, `OnceFunc`
+//! and `OnceValue` have no variants, and a caller that gave up would not know the work was
 //! done); `OnceCell`'s init methods have gosync's bounded variants (`try_`, `_for`, `_until`,
 //! `_ctx`, see [`OnceCell`'s bounded waits](OnceCell#bounded-waits)), which hand the caller's
 //! function back unrun when they give up.

@@ -87,6 +87,13 @@ impl RawOnce {
         self.state.load(Ordering::Relaxed) == COMPLETE
     }
 
+    /// Whether a thread sleeps on the word (a test hook's answer).
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
+    pub(crate) fn has_sleepers(&self) -> bool {
+        // Relaxed: a snapshot that orders nothing.
+        self.state.load(Ordering::Relaxed) & PARKED != 0
+    }
+
     /// Marks the word as never run, through exclusive access (`OnceCell::take`).
     #[inline]
     pub(crate) fn reset_mut(&mut self) {
@@ -101,9 +108,12 @@ impl RawOnce {
     /// `on_panic` says and the panic continues. Every thread that was asleep is woken.
     ///
     /// A wait behind another thread's run gives up at `deadline` or when `cancel` is done,
-    /// without running `f`: then it returns `false`. Otherwise it returns `true` when the word
-    /// is `COMPLETE`, or right after this thread's own `f` returned `false`. Calling it from
-    /// inside `f` on the same word deadlocks, as in Go.
+    /// without running `f`: then it returns `false`. Giving up looks at the word once more, so
+    /// that a run which ended (but has not woken its sleepers yet) counts: `COMPLETE` is
+    /// `true`, and a word left `INCOMPLETE` by a failed run is free for `f` to run (a timed
+    /// wait) unless `cancel` is done. Otherwise it returns `true` when the word is `COMPLETE`,
+    /// or right after this thread's own `f` returned `false`. Calling it from inside `f` on
+    /// the same word deadlocks, as in Go.
     #[cold]
     pub(crate) fn call(
         &self,
@@ -114,10 +124,16 @@ impl RawOnce {
     ) -> bool {
         // Acquire: pairs with the Release swap in `Completion::drop` (see the notes).
         let mut state = self.state.load(Ordering::Acquire);
+        // Set once a wait has timed out or been cancelled: the next look at a run under way
+        // gives up (under loom a timeout fires whatever the clock says).
+        let mut gave_up = false;
         loop {
             match state & RUN_STATE {
                 COMPLETE => return true,
                 INCOMPLETE => {
+                    if cancel.is_some_and(|cancel| cancel.is_cancelled()) {
+                        return false;
+                    }
                     // Acquire: pairs with the Release swap of an earlier failed run. (`state`
                     // has no `PARKED`: sleepers set it only while a run is under way, and the
                     // swap that ends the run clears it.)
@@ -142,7 +158,7 @@ impl RawOnce {
                 }
                 _ => {
                     debug_assert_eq!(state & RUN_STATE, RUNNING);
-                    if deadline.is_some_and(deadline_passed) {
+                    if gave_up || deadline.is_some_and(deadline_passed) {
                         return false;
                     }
                     let options = ParkOptions {
@@ -153,10 +169,7 @@ impl RawOnce {
                     let running = |now: u32| now & RUN_STATE == RUNNING;
                     match park_while(&self.state, self.key(), PARKED, running, options) {
                         ParkResult::Unparked(_) | ParkResult::Invalid => {}
-                        ParkResult::TimedOut | ParkResult::Cancelled => {
-                            // Acquire: as for the first load.
-                            return self.is_complete();
-                        }
+                        ParkResult::TimedOut | ParkResult::Cancelled => gave_up = true,
                     }
                     // Acquire: pairs with the Release swap in `Completion::drop`.
                     state = self.state.load(Ordering::Acquire);
@@ -192,5 +205,58 @@ impl std::fmt::Debug for RawOnce {
             _ => "running",
         };
         f.write_str(state)
+    }
+}
+
+#[cfg(all(test, not(gosync_loom)))]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use gosync_testkit::{join_within, spawn_with, wait_until, within};
+
+    use super::*;
+
+    /// A timed wait that times out after the run it waits for failed (the word free again,
+    /// its sleepers not woken yet) runs its own function rather than giving up on a free word.
+    #[test]
+    fn a_timeout_after_the_run_failed_runs_the_function() {
+        within(|| {
+            let word = Arc::new(RawOnce::new());
+            // A run under way in some other thread; it never wakes anyone here.
+            word.state.store(RUNNING, Ordering::Relaxed);
+            let mut timeout = Duration::from_millis(10);
+            loop {
+                let waiter = spawn_with(&word, move |word| {
+                    let mut ran = false;
+                    let deadline = Instant::now() + timeout;
+                    let done = word.call(OnPanic::Retry, Some(deadline), None, &mut || {
+                        ran = true;
+                        true
+                    });
+                    (done, ran)
+                });
+                wait_until(|| {
+                    word.state.load(Ordering::Relaxed) & PARKED != 0 || waiter.is_finished()
+                });
+                // The run fails while the waiter still sleeps (`PARKED` is cleared before a
+                // wait that timed out looks at the word again).
+                let failed = word.state.compare_exchange(
+                    RUNNING | PARKED,
+                    INCOMPLETE,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                );
+                if failed.is_ok() {
+                    assert_eq!(join_within(waiter), (true, true), "ran on the free word");
+                    break;
+                }
+                // Timed out before that, with the run still going: it gave up, rightly. A
+                // busy machine; again with longer.
+                assert_eq!(join_within(waiter), (false, false));
+                timeout *= 2;
+            }
+            assert!(word.is_complete());
+        });
     }
 }

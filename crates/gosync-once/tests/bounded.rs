@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use gosync_context::{Context, ContextError};
 use gosync_once::OnceCell;
-use gosync_testkit::{join_within, scaled, within, LIMIT};
+use gosync_testkit::{join_within, scaled, wait_until, within, LIMIT};
 
 /// A thread inside `get_or_try_init` on `cell`, holding the init until released; then its
 /// init returns `outcome`. Returns once the thread is inside.
@@ -194,6 +194,7 @@ fn a_waiter_is_woken_by_the_init_and_gets_its_value() {
                     value.copied()
                 })
             };
+            wait_until(|| cell.has_sleepers()); // asleep, not on the early return
             release.send(()).unwrap();
             assert_eq!(join_within(runner), Ok(20));
             assert_eq!(join_within(waiter), Some(20), "variant {kind}");
@@ -212,6 +213,7 @@ fn a_waiter_runs_its_own_function_after_the_init_fails() {
             let (cell, f) = (Arc::clone(&cell), counted(&runs, 30));
             thread::spawn(move || cell.try_get_or_init_for(LIMIT, f).ok().copied())
         };
+        wait_until(|| cell.has_sleepers()); // asleep, not on the early return
         release.send(()).unwrap();
         assert_eq!(join_within(runner), Err(()));
         assert_eq!(join_within(waiter), Some(30));
@@ -230,6 +232,7 @@ fn a_waiter_cancelled_from_another_thread_gives_its_function_back() {
             let (cell, f) = (Arc::clone(&cell), counted(&runs, 41));
             thread::spawn(move || cell.get_or_init_ctx(&ctx, f).copied().map_err(|(_, e)| e))
         };
+        wait_until(|| cell.has_sleepers()); // asleep, not on the early return
         cancel.cancel();
         assert_eq!(join_within(waiter), Err(ContextError::Canceled));
         // The init goes on undisturbed, and later callers get its value.

@@ -1,13 +1,14 @@
 //! Loom models of `Once` and `OnceCell`: racing callers run the function once and see its
 //! write, also when it panics; racing `set` and `get_or_init`; a bounded wait giving up (its
 //! deadline fires at any point of the race under loom) as the init completes or fails, beside a
-//! caller that waits as long as it takes.
+//! caller that waits as long as it takes; a cancellation racing the init.
 
 #![cfg(gosync_loom)]
 
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use gosync_context::{Context, ContextError};
 use gosync_once::{Once, OnceCell};
 use gosync_park::cell::UnsafeCell;
 use gosync_park::sync::{Arc, AtomicUsize, Ordering};
@@ -186,5 +187,37 @@ fn cell_bounded_wait_giving_up_beside_a_patient_waiter_of_a_failing_init() {
             assert!(cell.get().is_some());
         }
         assert_eq!(cell.get(), Some(&patient));
+    });
+}
+
+#[test]
+fn cell_cancelled_wait_racing_the_init() {
+    loom::model(|| {
+        let cell = Arc::new(OnceCell::new());
+        let (ctx, cancel) = Context::background().with_cancel();
+        let runner = {
+            let cell = cell.clone();
+            thread::spawn(move || *cell.get_or_init(|| 1))
+        };
+        let waiter = {
+            let cell = cell.clone();
+            thread::spawn(move || match cell.get_or_init_ctx(&ctx, || 2) {
+                Ok(got) => Ok(*got),
+                Err((_, err)) => Err(err),
+            })
+        };
+        cancel.cancel();
+        let value = runner.join().unwrap();
+        match waiter.join().unwrap() {
+            // It ran its own function, or saw (woken, or as it gave up) the finished init.
+            Ok(got) => assert_eq!(got, value),
+            // Cancelled first, or while the runner's init was under way: nothing ran here.
+            Err(err) => {
+                assert_eq!(err, ContextError::Canceled);
+                assert_eq!(value, 1);
+            }
+        }
+        assert_eq!(cell.get(), Some(&value));
+        assert!(!cell.has_sleepers());
     });
 }

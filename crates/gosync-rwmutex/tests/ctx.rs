@@ -275,6 +275,7 @@ fn raw_lock_shared_ctx_cancelled_while_a_writer_holds() {
     raw.lock_exclusive();
     let (ctx, cancel) = Context::background().with_cancel();
     let reader = spawn_with(&raw, move |raw| raw.lock_shared_ctx(&ctx));
+    wait_until(|| raw.has_sleepers()); // asleep, not on the early return
     cancel.cancel();
     assert_eq!(join_within(reader), Err(ContextError::Canceled));
     // SAFETY: the exclusive lock is held.
@@ -324,6 +325,7 @@ fn raw_lock_upgradable_ctx_cancelled_while_another_upgradable_holds() {
     raw.lock_upgradable();
     let (ctx, cancel) = Context::background().with_cancel();
     let second = spawn_with(&raw, move |raw| raw.lock_upgradable_ctx(&ctx));
+    wait_until(|| raw.has_sleepers()); // asleep, not on the early return
     cancel.cancel();
     assert_eq!(join_within(second), Err(ContextError::Canceled));
     assert!(raw.try_lock_shared());

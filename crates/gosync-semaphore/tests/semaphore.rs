@@ -18,13 +18,13 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use gosync_context::{Context, ContextError};
 use gosync_semaphore::{Permit, Semaphore};
-use gosync_testkit::{join_within, panic_message, scaled, wait_until, within, LIMIT};
+use gosync_testkit::{join_within, panic_message, panic_site, scaled, wait_until, within, LIMIT};
 
 /// Go's `TestWeighted`: thread `i` acquires and releases `i` permits, `n` threads, capacity `n`.
 #[test]
@@ -74,33 +74,6 @@ fn releasing_more_than_held_panics() {
     assert_eq!(sem.available(), 0);
     sem.release(1);
     assert_eq!(sem.available(), 1);
-}
-
-/// Runs `f`, which must panic, and returns the file and line the panic points at, and its
-/// message. The panic hook is process-wide: a lock keeps this file's tests from swapping it
-/// under each other, and the hook keeps only this thread's location (other tests panic
-/// concurrently).
-fn panic_site(f: impl FnOnce() + panic::UnwindSafe) -> (String, u32, String) {
-    static HOOK: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = HOOK.lock().unwrap_or_else(PoisonError::into_inner);
-    let site = Arc::new(Mutex::new(None));
-    let hook_site = site.clone();
-    let me = thread::current().id();
-    let previous = panic::take_hook();
-    panic::set_hook(Box::new(move |info| {
-        if thread::current().id() == me {
-            *hook_site.lock().unwrap() = info.location().map(|l| (l.file().to_owned(), l.line()));
-        }
-    }));
-    let result = panic::catch_unwind(f);
-    panic::set_hook(previous);
-    let message = panic_message(&*result.expect_err("it panics"));
-    let (file, line) = site
-        .lock()
-        .unwrap()
-        .clone()
-        .expect("the hook saw the panic");
-    (file, line, message)
 }
 
 /// The misuse panic points at the caller's line.

@@ -10,7 +10,8 @@
 //!   original payload, so `catch_unwind` and [`panic_message`] still see it.
 //! - [`spawn_with`] starts a thread on its own handle of a shared value.
 //! - [`wait_until`] yields (never sleeps) until a condition holds, failing after [`LIMIT`].
-//! - [`panic_message`] is the text of a caught panic, for comparing with Go's panic texts.
+//! - [`panic_message`] is the text of a caught panic, for comparing with Go's panic texts;
+//!   [`panic_site`] also gives the file and line it points at.
 //! - [`scaled`] picks an iteration or thread count: the full one normally, a small one under
 //!   miri, which runs code thousands of times slower.
 //!
@@ -40,7 +41,7 @@
 
 use std::any::Any;
 use std::panic;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -218,6 +219,56 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     } else {
         String::new()
     }
+}
+
+/// Runs `f`, which must panic, and returns the file and line the panic points at, and its
+/// message: for checking that a misuse panic (`#[track_caller]`) points at the caller.
+///
+/// The panic hook is process-wide: a lock keeps the tests of one binary from swapping it under
+/// each other, and the hook keeps only this thread's location (other tests may be panicking
+/// at the same time).
+///
+/// # Panics
+///
+/// If `f` returns without panicking.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_testkit::panic_site;
+///
+/// #[track_caller]
+/// fn refuse() {
+///     panic!("refused");
+/// }
+///
+/// let line = line!() + 1;
+/// let (file, at, message) = panic_site(|| refuse());
+/// assert_eq!((file.as_str(), at, message.as_str()), (file!(), line, "refused"));
+/// ```
+pub fn panic_site(f: impl FnOnce()) -> (String, u32, String) {
+    static HOOK: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = HOOK.lock().unwrap_or_else(PoisonError::into_inner);
+    let site = Arc::new(Mutex::new(None));
+    let hook_site = Arc::clone(&site);
+    let me = thread::current().id();
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if thread::current().id() == me {
+            *hook_site.lock().unwrap_or_else(PoisonError::into_inner) =
+                info.location().map(|at| (at.file().to_owned(), at.line()));
+        }
+    }));
+    // Unwind safety is the test's to mind: it only looks at the panic.
+    let result = panic::catch_unwind(panic::AssertUnwindSafe(f));
+    panic::set_hook(previous);
+    let message = panic_message(&*result.expect_err("it panics"));
+    let (file, line) = site
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+        .expect("the hook saw the panic");
+    (file, line, message)
 }
 
 /// Under miri, makes panics print their message without a backtrace, for tests that panic on

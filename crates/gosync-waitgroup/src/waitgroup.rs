@@ -464,6 +464,15 @@ impl WaitGroup {
         // Relaxed: a snapshot that orders nothing.
         usize::try_from(counter(self.state.load(Ordering::Relaxed))).unwrap_or(0)
     }
+
+    /// Test hook: whether a thread sleeps in a wait. Not part of the API.
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn has_waiters(&self) -> bool {
+        // Relaxed: a snapshot that orders nothing.
+        self.state.load(Ordering::Relaxed) & WAITERS != 0
+    }
 }
 
 /// The counter after adding `delta` to the one in `state`, or the message of the misuse that
