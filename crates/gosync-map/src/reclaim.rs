@@ -37,7 +37,7 @@ use crossbeam_epoch::{Collector, Guard, LocalHandle};
 use crossbeam_utils::CachePadded;
 use gosync_park::sync::{AtomicIsize, BookkeepingLock, Ordering};
 
-use crate::table::Entry;
+use crate::table::{prefetch, Entry};
 
 /// Unlinked entries a thread collects before handing them to the collector at once (one under
 /// loom, so that the models free each entry as early as possible).
@@ -280,7 +280,12 @@ impl<K, V> Pinned<'_, K, V> {
                     *blocks = batch;
                 }
             }
-            blocks.pop()
+            let block = blocks.pop();
+            // The next store writes the next block: fetch it now, while this one is filled.
+            if let Some(&next) = blocks.last() {
+                prefetch(next);
+            }
+            block
         };
         match block {
             Some(block) => {

@@ -35,7 +35,7 @@ use gosync_mutex::RawMutex;
 use gosync_park::sync::{AtomicPtr, Ordering};
 
 use crate::reclaim::Pinned;
-use crate::table::{occupied, retire, Table, MOVED};
+use crate::table::{occupied, prefetch, retire, Table, MOVED};
 use crate::write::place;
 
 /// The root table and the lock that serialises resizes (and `clear`).
@@ -67,22 +67,14 @@ impl<K, V> Tables<K, V> {
     /// nothing.
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
-        #[cfg(all(target_arch = "x86_64", not(any(miri, gosync_loom))))]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            // Relaxed: a hint (see `buckets_hint`).
-            let hint = self.buckets_hint.load(std::sync::atomic::Ordering::Relaxed);
-            let bits = hint as usize & 63;
-            let index = hash as usize & ((1 << bits) - 1);
-            let bucket = hint
-                .wrapping_sub(bits)
-                .wrapping_add(index * std::mem::size_of::<crate::table::Bucket<K, V>>());
-            // SAFETY: a prefetch never faults and changes nothing the program can observe,
-            // whatever the address (SSE is part of x86_64).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(bucket.cast()) };
-        }
-        #[cfg(not(all(target_arch = "x86_64", not(any(miri, gosync_loom)))))]
-        let _ = hash;
+        // Relaxed: a hint (see `buckets_hint`).
+        let hint = self.buckets_hint.load(std::sync::atomic::Ordering::Relaxed);
+        let bits = hint as usize & 63;
+        let index = hash as usize & ((1 << bits) - 1);
+        prefetch(
+            hint.wrapping_sub(bits)
+                .wrapping_add(index * std::mem::size_of::<crate::table::Bucket<K, V>>()),
+        );
     }
 
     /// The root table.

@@ -383,6 +383,19 @@ impl<K, V> Drop for Table<K, V> {
     }
 }
 
+/// Starts fetching the cache line at `ptr` (any address: it is never dereferenced).
+#[inline]
+pub(crate) fn prefetch<T>(ptr: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(any(miri, gosync_loom))))]
+    // SAFETY: a prefetch never faults and changes nothing the program can observe, whatever
+    // the address (SSE is part of x86_64).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr.cast());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(any(miri, gosync_loom)))))]
+    let _ = ptr;
+}
+
 /// Hands `ptr` (a `Box` given up with `into_raw`, now unreachable) to the epoch collector.
 ///
 /// # Safety
