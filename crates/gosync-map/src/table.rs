@@ -33,7 +33,7 @@ use std::ptr;
 
 use crossbeam_epoch::{Guard, Shared};
 use gosync_park::sync::{AtomicPtr, AtomicU64, Ordering};
-use gosync_park::{park_while, unpark_one, ParkOptions, ParkedBits, SpinWait};
+use gosync_park::{park_while, unpark_one, ParkOptions, ParkResult, ParkedBits, SpinWait};
 
 /// Entry slots per bucket: with the header (which holds the lock) and the overflow link, a
 /// bucket is one 64-byte cache line.
@@ -205,11 +205,15 @@ impl<K, V> Bucket<K, V> {
     }
 
     /// Waits for the chain's lock: spins a little, then sleeps in gosync-park on the header's
-    /// address with `PARKED` set, until an unlock wakes it to race for the lock again.
+    /// address with `PARKED` set, until an unlock wakes it to race for the lock again. A woken
+    /// thread that loses the race queues again at the front, keeping its turn (Go's
+    /// `queueLifo`); the lock has no hand-off, as a chain is held only for a few loads and
+    /// stores (and the user's `Eq`).
     #[cold]
     #[inline(never)]
     fn lock_slow(&self) {
         let mut spin = SpinWait::new();
+        let mut woken = false;
         loop {
             // Relaxed: only a guess; `try_lock` Acquires.
             if self.header.load(Ordering::Relaxed) & LOCKED == 0 && self.try_lock() {
@@ -219,18 +223,21 @@ impl<K, V> Bucket<K, V> {
                 continue;
             }
             let options = ParkOptions {
+                front: woken,
+                // This thread has spun already: sleeping now leaves the line to the holder.
                 sleep_at_once: true,
                 ..ParkOptions::default()
             };
             // Sleeps only if the lock is still held with `PARKED` set, under the queue lock that
-            // `unlock_slow` takes too: no lost wake-up. Any result means: try again.
-            let _ = park_while(
+            // `unlock_slow` takes too: no lost wake-up. Whatever the result: try again.
+            let parked = park_while(
                 &self.header,
                 self.park_key(),
                 PARKED,
                 |header| header & LOCKED != 0,
                 options,
             );
+            woken = woken || matches!(parked, ParkResult::Unparked(_));
         }
     }
 
