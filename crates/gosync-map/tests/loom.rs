@@ -1,12 +1,13 @@
 //! Loom models of `Map`: an insert racing a load on one chain (the load sees nothing or the
-//! whole value), a delete racing `load_or_store`, two inserts overflowing the same full chain and
-//! growing the table, a resize racing a load, a range and a store (the key is found, visited
-//! once, and the store lands in the new table), `clear` racing a store, reclamation (a replaced
-//! value is freed once, never while a reader can see it, also when the reader finds it through a
-//! moved chain of the old table, and its block is reused only after that), two
-//! `load_or_store_with` callers for one absent key, and `update` racing a resize and another
-//! `update` (no increment lost) or a delete and re-store of its key (never applied to a stale
-//! entry).
+//! whole value), a delete and an insert in one chain's head (both publish their tags through
+//! the chain lock's unlock), a delete racing `load_or_store`, two inserts overflowing the same
+//! full chain and growing the table, a resize racing a load, a range and a store (the key is
+//! found, visited once, and the store lands in the new table), `clear` racing a store,
+//! reclamation (a replaced value is freed once, never while a reader can see it, also when the
+//! reader finds it through a moved chain of the old table, and its block is reused only after
+//! that), two `load_or_store_with` callers for one absent key, and `update` racing a resize and
+//! another `update` (no increment lost) or a delete and re-store of its key (never applied to a
+//! stale entry).
 //!
 //! A map starts with one bucket of six slots, so six keys fill it and a seventh overflows the
 //! chain and grows the table. Two writers of one chain contend for its lock, which parks
@@ -134,6 +135,29 @@ fn insert_vs_load_on_one_chain() {
         writer.join().unwrap();
         assert_eq!(contents(&m), [(1, 10), (2, 20)]);
         assert_eq!(m.len(), 2);
+    });
+}
+
+#[test]
+fn delete_vs_insert_in_one_head_publish_their_tags_at_unlock() {
+    // Both writers change the head's tags, through the unlock that adds them to the header;
+    // one of them waits for the other's lock (parks at once under loom). The reader in the
+    // middle sees each key before or after its write, never a slot without its tag's entry.
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let m = Arc::new(TestMap::default());
+        m.store(1, Value::new(10, &drops));
+        let deleter = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.delete(&1))
+        };
+        m.store(2, Value::new(20, &drops));
+        let seen = m.load_with(&1, Value::get);
+        assert!(seen.is_none() || seen == Some(10));
+        assert_eq!(m.load_with(&2, Value::get), Some(20));
+        deleter.join().unwrap();
+        assert_eq!(contents(&m), [(2, 20)]);
+        assert_eq!(m.len(), 1);
     });
 }
 
