@@ -113,6 +113,12 @@ fn spawn_store(
     thread::spawn(move || m.store(k, Value::new(v, &drops)))
 }
 
+/// Deletes `k` on a new thread.
+fn spawn_delete(m: &Arc<TestMap>, k: u64) -> thread::JoinHandle<()> {
+    let m = Arc::clone(m);
+    thread::spawn(move || m.delete(&k))
+}
+
 /// A map holding keys `1..=6` (value `10 * k`): its one bucket is full.
 fn full_bucket(drops: &Arc<AtomicUsize>) -> Arc<TestMap> {
     let m = Arc::new(TestMap::default());
@@ -147,10 +153,7 @@ fn delete_vs_insert_in_one_head_publish_their_tags_at_unlock() {
         let drops = Arc::new(AtomicUsize::new(0));
         let m = Arc::new(TestMap::default());
         m.store(1, Value::new(10, &drops));
-        let deleter = {
-            let m = Arc::clone(&m);
-            thread::spawn(move || m.delete(&1))
-        };
+        let deleter = spawn_delete(&m, 1);
         m.store(2, Value::new(20, &drops));
         let seen = m.load_with(&1, Value::get);
         assert!(seen.is_none() || seen == Some(10));
@@ -167,10 +170,7 @@ fn delete_vs_load_or_store() {
         let drops = Arc::new(AtomicUsize::new(0));
         let m = Arc::new(TestMap::default());
         m.store(1, Value::new(10, &drops));
-        let deleter = {
-            let m = Arc::clone(&m);
-            thread::spawn(move || m.delete(&1))
-        };
+        let deleter = spawn_delete(&m, 1);
         let (value, loaded) = m.load_or_store(1, Value::new(20, &drops));
         deleter.join().unwrap();
         let after = contents(&m);
