@@ -229,6 +229,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
+        self.tables.prefetch(hash);
         let guard = self.reclaim.pin();
         self.tables
             .find(hash, key, &guard)
@@ -290,6 +291,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// Stores `value` for `key`, and applies `previous` to the value it replaced, if any.
     fn put<R>(&self, key: K, value: V, previous: impl FnOnce(&V) -> R) -> Option<R> {
         let hash = self.hash(&key);
+        self.tables.prefetch(hash);
         let guard = self.reclaim.pin();
         let entry = guard.new_entry(hash, key, value);
         let locked = self.tables.lock(hash, &guard);
@@ -515,6 +517,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
+        self.tables.prefetch(hash);
         let guard = self.reclaim.pin();
         // Most misses need no lock.
         if !matches(&self.tables.find(hash, key, &guard)?.value) {

@@ -37,7 +37,7 @@ use crossbeam_epoch::{Collector, Guard, LocalHandle};
 use crossbeam_utils::CachePadded;
 use gosync_park::sync::{AtomicIsize, BookkeepingLock, Ordering};
 
-use crate::table::Entry;
+use crate::table::{prefetch, Entry};
 
 /// Unlinked entries a thread collects before handing them to the collector at once (one under
 /// loom, so that the models free each entry as early as possible).
@@ -52,8 +52,11 @@ pub(crate) struct Reclaim<K, V> {
     // when no thread can reach them), so that the collector's shared state is freed by the
     // collector's own drop, never from inside a handle's finalisation (which would free the
     // very `Local` it runs on).
+    /// Each on its own cache lines: `ThreadLocal` keeps registrations side by side in an array,
+    /// and one thread's batch bookkeeping, written on every removal, shared a line with the
+    /// next thread's registration, read on every operation (10% of a `delete` in a profile).
     #[cfg(not(gosync_loom))]
-    participants: thread_local::ThreadLocal<Participant<K, V>>,
+    participants: thread_local::ThreadLocal<CachePadded<Participant<K, V>>>,
     /// Loom runs its threads on one OS thread, where `ThreadLocal` cannot tell them apart: a
     /// list keyed by loom's thread ids instead, each registration boxed so that it stays put.
     #[cfg(gosync_loom)]
@@ -277,7 +280,12 @@ impl<K, V> Pinned<'_, K, V> {
                     *blocks = batch;
                 }
             }
-            blocks.pop()
+            let block = blocks.pop();
+            // The next store writes the next block: fetch it now, while this one is filled.
+            if let Some(&next) = blocks.last() {
+                prefetch(next);
+            }
+            block
         };
         match block {
             Some(block) => {
@@ -363,7 +371,7 @@ impl<K, V> Reclaim<K, V> {
     #[inline(never)]
     fn register(&self) -> &Participant<K, V> {
         self.participants
-            .get_or(|| Participant::new(self.collector.register()))
+            .get_or(|| CachePadded::new(Participant::new(self.collector.register())))
     }
 
     #[cfg(gosync_loom)]

@@ -25,8 +25,8 @@
 //! - `next` is stored `Release` before any chain is marked `MOVED`; see `read.rs` for the loads.
 //! - Under the resize lock, the root is loaded `Relaxed`: it is stored only under that lock.
 //! - The old chains are read `Relaxed` under their locks (they are written only under them);
-//!   copies into the new table are stored `Release`, and the `MOVED` mark is stored `Release`
-//!   after them, pairing with the readers' `Acquire` loads of the header.
+//!   copies into the new table are stored `Release`, and the `MOVED` mark is added `Release`
+//!   after them by the unlock, pairing with the readers' `Acquire` loads of the header.
 
 use std::ptr;
 
@@ -35,7 +35,7 @@ use gosync_mutex::RawMutex;
 use gosync_park::sync::{AtomicPtr, Ordering};
 
 use crate::reclaim::Pinned;
-use crate::table::{occupied, retire, Table, MOVED};
+use crate::table::{occupied, prefetch, retire, Table, MOVED};
 use crate::write::place;
 
 /// The root table and the lock that serialises resizes (and `clear`).
@@ -45,14 +45,36 @@ pub(crate) struct Tables<K, V> {
     root: AtomicPtr<Table<K, V>>,
     /// Held for a whole resize, and by `clear`.
     pub(crate) resizing: RawMutex,
+    /// The root's buckets, for [`Tables::prefetch`] only: their address, plus the log2 of
+    /// their count in the low bits (a bucket is 64-aligned). A hint that is never dereferenced
+    /// and orders nothing, so a plain `std` atomic, outside loom's model.
+    buckets_hint: std::sync::atomic::AtomicPtr<u8>,
 }
 
 impl<K, V> Tables<K, V> {
     pub(crate) fn new() -> Self {
+        let root = Box::new(Table::new(1));
         Self {
-            root: AtomicPtr::new(Box::into_raw(Box::new(Table::new(1)))),
+            buckets_hint: std::sync::atomic::AtomicPtr::new(root.buckets_hint()),
+            root: AtomicPtr::new(Box::into_raw(root)),
             resizing: RawMutex::new(),
         }
+    }
+
+    /// Starts fetching the root's bucket of `hash` into the cache, before the caller pins:
+    /// the pin's locked instruction and the registration lookup then overlap the fetch. Reads
+    /// no memory the program sees; a hint left by a table already retired fetches a line for
+    /// nothing.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        // Relaxed: a hint (see `buckets_hint`).
+        let hint = self.buckets_hint.load(std::sync::atomic::Ordering::Relaxed);
+        let bits = hint as usize & 63;
+        let index = hash as usize & ((1 << bits) - 1);
+        prefetch(
+            hint.wrapping_sub(bits)
+                .wrapping_add(index * std::mem::size_of::<crate::table::Bucket<K, V>>()),
+        );
     }
 
     /// The root table.
@@ -102,27 +124,38 @@ impl<K, V> Tables<K, V> {
         // Release: pairs with the Acquire load in `next_table`.
         old.next.store(new_ptr, Ordering::Release);
         for head in old.heads() {
-            head.lock.lock();
+            let head_header = head.lock();
             for bucket in head.chain(guard) {
-                // Relaxed: the chain is written only under its lock, which this thread holds.
-                let header = bucket.header.load(Ordering::Relaxed);
+                let header = if ptr::eq(bucket, head) {
+                    head_header
+                } else {
+                    // Relaxed: the chain is written only under its lock, which this thread holds.
+                    bucket.header.load(Ordering::Relaxed)
+                };
                 for slot in occupied(header) {
                     let entry = bucket.slots[slot].load(Ordering::Relaxed);
                     // SAFETY: a slot with a set tag holds a live entry, and the lock keeps it
                     // there.
                     let hash = unsafe { (*entry).hash };
-                    place(new.head(hash), entry);
+                    let target = new.head(hash);
+                    // Relaxed: nobody else writes this chain before its old one is marked.
+                    let target_header = target.header.load(Ordering::Relaxed);
+                    place(target, target_header, entry, |tag| {
+                        // Release: a reader that sees the tag sees the slot's entry built.
+                        target.header.store(target_header | tag, Ordering::Release);
+                    });
                 }
             }
-            // Relaxed load: under the lock. Release store: pairs with the Acquire load of the
-            // header by readers, who then find the chain's keys in `new`.
-            let header = head.header.load(Ordering::Relaxed);
-            head.header.store(header | MOVED, Ordering::Release);
-            // SAFETY: locked by this thread above.
-            unsafe { head.lock.unlock() };
+            // SAFETY: locked by this thread above. The unlock marks the chain `MOVED`, with
+            // Release, pairing with the readers' Acquire load of the header, who then find the
+            // chain's keys in `new`.
+            unsafe { head.unlock(MOVED) };
         }
         // Release: pairs with the Acquire load in `root`.
         self.root.store(new_ptr, Ordering::Release);
+        // Relaxed: a hint (see `buckets_hint`).
+        self.buckets_hint
+            .store(new.buckets_hint(), std::sync::atomic::Ordering::Relaxed);
         // SAFETY: no longer the root, so unreachable for anyone who loads the root from now on
         // (and every chain of it is `MOVED`); retired once, here, under the resize lock.
         unsafe { retire(old_ptr, guard) };
@@ -146,19 +179,19 @@ mod tests {
     use crate::Map;
 
     #[test]
-    fn the_sixth_key_of_a_one_bucket_table_grows_it() {
+    fn the_seventh_key_of_a_one_bucket_table_grows_it() {
         let m = Map::new();
         let buckets = |m: &Map<u64, u64>| m.tables.root(&m.reclaim.pin()).len();
-        for k in 0..5 {
+        for k in 0..6 {
             m.store(k, k);
         }
         assert_eq!(buckets(&m), 1);
-        m.store(5, 5);
+        m.store(6, 6);
         assert_eq!(buckets(&m), 2);
         // Past 7/8 of the slots, the next insert that overflows a chain doubles the table (and
         // one must overflow once the slots run out): 100 keys end in 32 buckets, 1000 in 256.
         let (n, expected) = if cfg!(miri) { (100, 32) } else { (1000, 256) };
-        for k in 6..n {
+        for k in 7..n {
             m.store(k, k);
         }
         assert_eq!(buckets(&m), expected);

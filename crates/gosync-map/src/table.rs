@@ -5,10 +5,11 @@
 //!   never changed once published. A new value for a key is a new entry stored into the same
 //!   slot; the old one is retired to the epoch collector. A key stays in its slot for as long as
 //!   it is present in a table: writers never move entries between slots.
-//! - A **bucket** (`Bucket`, 64 bytes) is a header word, a lock, `SLOTS` entry pointers and the
-//!   link to an overflow bucket. The header holds one tag byte per slot (`0` for an empty slot,
-//!   else the top 7 bits of the entry's hash with the high bit set) and the `MOVED` mark. Only a
-//!   chain's first bucket (its head) uses its lock and `MOVED`: the lock covers the whole chain.
+//! - A **bucket** (`Bucket`, 64 bytes) is a header word, `SLOTS` entry pointers and the link to
+//!   an overflow bucket. The header holds one tag byte per slot (`0` for an empty slot, else the
+//!   top 7 bits of the entry's hash with the high bit set) and, in its top byte, the `MOVED`
+//!   mark and the chain's lock (`LOCKED`, `PARKED`). Only a chain's first bucket (its head) uses
+//!   the lock and `MOVED`: the lock covers the whole chain. Readers ignore the lock bits.
 //! - A **table** (`Table`) is the bucket array, indexed by the low bits of the hash, and the link
 //!   to the table it is being moved into (see `resize.rs`).
 //!
@@ -18,30 +19,41 @@
 //!
 //! # Notes about memory ordering
 //!
-//! This file only builds and frees the structure: it reads the atomics `Relaxed` where it owns
-//! the structure outright (in `drop`, with `&mut` or from the collector, when no thread can
-//! reach it any more) and with `Acquire` in `chain`, which readers use (pairing with the
-//! `Release` store of the `overflow` link in `write.rs` and `resize.rs`).
+//! - This file builds and frees the structure: it reads the atomics `Relaxed` where it owns the
+//!   structure outright (in `drop`, with `&mut` or from the collector, when no thread can reach
+//!   it any more) and with `Acquire` in `chain`, which readers use (pairing with the `Release`
+//!   store of the `overflow` link in `write.rs` and `resize.rs`).
+//! - The chain lock is taken with an `Acquire` read-modify-write of the head's header and
+//!   released with a `Release` one (`Bucket::unlock`), which also publishes the holder's changes
+//!   to the head's tags and `MOVED` (pairing with the readers' `Acquire` loads of the header, and
+//!   with the next holder's lock). `PARKED` is set and cleared under gosync-park's queue lock
+//!   (`Relaxed`, see `gosync_park::ParkedBits`).
 
 use std::ptr;
 
 use crossbeam_epoch::{Guard, Shared};
-use gosync_mutex::RawMutex;
 use gosync_park::sync::{AtomicPtr, AtomicU64, Ordering};
+use gosync_park::{park_while, unpark_one, ParkOptions, ParkResult, ParkedBits, SpinWait};
 
-/// Entry slots per bucket: with the header, the lock and the overflow link, a bucket is one
-/// 64-byte cache line.
-pub(crate) const SLOTS: usize = 5;
+/// Entry slots per bucket: with the header (which holds the lock) and the overflow link, a
+/// bucket is one 64-byte cache line.
+pub(crate) const SLOTS: usize = 6;
 
 /// The header bit that marks a chain as moved to the next table (only on a chain's head).
 pub(crate) const MOVED: u64 = 1 << 63;
+/// The header bit of a chain's lock (only on a chain's head).
+const LOCKED: u64 = 1 << 56;
+/// The header bit that says threads sleep waiting for the chain's lock.
+const PARKED: u64 = 1 << 57;
 
 /// The high bit of each slot's tag byte in the header.
-const TAG_HIGH_BITS: u64 = 0x80_8080_8080;
+const TAG_HIGH_BITS: u64 = 0x8080_8080_8080;
 /// The low 7 bits of each slot's tag byte.
-const TAG_LOW_BITS: u64 = 0x7F_7F7F_7F7F;
+const TAG_LOW_BITS: u64 = 0x7F7F_7F7F_7F7F;
 /// Adds a byte's value to every slot's byte.
-const TAG_ONES: u64 = 0x01_0101_0101;
+const TAG_ONES: u64 = 0x0101_0101_0101;
+/// Every slot's tag byte.
+pub(crate) const TAGS: u64 = TAG_HIGH_BITS | TAG_LOW_BITS;
 
 /// One key and its value, immutable once published, with the key's full hash (so a resize
 /// never runs the user's `Hash`).
@@ -104,11 +116,17 @@ pub(crate) fn with_tag(header: u64, slot: usize, tag: u64) -> u64 {
     header & !(0xFF << (8 * slot)) | tag << (8 * slot)
 }
 
+/// Slot `slot`'s tag byte, in place in the header.
+#[inline]
+pub(crate) fn tag_bits(header: u64, slot: usize) -> u64 {
+    header & 0xFF << (8 * slot)
+}
+
 /// The slots of `header` whose tag byte is `tag`, as a bit set of their high bits (iterate with
 /// [`Slots`]). Exact: no byte is reported that does not match.
 #[inline]
 pub(crate) fn matching(header: u64, tag: u64) -> Slots {
-    let x = (header ^ tag.wrapping_mul(TAG_ONES)) & (TAG_HIGH_BITS | TAG_LOW_BITS);
+    let x = (header ^ tag.wrapping_mul(TAG_ONES)) & TAGS;
     // A byte of `x` is zero iff adding 0x7F to its low 7 bits leaves its high bit clear and its
     // own high bit is clear; no carry crosses a byte.
     Slots(!(((x & TAG_LOW_BITS) + TAG_LOW_BITS) | x) & TAG_HIGH_BITS)
@@ -147,11 +165,9 @@ impl Iterator for Slots {
 /// A bucket: one cache line.
 #[repr(C, align(64))]
 pub(crate) struct Bucket<K, V> {
-    /// Tag bytes of the slots (byte `i` for slot `i`) and, on a chain's head, `MOVED`. Written
-    /// only under the head's lock.
+    /// Tag bytes of the slots (byte `i` for slot `i`) and, on a chain's head, `MOVED` and the
+    /// chain's lock. Tags and `MOVED` are written only under the head's lock.
     pub(crate) header: AtomicU64,
-    /// Held by a writer changing this chain (on a chain's head only).
-    pub(crate) lock: RawMutex,
     /// The entries (null: empty). Owned by the newest table whose chain holds them.
     pub(crate) slots: [AtomicPtr<Entry<K, V>>; SLOTS],
     /// The next bucket of the chain (null: none), owned by this table (`Table::drop`).
@@ -165,10 +181,102 @@ impl<K, V> Bucket<K, V> {
     pub(crate) fn new() -> Self {
         Self {
             header: AtomicU64::new(0),
-            lock: RawMutex::new(),
             slots: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             overflow: AtomicPtr::new(ptr::null_mut()),
         }
+    }
+
+    /// Locks the chain whose head this is; returns its header as locked.
+    #[inline]
+    pub(crate) fn lock(&self) -> u64 {
+        if !self.try_lock() {
+            self.lock_slow();
+        }
+        // Relaxed: the tags and `MOVED` are written only under the lock, which ordered them.
+        self.header.load(Ordering::Relaxed)
+    }
+
+    /// Sets `LOCKED`; returns whether it was clear (this thread took the lock).
+    #[inline]
+    fn try_lock(&self) -> bool {
+        // Acquire: pairs with the Release of the unlock that freed it. One `lock bts`, with no
+        // load before it (which would fetch the line shared, then again to own it).
+        self.header.fetch_or(LOCKED, Ordering::Acquire) & LOCKED == 0
+    }
+
+    /// Waits for the chain's lock: spins a little, then sleeps in gosync-park on the header's
+    /// address with `PARKED` set, until an unlock wakes it to race for the lock again. A woken
+    /// thread that loses the race queues again at the front, keeping its turn (Go's
+    /// `queueLifo`); the lock has no hand-off, as a chain is held only for a few loads and
+    /// stores (and the user's `Eq`).
+    #[cold]
+    #[inline(never)]
+    fn lock_slow(&self) {
+        let mut spin = SpinWait::new();
+        let mut woken = false;
+        loop {
+            // Relaxed: only a guess; `try_lock` Acquires.
+            if self.header.load(Ordering::Relaxed) & LOCKED == 0 && self.try_lock() {
+                return;
+            }
+            if spin.spin() {
+                continue;
+            }
+            let options = ParkOptions {
+                front: woken,
+                // This thread has spun already: sleeping now leaves the line to the holder.
+                sleep_at_once: true,
+                ..ParkOptions::default()
+            };
+            // Sleeps only if the lock is still held with `PARKED` set, under the queue lock that
+            // `unlock_slow` takes too: no lost wake-up. Whatever the result: try again.
+            let parked = park_while(
+                &self.header,
+                self.park_key(),
+                PARKED,
+                |header| header & LOCKED != 0,
+                options,
+            );
+            woken = woken || matches!(parked, ParkResult::Unparked(_));
+        }
+    }
+
+    /// Unlocks the chain whose head this is, adding `delta` to the header in the same step:
+    /// the holder's changes to the head's tag bytes and `MOVED` (a tag set into an empty byte,
+    /// a tag taken out of its byte, `MOVED` set), which only the holder makes, so the sum is
+    /// exact and carries into no other byte.
+    ///
+    /// # Safety
+    ///
+    /// The caller locked this chain with [`Bucket::lock`] and has not unlocked it.
+    #[inline]
+    pub(crate) unsafe fn unlock(&self, delta: u64) {
+        // Release: pairs with the Acquire of the next lock, and with the readers' Acquire loads
+        // of the header (a tag published here was stored after its slot). One `lock xadd`.
+        let header = self
+            .header
+            .fetch_add(delta.wrapping_sub(LOCKED), Ordering::Release);
+        debug_assert!(header & LOCKED != 0, "unlocking a chain that is not locked");
+        if header & PARKED != 0 {
+            self.unlock_slow();
+        }
+    }
+
+    /// Wakes one thread waiting for the lock, and clears `PARKED` if it was the last.
+    #[cold]
+    #[inline(never)]
+    fn unlock_slow(&self) {
+        unpark_one(self.park_key(), |woken| {
+            if !woken.have_more {
+                self.header.clear_parked(PARKED);
+            }
+            0
+        });
+    }
+
+    /// The key that waiters for this chain's lock sleep on: the header's address.
+    fn park_key(&self) -> usize {
+        std::ptr::from_ref(&self.header) as usize
     }
 
     /// This bucket and the overflow buckets after it, for a reader pinned for `'g`.
@@ -209,6 +317,18 @@ impl<K, V> Table<K, V> {
 
     pub(crate) fn len(&self) -> usize {
         self.buckets.len()
+    }
+
+    /// The buckets' address with the log2 of their count in its low bits, for
+    /// `Tables::prefetch`.
+    pub(crate) fn buckets_hint(&self) -> *mut u8 {
+        let bits = self.buckets.len().trailing_zeros() as usize;
+        debug_assert!(bits < 64 && self.buckets.as_ptr().align_offset(64) == 0);
+        self.buckets
+            .as_ptr()
+            .cast::<u8>()
+            .cast_mut()
+            .wrapping_add(bits)
     }
 
     /// The head of the chain of `hash`.
@@ -270,6 +390,19 @@ impl<K, V> Drop for Table<K, V> {
     }
 }
 
+/// Starts fetching the cache line at `ptr` (any address: it is never dereferenced).
+#[inline]
+pub(crate) fn prefetch<T>(ptr: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(any(miri, gosync_loom))))]
+    // SAFETY: a prefetch never faults and changes nothing the program can observe, whatever
+    // the address (SSE is part of x86_64).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr.cast());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(any(miri, gosync_loom)))))]
+    let _ = ptr;
+}
+
 /// Hands `ptr` (a `Box` given up with `into_raw`, now unreachable) to the epoch collector.
 ///
 /// # Safety
@@ -288,19 +421,20 @@ mod tests {
     #[test]
     fn tags_match_exactly() {
         let mut header = 0;
-        for (slot, t) in [0x80, 0xFF, 0x81, 0x80, 0xFE].into_iter().enumerate() {
+        for (slot, t) in [0x80, 0xFF, 0x81, 0x80, 0xFE, 0].into_iter().enumerate() {
             header = with_tag(header, slot, t);
         }
         header |= MOVED;
         assert_eq!(matching(header, 0x80).collect::<Vec<_>>(), [0, 3]);
         assert_eq!(matching(header, 0xFF).collect::<Vec<_>>(), [1]);
         assert_eq!(matching(header, 0x01).count(), 0);
-        assert_eq!(empty(header).count(), 0);
+        assert_eq!(empty(header).collect::<Vec<_>>(), [5]);
         let header = with_tag(header, 2, 0);
-        assert_eq!(empty(header).collect::<Vec<_>>(), [2]);
+        assert_eq!(empty(header).collect::<Vec<_>>(), [2, 5]);
         assert_eq!(matching(header, 0x81).count(), 0);
-        assert_eq!(empty(0).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        assert_eq!(empty(0).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5]);
         assert_eq!(occupied(header).collect::<Vec<_>>(), [0, 1, 3, 4]);
-        assert_eq!(occupied(MOVED).count(), 0);
+        assert_eq!(occupied(MOVED | LOCKED | PARKED).count(), 0);
+        assert_eq!(empty(MOVED | LOCKED | PARKED).count(), SLOTS);
     }
 }

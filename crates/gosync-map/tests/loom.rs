@@ -1,15 +1,17 @@
 //! Loom models of `Map`: an insert racing a load on one chain (the load sees nothing or the
-//! whole value), a delete racing `load_or_store`, two inserts overflowing the same full chain and
-//! growing the table, a resize racing a load, a range and a store (the key is found, visited
-//! once, and the store lands in the new table), `clear` racing a store, reclamation (a replaced
-//! value is freed once, never while a reader can see it, also when the reader finds it through a
-//! moved chain of the old table, and its block is reused only after that), two
-//! `load_or_store_with` callers for one absent key, and `update` racing a resize and another
-//! `update` (no increment lost) or a delete and re-store of its key (never applied to a stale
-//! entry).
+//! whole value), a delete and an insert in one chain's head (both publish their tags through
+//! the chain lock's unlock), a delete racing `load_or_store`, two inserts overflowing the same
+//! full chain and growing the table, a resize racing a load, a range and a store (the key is
+//! found, visited once, and the store lands in the new table), `clear` racing a store,
+//! reclamation (a replaced value is freed once, never while a reader can see it, also when the
+//! reader finds it through a moved chain of the old table, and its block is reused only after
+//! that), two `load_or_store_with` callers for one absent key, and `update` racing a resize and
+//! another `update` (no increment lost) or a delete and re-store of its key (never applied to a
+//! stale entry).
 //!
-//! A map starts with one bucket of five slots, so five keys fill it and a sixth overflows the
-//! chain and grows the table. Values are loom cells, so a reader that could see a value without
+//! A map starts with one bucket of six slots, so six keys fill it and a seventh overflows the
+//! chain and grows the table. Two writers of one chain contend for its lock, which parks
+//! the second at once under loom. Values are loom cells, so a reader that could see a value without
 //! the writer's writes happening before, or after it was freed, fails the model.
 
 #![cfg(gosync_loom)]
@@ -111,10 +113,16 @@ fn spawn_store(
     thread::spawn(move || m.store(k, Value::new(v, &drops)))
 }
 
-/// A map holding keys `1..=5` (value `10 * k`): its one bucket is full.
+/// Deletes `k` on a new thread.
+fn spawn_delete(m: &Arc<TestMap>, k: u64) -> thread::JoinHandle<()> {
+    let m = Arc::clone(m);
+    thread::spawn(move || m.delete(&k))
+}
+
+/// A map holding keys `1..=6` (value `10 * k`): its one bucket is full.
 fn full_bucket(drops: &Arc<AtomicUsize>) -> Arc<TestMap> {
     let m = Arc::new(TestMap::default());
-    for k in 1..=5 {
+    for k in 1..=6 {
         m.store(k, Value::new(10 * k, drops));
     }
     m
@@ -137,15 +145,32 @@ fn insert_vs_load_on_one_chain() {
 }
 
 #[test]
+fn delete_vs_insert_in_one_head_publish_their_tags_at_unlock() {
+    // Both writers change the head's tags, through the unlock that adds them to the header;
+    // one of them waits for the other's lock (parks at once under loom). The reader in the
+    // middle sees each key before or after its write, never a slot without its tag's entry.
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let m = Arc::new(TestMap::default());
+        m.store(1, Value::new(10, &drops));
+        let deleter = spawn_delete(&m, 1);
+        m.store(2, Value::new(20, &drops));
+        let seen = m.load_with(&1, Value::get);
+        assert!(seen.is_none() || seen == Some(10));
+        assert_eq!(m.load_with(&2, Value::get), Some(20));
+        deleter.join().unwrap();
+        assert_eq!(contents(&m), [(2, 20)]);
+        assert_eq!(m.len(), 1);
+    });
+}
+
+#[test]
 fn delete_vs_load_or_store() {
     loom::model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
         let m = Arc::new(TestMap::default());
         m.store(1, Value::new(10, &drops));
-        let deleter = {
-            let m = Arc::clone(&m);
-            thread::spawn(move || m.delete(&1))
-        };
+        let deleter = spawn_delete(&m, 1);
         let (value, loaded) = m.load_or_store(1, Value::new(20, &drops));
         deleter.join().unwrap();
         let after = contents(&m);
@@ -167,12 +192,12 @@ fn two_inserts_overflow_and_grow_the_same_chain() {
     loom::model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
         let m = full_bucket(&drops);
-        let other = spawn_store(&m, &drops, 6, 60);
-        m.store(7, Value::new(70, &drops));
+        let other = spawn_store(&m, &drops, 7, 70);
+        m.store(8, Value::new(80, &drops));
         other.join().unwrap();
-        let expected: Vec<_> = (1..=7).map(|k| (k, 10 * k)).collect();
+        let expected: Vec<_> = (1..=8).map(|k| (k, 10 * k)).collect();
         assert_eq!(contents(&m), expected);
-        assert_eq!(m.len(), 7);
+        assert_eq!(m.len(), 8);
     });
 }
 
@@ -181,13 +206,13 @@ fn resize_vs_load_finds_every_key() {
     loom::model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
         let m = full_bucket(&drops);
-        let grower = spawn_store(&m, &drops, 6, 60);
+        let grower = spawn_store(&m, &drops, 7, 70);
         assert_eq!(m.load_with(&4, Value::get), Some(40));
         assert_eq!(m.load_with(&1, Value::get), Some(10));
-        let new = m.load_with(&6, Value::get);
-        assert!(new.is_none() || new == Some(60));
+        let new = m.load_with(&7, Value::get);
+        assert!(new.is_none() || new == Some(70));
         grower.join().unwrap();
-        assert_eq!(m.load_with(&6, Value::get), Some(60));
+        assert_eq!(m.load_with(&7, Value::get), Some(70));
     });
 }
 
@@ -196,10 +221,10 @@ fn resize_vs_range_visits_every_key_once() {
     loom::model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
         let m = full_bucket(&drops);
-        let grower = spawn_store(&m, &drops, 6, 60);
+        let grower = spawn_store(&m, &drops, 7, 70);
         let mut seen = contents(&m);
-        seen.retain(|&(k, _)| k != 6);
-        let expected: Vec<_> = (1..=5).map(|k| (k, 10 * k)).collect();
+        seen.retain(|&(k, _)| k != 7);
+        let expected: Vec<_> = (1..=6).map(|k| (k, 10 * k)).collect();
         assert_eq!(seen, expected);
         grower.join().unwrap();
     });
@@ -210,14 +235,15 @@ fn resize_vs_store_keeps_the_store() {
     loom::model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
         let m = full_bucket(&drops);
-        let grower = spawn_store(&m, &drops, 6, 60);
+        let grower = spawn_store(&m, &drops, 7, 70);
         m.store(2, Value::new(21, &drops));
         m.delete(&3);
         grower.join().unwrap();
-        assert_eq!(contents(&m), [(1, 10), (2, 21), (4, 40), (5, 50), (6, 60)]);
-        assert_eq!(m.len(), 5);
+        let expected = [(1, 10), (2, 21), (4, 40), (5, 50), (6, 60), (7, 70)];
+        assert_eq!(contents(&m), expected);
+        assert_eq!(m.len(), 6);
         drop(m);
-        assert_eq!(drops.load(Ordering::Relaxed), 7);
+        assert_eq!(drops.load(Ordering::Relaxed), 8);
     });
 }
 
@@ -274,7 +300,7 @@ fn reclamation_across_a_resize_frees_nothing_under_a_reader() {
         let writer = {
             let (m, drops) = (Arc::clone(&m), Arc::clone(&drops));
             thread::spawn(move || {
-                m.store(6, Value::new(60, &drops));
+                m.store(7, Value::new(70, &drops));
                 // In the new table; the old table's moved chain still points at the entry.
                 m.store(1, Value::new(11, &drops));
                 m.delete(&1);
@@ -284,9 +310,9 @@ fn reclamation_across_a_resize_frees_nothing_under_a_reader() {
         let seen = m.load_with(&1, Value::get);
         assert!(matches!(seen, None | Some(10) | Some(11)));
         writer.join().unwrap();
-        assert_eq!(m.len(), 5);
+        assert_eq!(m.len(), 6);
         drop(m);
-        assert_eq!(drops.load(Ordering::Relaxed), 7);
+        assert_eq!(drops.load(Ordering::Relaxed), 8);
     });
 }
 
@@ -323,10 +349,10 @@ fn add_one(n: Option<&u64>) -> Option<u64> {
     Some(n.map_or(1, |n| n + 1))
 }
 
-/// Keys `1..=5`, values `10 * k`: the one bucket is full.
+/// Keys `1..=6`, values `10 * k`: the one bucket is full.
 fn full_count_bucket() -> Arc<CountMap> {
     let m = Arc::new(CountMap::default());
-    for k in 1..=5 {
+    for k in 1..=6 {
         m.store(k, 10 * k);
     }
     m
@@ -339,14 +365,14 @@ fn update_vs_resize_and_update_loses_no_increment() {
         let other = {
             let m = Arc::clone(&m);
             thread::spawn(move || {
-                m.store(6, 60);
+                m.store(7, 70);
                 m.update(2, add_one);
             })
         };
         m.update(2, add_one);
         other.join().unwrap();
         assert_eq!(m.load(&2), Some(22));
-        assert_eq!(m.len(), 6);
+        assert_eq!(m.len(), 7);
     });
 }
 
@@ -367,6 +393,6 @@ fn update_vs_delete_and_restore_applies_to_the_current_entry() {
         // between the two stores 1, which the store replaces.
         let v = m.load(&3);
         assert!(v == Some(100) || v == Some(101), "{v:?}");
-        assert_eq!(m.len(), 5);
+        assert_eq!(m.len(), 6);
     });
 }
