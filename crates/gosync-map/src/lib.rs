@@ -516,7 +516,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// error.
     ///
     /// A context that is already done fails at once, even when the key is present (the
-    /// cancellation came first, as in x/sync). Once this call runs its own `f`, it finishes it
+    /// cancellation came first, as in x/sync); so does one done by the time a panicking `f`
+    /// sends its waiters back to start over. Once this call runs its own `f`, it finishes it
     /// whatever the context does.
     ///
     /// # Errors
@@ -559,8 +560,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     }
 
     /// Every `load_or_store_with`: the value if present; else `f`'s, if nobody else is
-    /// computing the key; else a wait for that caller and a fresh start, which gives the key and
-    /// `f` back unused at `deadline` or when `cancel` is done.
+    /// computing the key; else a wait for that caller and a fresh start. Gives the key and `f`
+    /// back unused when the wait reaches `deadline`, or when `cancel` is done before it would
+    /// compute or wait.
     fn load_or_store_with_by<F>(
         &self,
         key: K,
@@ -586,15 +588,14 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
             if let Some(value) = self.load_hashed(hash, key) {
                 return Ok((value, true));
             }
+            // A context done by now came first, even when the key is free (after a panicking
+            // `f`, say): it gives up rather than running `f`.
+            if cancel.is_some_and(|c| c.is_cancelled()) {
+                break;
+            }
             let registration = match self.pending.begin(hash, key) {
-                Turn::Wait(waiter) => {
-                    if waiter.wait(deadline, cancel) {
-                        continue;
-                    }
-                    // SAFETY: as above; this caller registered nothing, so nobody reads its key.
-                    let key = unsafe { (*key_slot).take() }.expect("the key is given back once");
-                    return Err((key, f));
-                }
+                Turn::Wait(waiter) if waiter.wait(deadline, cancel) => continue,
+                Turn::Wait(_) => break,
                 Turn::Compute(registration) => registration,
             };
             // A caller that finished before we registered has stored its value by now.
@@ -614,6 +615,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
             });
             return Ok((value.clone(), loaded));
         }
+        // SAFETY: as above; this caller gave up without registering, so nobody reads its key.
+        let key = unsafe { (*key_slot).take() }.expect("the key is given back once");
+        Err((key, f))
     }
 
     /// Test hook: how many callers wait for the `f` running for `key` (`None` when no `f`
