@@ -3,12 +3,15 @@
 //!
 //! A caller that finds its key absent takes the registry lock, and either finds a computation
 //! of the same key (and sleeps in gosync-park, keyed by the computation's state word, until it
-//! finishes, then starts over) or registers its own. A bounded waiter that gives up first leaves
-//! its park queue under the queue lock and drops its handle: the registry never held anything of
-//! it, so the computation and its other waiters go on as before. The computing caller runs `f` with no lock held, then inserts the value
-//! and unregisters in one critical section of the registry lock, so a later caller either finds
-//! the computation or finds the key in the map. If `f` panics, the registration is removed and
-//! the waiters woken all the same: they start over, and one of them runs its own `f`.
+//! finishes, then starts over) or registers its own. The computing caller runs `f` with no lock
+//! held, then inserts the value and unregisters in one critical section of the registry lock, so
+//! a later caller either finds the computation or finds the key in the map. If `f` panics, the
+//! registration is removed and the waiters woken all the same: they start over, and one of them
+//! runs its own `f`.
+//!
+//! A bounded waiter that gives up leaves its park queue under the queue lock and drops its
+//! handle to the computation: the registry never held anything of it, so the computation and its
+//! other waiters go on as before.
 //!
 //! # Notes about memory ordering
 //!
