@@ -48,7 +48,10 @@ use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::time::{Duration, Instant};
 
+use gosync_context::{Context, ContextError};
+use gosync_park::Cancellation;
 use pending::{Pending, Turn};
 use reclaim::{Len, Pinned, Reclaim};
 use resize::Tables;
@@ -377,6 +380,15 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// it. `f` runs with no lock held and may use the map, except to wait on this same key (the
     /// caller would wait for itself).
     ///
+    /// The sleep behind another caller's `f` is the one wait of this method; gosync's variants
+    /// bound it, and give the key and `f` back unused when they give up:
+    /// [`try_load_or_store_with`](Self::try_load_or_store_with) never waits,
+    /// [`try_load_or_store_with_for`](Self::try_load_or_store_with_for) and
+    /// [`try_load_or_store_with_until`](Self::try_load_or_store_with_until) give up at a
+    /// deadline, [`load_or_store_with_ctx`](Self::load_or_store_with_ctx) when a [`Context`] is
+    /// done. Each runs its own `f` (however long that takes: it is the caller's own code) when
+    /// the key is absent and nobody else is computing it.
+    ///
     /// # Panics
     ///
     /// Re-raises a panic of `f`. The key then stays absent, and the callers that were waiting
@@ -393,6 +405,177 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     where
         V: Clone,
     {
+        self.load_or_store_with_by(key, f, None, None)
+            .unwrap_or_else(|_| unreachable!("a wait without a deadline or a context gave up"))
+    }
+
+    /// As [`load_or_store_with`](Self::load_or_store_with), but never waits: when another
+    /// caller is running its `f` for `key`, gives the key and `f` back unused.
+    ///
+    /// When the key is absent and nobody is computing it, this runs `f` itself.
+    ///
+    /// # Errors
+    ///
+    /// `Err((key, f))` when another caller was running its `f` for the key.
+    ///
+    /// # Panics
+    ///
+    /// As [`load_or_store_with`](Self::load_or_store_with), when it runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gosync_map::Map::new();
+    /// assert_eq!(m.try_load_or_store_with("k", || 1).ok(), Some((1, false)));
+    /// assert_eq!(m.try_load_or_store_with("k", || 2).ok(), Some((1, true)));
+    /// ```
+    #[must_use = "the key and `f` come back unused when another caller is computing the key"]
+    pub fn try_load_or_store_with<F>(&self, key: K, f: F) -> Result<(V, bool), (K, F)>
+    where
+        F: FnOnce() -> V,
+        V: Clone,
+    {
+        self.load_or_store_with_by(key, f, Some(Instant::now()), None)
+    }
+
+    /// As [`load_or_store_with`](Self::load_or_store_with), but a wait behind another caller's
+    /// `f` gives up after `timeout`, giving the key and `f` back unused. A zero timeout is
+    /// [`try_load_or_store_with`](Self::try_load_or_store_with).
+    ///
+    /// # Errors
+    ///
+    /// `Err((key, f))` when another caller was still running its `f` for the key at the
+    /// deadline.
+    ///
+    /// # Panics
+    ///
+    /// As [`load_or_store_with`](Self::load_or_store_with), when it runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let m = gosync_map::Map::new();
+    /// match m.try_load_or_store_with_for("config", Duration::from_secs(1), || 42) {
+    ///     Ok((value, _loaded)) => assert_eq!(value, 42),
+    ///     // Still being computed elsewhere after 1 s: the key and `f` come back.
+    ///     Err((key, f)) => drop((key, f)),
+    /// }
+    /// ```
+    #[must_use = "the key and `f` come back unused when the wait gives up"]
+    pub fn try_load_or_store_with_for<F>(
+        &self,
+        key: K,
+        timeout: Duration,
+        f: F,
+    ) -> Result<(V, bool), (K, F)>
+    where
+        F: FnOnce() -> V,
+        V: Clone,
+    {
+        self.load_or_store_with_by(key, f, gosync_park::deadline_after(timeout), None)
+    }
+
+    /// As [`load_or_store_with`](Self::load_or_store_with), but a wait behind another caller's
+    /// `f` gives up at `deadline`, giving the key and `f` back unused. A past deadline is
+    /// [`try_load_or_store_with`](Self::try_load_or_store_with).
+    ///
+    /// # Errors
+    ///
+    /// `Err((key, f))` when another caller was still running its `f` for the key at the
+    /// deadline.
+    ///
+    /// # Panics
+    ///
+    /// As [`load_or_store_with`](Self::load_or_store_with), when it runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let m = gosync_map::Map::new();
+    /// let deadline = Instant::now() + Duration::from_secs(1);
+    /// assert_eq!(m.try_load_or_store_with_until(1, deadline, || "one").ok(), Some(("one", false)));
+    /// ```
+    #[must_use = "the key and `f` come back unused when the wait gives up"]
+    pub fn try_load_or_store_with_until<F>(
+        &self,
+        key: K,
+        deadline: Instant,
+        f: F,
+    ) -> Result<(V, bool), (K, F)>
+    where
+        F: FnOnce() -> V,
+        V: Clone,
+    {
+        self.load_or_store_with_by(key, f, Some(deadline), None)
+    }
+
+    /// As [`load_or_store_with`](Self::load_or_store_with), but a wait behind another caller's
+    /// `f` gives up when `ctx` is done, giving the key and `f` back unused with the context's
+    /// error.
+    ///
+    /// A context that is already done fails at once, even when the key is present (the
+    /// cancellation came first, as in x/sync); so does one done by the time a panicking `f`
+    /// sends its waiters back to start over. Once this call runs its own `f`, it finishes it
+    /// whatever the context does.
+    ///
+    /// # Errors
+    ///
+    /// `Err((key, f, error))` with the context's error ([`ContextError::Canceled`] or
+    /// [`ContextError::DeadlineExceeded`]) when it is done before the value is there.
+    ///
+    /// # Panics
+    ///
+    /// As [`load_or_store_with`](Self::load_or_store_with), when it runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{Context, ContextError};
+    ///
+    /// let m = gosync_map::Map::new();
+    /// let (ctx, cancel) = Context::background().with_cancel();
+    /// assert_eq!(m.load_or_store_with_ctx(&ctx, "k", || 1).ok(), Some((1, false)));
+    /// cancel.cancel();
+    /// let (key, _f, err) = m.load_or_store_with_ctx(&ctx, "k", || 2).unwrap_err();
+    /// assert_eq!((key, err), ("k", ContextError::Canceled));
+    /// ```
+    #[must_use = "the key and `f` come back unused when the context is done first"]
+    pub fn load_or_store_with_ctx<F>(
+        &self,
+        ctx: &Context,
+        key: K,
+        f: F,
+    ) -> Result<(V, bool), (K, F, ContextError)>
+    where
+        F: FnOnce() -> V,
+        V: Clone,
+    {
+        if let Some(err) = ctx.err() {
+            return Err((key, f, err));
+        }
+        self.load_or_store_with_by(key, f, None, Some(ctx))
+            .map_err(|(key, f)| (key, f, gosync_park::cancelled_error(ctx)))
+    }
+
+    /// Every `load_or_store_with`: the value if present; else `f`'s, if nobody else is
+    /// computing the key; else a wait for that caller and a fresh start. Gives the key and `f`
+    /// back unused when the wait reaches `deadline`, or when `cancel` is done before it would
+    /// compute or wait.
+    fn load_or_store_with_by<F>(
+        &self,
+        key: K,
+        f: F,
+        deadline: Option<Instant>,
+        cancel: Option<&dyn Cancellation>,
+    ) -> Result<(V, bool), (K, F)>
+    where
+        F: FnOnce() -> V,
+        V: Clone,
+    {
         let hash = self.hash(&key);
         // The registry lets concurrent callers compare their key with ours in place, so ours
         // stays in this slot until it moves into the map under the registry lock (`finish`):
@@ -401,22 +584,25 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         let mut key_slot = Some(key);
         let key_slot: *mut Option<K> = &mut key_slot;
         // SAFETY: `key_slot` points to the live local above; the key is taken out only at the
-        // very end, under the registry lock.
+        // very end: under the registry lock, or unregistered when giving up.
         let key: &K = unsafe { (*key_slot).as_ref() }.expect("the key is in its slot");
         loop {
             if let Some(value) = self.load_hashed(hash, key) {
-                return (value, true);
+                return Ok((value, true));
+            }
+            // A context done by now came first, even when the key is free (after a panicking
+            // `f`, say): it gives up rather than running `f`.
+            if cancel.is_some_and(|c| c.is_cancelled()) {
+                break;
             }
             let registration = match self.pending.begin(hash, key) {
-                Turn::Wait(waiter) => {
-                    waiter.wait();
-                    continue;
-                }
+                Turn::Wait(waiter) if waiter.wait(deadline, cancel) => continue,
+                Turn::Wait(_) => break,
                 Turn::Compute(registration) => registration,
             };
             // A caller that finished before we registered has stored its value by now.
             if let Some(value) = self.load_hashed(hash, key) {
-                return (value, true);
+                return Ok((value, true));
             }
             let value = f();
             // Pinned before the registry lock: a first pin may run the collector, which drops
@@ -429,8 +615,20 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
                 let key = unsafe { (*key_slot).take() }.expect("the key moves once");
                 self.load_or_store_hashed(hash, key, value, &guard)
             });
-            return (value.clone(), loaded);
+            return Ok((value.clone(), loaded));
         }
+        // SAFETY: as above; this caller gave up without registering, so nobody reads its key.
+        let key = unsafe { (*key_slot).take() }.expect("the key is given back once");
+        Err((key, f))
+    }
+
+    /// Test hook: how many callers wait for the `f` running for `key` (`None` when no `f`
+    /// runs for it). Not part of the API.
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn waiters_for(&self, key: &K) -> Option<usize> {
+        self.pending.waiters(self.hash(key), key)
     }
 
     fn load_hashed(&self, hash: u64, key: &K) -> Option<V>

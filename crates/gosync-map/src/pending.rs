@@ -2,19 +2,29 @@
 //! same absent key wait for that one `f` instead of running their own.
 //!
 //! A caller that finds its key absent takes the registry lock, and either finds a computation
-//! of the same key (and sleeps on its state word until it finishes, then starts over) or
-//! registers its own. The computing caller runs `f` with no lock held, then inserts the value
-//! and unregisters in one critical section of the registry lock, so a later caller either finds
-//! the computation or finds the key in the map. If `f` panics, the registration is removed and
-//! the waiters woken all the same: they start over, and one of them runs its own `f`.
+//! of the same key (and sleeps in gosync-park, keyed by the computation's state word, until it
+//! finishes, then starts over) or registers its own. The computing caller runs `f` with no lock
+//! held, then inserts the value and unregisters in one critical section of the registry lock, so
+//! a later caller either finds the computation or finds the key in the map. If `f` panics, the
+//! registration is removed and the waiters woken all the same: they start over, and one of them
+//! runs its own `f`.
+//!
+//! A bounded waiter that gives up leaves its park queue under the queue lock and drops its
+//! handle to the computation: the registry never held anything of it, so the computation and its
+//! other waiters go on as before.
 //!
 //! # Notes about memory ordering
 //!
 //! `state` is set to `FINISHED` with `Release` after the insert, and waiters read it with
-//! `Acquire`, so a woken waiter's next lookup sees the inserted entry.
+//! `Acquire`, so a woken waiter's next lookup sees the inserted entry. A waiter's check before it
+//! sleeps runs under the park queue lock, which the finisher takes after its store to wake the
+//! queue: either the check sees `FINISHED`, or the waiter is queued before the wake.
+
+use std::time::Instant;
 
 use gosync_mutex::Mutex;
 use gosync_park::sync::{Arc, AtomicU32, Ordering};
+use gosync_park::{Cancellation, ParkOptions, ParkResult};
 
 /// `Computation::state`: `f` is running.
 const RUNNING: u32 = 0;
@@ -28,6 +38,14 @@ struct Computation<K> {
     /// the caller keeps it in place until it unregisters under the same lock.
     key: *const K,
     state: AtomicU32,
+}
+
+impl<K> Computation<K> {
+    /// The park key its waiters sleep on: the address of its state word, which stays allocated
+    /// while any of them holds the computation.
+    fn park_key(&self) -> usize {
+        &self.state as *const AtomicU32 as usize
+    }
 }
 
 /// The registry of running computations.
@@ -55,12 +73,7 @@ impl<K: Eq> Pending<K> {
     /// `key` must stay where it is until the registration is finished or dropped.
     pub(crate) fn begin<'a>(&'a self, hash: u64, key: &K) -> Turn<'a, K> {
         let mut running = self.running.lock();
-        let same = running.iter().find(|c| {
-            // SAFETY: registered computations' keys stay in place until unregistered, which
-            // happens under the lock we hold.
-            c.hash == hash && unsafe { &*c.key } == key
-        });
-        if let Some(computation) = same {
+        if let Some(computation) = Self::find(&running, hash, key) {
             return Turn::Wait(Waiter(Arc::clone(computation)));
         }
         let computation = Arc::new(Computation {
@@ -75,17 +88,68 @@ impl<K: Eq> Pending<K> {
             unregistered: false,
         })
     }
+
+    /// The registered computation of `key`; `running` is the locked registry.
+    fn find<'r>(
+        running: &'r [Arc<Computation<K>>],
+        hash: u64,
+        key: &K,
+    ) -> Option<&'r Arc<Computation<K>>> {
+        running.iter().find(|c| {
+            // SAFETY: registered computations' keys stay in place until unregistered, which
+            // happens under the registry lock, held by our caller.
+            c.hash == hash && unsafe { &*c.key } == key
+        })
+    }
+
+    /// How many callers wait for the computation of `key`, or `None` when none runs: every
+    /// handle to a computation but the registry's and its runner's is a waiter's.
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
+    pub(crate) fn waiters(&self, hash: u64, key: &K) -> Option<usize> {
+        let running = self.running.lock();
+        Self::find(&running, hash, key).map(|c| Arc::strong_count(c) - 2)
+    }
 }
 
 /// A caller's wait for another caller's `f`.
 pub(crate) struct Waiter<K>(Arc<Computation<K>>);
 
 impl<K> Waiter<K> {
-    /// Sleeps until the computation finishes (returned or panicked).
-    pub(crate) fn wait(self) {
-        // Acquire: pairs with the Release in `Registration::drop`.
-        while self.0.state.load(Ordering::Acquire) == RUNNING {
-            gosync_park::wait(&self.0.state, RUNNING);
+    /// Sleeps until the computation finishes (returned or panicked): `true`; or gives up when
+    /// `deadline` passes or `cancel` is done first: `false`. A past deadline gives up at once
+    /// unless the computation has finished; one that finishes just as the wait gives up counts
+    /// as finished.
+    pub(crate) fn wait(
+        &self,
+        deadline: Option<Instant>,
+        cancel: Option<&dyn Cancellation>,
+    ) -> bool {
+        let computation = &*self.0;
+        let options = ParkOptions {
+            deadline,
+            cancel,
+            ..ParkOptions::default()
+        };
+        loop {
+            // Acquire: pairs with the Release in `Registration::wake`.
+            if computation.state.load(Ordering::Acquire) != RUNNING {
+                return true;
+            }
+            if deadline.is_some_and(gosync_park::deadline_passed) {
+                return false;
+            }
+            let result = gosync_park::park(
+                computation.park_key(),
+                options,
+                // Relaxed: under the queue lock, which `wake` takes after its store.
+                || computation.state.load(Ordering::Relaxed) == RUNNING,
+                || {},
+                |_, _| {},
+            );
+            if matches!(result, ParkResult::TimedOut | ParkResult::Cancelled) {
+                // Acquire: as above.
+                return computation.state.load(Ordering::Acquire) != RUNNING;
+            }
         }
     }
 }
@@ -117,7 +181,7 @@ impl<K> Registration<'_, K> {
     fn wake(&self) {
         // Release: pairs with the waiters' Acquire, after the insert.
         self.computation.state.store(FINISHED, Ordering::Release);
-        gosync_park::wake_all(&self.computation.state);
+        gosync_park::unpark_all(self.computation.park_key(), 0);
     }
 }
 

@@ -396,3 +396,40 @@ fn update_vs_delete_and_restore_applies_to_the_current_entry() {
         assert_eq!(m.len(), 6);
     });
 }
+
+// A bounded waiter beside an unbounded one while `f` completes. The waiters start from inside
+// `f`, so both find the computation registered (or, later, the key stored); the bounded one's
+// deadline fires at its first look in the park (loom has no clock), so it gives up, or finds the
+// computation done first. Either way `f` ran once, every value returned is the stored one, the
+// unbounded waiter is woken, and no registration is left behind.
+#[test]
+fn bounded_waiter_gives_up_beside_an_unbounded_one_while_f_completes() {
+    loom::model(|| {
+        let m = Arc::new(CountMap::default());
+        let mut waiters = None;
+        let mine = m.load_or_store_with(1, || {
+            let unbounded = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || m.load_or_store_with(1, || unreachable!("f is running")))
+            };
+            let bounded = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    let far = std::time::Duration::from_secs(3600);
+                    m.try_load_or_store_with_for(1, far, || unreachable!("f is running"))
+                        .map_err(|(key, _f)| key)
+                })
+            };
+            waiters = Some((unbounded, bounded));
+            10
+        });
+        assert_eq!(mine, (10, false));
+        let (unbounded, bounded) = waiters.unwrap();
+        assert_eq!(unbounded.join().unwrap(), (10, true));
+        match bounded.join().unwrap() {
+            Ok(result) => assert_eq!(result, (10, true)),
+            Err(key) => assert_eq!(key, 1),
+        }
+        assert_eq!(m.waiters_for(&1), None);
+    });
+}
