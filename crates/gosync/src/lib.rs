@@ -29,10 +29,8 @@
 //! there. A zero timeout or a past deadline still succeeds when the thing is free at once; a
 //! context already done fails at once, even then. The exceptions: [`Once::call_once`] (Go's
 //! `Do` has no variants) and the functions from [`once_func`] and [`once_value`] (a call
-//! waits behind a first call still running, as Go's), [`Map::load_or_store_with`] (its wait
-//! for another caller's function has no bounded form yet), and retaking a lock the caller
-//! already owns (a guard's `unlocked`, the end of a [`Cond`] wait), which must return holding
-//! it.
+//! waits behind a first call still running, as Go's), and retaking a lock the caller already
+//! owns (a guard's `unlocked`, the end of a [`Cond`] wait), which must return holding it.
 //!
 //! # Examples
 //!
