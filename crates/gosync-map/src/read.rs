@@ -12,8 +12,9 @@
 //! returns the entry only if the slot's tag is still the same: an entry stored into a slot whose
 //! old tag the first load saw (the key deleted and stored again into the same slot) is not
 //! returned before its own tag is published, so a later lookup never misses what an earlier one
-//! returned. Each lookup thus sees every write at one point in time (the tag store for an insert,
-//! the slot store for a removal or a replacement).
+//! returned. Each lookup thus sees every write at one point in time (for an insert, the tag's
+//! publication: the unlock in a chain's head, a store in an overflow bucket; for a removal or a
+//! replacement, the slot store).
 //!
 //! # Notes about memory ordering
 //!
