@@ -7,15 +7,25 @@
 //! there. No lock, no retry, no write to shared memory.
 //!
 //! A key is present while its slot holds its entry and the slot's tag is set: an insert stores
-//! the slot before the tag, a removal clears the slot before the tag, so a reader that trusts
-//! only slots with a set tag and checks the entry's key sees every write at one point in time
-//! (the tag store for an insert, the slot store for a removal or a replacement).
+//! the slot before the tag, a removal clears the slot before the tag. A reader trusts only slots
+//! whose tag it saw set, checks the entry's key, and then loads the bucket's header again and
+//! returns the entry only if the slot's tag is still the same: an entry stored into a slot whose
+//! old tag the first load saw (the key deleted and stored again into the same slot) is not
+//! returned before its own tag is published, so a later lookup never misses what an earlier one
+//! returned. Each lookup thus sees every write at one point in time (for an insert, the tag's
+//! publication: the unlock in a chain's head, a store in an overflow bucket; for a removal or a
+//! replacement, the slot store).
 //!
 //! # Notes about memory ordering
 //!
 //! - The header, slots, overflow links, the root and `next` are loaded `Acquire`, pairing with
-//!   the `Release` stores in `write.rs` and `resize.rs`: an entry, a bucket or a table is seen
-//!   fully built, and a chain marked `MOVED` is seen copied into `next`.
+//!   the `Release` writes that publish them: a head's tags and `MOVED` by the chain lock's unlock
+//!   (`Bucket::unlock`, in `table.rs`), an overflow bucket's tags, the slots and the links by
+//!   stores in `write.rs` and `resize.rs`. So an entry, a bucket or a table is seen fully built,
+//!   and a chain marked `MOVED` is seen copied into `next`.
+//! - The second load of a bucket's header (`find_in_chain`) comes after the `Acquire` load of
+//!   the slot: it sees at least the header as it was when the writer that stored the entry took
+//!   the lock, so a tag seen set there is the entry's own (or a later one's).
 //! - Entries and buckets stay allocated while the reader is pinned (see `table.rs`, `retire`).
 
 use std::borrow::Borrow;
@@ -24,7 +34,7 @@ use crossbeam_epoch::Guard;
 use gosync_park::sync::Ordering;
 
 use crate::resize::Tables;
-use crate::table::{matching, occupied, tag, Bucket, Entry, Table, MOVED};
+use crate::table::{matching, occupied, tag, tag_bits, Bucket, Entry, Table, MOVED};
 
 /// An entry and where it is: the bucket and slot a writer changes to replace or remove it.
 pub(crate) struct Found<'g, K, V> {
@@ -36,8 +46,12 @@ pub(crate) struct Found<'g, K, V> {
 }
 
 /// The entry of `key` in the chain starting at `head`, whose header was loaded as `header`.
+///
+/// `UNDER_LOCK`: the caller holds the chain's lock (its `header` includes its own unpublished
+/// changes), so nothing changes under it. A lock-free caller gets an entry only if its slot's
+/// tag is still set after the entry was read (see the notes at the top).
 #[inline]
-pub(crate) fn find_in_chain<'g, K, V, Q>(
+pub(crate) fn find_in_chain<'g, K, V, Q, const UNDER_LOCK: bool>(
     head: &'g Bucket<K, V>,
     mut header: u64,
     hash: u64,
@@ -66,14 +80,23 @@ where
             let entry = entry.reached();
             // The key alone: its tag matched, and the hash is the entry's last field, which
             // may lie on the next cache line (see `Entry`).
-            if entry.key.borrow() == key {
-                return Some(Found {
-                    entry,
-                    ptr,
-                    bucket,
-                    slot,
-                });
+            if entry.key.borrow() != key {
+                continue;
             }
+            // Acquire: as the first load; the same cache line, just read. A tag cleared since
+            // (the key removed, or removed and stored again here with its tag not yet published)
+            // means the key was absent at that instant: skip the entry.
+            if !UNDER_LOCK
+                && tag_bits(bucket.header.load(Ordering::Acquire), slot) != tag_bits(header, slot)
+            {
+                continue;
+            }
+            return Some(Found {
+                entry,
+                ptr,
+                bucket,
+                slot,
+            });
         }
     }
     None
@@ -106,11 +129,12 @@ impl<K, V> Tables<K, V> {
         let mut table = self.root(guard);
         loop {
             let head = table.head(hash);
-            // Acquire: pairs with the Release stores of the header (a tag after its slot,
-            // `MOVED` after the chain was copied).
+            // Acquire: pairs with the unlock that published the head's tags and `MOVED` (after
+            // the slots, and after the chain was copied).
             let header = head.header.load(Ordering::Acquire);
             if header & MOVED == 0 {
-                return find_in_chain(head, header, hash, key, guard).map(|found| found.entry);
+                return find_in_chain::<_, _, _, false>(head, header, hash, key, guard)
+                    .map(|found| found.entry);
             }
             table = next_table(table, guard);
         }

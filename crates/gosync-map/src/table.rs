@@ -248,7 +248,13 @@ impl<K, V> Bucket<K, V> {
     ///
     /// # Safety
     ///
-    /// The caller locked this chain with [`Bucket::lock`] and has not unlocked it.
+    /// The caller locked this chain with [`Bucket::lock`] and has not unlocked it since, and
+    /// `delta` is exactly the sum of its own changes to the head's header since that lock: a tag
+    /// set into a byte that was empty, minus a tag it removed, and `MOVED` only from the resize
+    /// that has copied the chain into `next`. Anything else corrupts the header for readers, who
+    /// ignore the lock bits and trust it: a stray `MOVED` sends them to a null `next`, a wrong
+    /// tag makes them skip a present key, and a second unlock borrows from the bits above
+    /// `LOCKED` (checked: it panics, after the damage).
     #[inline]
     pub(crate) unsafe fn unlock(&self, delta: u64) {
         // Release: pairs with the Acquire of the next lock, and with the readers' Acquire loads
@@ -256,16 +262,22 @@ impl<K, V> Bucket<K, V> {
         let header = self
             .header
             .fetch_add(delta.wrapping_sub(LOCKED), Ordering::Release);
-        debug_assert!(header & LOCKED != 0, "unlocking a chain that is not locked");
-        if header & PARKED != 0 {
-            self.unlock_slow();
+        // One branch for both the check and the waiters: the fast path tests the two bits.
+        if header & (LOCKED | PARKED) != LOCKED {
+            self.unlock_slow(header);
         }
     }
 
-    /// Wakes one thread waiting for the lock, and clears `PARKED` if it was the last.
+    /// Checks that the unlock found the chain locked (`header`, as it was before), then wakes
+    /// one thread waiting for the lock and clears `PARKED` if it was the last.
     #[cold]
     #[inline(never)]
-    fn unlock_slow(&self) {
+    fn unlock_slow(&self, header: u64) {
+        assert!(
+            header & LOCKED != 0,
+            "gosync-map: a chain lock was unlocked while not locked (a double unlock); \
+             the chain's header is corrupt"
+        );
         unpark_one(self.park_key(), |woken| {
             if !woken.have_more {
                 self.header.clear_parked(PARKED);

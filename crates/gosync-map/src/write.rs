@@ -2,9 +2,9 @@
 //!
 //! A writer finds its key's chain in the root table, locks the chain's head (two bits of its
 //! header: see `Bucket::lock`) and, if a resize marked the chain `MOVED` meanwhile, unlocks it
-//! and goes on to the same hash's chain in the next table. Holding the lock it looks for the key (running the
-//! user's `Eq`: a panic unwinds through `Locked`'s drop, which unlocks, before anything
-//! changed), then:
+//! and goes on to the same hash's chain in the next table. Holding the lock it looks for the key
+//! (running the user's `Eq`: a panic unwinds through `Locked`'s drop, which unlocks, before
+//! anything changed), then:
 //!
 //! - **insert**: stores the entry in the chain's first empty slot, then its tag; or, when the
 //!   chain is full, links a new overflow bucket holding it at the chain's end;
@@ -149,7 +149,7 @@ impl<'g, K, V> Locked<'g, K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        find_in_chain(self.head, self.header(), self.hash, key, self.pin)
+        find_in_chain::<_, _, _, true>(self.head, self.header(), self.hash, key, self.pin)
     }
 
     /// Publishes `entry`, whose key is not in the chain, and unlocks.

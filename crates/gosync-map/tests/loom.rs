@@ -7,7 +7,8 @@
 //! reader finds it through a moved chain of the old table, and its block is reused only after
 //! that), two `load_or_store_with` callers for one absent key, and `update` racing a resize and
 //! another `update` (no increment lost) or a delete and re-store of its key (never applied to a
-//! stale entry).
+//! stale entry), a delete and re-store racing two loads (a later load never misses what an
+//! earlier one returned), and three writers of one chain with two of them asleep on its lock.
 //!
 //! A map starts with one bucket of six slots, so six keys fill it and a seventh overflows the
 //! chain and grows the table. Two writers of one chain contend for its lock, which parks
@@ -431,5 +432,52 @@ fn bounded_waiter_gives_up_beside_an_unbounded_one_while_f_completes() {
             Err(key) => assert_eq!(key, 1),
         }
         assert_eq!(m.waiters_for(&1), None);
+    });
+}
+
+#[test]
+fn delete_and_restore_vs_two_loads_is_linearizable() {
+    // The restore takes the slot the delete emptied and publishes its tag at its unlock: a load
+    // that saw the old tag and then finds the new entry in the slot must not return it before
+    // the unlock, or a later load (which finds the tag clear) would miss what an earlier one saw.
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let m = Arc::new(TestMap::default());
+        m.store(1, Value::new(10, &drops));
+        let writer = {
+            let (m, drops) = (Arc::clone(&m), Arc::clone(&drops));
+            thread::spawn(move || {
+                m.delete(&1);
+                m.store(1, Value::new(11, &drops));
+            })
+        };
+        let first = m.load_with(&1, Value::get);
+        let second = m.load_with(&1, Value::get);
+        assert!(
+            !(first == Some(11) && second.is_none()),
+            "a load returned {first:?}, a later one {second:?}"
+        );
+        writer.join().unwrap();
+        assert_eq!(contents(&m), [(1, 11)]);
+    });
+}
+
+#[test]
+fn three_writers_of_one_chain_two_parked_at_once() {
+    // Under loom a writer that finds the chain locked parks at once: with the lock held, both
+    // others can be asleep on it, so the first unlock wakes one and keeps `PARKED` set for the
+    // other, whose wake comes from a later unlock. No store is lost, nobody sleeps forever.
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let m = Arc::new(TestMap::default());
+        let first = spawn_store(&m, &drops, 1, 10);
+        let second = spawn_store(&m, &drops, 2, 20);
+        m.store(3, Value::new(30, &drops));
+        first.join().unwrap();
+        second.join().unwrap();
+        assert_eq!(contents(&m), [(1, 10), (2, 20), (3, 30)]);
+        assert_eq!(m.len(), 3);
     });
 }
