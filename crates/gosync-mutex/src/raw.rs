@@ -19,7 +19,7 @@ use gosync_context::{Context, ContextError};
 use gosync_park::sync::{AtomicU8, Ordering};
 use gosync_park::{
     cancelled_error, deadline_passed, park, unpark_one, Cancellation, ParkOptions, ParkResult,
-    ParkedBits, SpinWait, WaitClock,
+    ParkedBits, SpinWait, WaitClock, STARVATION_THRESHOLD,
 };
 
 /// `state`: some thread holds the lock.
@@ -28,10 +28,6 @@ const LOCKED: u8 = 0b001;
 const PARKED: u8 = 0b010;
 /// `state`: starvation mode; unlock hands the lock to the head waiter, newcomers queue.
 const STARVING: u8 = 0b100;
-
-/// How long a waiter may go without the lock before it switches the mutex to starvation mode
-/// (Go's `starvationThresholdNs`). Under loom a [`WaitClock`] counts wake-ups instead.
-const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
 
 /// Whether a thread that sees `state` may take the lock with a CAS. In starvation mode the lock
 /// is handed over, never left to newcomers: between an unlock's `fetch_sub` and its hand-off
@@ -111,14 +107,14 @@ pub struct RawMutex {
 impl RawMutex {
     /// The unpark token of a plain wake-up: the lock was released, and the woken thread must lock
     /// it again (with [`lock`](Self::lock)), possibly racing other threads.
-    pub const TOKEN_NORMAL: usize = 0;
+    pub const TOKEN_NORMAL: usize = gosync_park::TOKEN_NORMAL;
 
     /// The unpark token of a hand-off: the unlocking thread passed the lock to the woken thread
     /// without releasing it. The woken thread owns the lock and must not lock it again.
     ///
     /// A condition variable whose waiters were requeued onto [`key`](Self::key) sees this token
     /// (or [`TOKEN_NORMAL`](Self::TOKEN_NORMAL)) as the result of its own park.
-    pub const TOKEN_HANDOFF: usize = 1;
+    pub const TOKEN_HANDOFF: usize = gosync_park::TOKEN_HANDOFF;
 
     gosync_park::const_unless_loom! {
         /// Creates an unlocked lock. A `const fn`, so it can initialise a `static`.
@@ -442,23 +438,9 @@ impl RawMutex {
     /// feature, which is not part of the API (see `gosync_park::model`).
     #[cfg(any(gosync_loom, feature = "test-hooks"))]
     pub fn force_starvation(&self) -> bool {
-        use gosync_park::{unpark_filter, FilterOp};
-        let mut switched = false;
-        // Stop at once: this only borrows the bucket lock, to change the mode under it.
-        unpark_filter(
-            self.key(),
-            |_| FilterOp::Stop,
-            |result| {
-                // Relaxed: under the bucket lock, as every change of the mode bits.
-                let state = self.state.load(Ordering::Relaxed);
-                if result.have_more && !is_free(state) {
-                    self.state.fetch_or(PARKED | STARVING, Ordering::Relaxed);
-                    switched = true;
-                }
-                Self::TOKEN_NORMAL
-            },
-        );
-        switched
+        gosync_park::mark_if_parked(&self.state, self.key(), PARKED | STARVING, |state| {
+            !is_free(state)
+        })
     }
 
     /// Whether the mark "threads are queued" (or the starvation mode, which implies it) is set.

@@ -12,9 +12,10 @@
 //!   wake-ups), hand-off tokens (the releaser decides, under the lock, what the woken thread
 //!   gets), deadlines, [`Cancellation`] (a `Context`), queueing at the head, and requeueing.
 //! - **The protocol around a park** ([`park_while`], [`ParkedBits`], [`unlocked`],
-//!   [`RelockOnDrop`], [`cancelled_error`], [`ContextError`]) and **time** ([`deadline_after`],
-//!   [`deadline_passed`], [`earliest_deadline`], [`WaitClock`]): what every primitive does
-//!   around a wait, written once.
+//!   [`RelockOnDrop`], [`cancelled_error`], [`ContextError`], the hand-off tokens
+//!   [`TOKEN_NORMAL`] and [`TOKEN_HANDOFF`], [`mark_if_parked`]) and **time**
+//!   ([`deadline_after`], [`deadline_passed`], [`earliest_deadline`], [`WaitClock`],
+//!   [`STARVATION_THRESHOLD`]): what every primitive does around a wait, written once.
 //! - **Spinning** ([`SpinWait`] and the adaptive spin inside every wait): see [`spin`].
 //! - **Loom** ([`model`]): everything that differs under `--cfg gosync_loom`, in one place,
 //!   and [`const_unless_loom!`] for `const` constructors.
@@ -59,12 +60,17 @@ mod time;
 mod word;
 
 pub use facade::{cell, hint, sync, thread};
-pub use protocol::{cancelled_error, park_while, unlocked, ContextError, ParkedBits, RelockOnDrop};
+pub use protocol::{
+    cancelled_error, mark_if_parked, park_while, unlocked, ContextError, ParkedBits, RelockOnDrop,
+    TOKEN_HANDOFF, TOKEN_NORMAL,
+};
 pub use queue::{
     park, unpark_all, unpark_filter, unpark_one, unpark_requeue, Cancellation, FilterOp,
     ParkOptions, ParkResult, RequeueOp, UnparkResult, Waker,
 };
 pub use spin::SpinWait;
 pub use ticket::{thread_identity, thread_ticket};
-pub use time::{deadline_after, deadline_passed, earliest_deadline, WaitClock};
+pub use time::{
+    deadline_after, deadline_passed, earliest_deadline, WaitClock, STARVATION_THRESHOLD,
+};
 pub use word::{wait, wake_all, wake_one};

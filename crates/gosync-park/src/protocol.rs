@@ -13,7 +13,7 @@ use std::fmt;
 use std::ops::{BitAnd, BitOr};
 
 use crate::facade::sync::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use crate::{park, Cancellation, ParkOptions, ParkResult};
+use crate::{park, unpark_filter, Cancellation, FilterOp, ParkOptions, ParkResult};
 
 /// A primitive's state word with "threads are parked" bits: the two steps of the park protocol
 /// that every primitive shares (`docs/park.md`, "The protocol a primitive follows").
@@ -164,6 +164,74 @@ pub fn park_while<W: ParkedBits + ?Sized>(
             }
         },
     )
+}
+
+/// The unpark token of a plain wake-up: the woken thread must try again for what it waits for,
+/// possibly racing running threads. For locks that also hand themselves over
+/// ([`TOKEN_HANDOFF`]).
+///
+/// # Examples
+///
+/// See [`TOKEN_HANDOFF`].
+pub const TOKEN_NORMAL: usize = 0;
+
+/// The unpark token of a hand-off: the waker kept the lock locked and passed it to the woken
+/// thread, which owns it on return from [`park`] and must not lock it again. The starvation mode
+/// of gosync's mutex and of a map's chain lock ends a waiter's wait with it once the waiter has
+/// waited longer than [`STARVATION_THRESHOLD`](crate::STARVATION_THRESHOLD).
+///
+/// # Examples
+///
+/// ```
+/// use gosync_park::{park, unpark_one, ParkOptions, ParkResult, TOKEN_HANDOFF};
+///
+/// let key = 0x6000;
+/// std::thread::scope(|s| {
+///     let waiter = s.spawn(|| park(key, ParkOptions::default(), || true, || {}, |_, _| {}));
+///     // Hand over as soon as the waiter is queued (the callback hears whether it was).
+///     while unpark_one(key, |_| TOKEN_HANDOFF).unparked == 0 {
+///         std::thread::yield_now();
+///     }
+///     assert_eq!(waiter.join().unwrap(), ParkResult::Unparked(TOKEN_HANDOFF));
+/// });
+/// ```
+pub const TOKEN_HANDOFF: usize = 1;
+
+/// Sets `bits` in `word` if a thread is parked on `key` and `busy(state)` holds, under the
+/// queue's lock; returns whether it did.
+///
+/// For test hooks that switch a lock into a mode its waiters would enter by themselves only after
+/// a while (a mutex's starvation mode), so that tests and loom models reach it deterministically.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_park::sync::AtomicU32;
+///
+/// const HELD: u32 = 1;
+/// const STARVING: u32 = 4;
+/// let word = AtomicU32::new(HELD);
+/// // Nobody is parked on the key: nothing is marked.
+/// assert!(!gosync_park::mark_if_parked(&word, 0x7000, STARVING, |s| s & HELD != 0));
+/// assert_eq!(word.into_inner(), HELD);
+/// ```
+pub fn mark_if_parked<W: ParkedBits + ?Sized>(
+    word: &W,
+    key: usize,
+    bits: W::Bits,
+    busy: impl FnMut(W::Bits) -> bool,
+) -> bool {
+    let mut marked = false;
+    // Stops at once: this only borrows the queue's lock to change the word under it.
+    unpark_filter(
+        key,
+        |_| FilterOp::Stop,
+        |result| {
+            marked = result.have_more && word.set_parked_while(bits, busy);
+            TOKEN_NORMAL
+        },
+    );
+    marked
 }
 
 /// Takes a released lock back when dropped, also while unwinding: the guard a lock's

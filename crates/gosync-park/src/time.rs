@@ -67,6 +67,21 @@ pub fn earliest_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Insta
     }
 }
 
+/// How long a waiter may go without the lock it waits for before the lock is handed to it
+/// directly (Go's `starvationThresholdNs`): the starvation mode of gosync's mutex and of a map's
+/// chain lock. Measured with [`WaitClock`], which counts wake-ups instead under loom.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_park::{WaitClock, STARVATION_THRESHOLD};
+///
+/// let mut clock = WaitClock::start();
+/// // Woken at once: not starving yet.
+/// assert!(!clock.woken_after(STARVATION_THRESHOLD * 60_000));
+/// ```
+pub const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
+
 /// How long a waiter has been waiting, from its first park: what a primitive's fairness rule
 /// measures (Go's mutex switches to starvation mode after a waiter waited 1 ms).
 ///

@@ -88,6 +88,10 @@ use std::time::Instant;
 use gosync_context::Context;
 use gosync_park::sync::{AtomicUsize, Ordering};
 use gosync_park::{Cancellation, ParkOptions};
+// Unpark tokens, gosync-park's shared pair: `TOKEN_RETRY` (a plain wake-up) says try again;
+// `TOKEN_HANDOFF` says the releaser gave the waiter what it wanted, so it holds the lock (a writer
+// still waits for the readers inside to leave).
+use gosync_park::{TOKEN_HANDOFF, TOKEN_NORMAL as TOKEN_RETRY};
 
 use crate::shards::ReaderShards;
 
@@ -147,12 +151,6 @@ const DRAIN_KEY: usize = 2;
 /// Park tokens on the writer key: what the waiter wants.
 const WANTS_WRITE: usize = 0;
 const WANTS_UPGRADABLE: usize = 1;
-
-/// Unpark tokens: try again.
-const TOKEN_RETRY: usize = 0;
-/// Unpark tokens: the releaser gave the waiter what it wanted; it holds the lock (a writer still
-/// waits for the readers inside to leave).
-const TOKEN_HANDOFF: usize = 1;
 
 /// What a writer holding `WRITER` finds of the readers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

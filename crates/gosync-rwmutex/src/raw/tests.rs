@@ -172,37 +172,13 @@ fn reader_overflow_panics() {
     raw.lock_shared();
 }
 
-std::thread_local! {
-    static LAST_PANIC_AT: std::cell::Cell<Option<(String, u32)>> = const { std::cell::Cell::new(None) };
-}
-
-/// Runs `f`, which must panic, and returns the file and line the panic names.
-fn panic_location(f: impl FnOnce()) -> (String, u32) {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| {
-        let report = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let at = info.location().map(|l| (l.file().to_owned(), l.line()));
-            LAST_PANIC_AT.with(|last| last.set(at));
-            report(info);
-        }));
-    });
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    assert!(result.is_err(), "no panic");
-    LAST_PANIC_AT
-        .with(std::cell::Cell::take)
-        .expect("the hook saw the panic")
-}
-
 /// Asserts that `$call` panics, naming the line it is written on.
 macro_rules! assert_panics_here {
     ($call:expr) => {
-        assert_eq!(
-            panic_location(|| {
-                let _held = $call;
-            }),
-            (file!().to_owned(), line!())
-        )
+        let (file, line, _) = gosync_testkit::panic_site(|| {
+            let _held = $call;
+        });
+        assert_eq!((file.as_str(), line), (file!(), line!()))
     };
 }
 
