@@ -11,7 +11,8 @@
 //! - [`spawn_with`] starts a thread on its own handle of a shared value.
 //! - [`wait_until`] yields (never sleeps) until a condition holds, failing after [`LIMIT`].
 //! - [`panic_message`] is the text of a caught panic, for comparing with Go's panic texts;
-//!   [`panic_site`] also gives the file and line it points at.
+//!   [`panic_site`] also gives the file and line it points at; [`quiet_panics`] keeps a stress
+//!   test's thousands of expected panics out of the output.
 //! - [`scaled`] picks an iteration or thread count: the full one normally, a small one under
 //!   miri, which runs code thousands of times slower.
 //!
@@ -41,7 +42,7 @@
 
 use std::any::Any;
 use std::panic;
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -247,8 +248,7 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// assert_eq!((file.as_str(), at, message.as_str()), (file!(), line, "refused"));
 /// ```
 pub fn panic_site(f: impl FnOnce()) -> (String, u32, String) {
-    static HOOK: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = HOOK.lock().unwrap_or_else(PoisonError::into_inner);
+    let _one_at_a_time = hook_lock();
     let site = Arc::new(Mutex::new(None));
     let hook_site = Arc::clone(&site);
     let me = thread::current().id();
@@ -269,6 +269,62 @@ pub fn panic_site(f: impl FnOnce()) -> (String, u32, String) {
         .clone()
         .expect("the hook saw the panic");
     (file, line, message)
+}
+
+/// Runs `f` with every panic whose message is `expected` kept out of the output, on any
+/// thread, and returns what `f` returns; every other panic is reported as usual.
+///
+/// For stress tests that provoke a misuse panic thousands of times (and catch each one) while
+/// other threads behave: printed, those panics would bury the report of a real failure.
+///
+/// The panic hook is process-wide: the lock [`panic_site`] takes serialises these swaps too, so
+/// the tests of one binary can use both (one at a time: `f` must not call either, the lock is
+/// not re-entrant), and the previous hook is back when `f` returns or panics.
+///
+/// # Panics
+///
+/// With `f`'s own panic (original payload), once the hook is restored.
+///
+/// # Examples
+///
+/// ```
+/// use std::panic::catch_unwind;
+///
+/// use gosync_testkit::quiet_panics;
+///
+/// let caught = quiet_panics("sync: negative WaitGroup counter", || {
+///     (0..1000)
+///         .filter(|_| catch_unwind(|| panic!("sync: negative WaitGroup counter")).is_err())
+///         .count()
+/// });
+/// assert_eq!(caught, 1000);
+/// ```
+pub fn quiet_panics<T>(expected: &str, f: impl FnOnce() -> T) -> T {
+    let _one_at_a_time = hook_lock();
+    let previous = Arc::new(panic::take_hook());
+    let report = Arc::clone(&previous);
+    let expected = expected.to_owned();
+    panic::set_hook(Box::new(move |info| {
+        if panic_message(info.payload()) != expected {
+            report(info);
+        }
+    }));
+    // Unwind safety is the test's to mind: a panic of `f` only passes through.
+    let result = panic::catch_unwind(panic::AssertUnwindSafe(f));
+    // Taking our hook back drops it, and its handle on the previous one, once no panic runs it.
+    drop(panic::take_hook());
+    match Arc::try_unwrap(previous) {
+        Ok(previous) => panic::set_hook(previous),
+        Err(shared) => panic::set_hook(Box::new(move |info| shared(info))),
+    }
+    result.unwrap_or_else(|payload| panic::resume_unwind(payload))
+}
+
+/// The lock that keeps the tests of one binary from swapping the process-wide panic hook under
+/// each other ([`panic_site`], [`quiet_panics`]).
+fn hook_lock() -> MutexGuard<'static, ()> {
+    static HOOK: Mutex<()> = Mutex::new(());
+    HOOK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Under miri, makes panics print their message without a backtrace, for tests that panic on
@@ -437,6 +493,40 @@ mod tests {
         assert_eq!(panic_message(&*caught), "owned");
         let caught = catch_unwind(|| panic_any(3_i32)).unwrap_err();
         assert_eq!(panic_message(&*caught), "");
+    }
+
+    #[test]
+    fn quiet_panics_keeps_only_the_expected_message_quiet() {
+        static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        let seen = || SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+        let previous = {
+            let _one_at_a_time = hook_lock();
+            let previous = panic::take_hook();
+            panic::set_hook(Box::new(move |info| {
+                seen().push(panic_message(info.payload()))
+            }));
+            previous
+        };
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            quiet_panics("quiet", || {
+                assert!(thread::spawn(|| panic!("quiet")).join().is_err());
+                panic!("loud");
+            })
+        }))
+        .unwrap_err();
+        assert_eq!(panic_message(&*caught), "loud");
+        let _ = catch_unwind(|| panic!("after"));
+        {
+            let _one_at_a_time = hook_lock();
+            panic::set_hook(previous);
+        }
+        // Other tests of this binary may panic meanwhile: only these three messages count.
+        let ours: Vec<String> = seen()
+            .iter()
+            .filter(|m| ["quiet", "loud", "after"].contains(&m.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(ours, ["loud", "after"]);
     }
 
     #[test]

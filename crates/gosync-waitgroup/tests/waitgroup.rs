@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use gosync_context::{Context, ContextError};
-use gosync_testkit::{panic_message, scaled, within, LIMIT};
+use gosync_testkit::{panic_message, panic_site, scaled, within, LIMIT};
 use gosync_waitgroup::{GoPanics, WaitGroup};
 
 /// Go's `testWaitGroup`: `n` workers check in on one group, then wait on a second group that
@@ -447,27 +447,10 @@ fn done_guard_without_add_panics_unless_already_panicking() {
     assert_eq!(wg.count(), 0);
 }
 
-thread_local! {
-    /// Where this thread's last panic was raised, as the panic hook saw it.
-    static LAST_PANIC_AT: std::cell::Cell<Option<(String, u32)>> =
-        const { std::cell::Cell::new(None) };
-}
-
-/// Runs `f`, which must panic, and returns the file and line the panic names.
+/// The file and line the panic of `f` names.
 fn panic_location(f: impl FnOnce()) -> (String, u32) {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| {
-        let report = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            let at = info.location().map(|l| (l.file().to_owned(), l.line()));
-            LAST_PANIC_AT.with(|last| last.set(at));
-            report(info);
-        }));
-    });
-    assert!(panic::catch_unwind(AssertUnwindSafe(f)).is_err());
-    LAST_PANIC_AT
-        .with(std::cell::Cell::take)
-        .expect("the hook saw the panic")
+    let (file, line, _) = panic_site(f);
+    (file, line)
 }
 
 #[test]
