@@ -64,9 +64,31 @@ use write::Locked;
 /// Keys are hashed with `S` (by default [`RandomState`], as `HashMap`) into a table of buckets
 /// that doubles as the map grows (it never shrinks). A value is never changed in place: a store
 /// publishes a new entry and the old one is dropped once no reader can still see it, on
-/// whichever thread the epoch collector runs it (after the thread that removed it has removed
-/// 63 more from this map), and at the latest when the map drops. Every stored value is dropped
-/// exactly once.
+/// whichever thread the epoch collector runs it, and at the latest when the map drops. Every
+/// stored value is dropped exactly once. A removed entry first waits in its thread's batch
+/// (about 6 KB of entries, 16 to 256 of them) until that thread has removed enough more from
+/// this map to fill it (up to 255 more); the batch of a thread that exits waits until the map
+/// drops, or until a new thread takes over the exited one's registration and fills it. A full
+/// batch then waits for the grace period and for a later collection, which threads using the
+/// map run as they go. Each thread keeps a stock of its own for this map until the map drops:
+/// up to a batch of spare entry blocks and three vectors of a batch's length (12 KB for a `u64`
+/// key and value, 16 blocks at least for large entries), besides its batch; the map keeps up to
+/// 4 batches of spare blocks (1,024 for small entries, 64 at least).
+///
+/// A key's or value's `Drop` that panics while the collector drops a batch does not stop the
+/// other drops: the rest of that batch and every other batch are still dropped. The map keeps
+/// the panic (the first one only; later ones are discarded) and raises it again from the next
+/// write to see it, on any thread ([`store`](Self::store), [`swap`](Self::swap),
+/// [`delete`](Self::delete), [`clear`](Self::clear), … any method that can change the map), at
+/// the very start of that write, before it has done anything: that call changes nothing and
+/// returns nothing, and its arguments are dropped. Reads ([`load`](Self::load),
+/// [`load_with`](Self::load_with), [`contains_key`](Self::contains_key),
+/// [`range`](Self::range), [`len`](Self::len)) never raise it. A panic no write has raised is
+/// raised at the end of the map's drop, once every entry is dropped; so is the first panic of
+/// a live key's or value's `Drop` in the map's drop, which drops every other entry all the
+/// same. A map dropped while its thread already unwinds discards the kept panic. A second
+/// panicking `Drop` in the same batch, while the first panic unwinds, aborts the process, as
+/// with a `Vec`.
 ///
 /// Reads ([`load`](Self::load), [`load_with`](Self::load_with),
 /// [`contains_key`](Self::contains_key), [`range`](Self::range)) never block, whatever the
@@ -116,8 +138,9 @@ use write::Locked;
 /// assert!(m.is_empty());
 /// ```
 pub struct Map<K, V, S = RandomState> {
-    // Field order is drop order: the tables free their live entries, then the collector runs
-    // the retired ones.
+    // Field order is drop order: the live entries are dropped first (`Map::drop`), then the
+    // tables' buckets, then the collector runs the retired entries, and the spare stock raises
+    // a kept panic.
     tables: Tables<K, V>,
     reclaim: Reclaim<K, V>,
     len: Len,
@@ -294,8 +317,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// Stores `value` for `key`, and applies `previous` to the value it replaced, if any.
     fn put<R>(&self, key: K, value: V, previous: impl FnOnce(&V) -> R) -> Option<R> {
         let hash = self.hash(&key);
-        self.tables.prefetch(hash);
-        let guard = self.reclaim.pin();
+        self.tables.prefetch_for_write(hash);
+        let guard = self.reclaim.pin_for_write();
         let entry = guard.new_entry(hash, key, value);
         let locked = self.tables.lock(hash, &guard);
         match locked.find(&entry.key) {
@@ -346,7 +369,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         V: Clone,
     {
         let hash = self.hash(&key);
-        let guard = self.reclaim.pin();
+        let guard = self.reclaim.pin_for_write();
         let (value, loaded) = self.load_or_store_hashed(hash, key, value, &guard);
         (value.clone(), loaded)
     }
@@ -576,6 +599,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         F: FnOnce() -> V,
         V: Clone,
     {
+        // A kept panic is raised here, before anything is done (the pin below does not: `f`
+        // has run by then).
+        self.reclaim.raise_kept_panic();
         let hash = self.hash(&key);
         // The registry lets concurrent callers compare their key with ours in place, so ours
         // stays in this slot until it moves into the map under the registry lock (`finish`):
@@ -629,6 +655,27 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     #[must_use]
     pub fn waiters_for(&self, key: &K) -> Option<usize> {
         self.pending.waiters(self.hash(key), key)
+    }
+
+    /// Test hook: stores as [`store`](Self::store) does, but while holding the chain's lock
+    /// switches it to starvation mode if a writer waits for it (as a waiter does after 1 ms), so
+    /// that the unlock hands the lock over; returns whether it switched. Not part of the API.
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn store_forcing_starvation(&self, key: K, value: V) -> bool {
+        let hash = self.hash(&key);
+        let guard = self.reclaim.pin_for_write();
+        let entry = guard.new_entry(hash, key, value);
+        let locked = self.tables.lock(hash, &guard);
+        let forced = locked.force_starvation();
+        match locked.find(&entry.key) {
+            Some(found) => locked.replace(found, entry),
+            None => {
+                self.insert(locked, entry, &guard);
+            }
+        }
+        forced
     }
 
     fn load_hashed(&self, hash: u64, key: &K) -> Option<V>
@@ -716,7 +763,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     {
         let hash = self.hash(key);
         self.tables.prefetch(hash);
-        let guard = self.reclaim.pin();
+        let guard = self.reclaim.pin_for_write();
         // Most misses need no lock.
         if !matches(&self.tables.find(hash, key, &guard)?.value) {
             return None;
@@ -754,7 +801,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         V: PartialEq,
     {
         let hash = self.hash(key);
-        let guard = self.reclaim.pin();
+        let guard = self.reclaim.pin_for_write();
         match self.tables.find(hash, key, &guard) {
             Some(entry) if entry.value == *old => {}
             _ => return false,
@@ -790,7 +837,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// ```
     pub fn update(&self, key: K, mut f: impl FnMut(Option<&V>) -> Option<V>) {
         let hash = self.hash(&key);
-        let guard = self.reclaim.pin();
+        let guard = self.reclaim.pin_for_write();
         loop {
             let seen = self.tables.find(hash, &key, &guard);
             let new = f(seen.map(|entry| &entry.value));
@@ -862,7 +909,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// assert!(m.is_empty());
     /// ```
     pub fn clear(&self) {
-        let guard = self.reclaim.pin();
+        let guard = self.reclaim.pin_for_write();
         let removed = self.tables.clear(&guard);
         self.len.add(-(removed as isize));
     }
@@ -893,6 +940,16 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl<K, V, S> Drop for Map<K, V, S> {
+    /// Drops the live entries, then (as the fields drop) the retired ones; raises at the end
+    /// the first panic of a key's or value's drop that no write raised (see [`Map`]).
+    fn drop(&mut self) {
+        let reclaim = &self.reclaim;
+        self.tables
+            .free_entries(|payload| reclaim.keep_panic(payload));
     }
 }
 

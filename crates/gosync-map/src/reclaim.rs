@@ -6,19 +6,38 @@
 //! drop returns: a key or value that borrows data never outlives the map.
 //!
 //! A removed or replaced entry is not handed to the collector on its own: each thread collects
-//! the entries it unlinks from a map in a batch of [`BATCH`] (kept with its registration), and
-//! hands the whole batch over as one deferred function, pushed to the collector's shared queue
-//! at the end of the operation that filled it (a flush: see `Pinned::flush_on_drop`). One
-//! deferred call per store cost a bag slot per store and a 2 KB bag allocation every 64, which
-//! made the system allocator consolidate the freed entries each time; a batch costs a fraction
-//! of that. An entry waits in its batch at most until its thread unlinks `BATCH - 1` more
-//! (holding it longer than needed is always safe), or until the map drops.
+//! the entries it unlinks from a map in a batch (kept with its registration: about 6 KB of
+//! entries, 16 to 256 of them, see [`batch`]), and hands the whole batch over as one deferred
+//! function, pushed to the collector's shared queue at the end of the operation that filled it
+//! (a flush: see `Pinned::flush_on_drop`). One deferred call per store cost a bag slot per store
+//! and a 2 KB bag allocation every 64, which made the system allocator consolidate the freed
+//! entries each time; a batch costs a fraction of that, and its vector goes round from batch to
+//! stock to batch without being allocated again. An entry waits in its batch until its thread
+//! has unlinked enough more to fill it (255 for a `u64` key and value; holding it longer than
+//! needed is always safe); the batch of a thread that exited waits until the map drops, or
+//! until a new thread takes the exited one's registration over and fills it. A full batch then
+//! waits for its grace period and for a later collection (at a flush, or every so many pins).
+//!
+//! A key's or value's panicking drop in a batch is caught (`Batch::drop_catching_panic`): a
+//! crossbeam bag runs its deferred functions in a loop that a panic would leave, losing the
+//! other batches in it. So is one of a live entry's drop in the map's drop (the table's
+//! `free_entries`, through [`Reclaim::keep_panic`]). The first such panic is kept in the spare
+//! stock (later ones are discarded) and raised again where the map holds no lock, no batch is
+//! half dropped and no result is built yet: at the start of the next write to see it, on any
+//! thread, before that write does anything ([`Reclaim::pin_for_write`]), else at the end of the
+//! map's drop (`SpareStock::drop`), unless that drop runs while its thread unwinds, which
+//! discards it. Reads never raise it. Not at the end of the operation whose flush ran the batch:
+//! its result is built by then, and a panic there would leak it (rustc does not drop a return
+//! value when a later local's destructor panics).
 //!
 //! When the collector runs a batch, it drops the keys and values in place and keeps the memory
 //! blocks for reuse (`Spare`, at most `SPARE_BATCHES` batches per map), and a thread that needs
 //! an entry takes a block from its own stock, refilled a whole batch at a time. A block is thus
 //! reused only after its entry's grace period, as a freed one would be, without the allocator's
-//! cost of freeing 64 small blocks at once and allocating them one by one.
+//! cost of freeing a batch of small blocks at once and allocating them one by one. Besides the
+//! map's stock, each registration keeps, until the map drops, up to a batch of blocks and three
+//! vectors of capacity `BATCH` (12 KB for a `u64` key and value). For entries over 384 bytes
+//! the batch is `MIN_BATCH`: the map's stock then holds up to 64 of them, and each thread 16.
 //!
 //! # Notes about memory ordering
 //!
@@ -26,25 +45,48 @@
 //! A batch is touched only by its own thread (a `RefCell`), then by the collector after the
 //! grace period, which crossbeam orders after every pin that could see its entries. Spare
 //! blocks pass between threads under the `Spare` lock, which orders the dropping of the old
-//! entry before the writing of the new one; the new entry is then published as any other.
+//! entry before the writing of the new one; the new entry is then published as any other. A
+//! kept panic passes under the `Spare::panic` lock; the `Relaxed` flag `Spare::panicked` only
+//! spares every write that lock when there is none (a write that misses a panic kept a moment
+//! ago on another thread leaves it to a later one).
 
 use std::alloc::Layout;
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::mem;
 use std::ops::Deref;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crossbeam_epoch::{Collector, Guard, LocalHandle};
 use crossbeam_utils::CachePadded;
-use gosync_park::sync::{AtomicIsize, BookkeepingLock, Ordering};
+use gosync_park::sync::{AtomicBool, AtomicIsize, BookkeepingLock, Ordering};
 
 use crate::table::{prefetch, Entry};
 
-/// Unlinked entries a thread collects before handing them to the collector at once (one under
-/// loom, so that the models free each entry as early as possible).
-const BATCH: usize = if cfg!(gosync_loom) { 1 } else { 64 };
+/// Unlinked entries a thread collects before handing them to the collector at once: about
+/// `BATCH_BYTES` of entries, from `MIN_BATCH` to `MAX_BATCH` of them (256 for a `u64` key and
+/// value); one under loom, so that the models free each entry as early as possible.
+const fn batch<K, V>() -> usize {
+    if cfg!(gosync_loom) {
+        return 1;
+    }
+    let fit = BATCH_BYTES / mem::size_of::<Entry<K, V>>();
+    if fit < MIN_BATCH {
+        MIN_BATCH
+    } else if fit > MAX_BATCH {
+        MAX_BATCH
+    } else {
+        fit
+    }
+}
 
-/// Batches of spare blocks a map keeps for reuse; beyond them, blocks are freed.
-const SPARE_BATCHES: usize = 16;
+const BATCH_BYTES: usize = 6 * 1024;
+const MIN_BATCH: usize = 16;
+const MAX_BATCH: usize = 256;
+
+/// Batches of spare blocks a map keeps for reuse (1,024 blocks for small entries); beyond them,
+/// blocks are freed.
+const SPARE_BATCHES: usize = 4;
 
 /// A map's epoch collector and each thread's registration with it.
 pub(crate) struct Reclaim<K, V> {
@@ -79,6 +121,12 @@ struct Participant<K, V> {
     retired: RefCell<Vec<*mut Entry<K, V>>>,
     /// Blocks this thread reuses for new entries (see `Spare`).
     blocks: RefCell<Vec<*mut Entry<K, V>>>,
+    /// An emptied `blocks` vector, kept to collect the next batch in (empty, capacity `BATCH`),
+    /// so that a batch's vector goes round (batch, spare stock, a thread's blocks, batch)
+    /// instead of being allocated for every batch.
+    empty: RefCell<Vec<*mut Entry<K, V>>>,
+    /// The map's spare stock, where the last of `retired` goes when the map drops.
+    spare: *const Spare<K, V>,
 }
 
 // SAFETY: a `LocalHandle` is `!Send` because two threads must not use it at once, and the
@@ -89,11 +137,15 @@ struct Participant<K, V> {
 unsafe impl<K, V> Send for Participant<K, V> {}
 
 impl<K, V> Participant<K, V> {
-    fn new(handle: LocalHandle) -> Self {
+    const BATCH: usize = batch::<K, V>();
+
+    fn new(handle: LocalHandle, spare: *const Spare<K, V>) -> Self {
         Self {
             handle,
-            retired: RefCell::new(Vec::with_capacity(BATCH)),
+            retired: RefCell::new(Vec::with_capacity(Self::BATCH)),
             blocks: RefCell::new(Vec::new()),
+            empty: RefCell::new(Vec::new()),
+            spare,
         }
     }
 }
@@ -101,12 +153,17 @@ impl<K, V> Participant<K, V> {
 /// Registrations drop in the map's drop, when no thread can reach the map's entries.
 impl<K, V> Drop for Participant<K, V> {
     fn drop(&mut self) {
-        for &entry in self.retired.get_mut().iter() {
-            // SAFETY: unlinked and retired once (`Pinned::retire_entry`), never handed to the
-            // collector, and no thread reads it any more.
-            drop(unsafe { Box::from_raw(entry) });
-        }
         free_blocks(mem::take(self.blocks.get_mut()));
+        let entries = mem::take(self.retired.get_mut());
+        if !entries.is_empty() {
+            // The partial batch drops as a full one: a panicking drop loses no other entry, and
+            // the map's drop raises the panic once the rest is dropped.
+            Batch {
+                entries: entries.into_boxed_slice(),
+                spare: self.spare,
+            }
+            .drop_catching_panic();
+        }
     }
 }
 
@@ -120,10 +177,27 @@ fn free_blocks<K, V>(blocks: Vec<*mut Entry<K, V>>) {
 }
 
 /// Unlinked entries, each retired once; dropping the batch drops them and hands their blocks
-/// to the map's spare stock.
+/// to the map's spare stock. Three words, so that crossbeam keeps the deferred call that owns
+/// it inline in its bag rather than in a `Box` of its own.
 struct Batch<K, V> {
-    entries: Vec<*mut Entry<K, V>>,
+    entries: Box<[*mut Entry<K, V>]>,
     spare: *const Spare<K, V>,
+}
+
+const _: () = assert!(mem::size_of::<Batch<u64, u64>>() == 3 * mem::size_of::<usize>());
+
+impl<K, V> Batch<K, V> {
+    /// Drops the batch; a key's or value's panicking drop is kept in the spare stock (the rest
+    /// of the batch is dropped all the same) for the map to raise where that is safe
+    /// ([`Reclaim::pin_for_write`], `SpareStock::drop`). Crossbeam runs the deferred functions
+    /// of a bag in a loop, which a panic would leave, losing every other batch in the bag.
+    fn drop_catching_panic(self) {
+        let spare = self.spare;
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(self))) {
+            // SAFETY: as in `BlocksBack::drop`.
+            unsafe { &*spare }.keep_panic(payload);
+        }
+    }
 }
 
 impl<K, V> Drop for Batch<K, V> {
@@ -131,7 +205,7 @@ impl<K, V> Drop for Batch<K, V> {
         // The blocks go to the spare stock once their entries are dropped, also when a key's or
         // value's drop panics (`BlocksBack` drops last).
         let blocks = BlocksBack {
-            blocks: mem::take(&mut self.entries),
+            blocks: mem::take(&mut self.entries).into_vec(),
             spare: self.spare,
         };
         // A panicking drop leaves the rest to `rest`'s own drop, so no other entry is lost (a
@@ -185,6 +259,8 @@ impl<K, V> SpareStock<K, V> {
     fn new() -> Self {
         let spare = Box::new(Spare {
             batches: BookkeepingLock::new(Vec::new()),
+            panicked: CachePadded::new(AtomicBool::new(false)),
+            panic: BookkeepingLock::new(None),
         });
         Self(std::ptr::NonNull::from(Box::leak(spare)))
     }
@@ -199,7 +275,26 @@ impl<K, V> Drop for SpareStock<K, V> {
     fn drop(&mut self) {
         // SAFETY: allocated as a `Box` in `new`; the map's collector, whose batches point to it,
         // has dropped before (field order in `Reclaim`), so nothing points to it any more.
-        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+        let spare = unsafe { Box::from_raw(self.0.as_ptr()) };
+        let panic = spare.panic.lock().take();
+        drop(spare);
+        // Every batch and every live entry has dropped: the panic a key's or value's drop
+        // raised, if no write raised it yet (discarded if the map drops while its thread
+        // unwinds, which another panic would abort).
+        if let Some(payload) = panic {
+            if std::thread::panicking() {
+                discard(payload);
+            } else {
+                resume_unwind(payload);
+            }
+        }
+    }
+}
+
+/// Drops a panic's payload that is not raised; one whose own drop panics is leaked instead.
+fn discard(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        mem::forget(again);
     }
 }
 
@@ -207,6 +302,14 @@ impl<K, V> Drop for SpareStock<K, V> {
 /// whose entries were dropped after their grace period, so that no thread reads them.
 struct Spare<K, V> {
     batches: BookkeepingLock<Vec<Vec<*mut Entry<K, V>>>>,
+    /// Whether `panic` holds one: read by every write, so that the lock is taken only then. On
+    /// its own cache line, which only a kept panic writes: `batches` beside it is written at
+    /// every batch hand-over, and every writer would then miss it.
+    panicked: CachePadded<AtomicBool>,
+    /// The first panic of a key's or value's drop in a batch or in the map's drop, not raised
+    /// yet (see `Batch::drop_catching_panic`); later ones are discarded, as only one can be
+    /// raised.
+    panic: BookkeepingLock<Option<Box<dyn Any + Send>>>,
 }
 
 impl<K, V> Spare<K, V> {
@@ -222,6 +325,33 @@ impl<K, V> Spare<K, V> {
 
     fn take(&self) -> Option<Vec<*mut Entry<K, V>>> {
         self.batches.lock().pop()
+    }
+
+    fn keep_panic(&self, payload: Box<dyn Any + Send>) {
+        let mut panic = self.panic.lock();
+        if panic.is_none() {
+            *panic = Some(payload);
+            // Relaxed: a hint for `Reclaim::raise_kept_panic`; the lock orders the payload.
+            self.panicked.store(true, Ordering::Relaxed);
+        } else {
+            drop(panic);
+            discard(payload);
+        }
+    }
+
+    /// Raises the kept panic, if another write has not taken it since the caller saw the flag.
+    #[cold]
+    #[inline(never)]
+    fn raise_panic(&self) {
+        let payload = {
+            let mut panic = self.panic.lock();
+            // Relaxed: as in `keep_panic`; cleared under the lock, with the payload taken.
+            self.panicked.store(false, Ordering::Relaxed);
+            panic.take()
+        };
+        if let Some(payload) = payload {
+            resume_unwind(payload);
+        }
     }
 }
 
@@ -253,8 +383,11 @@ impl<K, V> Deref for Pinned<'_, K, V> {
 }
 
 impl<K, V> Drop for Pinned<'_, K, V> {
+    /// Flushes, and never raises a panic that collecting kept: the caller's result is built by
+    /// now, and would leak (the next write raises it, see [`Reclaim::pin_for_write`]).
     fn drop(&mut self) {
-        // Not while unwinding: a value's panicking `Drop` would abort the process.
+        // Not while unwinding: the panic goes on at once, and the batches wait for a later
+        // flush.
         if self.flush.get() && !std::thread::panicking() {
             self.guard.flush();
         }
@@ -263,9 +396,9 @@ impl<K, V> Drop for Pinned<'_, K, V> {
 
 impl<K, V> Pinned<'_, K, V> {
     /// Hands this thread's deferred functions (a retired table or batch among them) to the
-    /// collector when this guard drops, rather than when 64 of them fill its bag. Not at once: collecting
-    /// may drop values, whose `Drop` may call into the map, and the caller may hold a lock of
-    /// it; a `Pinned` drops at the end of a map method, when it holds none.
+    /// collector when this guard drops, rather than when 64 of them fill its bag. Not at once:
+    /// collecting may drop values, whose `Drop` may call into the map, and the caller may hold
+    /// a lock of it; a `Pinned` drops at the end of a map method, when it holds none.
     pub(crate) fn flush_on_drop(&self) {
         self.flush.set(true);
     }
@@ -277,7 +410,10 @@ impl<K, V> Pinned<'_, K, V> {
             let mut blocks = self.participant.blocks.borrow_mut();
             if blocks.is_empty() {
                 if let Some(batch) = self.spare.take() {
-                    *blocks = batch;
+                    let emptied = mem::replace(&mut *blocks, batch);
+                    if emptied.capacity() == Participant::<K, V>::BATCH {
+                        *self.participant.empty.borrow_mut() = emptied;
+                    }
                 }
             }
             let block = blocks.pop();
@@ -312,18 +448,29 @@ impl<K, V> Pinned<'_, K, V> {
         let full = {
             let mut retired = self.participant.retired.borrow_mut();
             retired.push(entry);
-            (retired.len() >= BATCH).then(|| mem::replace(&mut *retired, Vec::with_capacity(BATCH)))
+            (retired.len() >= Participant::<K, V>::BATCH).then(|| {
+                let mut next = mem::take(&mut *self.participant.empty.borrow_mut());
+                if next.capacity() != Participant::<K, V>::BATCH {
+                    next = Vec::with_capacity(Participant::<K, V>::BATCH);
+                }
+                mem::replace(&mut *retired, next)
+            })
         };
         if let Some(entries) = full {
             let batch = Batch {
-                entries,
+                // Without a copy: its capacity is `BATCH`, its length too.
+                entries: entries.into_boxed_slice(),
                 spare: self.spare,
             };
             // SAFETY: every entry in the batch was unlinked before now (the caller's promise,
             // for each), so the collector runs this only once no thread can read them. It may
             // run on another thread that uses the map: a `Map` is `Sync` only when `K, V: Send`.
-            unsafe { self.guard.defer_unchecked(move || drop(batch)) };
-            // Else the batch would wait in this thread's bag for 63 more, and its blocks with it.
+            unsafe {
+                self.guard
+                    .defer_unchecked(move || batch.drop_catching_panic())
+            };
+            // Else the batch would wait in this thread's bag for 63 more deferred calls, and its
+            // blocks with it.
             self.flush_on_drop();
         }
     }
@@ -339,6 +486,33 @@ impl<K, V> Reclaim<K, V> {
             #[cfg(gosync_loom)]
             participants: BookkeepingLock::new(Vec::new()),
         }
+    }
+
+    /// Raises the panic a key's or value's drop raised in a batch, if one is kept: every write
+    /// calls this first (through [`Reclaim::pin_for_write`], or itself when it pins later), so
+    /// the write that raises it has done nothing, and built nothing that could leak. Reads do
+    /// not call it. One `Relaxed` load of a line that only a kept panic writes.
+    #[inline]
+    pub(crate) fn raise_kept_panic(&self) {
+        let spare = self.spare.get();
+        // Relaxed: pairs with the store in `keep_panic`; the payload passes under the lock.
+        if spare.panicked.load(Ordering::Relaxed) {
+            spare.raise_panic();
+        }
+    }
+
+    /// Pins the current thread for a write: raises a kept panic first (see
+    /// [`Reclaim::raise_kept_panic`]), then pins.
+    #[inline]
+    pub(crate) fn pin_for_write(&self) -> Pinned<'_, K, V> {
+        self.raise_kept_panic();
+        self.pin()
+    }
+
+    /// Keeps the panic of a live entry's drop in the map's drop, with those of the batches, for
+    /// the end of the map's drop to raise.
+    pub(crate) fn keep_panic(&self, payload: Box<dyn Any + Send>) {
+        self.spare.get().keep_panic(payload);
     }
 
     /// Pins the current thread: nothing retired from now on is freed until the guard drops.
@@ -370,8 +544,12 @@ impl<K, V> Reclaim<K, V> {
     #[cold]
     #[inline(never)]
     fn register(&self) -> &Participant<K, V> {
-        self.participants
-            .get_or(|| CachePadded::new(Participant::new(self.collector.register())))
+        self.participants.get_or(|| {
+            CachePadded::new(Participant::new(
+                self.collector.register(),
+                self.spare.get(),
+            ))
+        })
     }
 
     #[cfg(gosync_loom)]
@@ -382,7 +560,10 @@ impl<K, V> Reclaim<K, V> {
             match participants.iter().find(|(id, _)| *id == me) {
                 Some((_, p)) => &**p,
                 None => {
-                    let p = Box::new(Participant::new(self.collector.register()));
+                    let p = Box::new(Participant::new(
+                        self.collector.register(),
+                        self.spare.get(),
+                    ));
                     let ptr: *const Participant<K, V> = &*p;
                     participants.push((me, p));
                     ptr
@@ -425,4 +606,19 @@ impl Len {
 #[inline]
 fn stripe() -> usize {
     gosync_park::thread_ticket() % STRIPES
+}
+
+#[cfg(all(test, not(gosync_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_hold_about_6_kb_of_entries() {
+        assert_eq!(batch::<u64, u64>(), 256);
+        assert_eq!(batch::<u8, u8>(), 256);
+        assert_eq!(batch::<String, String>(), 6 * 1024 / 56);
+        assert_eq!(batch::<u64, [u8; 4096]>(), 16);
+        // The whole stock stays about 1,024 small blocks, as with batches of 64 and 16 spares.
+        assert_eq!(batch::<u64, u64>() * SPARE_BATCHES, 1024);
+    }
 }

@@ -28,6 +28,7 @@
 //!   copies into the new table are stored `Release`, and the `MOVED` mark is added `Release`
 //!   after them by the unlock, pairing with the readers' `Acquire` loads of the header.
 
+use std::any::Any;
 use std::ptr;
 
 use crossbeam_epoch::Guard;
@@ -35,7 +36,7 @@ use gosync_mutex::RawMutex;
 use gosync_park::sync::{AtomicPtr, Ordering};
 
 use crate::reclaim::Pinned;
-use crate::table::{occupied, prefetch, retire, Table, MOVED};
+use crate::table::{occupied, prefetch, prefetch_for_write, retire, Table, MOVED};
 use crate::write::place;
 
 /// The root table and the lock that serialises resizes (and `clear`).
@@ -67,14 +68,25 @@ impl<K, V> Tables<K, V> {
     /// nothing.
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
+        prefetch(self.hinted_head(hash));
+    }
+
+    /// As [`Tables::prefetch`], for a writer that is going to lock the bucket: fetches it to
+    /// write, so the lock finds the line owned.
+    #[inline]
+    pub(crate) fn prefetch_for_write(&self, hash: u64) {
+        prefetch_for_write(self.hinted_head(hash));
+    }
+
+    /// The address of the root's bucket of `hash` as `buckets_hint` has it (never dereferenced).
+    #[inline]
+    fn hinted_head(&self, hash: u64) -> *const u8 {
         // Relaxed: a hint (see `buckets_hint`).
         let hint = self.buckets_hint.load(std::sync::atomic::Ordering::Relaxed);
         let bits = hint as usize & 63;
         let index = hash as usize & ((1 << bits) - 1);
-        prefetch(
-            hint.wrapping_sub(bits)
-                .wrapping_add(index * std::mem::size_of::<crate::table::Bucket<K, V>>()),
-        );
+        hint.wrapping_sub(bits)
+            .wrapping_add(index * std::mem::size_of::<crate::table::Bucket<K, V>>())
     }
 
     /// The root table.
@@ -160,17 +172,26 @@ impl<K, V> Tables<K, V> {
         // (and every chain of it is `MOVED`); retired once, here, under the resize lock.
         unsafe { retire(old_ptr, guard) };
     }
+
+    /// Drops every live entry, in the map's drop; hands a key's or value's panicking drop to
+    /// `keep_panic` and drops the rest all the same.
+    pub(crate) fn free_entries(&mut self, keep_panic: impl FnMut(Box<dyn Any + Send>)) {
+        // SAFETY: the root is owned by the map, which is being dropped (`&mut`): no thread can
+        // reach it, and it stays allocated until `drop` below.
+        let root = unsafe { &mut *self.root.load(Ordering::Relaxed) };
+        // A resize installs its table before it unlocks, and it runs no user code, so the root
+        // never has a half-filled successor that would own some of the entries.
+        debug_assert!(root.next.load(Ordering::Relaxed).is_null());
+        root.free_entries(keep_panic);
+    }
 }
 
 impl<K, V> Drop for Tables<K, V> {
+    /// Frees the root's buckets; its entries were dropped before (`Map::drop`).
     fn drop(&mut self) {
         let root = self.root.load(Ordering::Relaxed);
         // SAFETY: the root is owned by the map, which is being dropped: no thread can reach it.
-        let mut table = unsafe { Box::from_raw(root) };
-        // A resize installs its table before it unlocks, and it runs no user code, so the root
-        // never has a half-filled successor.
-        debug_assert!(table.next.load(Ordering::Relaxed).is_null());
-        table.free_entries();
+        drop(unsafe { Box::from_raw(root) });
     }
 }
 

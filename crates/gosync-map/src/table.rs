@@ -8,8 +8,9 @@
 //! - A **bucket** (`Bucket`, 64 bytes) is a header word, `SLOTS` entry pointers and the link to
 //!   an overflow bucket. The header holds one tag byte per slot (`0` for an empty slot, else the
 //!   top 7 bits of the entry's hash with the high bit set) and, in its top byte, the `MOVED`
-//!   mark and the chain's lock (`LOCKED`, `PARKED`). Only a chain's first bucket (its head) uses
-//!   the lock and `MOVED`: the lock covers the whole chain. Readers ignore the lock bits.
+//!   mark and the chain's lock (`LOCKED`, `PARKED`, `STARVING`). Only a chain's first bucket
+//!   (its head) uses the lock and `MOVED`: the lock covers the whole chain. Readers ignore the
+//!   lock bits.
 //! - A **table** (`Table`) is the bucket array, indexed by the low bits of the hash, and the link
 //!   to the table it is being moved into (see `resize.rs`).
 //!
@@ -26,14 +27,24 @@
 //! - The chain lock is taken with an `Acquire` read-modify-write of the head's header and
 //!   released with a `Release` one (`Bucket::unlock`), which also publishes the holder's changes
 //!   to the head's tags and `MOVED` (pairing with the readers' `Acquire` loads of the header, and
-//!   with the next holder's lock). `PARKED` is set and cleared under gosync-park's queue lock
-//!   (`Relaxed`, see `gosync_park::ParkedBits`).
+//!   with the next holder's lock). In starvation mode the lock is handed over: the thread that
+//!   holds `LOCKED` (the unlocker, having taken it back with `try_lock`'s `Acquire`, or a newcomer
+//!   that took it first) passes it to the woken waiter through gosync-park, whose `Release` store
+//!   of the wake (after the unpark callback) and the waiter's `Acquire` load of it carry every
+//!   earlier holder's writes on. `PARKED` and `STARVING` are set and cleared under gosync-park's
+//!   queue lock (`Relaxed`, see `gosync_park::ParkedBits`), except that an owner may clear
+//!   `STARVING`; they guard no data.
 
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
 use crossbeam_epoch::{Guard, Shared};
 use gosync_park::sync::{AtomicPtr, AtomicU64, Ordering};
-use gosync_park::{park_while, unpark_one, ParkOptions, ParkResult, ParkedBits, SpinWait};
+use gosync_park::{
+    park_while, unpark_one, ParkOptions, ParkResult, ParkedBits, SpinWait, WaitClock,
+    STARVATION_THRESHOLD, TOKEN_HANDOFF, TOKEN_NORMAL,
+};
 
 /// Entry slots per bucket: with the header (which holds the lock) and the overflow link, a
 /// bucket is one 64-byte cache line.
@@ -45,6 +56,10 @@ pub(crate) const MOVED: u64 = 1 << 63;
 const LOCKED: u64 = 1 << 56;
 /// The header bit that says threads sleep waiting for the chain's lock.
 const PARKED: u64 = 1 << 57;
+/// The header bit of the lock's starvation mode (only with `PARKED`): a waiter has waited longer
+/// than `STARVATION_THRESHOLD`, so the lock goes to the head waiter by hand-off and a newcomer
+/// that takes it passes it on untouched.
+const STARVING: u64 = 1 << 58;
 
 /// The high bit of each slot's tag byte in the header.
 const TAG_HIGH_BITS: u64 = 0x8080_8080_8080;
@@ -189,37 +204,53 @@ impl<K, V> Bucket<K, V> {
     /// Locks the chain whose head this is; returns its header as locked.
     #[inline]
     pub(crate) fn lock(&self) -> u64 {
-        if !self.try_lock() {
-            self.lock_slow();
+        if self.try_lock() {
+            // Relaxed: the tags and `MOVED` are written only under the lock, which ordered them.
+            let header = self.header.load(Ordering::Relaxed);
+            if header & STARVING == 0 {
+                return header;
+            }
+            // Taken between an unlock and its hand-off: a waiter is owed it.
+            self.hand_over();
         }
-        // Relaxed: the tags and `MOVED` are written only under the lock, which ordered them.
-        self.header.load(Ordering::Relaxed)
+        self.lock_slow()
     }
 
     /// Sets `LOCKED`; returns whether it was clear (this thread took the lock).
     #[inline]
     fn try_lock(&self) -> bool {
-        // Acquire: pairs with the Release of the unlock that freed it. One `lock bts`, with no
-        // load before it (which would fetch the line shared, then again to own it).
+        // Acquire: pairs with the Release of the unlock that freed it (or of `hand_over`'s
+        // `fetch_and`, which frees a lock nobody was owed). One `lock bts`, with no load before it (which would fetch the line shared, then again to own it).
         self.header.fetch_or(LOCKED, Ordering::Acquire) & LOCKED == 0
     }
 
     /// Waits for the chain's lock: spins a little, then sleeps in gosync-park on the header's
-    /// address with `PARKED` set, until an unlock wakes it to race for the lock again. A woken
-    /// thread that loses the race queues again at the front, keeping its turn (Go's
-    /// `queueLifo`); the lock has no hand-off, as a chain is held only for a few loads and
-    /// stores (and the user's `Eq`).
+    /// address with `PARKED` set, until an unlock wakes it to race for the lock again or hands
+    /// the lock over. A woken thread that loses the race queues again at the front, keeping its
+    /// turn (Go's `queueLifo`); once it has waited longer than `STARVATION_THRESHOLD` it queues
+    /// with `STARVING` too, and from then on each unlock hands the lock to the head waiter
+    /// (Go's starvation mode), so a hot key or a slow `Eq` under the lock cannot keep a waiter
+    /// out forever. The mode ends with the last waiter, or when a waiter is handed the lock
+    /// after a short wait (the queue is moving).
     #[cold]
     #[inline(never)]
-    fn lock_slow(&self) {
+    fn lock_slow(&self) -> u64 {
         let mut spin = SpinWait::new();
         let mut woken = false;
+        // Started at the first park: Go's `waitStartTime`.
+        let mut clock: Option<WaitClock> = None;
+        let mut starving = false;
         loop {
             // Relaxed: only a guess; `try_lock` Acquires.
-            if self.header.load(Ordering::Relaxed) & LOCKED == 0 && self.try_lock() {
-                return;
-            }
-            if spin.spin() {
+            let header = self.header.load(Ordering::Relaxed);
+            if header & (LOCKED | STARVING) == 0 && self.try_lock() {
+                // Relaxed: as in `lock`.
+                let header = self.header.load(Ordering::Relaxed);
+                if header & STARVING == 0 {
+                    return header;
+                }
+                self.hand_over();
+            } else if header & STARVING == 0 && spin.spin() {
                 continue;
             }
             let options = ParkOptions {
@@ -228,17 +259,56 @@ impl<K, V> Bucket<K, V> {
                 sleep_at_once: true,
                 ..ParkOptions::default()
             };
-            // Sleeps only if the lock is still held with `PARKED` set, under the queue lock that
-            // `unlock_slow` takes too: no lost wake-up. Whatever the result: try again.
-            let parked = park_while(
+            let mode = if starving { PARKED | STARVING } else { PARKED };
+            let clock = clock.get_or_insert_with(WaitClock::start);
+            // Sleeps only if the lock is still held (or owed to a waiter: `STARVING` without
+            // `LOCKED` is an unlock between its release and its hand-off), with `PARKED` set,
+            // under the queue lock that `unlock_slow` and `hand_over` take too: no lost
+            // wake-up. Whatever the result but a hand-off: try again.
+            match park_while(
                 &self.header,
                 self.park_key(),
-                PARKED,
-                |header| header & LOCKED != 0,
+                mode,
+                |header| header & (LOCKED | STARVING) != 0,
                 options,
-            );
-            woken = woken || matches!(parked, ParkResult::Unparked(_));
+            ) {
+                ParkResult::Unparked(TOKEN_HANDOFF) => {
+                    if !clock.woken_after(STARVATION_THRESHOLD) {
+                        // Relaxed: this thread owns the lock; the mode bit guards no data.
+                        self.header.fetch_and(!STARVING, Ordering::Relaxed);
+                    }
+                    // Relaxed: the hand-off ordered the previous holders' writes before this
+                    // (see the notes at the top).
+                    return self.header.load(Ordering::Relaxed);
+                }
+                ParkResult::Unparked(_) => {
+                    woken = true;
+                    starving = starving || clock.woken_after(STARVATION_THRESHOLD);
+                }
+                _ => {}
+            }
         }
+    }
+
+    /// Passes the lock, which this thread holds and has not used, to the head waiter, or frees it
+    /// if nobody waits any more (an earlier unlock may have woken the last one since this thread
+    /// saw `STARVING`).
+    #[cold]
+    #[inline(never)]
+    fn hand_over(&self) {
+        unpark_one(self.park_key(), |woken| {
+            if woken.unparked == 0 {
+                // Release: pairs with the Acquire of the next lock (this thread wrote nothing,
+                // but passes on what its own lock acquired).
+                self.header
+                    .fetch_and(!(LOCKED | PARKED | STARVING), Ordering::Release);
+                return TOKEN_NORMAL;
+            }
+            if !woken.have_more {
+                self.header.clear_parked(PARKED | STARVING);
+            }
+            TOKEN_HANDOFF
+        });
     }
 
     /// Unlocks the chain whose head this is, adding `delta` to the header in the same step:
@@ -268,8 +338,9 @@ impl<K, V> Bucket<K, V> {
         }
     }
 
-    /// Checks that the unlock found the chain locked (`header`, as it was before), then wakes
-    /// one thread waiting for the lock and clears `PARKED` if it was the last.
+    /// Checks that the unlock found the chain locked (`header`, as it was before), then, in
+    /// starvation mode, takes the lock back and hands it to the head waiter; otherwise wakes
+    /// one waiter to race for it, and clears `PARKED` if it was the last.
     #[cold]
     #[inline(never)]
     fn unlock_slow(&self, header: u64) {
@@ -278,12 +349,32 @@ impl<K, V> Bucket<K, V> {
             "gosync-map: a chain lock was unlocked while not locked (a double unlock); \
              the chain's header is corrupt"
         );
+        if header & STARVING != 0 {
+            // The `lock xadd` published this holder's changes and freed the lock, as it must
+            // on the fast path, which cannot know the mode without a load. Take the lock back
+            // to hand it over; a newcomer that took it first sees `STARVING` and hands it
+            // over itself (`lock`), and waiters sleep meanwhile (`lock_slow`'s `busy`).
+            if self.try_lock() {
+                self.hand_over();
+            }
+            return;
+        }
         unpark_one(self.park_key(), |woken| {
             if !woken.have_more {
-                self.header.clear_parked(PARKED);
+                self.header.clear_parked(PARKED | STARVING);
             }
-            0
+            TOKEN_NORMAL
         });
+    }
+
+    /// Switches the lock to starvation mode if it is held and a thread waits for it, and
+    /// returns whether it did: a test hook (a waiter switches it after waiting 1 ms), so that
+    /// models reach the hand-off deterministically.
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
+    pub(crate) fn force_starvation(&self) -> bool {
+        gosync_park::mark_if_parked(&self.header, self.park_key(), PARKED | STARVING, |header| {
+            header & LOCKED != 0
+        })
     }
 
     /// The key that waiters for this chain's lock sleep on: the header's address.
@@ -366,8 +457,9 @@ impl<K, V> Table<K, V> {
     }
 
     /// Frees every entry in the table: only for the newest table, which owns them, when no
-    /// thread can reach it any more.
-    pub(crate) fn free_entries(&mut self) {
+    /// thread can reach it any more. Each drop is caught: a key's or value's panicking drop
+    /// goes to `keep_panic`, and the other entries are dropped all the same.
+    pub(crate) fn free_entries(&mut self, mut keep_panic: impl FnMut(Box<dyn Any + Send>)) {
         for head in self.buckets.iter() {
             let mut bucket: *const Bucket<K, V> = head;
             // SAFETY: `bucket` is the head or an overflow bucket of this table, live until the
@@ -375,10 +467,14 @@ impl<K, V> Table<K, V> {
             while let Some(b) = unsafe { bucket.as_ref() } {
                 for slot in &b.slots {
                     let entry = slot.load(Ordering::Relaxed);
-                    if !entry.is_null() {
-                        // SAFETY: the newest table owns its entries; each is in one slot of it,
-                        // freed once here.
-                        drop(unsafe { Box::from_raw(entry) });
+                    if entry.is_null() {
+                        continue;
+                    }
+                    // SAFETY: the newest table owns its entries; each is in one slot of it,
+                    // freed once here (the table's own drop leaves entries alone).
+                    let entry = unsafe { Box::from_raw(entry) };
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(entry))) {
+                        keep_panic(payload);
                     }
                 }
                 bucket = b.overflow.load(Ordering::Relaxed);
@@ -415,6 +511,81 @@ pub(crate) fn prefetch<T>(ptr: *const T) {
     let _ = ptr;
 }
 
+/// Starts fetching the cache line at `ptr` to write it (`prefetchw`: the line comes owned, not
+/// shared), for a writer about to lock the bucket there: the lock's read-for-ownership starts
+/// at once rather than at its `lock bts`. Any address: it is never dereferenced. On a processor
+/// without `prefetchw`, and in an SGX enclave (where CPUID faults), a plain [`prefetch`].
+#[inline]
+pub(crate) fn prefetch_for_write<T>(ptr: *const T) {
+    #[cfg(all(
+        target_arch = "x86_64",
+        not(any(miri, gosync_loom, target_env = "sgx"))
+    ))]
+    if prefetchw::has_prefetchw() {
+        // SAFETY: this processor has `prefetchw` (`prefetchw::has_prefetchw`), and a prefetch
+        // never faults and changes nothing the program can observe, whatever the address.
+        // Inline assembly because `_mm_prefetch::<_MM_HINT_ET0>` compiles to `prefetcht0`
+        // unless the whole crate is built with the `prfchw` target feature.
+        unsafe {
+            std::arch::asm!(
+                "prefetchw [{}]",
+                in(reg) ptr,
+                options(nostack, preserves_flags, readonly)
+            );
+        }
+        return;
+    }
+    prefetch(ptr);
+}
+
+/// Whether this processor has `prefetchw` (CPUID `0x8000_0001`, ECX bit 8, `PRFCHW`): not
+/// every x86_64 processor does (some early Intel 64 ones fault on it), and std's
+/// `is_x86_feature_detected!` does not know the feature. Asked once, then cached: the writer's
+/// path is one load and a branch.
+#[cfg(all(
+    target_arch = "x86_64",
+    not(any(miri, gosync_loom, target_env = "sgx"))
+))]
+mod prefetchw {
+    // A plain std atomic, as the buckets hint in `resize.rs`: a fact about the processor,
+    // outside what loom models (this module is not built under loom).
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    const UNKNOWN: u8 = 0;
+    const ABSENT: u8 = 1;
+    const PRESENT: u8 = 2;
+
+    /// `UNKNOWN` until asked, then `ABSENT` or `PRESENT`.
+    static CACHED: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+    #[inline]
+    pub(super) fn has_prefetchw() -> bool {
+        // Relaxed: every thread computes the same answer, so any value read is right.
+        match CACHED.load(Ordering::Relaxed) {
+            UNKNOWN => detect(),
+            cached => cached == PRESENT,
+        }
+    }
+
+    /// Asks CPUID, and caches the answer.
+    #[cold]
+    #[inline(never)]
+    // `__cpuid` is a safe function on newer toolchains, unsafe on the workspace's oldest.
+    #[allow(unused_unsafe)]
+    fn detect() -> bool {
+        use std::arch::x86_64::__cpuid;
+        // SAFETY: every x86_64 processor has CPUID (outside an SGX enclave, excluded above);
+        // leaf `0x8000_0000` (the highest extended leaf) is always valid, and leaf
+        // `0x8000_0001` is asked only when that reports it.
+        let present = unsafe {
+            __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
+        };
+        // Relaxed: see `has_prefetchw`.
+        CACHED.store(if present { PRESENT } else { ABSENT }, Ordering::Relaxed);
+        present
+    }
+}
+
 /// Hands `ptr` (a `Box` given up with `into_raw`, now unreachable) to the epoch collector.
 ///
 /// # Safety
@@ -429,6 +600,48 @@ pub(crate) unsafe fn retire<T>(ptr: *mut T, guard: &Guard) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // A newcomer that takes the lock between an unlock's release and its hand-off (simulated:
+    // the release alone) must pass it on untouched to the starving waiter, then wait its turn.
+    #[test]
+    #[cfg(not(gosync_loom))] // loom atomics work only inside `loom::model`
+    fn a_newcomer_between_release_and_hand_off_passes_the_lock_on() {
+        use std::sync::{Arc, Mutex};
+        gosync_testkit::within(|| {
+            let head = Arc::new(Bucket::<u64, u64>::new());
+            let turns = Arc::new(Mutex::new(Vec::new()));
+            head.lock();
+            let waiter = {
+                let (head, turns) = (Arc::clone(&head), Arc::clone(&turns));
+                std::thread::spawn(move || {
+                    head.lock();
+                    turns.lock().unwrap().push("waiter");
+                    // SAFETY: locked just above, nothing changed.
+                    unsafe { head.unlock(0) };
+                })
+            };
+            gosync_testkit::wait_until(|| head.header.load(Ordering::Relaxed) & PARKED != 0);
+            assert!(head.force_starvation());
+            // The release of an unlock whose hand-off has not run yet (Release, as the unlock's:
+            // pairs with the newcomer's Acquire `lock bts` below).
+            let released = head.header.fetch_sub(LOCKED, Ordering::Release);
+            head.lock();
+            turns.lock().unwrap().push("newcomer");
+            // The unlock's slow path, late: the lock is the newcomer's now, so its `try_lock`
+            // fails and it must leave the lock and the waiters alone.
+            head.unlock_slow(released);
+            assert_ne!(
+                head.header.load(Ordering::Relaxed) & LOCKED,
+                0,
+                "still locked"
+            );
+            // SAFETY: locked just above, nothing changed.
+            unsafe { head.unlock(0) };
+            gosync_testkit::join_within(waiter);
+            assert_eq!(*turns.lock().unwrap(), ["waiter", "newcomer"]);
+            assert_eq!(head.header.load(Ordering::Relaxed), 0, "free and unmarked");
+        });
+    }
 
     #[test]
     fn tags_match_exactly() {
@@ -446,7 +659,7 @@ mod tests {
         assert_eq!(matching(header, 0x81).count(), 0);
         assert_eq!(empty(0).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5]);
         assert_eq!(occupied(header).collect::<Vec<_>>(), [0, 1, 3, 4]);
-        assert_eq!(occupied(MOVED | LOCKED | PARKED).count(), 0);
-        assert_eq!(empty(MOVED | LOCKED | PARKED).count(), SLOTS);
+        assert_eq!(occupied(MOVED | LOCKED | PARKED | STARVING).count(), 0);
+        assert_eq!(empty(MOVED | LOCKED | PARKED | STARVING).count(), SLOTS);
     }
 }

@@ -143,6 +143,12 @@ impl<'g, K, V> Locked<'g, K, V> {
         header.wrapping_add(self.delta.get())
     }
 
+    /// Test hook: see `Bucket::force_starvation`.
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
+    pub(crate) fn force_starvation(&self) -> bool {
+        self.head.force_starvation()
+    }
+
     /// The entry of `key` in the locked chain.
     pub(crate) fn find<Q>(&self, key: &Q) -> Option<Found<'g, K, V>>
     where

@@ -929,62 +929,244 @@ fn a_panicking_key_clone_in_compare_and_swap_changes_nothing() {
     assert_eq!(live.load(Ordering::SeqCst), 0);
 }
 
-/// A value whose drop panics once, when the collector drops it.
-struct PanicOnDrop {
-    panic: bool,
-    live: Arc<AtomicUsize>,
+/// Drop counts by value id (a clone counts under its original's id), and how many drops
+/// panicked.
+struct Ledger {
+    drops: Vec<AtomicUsize>,
+    panics: AtomicUsize,
 }
 
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        self.live.fetch_sub(1, Ordering::SeqCst);
-        if self.panic && !thread::panicking() {
-            panic!("drop bomb");
+impl Ledger {
+    fn dropped(&self, id: usize) -> usize {
+        self.drops[id].load(Ordering::SeqCst)
+    }
+
+    fn panics(&self) -> usize {
+        self.panics.load(Ordering::SeqCst)
+    }
+}
+
+/// A value that counts its drops in its ledger; its drop panics if `bomb` (a clone's never).
+struct Tracked {
+    id: usize,
+    bomb: bool,
+    ledger: Arc<Ledger>,
+}
+
+impl Tracked {
+    fn new(id: usize, bomb: bool, ledger: &Arc<Ledger>) -> Self {
+        Self {
+            id,
+            bomb,
+            ledger: Arc::clone(ledger),
         }
+    }
+
+    /// A ledger of ids `0..ids`, and a map of keys `0..stored` (`stored <= ids`), each holding
+    /// the value of the same id, whose drop panics if `bomb(id)`. Boxed: see `drop_last`.
+    fn map(
+        ids: usize,
+        stored: usize,
+        bomb: impl Fn(usize) -> bool,
+    ) -> (Box<Map<u64, Tracked>>, Arc<Ledger>) {
+        let ledger = Arc::new(Ledger {
+            drops: (0..ids).map(|_| AtomicUsize::new(0)).collect(),
+            panics: AtomicUsize::new(0),
+        });
+        let m: Box<Map<u64, Tracked>> = Box::default();
+        for id in 0..stored {
+            m.store(id as u64, Tracked::new(id, bomb(id), &ledger));
+        }
+        (m, ledger)
+    }
+}
+
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        Self::new(self.id, false, &self.ledger)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.ledger.drops[self.id].fetch_add(1, Ordering::SeqCst);
+        if self.bomb && !thread::panicking() {
+            self.ledger.panics.fetch_add(1, Ordering::SeqCst);
+            panic!("tracked drop bomb");
+        }
+    }
+}
+
+fn assert_each_dropped_once(ledger: &Ledger) {
+    for id in 0..ledger.drops.len() {
+        assert_eq!(ledger.dropped(id), 1, "drops of value {id}");
     }
 }
 
 #[test]
 fn a_panicking_drop_during_reclamation_leaks_no_other_value() {
-    let live = Arc::new(AtomicUsize::new(0));
-    let m: Box<Map<u64, PanicOnDrop>> = Box::default();
-    let n = 200u64;
-    for i in 0..n {
-        live.fetch_add(1, Ordering::SeqCst);
-        m.store(
-            i,
-            PanicOnDrop {
-                panic: i == 5,
-                live: Arc::clone(&live),
-            },
-        );
-    }
-    let mut panics = 0;
-    for i in 0..n {
-        panics += usize::from(catch_unwind(AssertUnwindSafe(|| m.delete(&i))).is_err());
-    }
-    // Keep using the map until the batch holding the bomb has been collected.
-    let mut rounds = 0;
-    while panics == 0 && rounds < 100_000 {
-        panics += usize::from(catch_unwind(AssertUnwindSafe(|| m.contains_key(&0))).is_err());
-        rounds += 1;
-    }
+    // At least one full batch whatever the batch size (at most 256 entries); id `n` is for a
+    // later store.
+    let n = 2 * 256;
+    let (m, ledger) = Tracked::map(n + 1, n, |id| id == 5);
+    let panics = gosync_testkit::quiet_panics("tracked drop bomb", || {
+        let mut panics = 0;
+        for id in 0..n as u64 {
+            if catch_unwind(AssertUnwindSafe(|| m.delete(&id))).is_err() {
+                panics += 1;
+                // The write that raised the kept panic did nothing.
+                assert!(m.contains_key(&id));
+                m.delete(&id);
+            }
+        }
+        assert!(m.is_empty());
+        // The panic surfaces at the start of a later write, or at the map's drop.
+        let raised = catch_unwind(AssertUnwindSafe(|| {
+            m.store(1, Tracked::new(n, false, &ledger));
+        }))
+        .is_err();
+        assert_eq!(m.contains_key(&1), !raised);
+        panics += usize::from(raised);
+        panics + usize::from(catch_unwind(AssertUnwindSafe(move || drop(m))).is_err())
+    });
     assert_eq!(panics, 1, "the bomb went off once");
-    assert!(m.is_empty());
-    m.store(
-        1,
-        PanicOnDrop {
-            panic: false,
-            live: Arc::clone(&live),
-        },
+    assert_each_dropped_once(&ledger);
+}
+
+#[test]
+fn a_kept_panic_is_raised_at_the_start_of_the_next_write_which_does_nothing() {
+    // Several full batches whatever the batch size; id `n` is for the write that raises.
+    let n = 2 * 256;
+    let (m, ledger) = Tracked::map(n + 1, n, |id| id == 3);
+    let deleted = gosync_testkit::quiet_panics("tracked drop bomb", || {
+        // Removes keys in order until a collection, at the flush of one of these calls or at a
+        // pin, runs the bomb's batch: that call returns its clone all the same.
+        let mut deleted = 0;
+        while ledger.panics() == 0 {
+            assert!(deleted < n, "the bomb's batch never ran");
+            let clone = m.load_and_delete(&(deleted as u64)).expect("present");
+            assert_eq!(clone.id, deleted);
+            // The removed value waits in this thread's batch: this is the clone's drop.
+            assert_eq!(ledger.dropped(deleted), 0);
+            drop(clone);
+            assert_eq!(ledger.dropped(deleted), 1);
+            deleted += 1;
+        }
+        let raised = catch_unwind(AssertUnwindSafe(|| {
+            m.swap(n as u64, Tracked::new(n, false, &ledger))
+        }));
+        let payload = raised.err().expect("the next write raises the kept panic");
+        assert_eq!(
+            gosync_testkit::panic_message(&*payload),
+            "tracked drop bomb"
+        );
+        // It did nothing: its value was dropped as its argument, the map is unchanged.
+        assert_eq!(ledger.dropped(n), 1);
+        assert!(!m.contains_key(&(n as u64)));
+        assert_eq!(m.len(), n - deleted);
+        assert!((deleted..n).all(|id| m.load_with(&(id as u64), |v| v.id) == Some(id)));
+        // Raised once: the next write goes through, and the map's drop raises nothing.
+        m.delete(&(deleted as u64));
+        assert!(!m.contains_key(&(deleted as u64)));
+        drop(m);
+        deleted
+    });
+    assert_eq!(ledger.panics(), 1);
+    for id in 0..=n {
+        // A value removed by `load_and_delete` was dropped with its clone.
+        let expected = if id < deleted { 2 } else { 1 };
+        assert_eq!(ledger.dropped(id), expected, "drops of value {id}");
+    }
+}
+
+#[test]
+fn a_panicking_drop_in_every_batch_of_a_clear_loses_no_other_batch() {
+    // Several batches (of at most 256), handed over by one pin into one bag of the collector.
+    // `clear` fills them in chain order, so a bomb in every 16 values (32 of them) lands in
+    // every full batch but about one in 10^5, and never all in one batch.
+    let n = 2 * 256;
+    let (m, ledger) = Tracked::map(n, n, |id| id % 16 == 0);
+    let panics = gosync_testkit::quiet_panics("tracked drop bomb", || {
+        // Nothing is kept before, so `clear` itself does not raise.
+        m.clear();
+        assert!(m.is_empty());
+        usize::from(catch_unwind(AssertUnwindSafe(move || drop(m))).is_err())
+    });
+    assert_eq!(panics, 1, "one panic raised");
+    assert!(
+        ledger.panics() >= 2,
+        "bombs went off in several batches, all but one discarded"
     );
-    live.fetch_add(1, Ordering::SeqCst);
-    drop(m);
+    assert_each_dropped_once(&ledger);
+}
+
+#[test]
+fn a_panicking_drop_in_a_partial_batch_at_the_maps_drop_loses_no_other_value() {
+    // Fewer removals than the smallest batch (16): they wait with the thread until the drop.
+    let (m, ledger) = Tracked::map(12, 12, |id| id == 2);
+    for id in 0..6 {
+        m.delete(&id);
+    }
+    let panics = gosync_testkit::quiet_panics("tracked drop bomb", || {
+        usize::from(catch_unwind(AssertUnwindSafe(move || drop(m))).is_err())
+    });
+    assert_eq!(panics, 1, "the bomb went off once");
+    assert_each_dropped_once(&ledger);
+}
+
+#[test]
+fn panicking_drops_of_live_values_at_the_maps_drop_lose_no_other_value() {
+    let n = 100;
+    let (m, ledger) = Tracked::map(n, n, |id| id % 10 == 3);
+    let raised = gosync_testkit::quiet_panics("tracked drop bomb", || {
+        catch_unwind(AssertUnwindSafe(move || drop(m))).is_err()
+    });
+    assert!(raised, "the map's drop raises a panic");
     assert_eq!(
-        live.load(Ordering::SeqCst),
-        0,
-        "values leaked by the panicking batch"
+        ledger.panics(),
+        n / 10,
+        "each bomb went off, one was raised"
     );
+    assert_each_dropped_once(&ledger);
+}
+
+/// A panic's payload whose own drop panics.
+struct ExplodingPayload;
+
+impl Drop for ExplodingPayload {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            std::panic::panic_any(());
+        }
+    }
+}
+
+/// A value whose drop panics with an [`ExplodingPayload`].
+struct ThrowsExplodingPayload(Arc<AtomicUsize>);
+
+impl Drop for ThrowsExplodingPayload {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        std::panic::panic_any(ExplodingPayload);
+    }
+}
+
+#[test]
+fn payloads_not_raised_whose_drop_panics_are_leaked() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let m: Box<Map<u64, ThrowsExplodingPayload>> = Box::default();
+    for k in 0..3 {
+        m.store(k, ThrowsExplodingPayload(Arc::clone(&dropped)));
+    }
+    // Non-string payloads: their message is empty.
+    let raised =
+        gosync_testkit::quiet_panics("", || catch_unwind(AssertUnwindSafe(move || drop(m))));
+    let payload = raised.expect_err("the map's drop raises the first panic");
+    assert!(payload.is::<ExplodingPayload>());
+    // The two others were discarded, their payloads' panics caught and leaked; this one is the
+    // test's, and its drop would panic.
+    std::mem::forget(payload);
+    assert_eq!(dropped.load(Ordering::SeqCst), 3);
 }
 
 /// The tests of this section that take half a minute or more under miri: natively only.

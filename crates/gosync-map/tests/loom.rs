@@ -8,7 +8,9 @@
 //! that), two `load_or_store_with` callers for one absent key, and `update` racing a resize and
 //! another `update` (no increment lost) or a delete and re-store of its key (never applied to a
 //! stale entry), a delete and re-store racing two loads (a later load never misses what an
-//! earlier one returned), and three writers of one chain with two of them asleep on its lock.
+//! earlier one returned), three writers of one chain with two of them asleep on its lock, and the
+//! chain lock's starvation-mode hand-off (the waiter gets the lock before a newcomer, and sees
+//! the tag the unlock published).
 //!
 //! A map starts with one bucket of six slots, so six keys fill it and a seventh overflows the
 //! chain and grows the table. Two writers of one chain contend for its lock, which parks
@@ -343,7 +345,7 @@ fn load_or_store_with_runs_f_once() {
     });
 }
 
-/// A plain `u64` map, for the models of `update`.
+/// A plain `u64` map, for the models of `update` and of the chain lock's hand-off.
 type CountMap = Map<u64, u64, Placed>;
 
 fn add_one(n: Option<&u64>) -> Option<u64> {
@@ -484,4 +486,50 @@ fn three_writers_of_one_chain_two_parked_at_once() {
         assert_eq!(contents(&m), [(1, 10), (2, 20), (3, 30)]);
         assert_eq!(m.len(), 3);
     });
+}
+
+#[test]
+fn starving_waiter_is_handed_the_lock_before_a_newcomer() {
+    // A writer of key 1 sleeps on the chain while this thread stores key 1 and switches the
+    // lock to starvation mode (as a waiter does after 1 ms). The unlock must hand the lock to
+    // the sleeper, which sees the tag the unlock published in the same instruction (it finds
+    // key 1 and replaces it, one entry, not two), and this thread, a newcomer from then on,
+    // must land after it. Nobody sleeps forever.
+    // Outside the model: how many executions reached the hand-off (the checks below run only in
+    // those), so that the model cannot pass without testing it.
+    static HANDED_OFF: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    loom::model(|| {
+        let m = Arc::new(CountMap::default());
+        let waiter = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.swap(1, 2))
+        };
+        let forced = m.store_forcing_starvation(1, 1);
+        if forced {
+            HANDED_OFF.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let newcomer = m.swap(1, 3);
+        let waiter = waiter.join().unwrap();
+        if forced {
+            // The waiter was asleep: key 1 was absent, this thread inserted it.
+            assert_eq!(waiter, Some(1), "the waiter missed the handed-over insert");
+            assert_eq!(
+                newcomer,
+                Some(2),
+                "the newcomer overtook the starving waiter"
+            );
+        }
+        // Each write replaced the one before it: the swaps saw two of the three writes, the last
+        // write is stored, and the first replaced nothing.
+        let last = m.load(&1).expect("stored");
+        let mut seen = [waiter, newcomer, Some(last)];
+        seen.sort_unstable();
+        let waiter_first = [None, Some(1), Some(3)];
+        assert!(seen == [Some(1), Some(2), Some(3)] || (seen == waiter_first && waiter.is_none()));
+        assert_eq!(m.len(), 1);
+    });
+    assert!(
+        HANDED_OFF.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no execution reached the hand-off"
+    );
 }

@@ -379,6 +379,76 @@ fn range_while_storing_and_deleting() {
     });
 }
 
+/// A key whose `Eq` spins a while: a writer compares keys under the chain lock, so with this
+/// key every critical section on its chain is long.
+#[derive(Clone, Copy, Debug)]
+struct SlowEq(u64);
+
+impl Hash for SlowEq {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialEq for SlowEq {
+    fn eq(&self, other: &Self) -> bool {
+        for _ in 0..scaled(2_000, 2) {
+            std::hint::spin_loop();
+        }
+        self.0 == other.0
+    }
+}
+
+impl Eq for SlowEq {}
+
+// One writer on a hot key against hammering writers of the same key, with a slow `Eq` under the
+// chain lock: the writer must get through (a waiter kept out for 1 ms is handed the lock,
+// newcomers cannot overtake it), and every swap replaced exactly the value before it.
+#[test]
+fn a_writer_on_a_hot_key_gets_through_hammering_writers_and_a_slow_eq() {
+    within(|| {
+        let hammers = scaled(6, 2) as u64;
+        let writes = scaled(2_000, 5) as u64;
+        let m: Arc<Map<SlowEq, u64>> = Arc::new(Map::new());
+        let done = Arc::new(AtomicBool::new(false));
+        let start = Arc::new(Barrier::new(hammers as usize + 1));
+        // Each write is unique (writer in the high bits); each swap returns the one it replaced.
+        let hammering: Vec<_> = (1..=hammers)
+            .map(|id| {
+                let (m, done, start) = (Arc::clone(&m), Arc::clone(&done), Arc::clone(&start));
+                thread::spawn(move || {
+                    let mut replaced = Vec::new();
+                    start.wait();
+                    let mut i = 0;
+                    while !done.load(Ordering::SeqCst) {
+                        replaced.push(m.swap(SlowEq(0), id << 32 | i));
+                        i += 1;
+                    }
+                    (i, replaced)
+                })
+            })
+            .collect();
+        start.wait();
+        let mut replaced: Vec<_> = (0..writes).map(|i| m.swap(SlowEq(0), i)).collect();
+        done.store(true, Ordering::SeqCst);
+        let mut written: Vec<u64> = (0..writes).collect();
+        for (id, h) in (1..=hammers).zip(hammering) {
+            let (count, theirs) = join_within(h);
+            written.extend((0..count).map(|i| id << 32 | i));
+            replaced.extend(theirs);
+        }
+        assert_eq!(m.len(), 1);
+        let last = m.load(&SlowEq(0)).expect("stored");
+        replaced.sort_unstable();
+        assert_eq!(replaced[0], None, "the first swap replaced nothing");
+        let mut chain: Vec<u64> = replaced[1..].iter().map(|v| v.expect("one None")).collect();
+        chain.push(last);
+        chain.sort_unstable();
+        written.sort_unstable();
+        assert_eq!(chain, written);
+    });
+}
+
 // The table grows while other threads read, range and rewrite: every key present throughout is
 // found by every load and visited exactly once by every range, through every resize.
 #[test]
