@@ -4,7 +4,9 @@
 //! `waitgroup.rs`), a criterion group per workload with gosync and its peers side by side, so
 //! that one run compares them on the same machine state. `fairness.rs` is a plain program (no
 //! criterion) that measures how long a thread waits for a lock another thread keeps
-//! re-acquiring. `benches/go/` holds the same workloads for Go's `sync`.
+//! re-acquiring. `map_rounds.rs`, also a plain program, times the maps of `map.rs` in
+//! interleaved rounds ([`map_workload`] holds what both run). `benches/go/` holds the same
+//! workloads for Go's `sync`.
 //!
 //! `cargo xtask bench` runs everything and regenerates `docs/performance.md` from the medians.
 //!
@@ -30,6 +32,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+
+pub mod map_workload;
 
 /// Lock operations per criterion iteration in the contended mutex and rwmutex workloads,
 /// summed over all threads (the Go twin uses the same number).

@@ -8,8 +8,8 @@
 //! ([`LOAD_TARGETS`]). The Go twins run only idle.
 //!
 //! 1. `cargo bench -p gosync-benches -- [FILTER]`: the criterion benches (one process per bench
-//!    target), the fairness harness and the memory probe, whose `FAIRNESS ...` and `MEMORY ...`
-//!    lines are collected from stdout.
+//!    target), the fairness harness, the memory probe and the map rounds harness, whose
+//!    `FAIRNESS ...`, `MEMORY ...` and `ROUNDS ...` lines are collected from stdout.
 //!    The criterion benches then run again, `N` runs in all (3 by default), each into its own
 //!    `<target>/criterion/run<i>`: the report gives the median over the runs of each median,
 //!    and of each ratio, since one run on a noisy machine can be off by 10% or more.
@@ -19,7 +19,8 @@
 //!    and the saved lines, computes ratios (peer median / gosync median: above 1 means gosync is
 //!    faster) and writes the report.
 //!
-//! FILTER keeps the benchmarks whose id (`group/bench`, or `fairness/scenario`) contains it.
+//! FILTER keeps the benchmarks whose id (`group/bench`, `fairness/scenario`, or
+//! `map_rounds/group`) contains it.
 //! Results of earlier runs are kept (criterion's files; the lines in
 //! `<target>/gosync-bench/results.txt`), so a filtered run updates only its part of the report;
 //! each table states how many runs its medians come from, and a filtered run with fewer runs
@@ -96,6 +97,16 @@ const MAP_READ_TARGETS: &[Target] = &[Target {
     min: 1.0,
     text: "against the best of them",
 }];
+
+/// The implementations of the contended `OnceCell` initialisation groups.
+const ONCE_INIT_BENCHES: &[(&str, &str)] = &[
+    ("gosync", "gosync `OnceCell::get_or_init`"),
+    ("std", "`std::sync::OnceLock::get_or_init`"),
+    (
+        "parking_lot",
+        "`parking_lot::Once::call_once` + `AtomicU64`",
+    ),
+];
 
 const GROUPS: &[Group] = &[
     Group {
@@ -263,6 +274,21 @@ const GROUPS: &[Group] = &[
                 text: "within 1.1×",
             },
         ],
+    },
+    Group {
+        id: "once_init_contended_2t",
+        primitive: "Once",
+        what: "2 threads started together call `get_or_init` on one fresh cell, whose \
+               initialisation is a busy loop of about 1 µs",
+        benches: ONCE_INIT_BENCHES,
+        targets: &[],
+    },
+    Group {
+        id: "once_init_contended_8t",
+        primitive: "Once",
+        what: "8 threads on the machine's cores, the same cell and initialisation",
+        benches: ONCE_INIT_BENCHES,
+        targets: &[],
     },
     Group {
         id: "waitgroup_rounds",
@@ -538,7 +564,9 @@ const FAIRNESS: &[(&str, &str, Option<u128>)] = &[
     ),
 ];
 
-/// The criterion bench targets, which `--runs` repeats (the fairness harness runs once).
+/// The criterion bench targets, which `--runs` repeats (the fairness harness and the memory probe
+/// run once). Every `[[bench]]` of `benches/Cargo.toml` that makes criterion groups belongs here,
+/// or its groups get one run only (a test checks).
 const CRITERION_BENCHES: &[&str] = &[
     "mutex",
     "rwmutex",
@@ -549,6 +577,8 @@ const CRITERION_BENCHES: &[&str] = &[
     "atomic",
     "map",
     "singleflight",
+    "semaphore",
+    "barrier",
 ];
 
 /// How many times the criterion benches run by default.
@@ -604,7 +634,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     "cargo xtask bench [--no-go] [--report-only] [--runs N] [--load N] [FILTER]\n\n\
                      Runs the criterion benches, the fairness harness and (when `go` is installed)\n\
                      the Go twins, then regenerates docs/performance.md.\n\
-                     FILTER keeps benchmarks whose id (group/bench, fairness/scenario) contains it.\n\
+                     FILTER keeps benchmarks whose id (group/bench, fairness/scenario,\n\
+                     map_rounds/group) contains it.\n\
                      --no-go        skip the Go twins\n\
                      --report-only  only regenerate the report from earlier results\n\
                      --runs N       run the criterion benches N times (default 3); the report\n\
@@ -714,7 +745,7 @@ struct Level {
     load: usize,
     /// `<target>/criterion/idle` or `<target>/criterion/load<N>`, holding `run<i>`.
     criterion_home: PathBuf,
-    /// The saved result lines (`GOBENCH`, `FAIRNESS`, `MEMORY`).
+    /// The saved result lines (`GOBENCH`, `FAIRNESS`, `MEMORY`, `ROUNDS`).
     results: PathBuf,
     /// What the last invocation at this level did ([`RunInfo`]).
     info: PathBuf,
@@ -868,7 +899,7 @@ fn target_dir(root: &Path) -> PathBuf {
 }
 
 /// The result lines a bench prints for the report, beside criterion's own files.
-const RESULT_PREFIXES: &[&str] = &["GOBENCH ", "FAIRNESS ", "MEMORY "];
+const RESULT_PREFIXES: &[&str] = &["GOBENCH ", "FAIRNESS ", "MEMORY ", "ROUNDS "];
 
 /// Runs `cmd`, echoing its stdout, and returns the result lines it printed.
 fn run_tee(mut cmd: Command, what: &str) -> Result<Vec<String>, String> {
@@ -1255,6 +1286,7 @@ fn level_report(level: &Level) -> (String, String) {
     summary.push_str(&fair_summary);
     sections.push_str(&fair_table);
     sections.push_str(&memory_table(&lines));
+    sections.push_str(&rounds_table(&lines));
     (summary, sections)
 }
 
@@ -1350,6 +1382,76 @@ fn memory_table(lines: &str) -> String {
                 (None, _) => ("not run".to_owned(), "—".to_owned()),
             };
             let _ = writeln!(out, "| {label} | {measured} | {relative} |");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The interleaved-rounds section (`benches/map_rounds.rs`): for each Map group, each peer's
+/// time against gosync's, taken within each round (no target: the criterion tables keep them).
+fn rounds_table(lines: &str) -> String {
+    let mut out = String::from("### Map, interleaved rounds\n\n");
+    out.push_str(
+        "This host's core speed changes by 2–3× from one moment to the next, and criterion \
+         times one map for about 4 s before the next, so the ratio of two of its medians can \
+         compare two speeds of the host rather than two maps. `benches/map_rounds.rs` times \
+         every map in every round (a batch of tens of milliseconds each, the same keys for \
+         all, a different map first each round) and takes each ratio within its round, where \
+         the four maps ran within the same few hundred milliseconds. Below: the quartiles of \
+         those per-round ratios, for reference (no target is checked on them), and each map's \
+         median over the rounds of a batch's time divided by its operations (both threads \
+         together).\n\n",
+    );
+    for g in GROUPS.iter().filter(|g| g.primitive == "Map") {
+        let line = |peer: &str| {
+            lines
+                .lines()
+                .find(|l| l.split_whitespace().take(3).eq(["ROUNDS", g.id, peer]))
+        };
+        let peers = || g.benches.iter().skip(1);
+        match peers().find_map(|(peer, _)| line(peer)) {
+            Some(l) => {
+                let number =
+                    |f: &str| field(l, f).map_or_else(|| "?".to_owned(), |n| n.to_string());
+                let _ = writeln!(
+                    out,
+                    "#### `{}`: {} rounds of {} operations per map, on 2 threads\n",
+                    g.id,
+                    number("rounds"),
+                    number("batch_ops")
+                );
+            }
+            None => {
+                let _ = writeln!(out, "#### `{}`\n", g.id);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "| peer | median ratio (> 1: gosync faster) | interquartile range | gosync faster in | \
+             gosync per operation | peer per operation |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for (peer, label) in peers() {
+            let Some(l) = line(peer) else {
+                let _ = writeln!(out, "| {label} | not run | | | | |");
+                continue;
+            };
+            let ratio =
+                |f: &str| field(l, f).map_or_else(|| "?".to_owned(), |r| format!("{r:.2}×"));
+            let ns = |f: &str| field(l, f).map_or_else(|| "?".to_owned(), fmt_ns);
+            let count = |f: &str| field(l, f).map_or_else(|| "?".to_owned(), |n| n.to_string());
+            let _ = writeln!(
+                out,
+                "| {label} | {} | {} – {} | {} of {} rounds | {} | {} |",
+                ratio("ratio_p50"),
+                ratio("ratio_p25"),
+                ratio("ratio_p75"),
+                count("gosync_faster"),
+                count("rounds"),
+                ns("gosync_ns"),
+                ns("peer_ns")
+            );
         }
         out.push('\n');
     }
@@ -1494,6 +1596,88 @@ mod tests {
             table.contains("| `papaya::HashMap` | not run | — |"),
             "{table}"
         );
+    }
+
+    /// The `(name, path)` of each `[[bench]]` in `benches/Cargo.toml`.
+    fn bench_targets() -> Vec<(String, PathBuf)> {
+        let benches = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches");
+        let manifest = fs::read_to_string(benches.join("Cargo.toml")).expect("benches/Cargo.toml");
+        let value = |section: &str, key: &str| {
+            section.lines().find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == key).then(|| v.trim().trim_matches('"').to_owned())
+            })
+        };
+        manifest
+            .split("[[bench]]")
+            .skip(1)
+            .map(|section| {
+                let section = section.split("\n[").next().unwrap_or(section);
+                let name = value(section, "name").expect("a [[bench]] has a name");
+                let path = value(section, "path").unwrap_or_else(|| format!("{name}.rs"));
+                (name, benches.join(path))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_criterion_bench_is_repeated() {
+        let targets = bench_targets();
+        assert!(targets.len() >= CRITERION_BENCHES.len(), "{targets:?}");
+        let mut sources = Vec::new();
+        for (name, path) in &targets {
+            let source = fs::read_to_string(path).expect("a bench's source");
+            let criterion = source.contains("benchmark_group(");
+            assert_eq!(
+                CRITERION_BENCHES.contains(&name.as_str()),
+                criterion,
+                "bench target {name}: in CRITERION_BENCHES exactly when it makes criterion groups"
+            );
+            if criterion {
+                sources.push(source);
+            }
+        }
+        // The library modules the benches share (`lib.rs` and its modules) may name the ids.
+        let benches = targets[0].1.parent().expect("benches/").to_owned();
+        for file in fs::read_dir(&benches).expect("benches/") {
+            let path = file.expect("a file of benches/").path();
+            let is_target = targets.iter().any(|(_, p)| *p == path);
+            if !is_target && path.extension().is_some_and(|e| e == "rs") {
+                sources.push(fs::read_to_string(&path).expect("a module's source"));
+            }
+        }
+        // Each group of the report comes from a target that every run repeats.
+        for g in GROUPS {
+            let quoted = format!("\"{}\"", g.id);
+            assert!(
+                sources.iter().any(|s| s.contains(&quoted)),
+                "group {} is in no bench of CRITERION_BENCHES",
+                g.id
+            );
+        }
+    }
+
+    #[test]
+    fn rounds_lines_make_a_table() {
+        let table = rounds_table(
+            "ROUNDS map_read_90 scc rounds=60 batch_ops=600000 ratio_p25=0.75 ratio_p50=0.8 \
+             ratio_p75=0.9 gosync_faster=4 gosync_ns=36.21 peer_ns=28.54\n",
+        );
+        assert!(
+            table.contains("#### `map_read_90`: 60 rounds of 600000 operations per map"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| `scc::HashMap` | 0.80× | 0.75× – 0.90× | 4 of 60 rounds | 36.2 ns | 28.5 ns |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| `papaya::HashMap` | not run | | | | |"),
+            "{table}"
+        );
+        assert!(table.contains("#### `map_read_99`\n"), "{table}");
     }
 
     #[test]
