@@ -656,6 +656,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let level = Level::new(&target, load);
 
     if run_benches {
+        let started = now_utc();
         let load_before = load_average();
         let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         match &filter {
@@ -719,6 +720,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         };
         save_lines(&level.results, &lines, go_kept.is_some())?;
         let info = RunInfo {
+            started,
             date: now_utc(),
             runs,
             filter: filter.clone(),
@@ -799,6 +801,9 @@ impl Level {
 /// What one `cargo xtask bench` invocation did at a load level, saved as `key=value` lines.
 #[derive(Debug, Default, PartialEq)]
 struct RunInfo {
+    /// When the runs started (empty in info files saved before it was recorded).
+    started: String,
+    /// When the runs ended.
     date: String,
     /// How many times the criterion benches ran.
     runs: usize,
@@ -815,7 +820,9 @@ impl RunInfo {
     fn save(&self, path: &Path) -> Result<(), String> {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
         let text = format!(
-            "date={}\nruns={}\nfilter={}\nload_before={}\nload_after={}\ngo={}\ngo_note={}\n",
+            "started={}\ndate={}\nruns={}\nfilter={}\nload_before={}\nload_after={}\ngo={}\n\
+             go_note={}\n",
+            self.started,
             self.date,
             self.runs,
             opt(&self.filter),
@@ -833,11 +840,27 @@ impl RunInfo {
         Some(Self::parse(&fs::read_to_string(path).ok()?))
     }
 
+    /// When the runs took place: `2026-01-02 03:04 – 03:30 UTC`, the end's date kept only
+    /// when it differs from the start's (the end alone for info files without a start).
+    fn span(&self) -> String {
+        let Some((start_day, start_time)) = self.started.split_once(' ') else {
+            return self.date.clone();
+        };
+        let start_time = start_time.trim_end_matches(" UTC");
+        match self.date.split_once(' ') {
+            Some((end_day, end_time)) if end_day == start_day => {
+                format!("{start_day} {start_time} – {end_time}")
+            }
+            _ => format!("{start_day} {start_time} UTC – {}", self.date),
+        }
+    }
+
     fn parse(text: &str) -> Self {
         let mut info = Self::default();
         for (key, value) in text.lines().filter_map(|l| l.split_once('=')) {
             let opt = || Some(value.to_owned()).filter(|v| !v.is_empty());
             match key {
+                "started" => info.started = value.to_owned(),
                 "date" => info.date = value.to_owned(),
                 "runs" => info.runs = value.parse().unwrap_or(0),
                 "filter" => info.filter = opt(),
@@ -1078,7 +1101,7 @@ fn render(levels: &[Level]) -> String {
     let _ = writeln!(out, "## Runs\n");
     let _ = writeln!(
         out,
-        "| results | measured on | criterion runs | filter | load average (1 min) before / after |\n\
+        "| results | measured (start – end) | criterion runs | filter | load average (1 min) before / after |\n\
          | --- | --- | ---: | --- | --- |"
     );
     for (level, info) in levels.iter().zip(&infos) {
@@ -1087,7 +1110,7 @@ fn render(levels: &[Level]) -> String {
             out,
             "| {} | {} | {} | {} | {} / {} |",
             level.title(),
-            info.date,
+            info.span(),
             info.runs,
             info.filter.as_deref().unwrap_or("none (every bench)"),
             info.load_before.clone().unwrap_or_else(unknown),
@@ -1540,6 +1563,7 @@ mod tests {
     #[test]
     fn run_info_round_trips() {
         let info = RunInfo {
+            started: "2026-01-02 02:50 UTC".to_owned(),
             date: "2026-01-02 03:04 UTC".to_owned(),
             runs: 3,
             filter: Some("cond".to_owned()),
@@ -1553,6 +1577,20 @@ mod tests {
         info.save(&path).unwrap();
         assert_eq!(RunInfo::load(&path), Some(info));
         let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn run_info_span_names_start_and_end() {
+        let mut info = RunInfo {
+            started: "2026-01-02 02:50 UTC".to_owned(),
+            date: "2026-01-02 03:04 UTC".to_owned(),
+            ..RunInfo::default()
+        };
+        assert_eq!(info.span(), "2026-01-02 02:50 – 03:04 UTC");
+        info.date = "2026-01-03 00:10 UTC".to_owned();
+        assert_eq!(info.span(), "2026-01-02 02:50 UTC – 2026-01-03 00:10 UTC");
+        info.started.clear();
+        assert_eq!(info.span(), "2026-01-03 00:10 UTC");
     }
 
     #[test]
