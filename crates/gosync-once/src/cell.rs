@@ -44,7 +44,10 @@ use crate::raw::{OnPanic, RawOnce};
 /// These eight are the smallest set that bounds every wait of the cell: `set(value)` is
 /// `get_or_init(|| value)`, so a bounded `set` is a `get_or_init` variant with `|| value` (the
 /// function ran exactly when `value` went in, and calling the function given back returns
-/// `value`). A wait for a value that only other threads set (std's `OnceLock::wait`) would be a
+/// `value`). One difference: on a cell already full, `set` gives `value` back, while the
+/// variant returns the stored value and drops the function with `value` in it; a caller that
+/// needs to know whether its value went in records it in the function (see
+/// [`try_get_or_init_for`](Self::try_get_or_init_for)). A wait for a value that only other threads set (std's `OnceLock::wait`) would be a
 /// new operation, not a variant of one; it is left out.
 ///
 /// # Differences from std
@@ -245,16 +248,25 @@ impl<T> OnceCell<T> {
     ///
     /// # Examples
     ///
-    /// A bounded `set`: the function given back returns the value that did not go in.
+    /// A bounded `set`: the function given back returns the value that did not go in, and
+    /// the function records whether it ran (on a full cell it is dropped unrun, with the value
+    /// in it).
     ///
     /// ```
     /// use std::time::Duration;
     ///
     /// let cell = gosync_once::OnceCell::new();
-    /// let value = String::from("config");
-    /// match cell.try_get_or_init_for(Duration::from_secs(1), || value) {
-    ///     Ok(stored) => assert_eq!(stored, "config"),
-    ///     Err(give_back) => drop(give_back()), // still initialising elsewhere after 1 s
+    /// for attempt in ["config", "late"] {
+    ///     let value = String::from(attempt);
+    ///     let mut went_in = false;
+    ///     match cell.try_get_or_init_for(Duration::from_secs(1), || {
+    ///         went_in = true;
+    ///         value
+    ///     }) {
+    ///         Ok(stored) => assert_eq!(stored, "config"),
+    ///         Err(give_back) => drop(give_back()), // still initialising elsewhere after 1 s
+    ///     }
+    ///     assert_eq!(went_in, attempt == "config");
     /// }
     /// ```
     pub fn try_get_or_init_for<F: FnOnce() -> T>(&self, timeout: Duration, f: F) -> Result<&T, F> {
