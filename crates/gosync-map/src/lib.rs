@@ -371,29 +371,32 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     {
         let hash = self.hash(&key);
         let guard = self.reclaim.pin_for_write();
-        let (value, loaded) = self.load_or_store_hashed(hash, key, value, &guard);
-        (value.clone(), loaded)
+        let (value, unused) = self.load_or_store_hashed(hash, key, value, &guard);
+        (value.clone(), unused.is_some())
     }
 
-    /// The value of `key` if present (`true`), else `value` once stored (`false`). Even if
-    /// replaced or removed meanwhile, the value is freed only after `guard` unpins.
+    /// The value of `key` if present, with `key` and `value` given back unused; else `value`
+    /// once stored (and `None`). The caller drops what comes back where it holds no lock (a
+    /// key's or value's `Drop` may use the map). Even if replaced or removed meanwhile, the
+    /// value is freed only after `guard` unpins.
     fn load_or_store_hashed<'g>(
         &'g self,
         hash: u64,
         key: K,
         value: V,
         guard: &'g Pinned<'g, K, V>,
-    ) -> (&'g V, bool) {
+    ) -> (&'g V, Option<(K, V)>) {
         if let Some(entry) = self.tables.find(hash, &key, guard) {
-            return (&entry.value, true);
+            return (&entry.value, Some((key, value)));
         }
         let entry = guard.new_entry(hash, key, value);
         let locked = self.tables.lock(hash, guard);
         if let Some(found) = locked.find(&entry.key) {
             drop(locked);
-            return (&found.entry.value, true);
+            let Entry { key, value, .. } = *entry;
+            return (&found.entry.value, Some((key, value)));
         }
-        (&self.insert(locked, entry, guard).value, false)
+        (&self.insert(locked, entry, guard).value, None)
     }
 
     /// Returns the value stored for `key` if there is one (`(value, true)`); otherwise calls
@@ -401,8 +404,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     ///
     /// `f` runs only when the key is absent, and at most once per insertion: concurrent callers
     /// for the same absent key sleep until the one running `f` has stored its value, and all get
-    /// it. `f` runs with no lock held and may use the map, except to wait on this same key (the
-    /// caller would wait for itself).
+    /// it. `f` runs with no lock held and may use the map, except to call this method (or a
+    /// variant) for the same key, which would wait for itself: that call panics.
     ///
     /// The sleep behind another caller's `f` is the one wait of this method; gosync's variants
     /// bound it, and give the key and `f` back unused when they give up:
@@ -418,6 +421,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// Re-raises a panic of `f`. The key then stays absent, and the callers that were waiting
     /// for it start over (one of them runs its own `f`).
     ///
+    /// Panics if called from inside its own `f` (on the thread running it) for the same key.
+    ///
     /// # Examples
     ///
     /// ```
@@ -425,6 +430,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// assert_eq!(m.load_or_store_with("k", || 1), (1, false));
     /// assert_eq!(m.load_or_store_with("k", || unreachable!()), (1, true));
     /// ```
+    #[track_caller]
     pub fn load_or_store_with(&self, key: K, f: impl FnOnce() -> V) -> (V, bool)
     where
         V: Clone,
@@ -444,7 +450,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     ///
     /// # Panics
     ///
-    /// As [`load_or_store_with`](Self::load_or_store_with), when it runs `f`.
+    /// As [`load_or_store_with`](Self::load_or_store_with): when it runs `f`, and when called
+    /// from inside its own `f` for the same key.
     ///
     /// # Examples
     ///
@@ -454,6 +461,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// assert_eq!(m.try_load_or_store_with("k", || 2).ok(), Some((1, true)));
     /// ```
     #[must_use = "the key and `f` come back unused when another caller is computing the key"]
+    #[track_caller]
     pub fn try_load_or_store_with<F>(&self, key: K, f: F) -> Result<(V, bool), (K, F)>
     where
         F: FnOnce() -> V,
@@ -473,7 +481,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     ///
     /// # Panics
     ///
-    /// As [`load_or_store_with`](Self::load_or_store_with), when it runs `f`.
+    /// As [`load_or_store_with`](Self::load_or_store_with): when it runs `f`, and when called
+    /// from inside its own `f` for the same key.
     ///
     /// # Examples
     ///
@@ -488,6 +497,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// }
     /// ```
     #[must_use = "the key and `f` come back unused when the wait gives up"]
+    #[track_caller]
     pub fn try_load_or_store_with_for<F>(
         &self,
         key: K,
@@ -512,7 +522,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     ///
     /// # Panics
     ///
-    /// As [`load_or_store_with`](Self::load_or_store_with), when it runs `f`.
+    /// As [`load_or_store_with`](Self::load_or_store_with): when it runs `f`, and when called
+    /// from inside its own `f` for the same key.
     ///
     /// # Examples
     ///
@@ -524,6 +535,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// assert_eq!(m.try_load_or_store_with_until(1, deadline, || "one").ok(), Some(("one", false)));
     /// ```
     #[must_use = "the key and `f` come back unused when the wait gives up"]
+    #[track_caller]
     pub fn try_load_or_store_with_until<F>(
         &self,
         key: K,
@@ -553,7 +565,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     ///
     /// # Panics
     ///
-    /// As [`load_or_store_with`](Self::load_or_store_with), when it runs `f`.
+    /// As [`load_or_store_with`](Self::load_or_store_with): when it runs `f`, and when called
+    /// from inside its own `f` for the same key.
     ///
     /// # Examples
     ///
@@ -568,6 +581,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// assert_eq!((key, err), ("k", ContextError::Canceled));
     /// ```
     #[must_use = "the key and `f` come back unused when the context is done first"]
+    #[track_caller]
     pub fn load_or_store_with_ctx<F>(
         &self,
         ctx: &Context,
@@ -589,6 +603,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// computing the key; else a wait for that caller and a fresh start. Gives the key and `f`
     /// back unused when the wait reaches `deadline`, or when `cancel` is done before it would
     /// compute or wait.
+    #[track_caller]
     fn load_or_store_with_by<F>(
         &self,
         key: K,
@@ -625,6 +640,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
             let registration = match self.pending.begin(hash, key) {
                 Turn::Wait(waiter) if waiter.wait(deadline, cancel) => continue,
                 Turn::Wait(_) => break,
+                Turn::OwnKey => panic!(
+                    "gosync_map::Map::load_or_store_with: called from inside its own `f` for \
+                     the same key (it would wait for itself forever)"
+                ),
                 Turn::Compute(registration) => registration,
             };
             // A caller that finished before we registered has stored its value by now.
@@ -635,13 +654,17 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
             // Pinned before the registry lock: a first pin may run the collector, which drops
             // values whose `Drop` may call this method.
             let guard = self.reclaim.pin();
-            // The key moves into the map under the registry lock, where nobody reads it.
-            let (value, loaded) = registration.finish(|| {
+            // The key moves into the map under the registry lock, where nobody reads it. If
+            // the key is present after all (a plain `store` came first), the key and `f`'s
+            // value come back out and are dropped after the lock.
+            let (value, unused) = registration.finish(|| {
                 // SAFETY: as above; the registry lock is held, so no caller reads the key now,
                 // and it is unregistered in this same critical section.
                 let key = unsafe { (*key_slot).take() }.expect("the key moves once");
                 self.load_or_store_hashed(hash, key, value, &guard)
             });
+            let loaded = unused.is_some();
+            drop(unused);
             return Ok((value.clone(), loaded));
         }
         // SAFETY: as above; this caller gave up without registering, so nobody reads its key.

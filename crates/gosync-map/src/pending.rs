@@ -20,6 +20,7 @@
 //! sleeps runs under the park queue lock, which the finisher takes after its store to wake the
 //! queue: either the check sees `FINISHED`, or the waiter is queued before the wake.
 
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use gosync_mutex::Mutex;
@@ -37,6 +38,9 @@ struct Computation<K> {
     /// The key of the caller running `f`. Read only under the registry lock while registered;
     /// the caller keeps it in place until it unregisters under the same lock.
     key: *const K,
+    /// The thread running `f` (its `thread_ticket`): a call for the same key on that thread
+    /// comes from inside `f` and would wait for itself.
+    runner: usize,
     state: AtomicU32,
 }
 
@@ -57,6 +61,9 @@ pub(crate) struct Pending<K> {
 pub(crate) enum Turn<'a, K> {
     /// Another caller is computing this key: wait for it, then start over.
     Wait(Waiter<K>),
+    /// This thread is computing this key: the caller runs inside its own `f`, and waiting
+    /// would never end.
+    OwnKey,
     /// This caller computes; dropping the registration (also by a panic) unregisters it.
     Compute(Registration<'a, K>),
 }
@@ -73,12 +80,17 @@ impl<K: Eq> Pending<K> {
     /// `key` must stay where it is until the registration is finished or dropped.
     pub(crate) fn begin<'a>(&'a self, hash: u64, key: &K) -> Turn<'a, K> {
         let mut running = self.running.lock();
+        let me = gosync_park::thread_ticket();
         if let Some(computation) = Self::find(&running, hash, key) {
+            if computation.runner == me {
+                return Turn::OwnKey;
+            }
             return Turn::Wait(Waiter(Arc::clone(computation)));
         }
         let computation = Arc::new(Computation {
             hash,
             key,
+            runner: me,
             state: AtomicU32::new(RUNNING),
         });
         running.push(Arc::clone(&computation));
@@ -164,13 +176,17 @@ pub(crate) struct Registration<'a, K> {
 impl<K> Registration<'_, K> {
     /// Runs `insert` (which may move the registered key into the map) and unregisters, in one
     /// critical section of the registry lock, then wakes the waiters.
+    ///
+    /// Also when `insert` panics (the user's `Eq` or `Hash`, say): it may have moved the key
+    /// out of the caller's slot and dropped it by then, so it is unregistered before the lock
+    /// is released, lest another caller's `find` compare against it; then the panic goes on.
     pub(crate) fn finish<R>(mut self, insert: impl FnOnce() -> R) -> R {
         let mut running = self.pending.running.lock();
-        let result = insert();
+        let result = catch_unwind(AssertUnwindSafe(insert));
         self.unregister(&mut running);
         drop(running);
         self.wake();
-        result
+        result.unwrap_or_else(|payload| resume_unwind(payload))
     }
 
     fn unregister(&mut self, running: &mut Vec<Arc<Computation<K>>>) {
