@@ -76,5 +76,8 @@ fn a_panicking_key_eq_on_the_leaders_way_out_still_wakes_the_waiter() {
         assert!(leader_panicked, "the leader's Eq panicked");
         // The waiter must get an outcome (a value or the panic), not sleep forever.
         let _outcome = join_within(waiter);
+        // And the key is free again.
+        trap.store(false, Ordering::SeqCst);
+        assert_eq!(group.call(key, || 3), (3, false));
     });
 }
