@@ -8,6 +8,7 @@ use std::sync::Arc;
 use gosync_atomic::Value;
 use gosync_testkit::{panic_message, within};
 
+#[allow(dead_code)]
 mod common;
 
 use common::{Census, Counted};
