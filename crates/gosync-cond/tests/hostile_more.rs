@@ -40,3 +40,78 @@ fn wait_while_ctx_gives_the_last_word_to_the_condition() {
         );
     });
 }
+
+/// One round: W1 (`wait_ctx`) queues first, then W2 (untimed `wait`). One thread signals once
+/// (holding the mutex or not) while another cancels W1's context at the same instant. If W1
+/// reports the cancellation, the signal must have gone to W2, which must then wake with no
+/// further signal; if W1 reports `Ok`, W2 still sleeps and a broadcast lets it go.
+fn cancel_races_signal_round(signal_under_lock: bool) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Barrier;
+
+    struct State {
+        mutex: Mutex<u32>,
+        cond: Cond,
+        w2_woke: AtomicBool,
+    }
+    let state = Arc::new(State {
+        mutex: Mutex::new(0),
+        cond: Cond::new(),
+        w2_woke: AtomicBool::new(false),
+    });
+    let (ctx, cancel) = Context::background().with_cancel();
+    let w1 = {
+        let state = Arc::clone(&state);
+        thread::spawn(move || {
+            let mut guard = state.mutex.lock();
+            *guard += 1; // W1 is about to wait
+            state.cond.wait_ctx(&mut guard, &ctx)
+        })
+    };
+    // W1 queued: it bumped the count under the lock, and releases the lock only once queued.
+    wait_until(|| *state.mutex.lock() == 1);
+    let w2 = {
+        let state = Arc::clone(&state);
+        thread::spawn(move || {
+            let mut guard = state.mutex.lock();
+            *guard += 1;
+            state.cond.wait(&mut guard);
+            state.w2_woke.store(true, Ordering::SeqCst);
+        })
+    };
+    wait_until(|| *state.mutex.lock() == 2);
+    let barrier = Arc::new(Barrier::new(2));
+    let canceller = {
+        let barrier = Arc::clone(&barrier);
+        thread::spawn(move || {
+            barrier.wait();
+            cancel.cancel();
+        })
+    };
+    barrier.wait();
+    if signal_under_lock {
+        let _guard = state.mutex.lock();
+        state.cond.signal();
+    } else {
+        state.cond.signal();
+    }
+    join_within(canceller);
+    let w1_result = join_within(w1);
+    if w1_result.is_err() {
+        // The signal was not W1's: W2 must wake from it.
+        wait_until(|| state.w2_woke.load(Ordering::SeqCst));
+    } else {
+        let _guard = state.mutex.lock();
+        state.cond.broadcast();
+    }
+    join_within(w2);
+}
+
+#[test]
+fn a_cancellation_at_the_instant_of_a_signal_loses_no_wake_up() {
+    within(|| {
+        for round in 0..300 {
+            cancel_races_signal_round(round % 2 == 0);
+        }
+    });
+}
