@@ -46,9 +46,15 @@ fn old_values_are_dropped_with_the_value_even_when_the_current_ones_drop_panics(
         value.store(make(1, false));
         value.store(make(2, true));
         let caught = panic::catch_unwind(AssertUnwindSafe(|| drop(value))).unwrap_err();
-        assert_eq!(panic_message(&*caught), "drop of the current value panicked");
+        assert_eq!(
+            panic_message(&*caught),
+            "drop of the current value panicked"
+        );
         let live = census.live();
         drop(pin);
-        assert_eq!(live, 0, "old values outlived the Value whose drop returned (by panic)");
+        assert_eq!(
+            live, 0,
+            "old values outlived the Value whose drop returned (by panic)"
+        );
     });
 }

@@ -32,7 +32,10 @@ fn wait_while_ctx_gives_the_last_word_to_the_condition() {
         *flag.lock() = false; // the condition turns false first (no signal)
         cancel.cancel(); // then the context is done
         let (result, blocked) = join_within(waiter);
-        assert!(!blocked, "the waiter saw the condition false with the lock held");
+        assert!(
+            !blocked,
+            "the waiter saw the condition false with the lock held"
+        );
         assert_eq!(
             result,
             Ok(()),

@@ -50,7 +50,10 @@ fn a_panicking_key_eq_on_the_leaders_way_out_still_wakes_the_waiter() {
     within(|| {
         let group: Arc<Group<TrapKey, u32>> = Arc::new(Group::new());
         let trap = Arc::new(AtomicBool::new(false));
-        let key = TrapKey { id: 1, trap: Arc::clone(&trap) };
+        let key = TrapKey {
+            id: 1,
+            trap: Arc::clone(&trap),
+        };
 
         let leader = {
             let (group, key, trap) = (Arc::clone(&group), key.clone(), Arc::clone(&trap));
@@ -79,5 +82,118 @@ fn a_panicking_key_eq_on_the_leaders_way_out_still_wakes_the_waiter() {
         // And the key is free again.
         trap.store(false, Ordering::SeqCst);
         assert_eq!(group.call(key, || 3), (3, false));
+    });
+}
+
+/// A value that counts its live copies.
+#[derive(Debug)]
+struct Counted {
+    flight: usize,
+    live: Arc<std::sync::atomic::AtomicIsize>,
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.live.fetch_add(1, Ordering::SeqCst);
+        Self {
+            flight: self.flight,
+            live: Arc::clone(&self.live),
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Rounds of one flight with untimed, timed (0–200 µs) and cancelled waiters landing at once:
+/// every untimed waiter gets the flight's value, a timed or cancelled one gets it or nothing
+/// (or the value of a flight of its own, if it came after the landing), `f` runs once per
+/// flight, and every copy made is dropped exactly once.
+#[test]
+fn mixed_waiters_landing_at_once_count_every_copy_exactly() {
+    use gosync_context::Context;
+    use std::sync::atomic::{AtomicIsize, AtomicUsize};
+    use std::time::Duration;
+
+    within(|| {
+        let live = Arc::new(AtomicIsize::new(0));
+        let flights = Arc::new(AtomicUsize::new(0));
+        for round in 0..200_usize {
+            let group: Arc<Group<u8, Counted>> = Arc::new(Group::new());
+            let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+            let make = {
+                let (live, flights) = (Arc::clone(&live), Arc::clone(&flights));
+                move || {
+                    live.fetch_add(1, Ordering::SeqCst);
+                    Counted {
+                        flight: flights.fetch_add(1, Ordering::SeqCst),
+                        live: Arc::clone(&live),
+                    }
+                }
+            };
+            let leader = {
+                let (group, make) = (Arc::clone(&group), make.clone());
+                thread::spawn(move || {
+                    let (v, shared) = group.call(0, || {
+                        release_rx.recv().unwrap();
+                        make()
+                    });
+                    (v.flight, shared)
+                })
+            };
+            wait_until(|| format!("{group:?}").contains("flights: 1"));
+            let lead_flight = flights.load(Ordering::SeqCst); // the leader's `f` has not made it yet
+            let (ctx, cancel) = Context::background().with_cancel();
+            let mut untimed = Vec::new();
+            let mut others = Vec::new();
+            for i in [0, 3, 1, 2, 4, 5] {
+                if i == 1 {
+                    wait_until(|| waiting(&group) == 2); // both untimed waiters are counted
+                }
+                let (group, make, ctx) = (Arc::clone(&group), make.clone(), ctx.clone());
+                let handle = thread::spawn(move || -> Option<(usize, bool)> {
+                    match i % 3 {
+                        0 => Some(group.call(0, &make)).map(|(v, s)| (v.flight, s)),
+                        1 => group
+                            .try_call_for(0, Duration::from_micros((round % 200) as u64), &make)
+                            .map(|(v, s)| (v.flight, s)),
+                        _ => group
+                            .call_ctx(&ctx, 0, &make)
+                            .ok()
+                            .map(|(v, s)| (v.flight, s)),
+                    }
+                });
+                if i % 3 == 0 {
+                    untimed.push(handle)
+                } else {
+                    others.push(handle)
+                }
+            }
+            release_tx.send(()).unwrap();
+            cancel.cancel();
+            let (leader_flight, leader_shared) = join_within(leader);
+            assert_eq!(leader_flight, lead_flight);
+            for handle in untimed {
+                assert_eq!(join_within(handle), Some((lead_flight, true)));
+            }
+            assert!(leader_shared);
+            for handle in others {
+                if let Some((flight, shared)) = join_within(handle) {
+                    assert!(
+                        shared || flight != lead_flight,
+                        "{flight} {shared}"
+                    );
+                }
+            }
+            drop(group);
+            assert_eq!(
+                live.load(Ordering::SeqCst),
+                0,
+                "round {round}: a copy leaked or dropped twice"
+            );
+        }
     });
 }
