@@ -197,3 +197,64 @@ fn mixed_waiters_landing_at_once_count_every_copy_exactly() {
         }
     });
 }
+
+/// A key whose drop calls back into its group (a `forget` of another key), as a handle whose
+/// drop hook updates a cache might.
+struct HookKey {
+    id: u32,
+    group: std::sync::Weak<Group<HookKey, u32>>,
+}
+
+impl Clone for HookKey {
+    fn clone(&self) -> Self {
+        Self { id: self.id, group: self.group.clone() }
+    }
+}
+impl PartialEq for HookKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+impl Eq for HookKey {}
+impl Hash for HookKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+impl Drop for HookKey {
+    fn drop(&mut self) {
+        if let Some(group) = self.group.upgrade() {
+            group.forget(&HookKey { id: u32::MAX, group: std::sync::Weak::new() });
+        }
+    }
+}
+
+/// The group drops its stored copy of the key inside `HashMap::remove`, under its map lock: a
+/// key whose `Drop` uses the group then deadlocks on that lock (gosync-map fixed the same for
+/// its keys and values in 733de01: "drops a key and value left unused after that lock (their
+/// Drop may use the map)").
+#[test]
+fn a_key_whose_drop_uses_the_group_does_not_deadlock() {
+    within(|| {
+        let group: Arc<Group<HookKey, u32>> = Arc::new(Group::new());
+        let key = HookKey { id: 1, group: Arc::downgrade(&group) };
+        assert_eq!(group.call(key.clone(), || 5), (5, false));
+        // And `forget` of a flight under way drops the stored key under the lock as well.
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let leader = {
+            let (group, key) = (Arc::clone(&group), key.clone());
+            thread::spawn(move || {
+                group.call(key, || {
+                    started_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    6
+                })
+            })
+        };
+        started.recv().unwrap();
+        group.forget(&key);
+        release.send(()).unwrap();
+        assert_eq!(join_within(leader), (6, false));
+    });
+}
