@@ -296,7 +296,9 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     /// assert_eq!(group.call("nothing in flight", || 1), (1, false));
     /// ```
     pub fn forget(&self, key: &K) {
-        self.flights.lock().remove(key);
+        // The stored key drops after the map lock is released: its `Drop` may use the group.
+        let removed = self.flights.lock().remove_entry(key);
+        drop(removed);
     }
 
     /// The core of every call: lead a new flight, or wait for the one under way until
@@ -346,9 +348,13 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
                 .get(&key)
                 .is_some_and(|now| Arc::ptr_eq(now, flight))
             {
-                flights.remove(&key);
+                // Kept until the lock is released: the stored key's `Drop` may use the group.
+                flights.remove_entry(&key)
+            } else {
+                None
             }
-        }));
+        }))
+        .and_then(|entry| panic::catch_unwind(AssertUnwindSafe(|| drop(entry))));
         if let Err(payload) = removed {
             // The key's `Hash`, `Eq` or `Drop` panicked: take the flight out without them (by
             // pointer), then land it with that panic, so that no waiter sleeps forever and the

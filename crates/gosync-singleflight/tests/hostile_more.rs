@@ -182,10 +182,7 @@ fn mixed_waiters_landing_at_once_count_every_copy_exactly() {
             assert!(leader_shared);
             for handle in others {
                 if let Some((flight, shared)) = join_within(handle) {
-                    assert!(
-                        shared || flight != lead_flight,
-                        "{flight} {shared}"
-                    );
+                    assert!(shared || flight != lead_flight, "{flight} {shared}");
                 }
             }
             drop(group);
@@ -207,7 +204,10 @@ struct HookKey {
 
 impl Clone for HookKey {
     fn clone(&self) -> Self {
-        Self { id: self.id, group: self.group.clone() }
+        Self {
+            id: self.id,
+            group: self.group.clone(),
+        }
     }
 }
 impl PartialEq for HookKey {
@@ -224,7 +224,10 @@ impl Hash for HookKey {
 impl Drop for HookKey {
     fn drop(&mut self) {
         if let Some(group) = self.group.upgrade() {
-            group.forget(&HookKey { id: u32::MAX, group: std::sync::Weak::new() });
+            group.forget(&HookKey {
+                id: u32::MAX,
+                group: std::sync::Weak::new(),
+            });
         }
     }
 }
@@ -237,7 +240,10 @@ impl Drop for HookKey {
 fn a_key_whose_drop_uses_the_group_does_not_deadlock() {
     within(|| {
         let group: Arc<Group<HookKey, u32>> = Arc::new(Group::new());
-        let key = HookKey { id: 1, group: Arc::downgrade(&group) };
+        let key = HookKey {
+            id: 1,
+            group: Arc::downgrade(&group),
+        };
         assert_eq!(group.call(key.clone(), || 5), (5, false));
         // And `forget` of a flight under way drops the stored key under the lock as well.
         let (started_tx, started) = std::sync::mpsc::channel();
