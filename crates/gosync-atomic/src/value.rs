@@ -434,11 +434,12 @@ impl<T> Drop for Value<T> {
     fn drop(&mut self) {
         // SAFETY: the `Value` owns a count of `current`; no guard or reader can outlive the
         // borrow it came from, so nothing else reads through this pointer any more.
-        drop(unsafe { Arc::from_raw(self.current.load(SeqCst).cast_const()) });
+        let current = unsafe { Arc::from_raw(self.current.load(SeqCst).cast_const()) };
         // The same reason frees the old values now: only queued deferred functions still know
-        // of them, and they find the list empty.
+        // of them, and they find the list empty. Taken off the list before any drop runs, so
+        // that a panicking drop (of `current` or an old value) still drops the rest as it
+        // unwinds, here, rather than leaving them to a later epoch collection.
         let retired = mem::take(&mut self.retired.state.lock().old);
-        drop(retired);
         // A deferred function may have taken an old value off the list before, and be dropping
         // it on another thread now: wait for it, so that every old value is dropped when this
         // returns (and `T`'s borrows, if any, end after its drops). Not for one on this thread:
@@ -458,6 +459,11 @@ impl<T> Drop for Value<T> {
             }
             gosync_park::wait(&self.retired.drops_finished, finished);
         }
+        // Dropped after the wait, so that a panicking drop cannot skip it; `retired` drops as
+        // the panic of `current`'s drop leaves, and a `Vec` drops every element past one that
+        // panics.
+        drop(current);
+        drop(retired);
     }
 }
 

@@ -449,7 +449,15 @@ impl Cond {
             return Err(err);
         }
         while condition(&mut **guard) {
-            self.wait_ctx(guard, ctx)?;
+            if let Err(err) = self.wait_ctx(guard, ctx) {
+                // The last word goes to the condition, seen with the lock held again (as in
+                // `wait_while_until`): it may have turned `false` before the context was done.
+                return if condition(&mut **guard) {
+                    Err(err)
+                } else {
+                    Ok(())
+                };
+            }
         }
         Ok(())
     }

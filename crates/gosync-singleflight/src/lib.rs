@@ -163,7 +163,9 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     ///
     /// If `f` panics: the caller that ran it resumes the panic with its payload, and every
     /// caller waiting for that flight panics with the same message. The key is free again
-    /// before anyone panics. Also if `V::clone` panics (on the caller that cloned).
+    /// before anyone panics. Also if `V::clone` panics (on the caller that cloned), and if
+    /// the key's `Hash`, `Eq` or `Drop` panics as the flight's caller frees the key (then every
+    /// waiting caller panics with that message, and the key is free again).
     ///
     /// # Examples
     ///
@@ -294,7 +296,9 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     /// assert_eq!(group.call("nothing in flight", || 1), (1, false));
     /// ```
     pub fn forget(&self, key: &K) {
-        self.flights.lock().remove(key);
+        // The stored key drops after the map lock is released: its `Drop` may use the group.
+        let removed = self.flights.lock().remove_entry(key);
+        drop(removed);
     }
 
     /// The core of every call: lead a new flight, or wait for the one under way until
@@ -337,15 +341,32 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     /// flight's waiters.
     fn lead(&self, key: K, flight: &Arc<Flight<V>>, f: impl FnOnce() -> V) -> (V, bool) {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
-        {
+        let removed = panic::catch_unwind(AssertUnwindSafe(|| {
             let mut flights = self.flights.lock();
             // A `forget` may have removed this flight, and a newer one may hold the key.
             if flights
                 .get(&key)
                 .is_some_and(|now| Arc::ptr_eq(now, flight))
             {
-                flights.remove(&key);
+                // Kept until the lock is released: the stored key's `Drop` may use the group.
+                flights.remove_entry(&key)
+            } else {
+                None
             }
+        }))
+        .and_then(|entry| panic::catch_unwind(AssertUnwindSafe(|| drop(entry))));
+        if let Err(payload) = removed {
+            // The key's `Hash`, `Eq` or `Drop` panicked: take the flight out without them (by
+            // pointer), then land it with that panic, so that no waiter sleeps forever and the
+            // key is free again.
+            self.flights
+                .lock()
+                .retain(|_, now| !Arc::ptr_eq(now, flight));
+            // Relaxed: after the map lock, as below.
+            let anyone_waits = waiters(flight.state.load(Ordering::Relaxed)) > 0;
+            flight.land(anyone_waits.then(|| Outcome::Panicked(panic_text(&*payload))));
+            drop(result);
+            panic::resume_unwind(payload);
         }
         // Relaxed: after the map lock, which ordered every join before it (see the notes).
         let anyone_waits = waiters(flight.state.load(Ordering::Relaxed)) > 0;

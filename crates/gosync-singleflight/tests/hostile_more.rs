@@ -1,0 +1,266 @@
+//! Hostile cases for `singleflight::Group` beyond `tests/singleflight.rs`: user code in the key
+//! (`Eq`) panicking on the leader's way out must not leave waiters asleep or the key stuck.
+
+use std::hash::{Hash, Hasher};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use gosync_singleflight::Group;
+use gosync_testkit::{join_within, wait_until, within};
+
+/// A key whose `Eq` panics once `trap` is set (the hash ignores `trap`).
+#[derive(Clone)]
+struct TrapKey {
+    id: u32,
+    trap: Arc<AtomicBool>,
+}
+
+impl PartialEq for TrapKey {
+    fn eq(&self, other: &Self) -> bool {
+        assert!(!self.trap.load(Ordering::SeqCst), "Eq trap");
+        self.id == other.id
+    }
+}
+impl Eq for TrapKey {}
+impl Hash for TrapKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+fn waiting<K, V>(group: &Group<K, V>) -> usize {
+    let shown = format!("{group:?}");
+    shown
+        .split("waiting: ")
+        .nth(1)
+        .expect("Debug shows waiting")
+        .trim_end_matches(" }")
+        .parse()
+        .expect("a count")
+}
+
+/// The leader's `f` returns, then the key's `Eq` panics while `lead` looks the flight up to
+/// remove it: `land` never runs, so the waiter (already counted) is never woken. Go has no
+/// user `Eq`, but this crate promises "a panic ... reaches every caller" and documents no
+/// exception for the key's own traits.
+#[test]
+fn a_panicking_key_eq_on_the_leaders_way_out_still_wakes_the_waiter() {
+    within(|| {
+        let group: Arc<Group<TrapKey, u32>> = Arc::new(Group::new());
+        let trap = Arc::new(AtomicBool::new(false));
+        let key = TrapKey {
+            id: 1,
+            trap: Arc::clone(&trap),
+        };
+
+        let leader = {
+            let (group, key, trap) = (Arc::clone(&group), key.clone(), Arc::clone(&trap));
+            thread::spawn(move || {
+                catch_unwind(AssertUnwindSafe(|| {
+                    group.call(key, || {
+                        // Wait for the waiter to be counted, then arm the trap.
+                        wait_until(|| waiting(&group) == 1);
+                        trap.store(true, Ordering::SeqCst);
+                        7
+                    })
+                }))
+                .is_err()
+            })
+        };
+        // Let the leader take the key first.
+        wait_until(|| format!("{group:?}").contains("flights: 1"));
+        let waiter = {
+            let (group, key) = (Arc::clone(&group), key.clone());
+            thread::spawn(move || catch_unwind(AssertUnwindSafe(|| group.call(key, || 99))))
+        };
+        let leader_panicked = join_within(leader);
+        assert!(leader_panicked, "the leader's Eq panicked");
+        // The waiter must get an outcome (a value or the panic), not sleep forever.
+        let _outcome = join_within(waiter);
+        // And the key is free again.
+        trap.store(false, Ordering::SeqCst);
+        assert_eq!(group.call(key, || 3), (3, false));
+    });
+}
+
+/// A value that counts its live copies.
+#[derive(Debug)]
+struct Counted {
+    flight: usize,
+    live: Arc<std::sync::atomic::AtomicIsize>,
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.live.fetch_add(1, Ordering::SeqCst);
+        Self {
+            flight: self.flight,
+            live: Arc::clone(&self.live),
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Rounds of one flight with untimed, timed (0–200 µs) and cancelled waiters landing at once:
+/// every untimed waiter gets the flight's value, a timed or cancelled one gets it or nothing
+/// (or the value of a flight of its own, if it came after the landing), `f` runs once per
+/// flight, and every copy made is dropped exactly once.
+#[test]
+fn mixed_waiters_landing_at_once_count_every_copy_exactly() {
+    use gosync_context::Context;
+    use std::sync::atomic::{AtomicIsize, AtomicUsize};
+    use std::time::Duration;
+
+    within(|| {
+        let live = Arc::new(AtomicIsize::new(0));
+        let flights = Arc::new(AtomicUsize::new(0));
+        for round in 0..200_usize {
+            let group: Arc<Group<u8, Counted>> = Arc::new(Group::new());
+            let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+            let make = {
+                let (live, flights) = (Arc::clone(&live), Arc::clone(&flights));
+                move || {
+                    live.fetch_add(1, Ordering::SeqCst);
+                    Counted {
+                        flight: flights.fetch_add(1, Ordering::SeqCst),
+                        live: Arc::clone(&live),
+                    }
+                }
+            };
+            let leader = {
+                let (group, make) = (Arc::clone(&group), make.clone());
+                thread::spawn(move || {
+                    let (v, shared) = group.call(0, || {
+                        release_rx.recv().unwrap();
+                        make()
+                    });
+                    (v.flight, shared)
+                })
+            };
+            wait_until(|| format!("{group:?}").contains("flights: 1"));
+            let lead_flight = flights.load(Ordering::SeqCst); // the leader's `f` has not made it yet
+            let (ctx, cancel) = Context::background().with_cancel();
+            let mut untimed = Vec::new();
+            let mut others = Vec::new();
+            for i in [0, 3, 1, 2, 4, 5] {
+                if i == 1 {
+                    wait_until(|| waiting(&group) == 2); // both untimed waiters are counted
+                }
+                let (group, make, ctx) = (Arc::clone(&group), make.clone(), ctx.clone());
+                let handle = thread::spawn(move || -> Option<(usize, bool)> {
+                    match i % 3 {
+                        0 => Some(group.call(0, &make)).map(|(v, s)| (v.flight, s)),
+                        1 => group
+                            .try_call_for(0, Duration::from_micros((round % 200) as u64), &make)
+                            .map(|(v, s)| (v.flight, s)),
+                        _ => group
+                            .call_ctx(&ctx, 0, &make)
+                            .ok()
+                            .map(|(v, s)| (v.flight, s)),
+                    }
+                });
+                if i % 3 == 0 {
+                    untimed.push(handle)
+                } else {
+                    others.push(handle)
+                }
+            }
+            release_tx.send(()).unwrap();
+            cancel.cancel();
+            let (leader_flight, leader_shared) = join_within(leader);
+            assert_eq!(leader_flight, lead_flight);
+            for handle in untimed {
+                assert_eq!(join_within(handle), Some((lead_flight, true)));
+            }
+            assert!(leader_shared);
+            for handle in others {
+                if let Some((flight, shared)) = join_within(handle) {
+                    assert!(shared || flight != lead_flight, "{flight} {shared}");
+                }
+            }
+            drop(group);
+            assert_eq!(
+                live.load(Ordering::SeqCst),
+                0,
+                "round {round}: a copy leaked or dropped twice"
+            );
+        }
+    });
+}
+
+/// A key whose drop calls back into its group (a `forget` of another key), as a handle whose
+/// drop hook updates a cache might.
+struct HookKey {
+    id: u32,
+    group: std::sync::Weak<Group<HookKey, u32>>,
+}
+
+impl Clone for HookKey {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id,
+            group: self.group.clone(),
+        }
+    }
+}
+impl PartialEq for HookKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+impl Eq for HookKey {}
+impl Hash for HookKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+impl Drop for HookKey {
+    fn drop(&mut self) {
+        if let Some(group) = self.group.upgrade() {
+            group.forget(&HookKey {
+                id: u32::MAX,
+                group: std::sync::Weak::new(),
+            });
+        }
+    }
+}
+
+/// The group drops its stored copy of the key inside `HashMap::remove`, under its map lock: a
+/// key whose `Drop` uses the group then deadlocks on that lock (gosync-map fixed the same for
+/// its keys and values in 733de01: "drops a key and value left unused after that lock (their
+/// Drop may use the map)").
+#[test]
+fn a_key_whose_drop_uses_the_group_does_not_deadlock() {
+    within(|| {
+        let group: Arc<Group<HookKey, u32>> = Arc::new(Group::new());
+        let key = HookKey {
+            id: 1,
+            group: Arc::downgrade(&group),
+        };
+        assert_eq!(group.call(key.clone(), || 5), (5, false));
+        // And `forget` of a flight under way drops the stored key under the lock as well.
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let leader = {
+            let (group, key) = (Arc::clone(&group), key.clone());
+            thread::spawn(move || {
+                group.call(key, || {
+                    started_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    6
+                })
+            })
+        };
+        started.recv().unwrap();
+        group.forget(&key);
+        release.send(()).unwrap();
+        assert_eq!(join_within(leader), (6, false));
+    });
+}
