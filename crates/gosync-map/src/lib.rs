@@ -372,7 +372,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         let hash = self.hash(&key);
         let guard = self.reclaim.pin_for_write();
         let (value, unused) = self.load_or_store_hashed(hash, key, value, &guard);
-        (value.clone(), unused.is_some())
+        // The unused key and value drop before the clone is made: a panic in their drop would
+        // otherwise leak the built result (rustc does not drop a return value when a later
+        // local's destructor panics, rust-lang/rust#47949).
+        let loaded = unused.is_some();
+        drop(unused);
+        (value.clone(), loaded)
     }
 
     /// The value of `key` if present, with `key` and `value` given back unused; else `value`
