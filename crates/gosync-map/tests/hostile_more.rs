@@ -70,3 +70,198 @@ fn load_or_store_leaks_its_clone_when_the_unused_key_drop_panics() {
         );
     });
 }
+
+/// `update` (counters), `compare_and_swap` (a counter), `compare_and_delete` and
+/// `load_and_delete` lose and invent nothing while the table grows many times under them and a
+/// `range` walks it: every count and `len` exact once the writers stop.
+#[test]
+fn read_modify_writes_are_exact_across_growth_and_ranges() {
+    const ROUNDS: u64 = 2_000;
+    const FRESH: u64 = 20_000;
+    within(|| {
+        let m: Arc<Map<u64, u64>> = Arc::new(Map::new());
+        m.store(100, 0);
+        let done = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::new();
+        for _ in 0..2 {
+            let m = Arc::clone(&m);
+            handles.push(thread::spawn(move || {
+                for _ in 0..ROUNDS {
+                    for k in 0..8 {
+                        m.update(k, |n| Some(n.map_or(1, |n| n + 1)));
+                    }
+                }
+            }));
+        }
+        {
+            let m = Arc::clone(&m);
+            handles.push(thread::spawn(move || {
+                for _ in 0..ROUNDS {
+                    loop {
+                        let v = m.load(&100).expect("100 is never deleted");
+                        if m.compare_and_swap(&100, &v, v + 1) {
+                            break;
+                        }
+                    }
+                }
+            }));
+        }
+        {
+            let m = Arc::clone(&m);
+            handles.push(thread::spawn(move || {
+                for k in 1_000..1_000 + FRESH {
+                    m.store(k, k);
+                }
+                for k in 1_000..1_000 + FRESH {
+                    if k % 2 == 0 {
+                        assert!(m.compare_and_delete(&k, &k), "{k} present with value {k}");
+                    } else if k % 3 == 0 {
+                        assert_eq!(m.load_and_delete(&k), Some(k));
+                    }
+                }
+            }));
+        }
+        let ranger = {
+            let (m, done) = (Arc::clone(&m), Arc::clone(&done));
+            thread::spawn(move || {
+                let mut walks = 0u64;
+                while !done.load(Ordering::SeqCst) || walks == 0 {
+                    let mut seen = HashSet::new();
+                    m.range(|k, _| {
+                        assert!(seen.insert(*k), "{k} visited twice");
+                        true
+                    });
+                    assert!(seen.contains(&100), "100, present throughout, not visited");
+                    walks += 1;
+                }
+            })
+        };
+        for h in handles {
+            join_within(h);
+        }
+        done.store(true, Ordering::SeqCst);
+        join_within(ranger);
+        for k in 0..8 {
+            assert_eq!(m.load(&k), Some(2 * ROUNDS), "counter {k}");
+        }
+        assert_eq!(m.load(&100), Some(ROUNDS));
+        let left = (1_000..1_000 + FRESH)
+            .filter(|k| k % 2 != 0 && k % 3 != 0)
+            .count();
+        assert_eq!(m.len(), 9 + left);
+        let mut walked = 0;
+        m.range(|_, _| {
+            walked += 1;
+            true
+        });
+        assert_eq!(walked, 9 + left);
+    });
+}
+
+/// An `Eq` that panics on its `fire_at`-th call, after blocking until released: the chain
+/// lock it holds must be released by the unwind and passed to the writer waiting for it.
+struct Trap {
+    calls: AtomicUsize,
+    fire_at: usize,
+    entered: AtomicBool,
+    release: AtomicBool,
+}
+
+struct TrapKey {
+    id: u64,
+    trap: Option<Arc<Trap>>,
+}
+
+impl TrapKey {
+    fn plain(id: u64) -> Self {
+        Self { id, trap: None }
+    }
+}
+
+impl Hash for TrapKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+impl PartialEq for TrapKey {
+    fn eq(&self, other: &Self) -> bool {
+        for trap in [&self.trap, &other.trap].into_iter().flatten() {
+            if trap.calls.fetch_add(1, Ordering::SeqCst) + 1 == trap.fire_at {
+                trap.entered.store(true, Ordering::SeqCst);
+                gosync_testkit::wait_until(|| trap.release.load(Ordering::SeqCst));
+                panic!("eq trap");
+            }
+        }
+        self.id == other.id
+    }
+}
+
+impl Eq for TrapKey {}
+
+type OneHash = common::Shaped<0>;
+
+/// Each write path whose `Eq` panics under the chain lock while another writer waits for that
+/// lock: the waiter gets through, the map is unchanged and every value is dropped once.
+#[test]
+fn an_eq_panic_under_the_chain_lock_passes_the_lock_to_a_waiting_writer() {
+    // (name, Eq calls before the one under the lock, the write).
+    type Write = fn(&Map<TrapKey, Counted, OneHash>, TrapKey, &Arc<AtomicUsize>);
+    let writes: [(&str, usize, Write); 6] = [
+        ("store", 0, |m, k, live| m.store(k, Counted::new(7, live))),
+        ("swap", 0, |m, k, live| drop(m.swap(k, Counted::new(7, live)))),
+        ("load_or_store", 3, |m, k, live| {
+            drop(m.load_or_store(k, Counted::new(7, live)))
+        }),
+        ("update", 3, |m, k, live| {
+            m.update(k, |_| Some(Counted::new(7, live)))
+        }),
+        // Key 2 is present: the lock-free look-up compares keys 0, 1 and 2.
+        ("compare_and_delete", 3, |m, k, live| {
+            let old = Counted::new(2, live);
+            let _ = m.compare_and_delete(&k, &old);
+        }),
+        ("load_and_delete", 3, |m, k, _| drop(m.load_and_delete(&k))),
+    ];
+    for (name, before, write) in writes {
+        let live = Arc::new(AtomicUsize::new(0));
+        within(move || {
+            let m: Arc<Map<TrapKey, Counted, OneHash>> = Arc::new(Map::default());
+            for i in 0..3 {
+                m.store(TrapKey::plain(i), Counted::new(i, &live));
+            }
+            let id = if name.contains("delete") { 2 } else { 50 };
+            let trap = Arc::new(Trap {
+                calls: AtomicUsize::new(0),
+                fire_at: before + 1,
+                entered: AtomicBool::new(false),
+                release: AtomicBool::new(false),
+            });
+            let holder = {
+                let (m, live, trap) = (Arc::clone(&m), Arc::clone(&live), Arc::clone(&trap));
+                thread::spawn(move || {
+                    let key = TrapKey {
+                        id,
+                        trap: Some(trap),
+                    };
+                    catch_unwind(AssertUnwindSafe(|| write(&m, key, &live))).is_err()
+                })
+            };
+            gosync_testkit::wait_until(|| trap.entered.load(Ordering::SeqCst));
+            let waiter = {
+                let (m, live) = (Arc::clone(&m), Arc::clone(&live));
+                thread::spawn(move || m.store(TrapKey::plain(9), Counted::new(9, &live)))
+            };
+            trap.release.store(true, Ordering::SeqCst);
+            assert!(join_within(holder), "{name}: the trap fired");
+            join_within(waiter);
+            assert_eq!(m.len(), 4, "{name}");
+            for i in [0, 1, 2, 9] {
+                assert_eq!(m.load_with(&TrapKey::plain(i), |v| v.id), Some(i), "{name}");
+            }
+            let m = Arc::try_unwrap(m).unwrap_or_else(|_| panic!("one owner"));
+            drop(m);
+            assert_eq!(live.load(Ordering::SeqCst), 0, "{name}: a value leaked");
+        });
+    }
+}
