@@ -265,3 +265,31 @@ fn an_eq_panic_under_the_chain_lock_passes_the_lock_to_a_waiting_writer() {
         });
     }
 }
+
+/// `update`'s `f` "may use the map"; when it writes its own key, every run invalidates the
+/// entry that run was given, so `update` retries for as long as `f` writes: forever when `f`
+/// always does (a hang, not a clear panic at the caller as `load_or_store_with` gives for its
+/// own key). Here `f` stops after 1,000 runs by panicking, which marks the livelock.
+#[test]
+fn update_whose_f_writes_its_own_key_loops_for_as_long_as_f_writes() {
+    within(|| {
+        let m: Map<u64, u64> = Map::new();
+        m.store(1, 0);
+        let runs = std::cell::Cell::new(0u32);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            m.update(1, |v| {
+                runs.set(runs.get() + 1);
+                assert!(runs.get() <= 1_000, "livelock: f ran 1,000 times");
+                m.store(1, 100);
+                Some(v.copied().unwrap_or(0) + 1)
+            })
+        }));
+        if let Err(payload) = outcome {
+            let message = gosync_testkit::panic_message(&*payload);
+            assert!(
+                !message.starts_with("livelock"),
+                "update never returns while its f writes the key: {message}"
+            );
+        }
+    });
+}
