@@ -293,3 +293,100 @@ fn update_whose_f_writes_its_own_key_loops_for_as_long_as_f_writes() {
         }
     });
 }
+
+/// A value whose drop panics when `armed` (its `Counted` still drops: fields drop on unwind).
+struct Fused {
+    _counted: Counted,
+    armed: bool,
+}
+
+impl Drop for Fused {
+    fn drop(&mut self) {
+        if self.armed && !thread::panicking() {
+            panic!("fused value drop");
+        }
+    }
+}
+
+/// Waves of short-lived threads store, swap, delete and update values, a few of whose drops
+/// panic, while another thread clears the map and the table grows: each kept panic comes out
+/// of a write or of the map's drop with its own payload, and every value is dropped once,
+/// including those left in the partial batches of threads that exited.
+#[test]
+fn panicking_drops_across_exiting_threads_clears_and_growth_lose_nothing() {
+    within(|| {
+        let live = Arc::new(AtomicUsize::new(0));
+        let raised = Arc::new(AtomicUsize::new(0));
+        let armed = Arc::new(AtomicUsize::new(0));
+        let m: Arc<Map<u64, Fused>> = Arc::new(Map::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let guarded = |raised: &AtomicUsize, op: &mut dyn FnMut()| {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(op)) {
+                assert_eq!(
+                    gosync_testkit::panic_message(&*payload),
+                    "fused value drop",
+                    "only a kept drop panic comes out of a write"
+                );
+                raised.fetch_add(1, Ordering::SeqCst);
+            }
+        };
+        let clearer = {
+            let (m, stop, raised) = (Arc::clone(&m), Arc::clone(&stop), Arc::clone(&raised));
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    guarded(&raised, &mut || m.clear());
+                    thread::yield_now();
+                }
+            })
+        };
+        for wave in 0..6u64 {
+            let workers: Vec<_> = (0..3u64)
+                .map(|t| {
+                    let (m, live, raised, armed) = (
+                        Arc::clone(&m),
+                        Arc::clone(&live),
+                        Arc::clone(&raised),
+                        Arc::clone(&armed),
+                    );
+                    thread::spawn(move || {
+                        let value = |id: u64| {
+                            let fuse = id % 397 == 0;
+                            if fuse {
+                                armed.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Fused {
+                                _counted: Counted::new(id, &live),
+                                armed: fuse,
+                            }
+                        };
+                        let base = (wave * 3 + t) * 10_000;
+                        for i in 0..1_500u64 {
+                            let k = base + i % 700;
+                            let id = base + i;
+                            guarded(&raised, &mut || match i % 4 {
+                                0 => m.store(k, value(id)),
+                                1 => m.update(k, |_| Some(value(id))),
+                                2 => m.delete(&k),
+                                _ => m.update(k, |_| None),
+                            });
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                join_within(w);
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        join_within(clearer);
+        let m = Arc::try_unwrap(m).unwrap_or_else(|_| panic!("one owner"));
+        let last = catch_unwind(AssertUnwindSafe(move || drop(m)));
+        if let Err(payload) = last {
+            assert_eq!(gosync_testkit::panic_message(&*payload), "fused value drop");
+            raised.fetch_add(1, Ordering::SeqCst);
+        }
+        assert_eq!(live.load(Ordering::SeqCst), 0, "a value leaked or dropped twice");
+        let (raised, armed) = (raised.load(Ordering::SeqCst), armed.load(Ordering::SeqCst));
+        assert!(armed > 0 && (1..=armed).contains(&raised), "{raised} of {armed}");
+    });
+}
