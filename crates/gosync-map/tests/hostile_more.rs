@@ -390,3 +390,63 @@ fn panicking_drops_across_exiting_threads_clears_and_growth_lose_nothing() {
         assert!(armed > 0 && (1..=armed).contains(&raised), "{raised} of {armed}");
     });
 }
+
+/// A key whose `Eq` stores into `REENTERED` when `reenter` is set.
+struct Reentrant {
+    id: u64,
+    reenter: bool,
+}
+
+impl Hash for Reentrant {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+impl PartialEq for Reentrant {
+    fn eq(&self, other: &Self) -> bool {
+        if self.reenter || other.reenter {
+            REENTERED.get().expect("set").store(
+                Reentrant {
+                    id: 77,
+                    reenter: false,
+                },
+                0,
+            );
+        }
+        self.id == other.id
+    }
+}
+
+impl Eq for Reentrant {}
+
+static REENTERED: std::sync::OnceLock<Map<Reentrant, u64, OneHash>> = std::sync::OnceLock::new();
+
+/// A key's `Eq` that writes to the same map (documented as forbidden: it "waits for itself")
+/// is a misuse the map does not catch: the write waits forever for the chain lock its own
+/// thread holds, where a clear panic at the caller was expected. Fails after the testkit's
+/// limit, leaving the deadlocked thread parked.
+#[test]
+fn an_eq_that_writes_the_same_map_deadlocks_instead_of_panicking() {
+    let m = REENTERED.get_or_init(Map::default);
+    m.store(
+        Reentrant {
+            id: 1,
+            reenter: false,
+        },
+        1,
+    );
+    let outcome = within(move || {
+        catch_unwind(AssertUnwindSafe(|| {
+            m.store(
+                Reentrant {
+                    id: 2,
+                    reenter: true,
+                },
+                2,
+            )
+        }))
+        .is_err()
+    });
+    assert!(outcome, "the reentrant write is reported by a panic");
+}
