@@ -450,3 +450,74 @@ fn an_eq_that_writes_the_same_map_deadlocks_instead_of_panicking() {
     });
     assert!(outcome, "the reentrant write is reported by a panic");
 }
+
+/// Runs the test `name` alone in a child process (this test binary) and returns its output, or
+/// `None` when called in that child (the caller then runs the test's body): for tests whose
+/// failure aborts the process.
+fn in_child_process(name: &str) -> Option<std::process::Output> {
+    if std::env::var_os("GOSYNC_HOSTILE_MORE_CHILD").is_some() {
+        return None;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let name = name.to_owned();
+    Some(within(move || {
+        std::process::Command::new(exe)
+            .args(["--exact", &name, "--test-threads=1", "--nocapture"])
+            .env("GOSYNC_HOSTILE_MORE_CHILD", "1")
+            .output()
+            .unwrap()
+    }))
+}
+
+/// A value whose drop always panics when `armed`, even while its thread unwinds.
+struct Volatile {
+    _counted: Counted,
+    armed: bool,
+}
+
+impl Drop for Volatile {
+    fn drop(&mut self) {
+        if self.armed {
+            panic!("volatile value drop");
+        }
+    }
+}
+
+/// Two removed values whose drops panic, in one thread's batch: the second panics while the
+/// first unwinds through the batch's drop, which aborts the whole process (here at the map's
+/// drop, dropping the thread's partial batch). The same two values still live in the map are
+/// dropped one by one, each caught, at the map's drop; removed ones in two batches are too.
+/// The kept-panic scheme ("later ones are discarded") is expected to hold within a batch as well.
+#[test]
+fn two_panicking_drops_in_one_batch_abort_the_process() {
+    if let Some(output) = in_child_process("two_panicking_drops_in_one_batch_abort_the_process") {
+        assert!(
+            output.status.success(),
+            "the child failed ({:?}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .filter(|l| !l.trim_start().starts_with(|c: char| c.is_ascii_digit() || c == 'a'))
+                .take(12)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        return;
+    }
+    let live = Arc::new(AtomicUsize::new(0));
+    let m: Map<u64, Volatile> = Map::new();
+    for k in 0..4 {
+        m.store(
+            k,
+            Volatile {
+                _counted: Counted::new(k, &live),
+                armed: k < 2,
+            },
+        );
+    }
+    m.delete(&0);
+    m.delete(&1);
+    let caught = catch_unwind(AssertUnwindSafe(move || drop(m)));
+    assert!(caught.is_err(), "the kept panic is raised at the end of the map's drop");
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+}
