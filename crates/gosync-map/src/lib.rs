@@ -86,9 +86,10 @@ use write::Locked;
 /// [`range`](Self::range), [`len`](Self::len)) never raise it. A panic no write has raised is
 /// raised at the end of the map's drop, once every entry is dropped; so is the first panic of
 /// a live key's or value's `Drop` in the map's drop, which drops every other entry all the
-/// same. A map dropped while its thread already unwinds discards the kept panic. A second
-/// panicking `Drop` in the same batch, while the first panic unwinds, aborts the process, as
-/// with a `Vec`.
+/// same. A map dropped while its thread already unwinds discards the kept panic. Later
+/// panicking drops in the same batch are caught and discarded too; only an entry whose key's
+/// and value's drops both panic aborts the process (the value's panics while the key's
+/// unwinds, as in any struct).
 ///
 /// Reads ([`load`](Self::load), [`load_with`](Self::load_with),
 /// [`contains_key`](Self::contains_key), [`range`](Self::range)) never block, whatever the
