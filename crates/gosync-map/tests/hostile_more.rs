@@ -521,3 +521,73 @@ fn two_panicking_drops_in_one_batch_abort_the_process() {
     assert!(caught.is_err(), "the kept panic is raised at the end of the map's drop");
     assert_eq!(live.load(Ordering::SeqCst), 0);
 }
+
+/// Every write method, `clear` and growth on a map whose 256 hashes share one tag (long chains
+/// with overflow buckets that `clear` unlinks): once the writers stop, `len`, a `range` and
+/// the loads agree, and the map's drop leaves no value alive.
+#[test]
+fn len_range_and_loads_agree_after_every_write_and_clear_on_colliding_chains() {
+    type Narrow = common::Shaped<2>;
+    const KEYS: u64 = 1_500;
+    within(|| {
+        let live = Arc::new(AtomicUsize::new(0));
+        let m: Arc<Map<u64, Counted, Narrow>> = Arc::new(Map::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let clearer = {
+            let (m, stop) = (Arc::clone(&m), Arc::clone(&stop));
+            thread::spawn(move || {
+                let mut clears = 0u32;
+                while !stop.load(Ordering::SeqCst) || clears == 0 {
+                    m.clear();
+                    clears += 1;
+                    thread::yield_now();
+                }
+            })
+        };
+        let writers: Vec<_> = (0..3u64)
+            .map(|t| {
+                let (m, live) = (Arc::clone(&m), Arc::clone(&live));
+                thread::spawn(move || {
+                    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ t;
+                    for _ in 0..40_000 {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let k = x % KEYS;
+                        let v = Counted::new(k, &live);
+                        match (x >> 32) % 7 {
+                            0 => m.store(k, v),
+                            1 => drop(m.swap(k, v)),
+                            2 => m.update(k, |old| old.is_none().then_some(v.clone())),
+                            3 => drop(m.load_and_delete(&k)),
+                            4 => {
+                                let _ = m.compare_and_delete(&k, &v);
+                            }
+                            5 => {
+                                let _ = m.compare_and_swap(&k, &v, v.clone());
+                            }
+                            _ => drop(m.load_or_store(k, v)),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            join_within(w);
+        }
+        stop.store(true, Ordering::SeqCst);
+        join_within(clearer);
+        let present = (0..KEYS).filter(|k| m.contains_key(k)).count();
+        let mut walked = HashSet::new();
+        m.range(|k, v| {
+            assert_eq!(*k, v.id);
+            assert!(walked.insert(*k), "{k} visited twice");
+            true
+        });
+        assert_eq!(m.len(), present);
+        assert_eq!(walked.len(), present);
+        let m = Arc::try_unwrap(m).unwrap_or_else(|_| panic!("one owner"));
+        drop(m);
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+    });
+}
