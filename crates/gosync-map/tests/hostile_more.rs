@@ -50,7 +50,7 @@ impl Drop for Bomb {
 /// leak (rustc does not drop a built return value when a later local's drop panics,
 /// rust-lang/rust#47949, as `load_or_store_with` already knows).
 #[test]
-fn load_or_store_leaks_its_clone_when_the_unused_key_drop_panics() {
+fn load_or_store_leaks_no_clone_when_the_unused_key_drop_panics() {
     within(|| {
         let live = Arc::new(AtomicUsize::new(0));
         let m: Map<Bomb, Counted> = Map::new();
@@ -489,8 +489,8 @@ impl Drop for Volatile {
 /// dropped one by one, each caught, at the map's drop; removed ones in two batches are too.
 /// The kept-panic scheme ("later ones are discarded") is expected to hold within a batch as well.
 #[test]
-fn two_panicking_drops_in_one_batch_abort_the_process() {
-    if let Some(output) = in_child_process("two_panicking_drops_in_one_batch_abort_the_process") {
+fn two_panicking_drops_in_one_batch_do_not_abort_the_process() {
+    if let Some(output) = in_child_process("two_panicking_drops_in_one_batch_do_not_abort_the_process") {
         assert!(
             output.status.success(),
             "the child failed ({:?}): {}",
