@@ -86,9 +86,10 @@ use write::Locked;
 /// [`range`](Self::range), [`len`](Self::len)) never raise it. A panic no write has raised is
 /// raised at the end of the map's drop, once every entry is dropped; so is the first panic of
 /// a live key's or value's `Drop` in the map's drop, which drops every other entry all the
-/// same. A map dropped while its thread already unwinds discards the kept panic. A second
-/// panicking `Drop` in the same batch, while the first panic unwinds, aborts the process, as
-/// with a `Vec`.
+/// same. A map dropped while its thread already unwinds discards the kept panic. Later
+/// panicking drops in the same batch are caught and discarded too; only an entry whose key's
+/// and value's drops both panic aborts the process (the value's panics while the key's
+/// unwinds, as in any struct).
 ///
 /// Reads ([`load`](Self::load), [`load_with`](Self::load_with),
 /// [`contains_key`](Self::contains_key), [`range`](Self::range)) never block, whatever the
@@ -372,7 +373,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
         let hash = self.hash(&key);
         let guard = self.reclaim.pin_for_write();
         let (value, unused) = self.load_or_store_hashed(hash, key, value, &guard);
-        (value.clone(), unused.is_some())
+        // The unused key and value drop before the clone is made: a panic in their drop would
+        // otherwise leak the built result (rustc does not drop a return value when a later
+        // local's destructor panics, rust-lang/rust#47949).
+        let loaded = unused.is_some();
+        drop(unused);
+        (value.clone(), loaded)
     }
 
     /// The value of `key` if present, with `key` and `value` given back unused; else `value`

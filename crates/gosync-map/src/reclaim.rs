@@ -208,8 +208,9 @@ impl<K, V> Drop for Batch<K, V> {
             blocks: mem::take(&mut self.entries).into_vec(),
             spare: self.spare,
         };
-        // A panicking drop leaves the rest to `rest`'s own drop, so no other entry is lost (a
-        // second panic while unwinding aborts, as with a `Vec` of such values).
+        // A panicking drop leaves the rest to `rest`'s own drop, so no other entry is lost;
+        // that drop catches and discards a second panic (one escaping it while the first
+        // unwinds would abort the process: two such values often share a batch).
         let mut rest = RestOfBatch(&blocks.blocks);
         while let Some((&entry, tail)) = rest.0.split_first() {
             rest.0 = tail;
@@ -223,14 +224,22 @@ impl<K, V> Drop for Batch<K, V> {
 struct RestOfBatch<'a, K, V>(&'a [*mut Entry<K, V>]);
 
 impl<K, V> Drop for RestOfBatch<'_, K, V> {
-    /// Runs only when a drop in `Batch::drop` panicked.
+    /// Runs only when a drop in `Batch::drop` panicked, so while that panic unwinds: a further
+    /// panic is caught here and discarded (only the first is kept), as one escaping a drop
+    /// during unwinding would abort the process.
     fn drop(&mut self) {
         for &entry in self.0 {
             // SAFETY: each entry was unlinked and retired once (`Pinned::retire_entry`); a
             // batch drops after the grace period that began once all of its entries were
             // unlinked, or in the map's drop, so no thread can still read it. Each is dropped
-            // once (the slice moves past it first), in place: its block is kept.
-            unsafe { std::ptr::drop_in_place(entry) };
+            // once (the loop moves past it whether or not its drop panics), in place: its
+            // block is kept.
+            let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+                std::ptr::drop_in_place(entry)
+            }));
+            if let Err(again) = dropped {
+                discard(again);
+            }
         }
     }
 }
