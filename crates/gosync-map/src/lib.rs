@@ -852,7 +852,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     ///
     /// `f` sees the current value (`None` when absent) and runs with no lock held, so it may
     /// use the map; if another write to the key lands while it runs, `f` runs again on the new
-    /// value. So `f` may run more than once, and the result of its last run is stored.
+    /// value. So `f` may run more than once, and the result of its last run is stored. An `f`
+    /// that writes `key` itself sends itself round again each time: `update` returns only once
+    /// a run of `f` leaves the key alone. Like [`load_with`](Self::load_with)'s, `f` runs
+    /// pinned: values removed meanwhile are freed only after it returns.
     ///
     /// # Examples
     ///

