@@ -54,7 +54,13 @@ fn load_or_store_leaks_no_clone_when_the_unused_key_drop_panics() {
     within(|| {
         let live = Arc::new(AtomicUsize::new(0));
         let m: Map<Bomb, Counted> = Map::new();
-        m.store(Bomb { id: 1, armed: false }, Counted::new(1, &live));
+        m.store(
+            Bomb {
+                id: 1,
+                armed: false,
+            },
+            Counted::new(1, &live),
+        );
         assert_eq!(live.load(Ordering::SeqCst), 1);
         let caught = catch_unwind(AssertUnwindSafe(|| {
             m.load_or_store(Bomb { id: 1, armed: true }, Counted::new(2, &live))
@@ -209,7 +215,9 @@ fn an_eq_panic_under_the_chain_lock_passes_the_lock_to_a_waiting_writer() {
     type Write = fn(&Map<TrapKey, Counted, OneHash>, TrapKey, &Arc<AtomicUsize>);
     let writes: [(&str, usize, Write); 6] = [
         ("store", 0, |m, k, live| m.store(k, Counted::new(7, live))),
-        ("swap", 0, |m, k, live| drop(m.swap(k, Counted::new(7, live)))),
+        ("swap", 0, |m, k, live| {
+            drop(m.swap(k, Counted::new(7, live)))
+        }),
         ("load_or_store", 3, |m, k, live| {
             drop(m.load_or_store(k, Counted::new(7, live)))
         }),
@@ -357,9 +365,16 @@ fn panicking_drops_across_exiting_threads_clears_and_growth_lose_nothing() {
             assert_eq!(gosync_testkit::panic_message(&*payload), "fused value drop");
             raised.fetch_add(1, Ordering::SeqCst);
         }
-        assert_eq!(live.load(Ordering::SeqCst), 0, "a value leaked or dropped twice");
+        assert_eq!(
+            live.load(Ordering::SeqCst),
+            0,
+            "a value leaked or dropped twice"
+        );
         let (raised, armed) = (raised.load(Ordering::SeqCst), armed.load(Ordering::SeqCst));
-        assert!(armed > 0 && (1..=armed).contains(&raised), "{raised} of {armed}");
+        assert!(
+            armed > 0 && (1..=armed).contains(&raised),
+            "{raised} of {armed}"
+        );
     });
 }
 
@@ -402,14 +417,18 @@ impl Drop for Volatile {
 /// The kept-panic scheme ("later ones are discarded") is expected to hold within a batch as well.
 #[test]
 fn two_panicking_drops_in_one_batch_do_not_abort_the_process() {
-    if let Some(output) = in_child_process("two_panicking_drops_in_one_batch_do_not_abort_the_process") {
+    if let Some(output) =
+        in_child_process("two_panicking_drops_in_one_batch_do_not_abort_the_process")
+    {
         assert!(
             output.status.success(),
             "the child failed ({:?}): {}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
                 .lines()
-                .filter(|l| !l.trim_start().starts_with(|c: char| c.is_ascii_digit() || c == 'a'))
+                .filter(|l| !l
+                    .trim_start()
+                    .starts_with(|c: char| c.is_ascii_digit() || c == 'a'))
                 .take(12)
                 .collect::<Vec<_>>()
                 .join("\n")
@@ -430,7 +449,10 @@ fn two_panicking_drops_in_one_batch_do_not_abort_the_process() {
     m.delete(&0);
     m.delete(&1);
     let caught = catch_unwind(AssertUnwindSafe(move || drop(m)));
-    assert!(caught.is_err(), "the kept panic is raised at the end of the map's drop");
+    assert!(
+        caught.is_err(),
+        "the kept panic is raised at the end of the map's drop"
+    );
     assert_eq!(live.load(Ordering::SeqCst), 0);
 }
 

@@ -110,6 +110,9 @@ pub struct Group<K, V> {
 struct Flight<V> {
     /// `DONE`, `PARKED`, and the count of waiting callers above them.
     state: AtomicUsize,
+    /// The thread running `f` (its `thread_ticket`): a call for the key on that thread comes
+    /// from inside `f` and would wait for itself.
+    leader: usize,
     /// Written once by the leader before `DONE` (only if someone waits), read after it.
     outcome: UnsafeCell<Option<Outcome<V>>>,
 }
@@ -135,6 +138,8 @@ enum Role<V> {
     Wait(Arc<Flight<V>>),
     /// A flight is under way and the caller's deadline has passed: it does not wait.
     GiveUp,
+    /// This thread leads the flight under way: the caller runs inside its own `f`.
+    OwnFlight,
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
@@ -167,6 +172,10 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     /// the key's `Hash`, `Eq` or `Drop` panics as the flight's caller frees the key (then every
     /// waiting caller panics with that message, and the key is free again).
     ///
+    /// Panics if called from inside its own `f` (on the thread running it) for the same key,
+    /// which would wait for itself (Go's `Do` deadlocks); after [`forget`](Self::forget) it
+    /// starts a new flight instead.
+    ///
     /// # Examples
     ///
     /// ```
@@ -181,6 +190,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     /// assert!(caught.is_err());
     /// assert_eq!(group.call("key", || vec![4]).0, [4]); // the key is free again
     /// ```
+    #[track_caller]
     pub fn call(&self, key: K, f: impl FnOnce() -> V) -> (V, bool) {
         let received = self.call_until(key, f, None, None);
         received.expect("an untimed, uncancellable wait always receives")
@@ -199,7 +209,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     ///
     /// # Panics
     ///
-    /// As [`call`](Self::call), for a caller that received the flight's outcome.
+    /// As [`call`](Self::call): for a caller that received the flight's outcome, and when
+    /// called from inside its own `f` for the same key.
     ///
     /// # Examples
     ///
@@ -215,6 +226,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     /// cancel.cancel();
     /// assert_eq!(group.call_ctx(&done, 1, || "one"), Err(ContextError::Canceled));
     /// ```
+    #[track_caller]
     pub fn call_ctx(
         &self,
         ctx: &Context,
@@ -236,7 +248,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     ///
     /// # Panics
     ///
-    /// As [`call`](Self::call), for a caller that received the flight's outcome.
+    /// As [`call`](Self::call): for a caller that received the flight's outcome, and when
+    /// called from inside its own `f` for the same key.
     ///
     /// # Examples
     ///
@@ -247,6 +260,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     /// assert_eq!(group.try_call_for("k", Duration::ZERO, || 1), Some((1, false)));
     /// ```
     #[must_use = "None means this caller gave up without a value"]
+    #[track_caller]
     pub fn try_call_for(
         &self,
         key: K,
@@ -263,7 +277,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     ///
     /// # Panics
     ///
-    /// As [`call`](Self::call), for a caller that received the flight's outcome.
+    /// As [`call`](Self::call): for a caller that received the flight's outcome, and when
+    /// called from inside its own `f` for the same key.
     ///
     /// # Examples
     ///
@@ -275,6 +290,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     /// assert_eq!(group.try_call_until("k", Instant::now(), || 1), Some((1, false)));
     /// ```
     #[must_use = "None means this caller gave up without a value"]
+    #[track_caller]
     pub fn try_call_until(
         &self,
         key: K,
@@ -303,6 +319,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
 
     /// The core of every call: lead a new flight, or wait for the one under way until
     /// `deadline` or `cancel`. `None` when the caller gave up.
+    #[track_caller]
     fn call_until(
         &self,
         key: K,
@@ -314,13 +331,21 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
             Role::Lead(flight) => Some(self.lead(key, &flight, f)),
             Role::Wait(flight) => flight.wait(deadline, cancel),
             Role::GiveUp => None,
+            Role::OwnFlight => panic!(
+                "gosync_singleflight::Group::call: called from inside its own `f` for the same \
+                 key (it would wait for itself forever)"
+            ),
         }
     }
 
     /// Finds the flight for `key` and counts the caller among its waiters, or starts one.
     fn join(&self, key: &K, deadline: Option<Instant>) -> Role<V> {
         let mut flights = self.flights.lock();
+        let me = gosync_park::thread_ticket();
         if let Some(flight) = flights.get(key) {
+            if flight.leader == me {
+                return Role::OwnFlight;
+            }
             if deadline.is_some_and(deadline_passed) {
                 return Role::GiveUp;
             }
@@ -331,6 +356,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
         }
         let flight = Arc::new(Flight {
             state: AtomicUsize::new(0),
+            leader: me,
             outcome: UnsafeCell::new(None),
         });
         flights.insert(key.clone(), Arc::clone(&flight));
@@ -529,6 +555,7 @@ mod tests {
     fn a_waiter_that_leaves_before_landing_is_not_counted() {
         let flight: Flight<u8> = Flight {
             state: AtomicUsize::new(2 * WAITER_ONE),
+            leader: gosync_park::thread_ticket(),
             outcome: UnsafeCell::new(None),
         };
         assert!(flight.leave());

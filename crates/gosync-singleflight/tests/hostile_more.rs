@@ -264,3 +264,27 @@ fn a_key_whose_drop_uses_the_group_does_not_deadlock() {
         assert_eq!(join_within(leader), (6, false));
     });
 }
+
+// A call from inside `f` for the same key would wait for itself: it panics at the inner call,
+// and the key is free again. After `forget`, the same call starts a new flight instead.
+#[test]
+fn a_call_from_inside_f_for_its_own_key_panics_at_the_caller() {
+    gosync_testkit::within(|| {
+        let group: Group<&str, u32> = Group::new();
+        let line = line!() + 3;
+        let (file, at, message) = gosync_testkit::panic_site(|| {
+            group.call("k", || {
+                let _ = group.try_call_for("k", std::time::Duration::ZERO, || 2);
+                1
+            });
+        });
+        assert_eq!((file.as_str(), at), (file!(), line));
+        assert!(message.contains("inside its own `f`"), "{message}");
+        assert_eq!(group.call("k", || 3), (3, false), "the key is free again");
+        let outer = group.call("k", || {
+            group.forget(&"k");
+            group.call("k", || 4).0 + 1
+        });
+        assert_eq!(outer, (5, false));
+    });
+}
