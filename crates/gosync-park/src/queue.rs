@@ -354,15 +354,30 @@ impl Waiter {
     /// Leaves `token` and marks it woken. Returns how to wake its thread once the bucket is
     /// unlocked (`None`: it is not asleep), taken before the store: after it the waiter may
     /// return and its memory be gone.
-    fn wake(&self, token: usize) -> Option<Wake> {
-        let parker = self.parker.clone();
-        let word: *const SleepWord = &self.state;
-        // Relaxed: published by the Release swap below.
-        self.unpark_token.store(token, Ordering::Relaxed);
-        // Release: pairs with `is_woken`'s Acquire, publishing the token and everything the
-        // unparker wrote before unparking. A swap, so that it is ordered with the sleeper's
-        // `WAITING -> SLEEPING` exchange: one of the two sees the other.
-        let before = self.state.swap(WOKEN, Ordering::Release);
+    ///
+    /// Takes the waiter by pointer, not `&self`: a reference argument stays protected until
+    /// the call returns, and the waiter's stack frame may be freed before then (its thread
+    /// returns as soon as it sees `WOKEN`), which is undefined behaviour for a reference to
+    /// the whole waiter (found by miri under Tree Borrows). Only the state word, an atomic, is
+    /// borrowed across the store, as `Arc`'s drop borrows its count.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the lock of the bucket `waiter` is queued in, and it is not woken yet.
+    unsafe fn wake(waiter: WaiterRef, token: usize) -> Option<Wake> {
+        let this = waiter.0.as_ptr();
+        // SAFETY: queued and not woken, so its thread is still inside `park` (invariant 2)
+        // until the swap below; these borrows end before it.
+        let parker = unsafe { (*this).parker.clone() };
+        // SAFETY: as above.
+        let word: *const SleepWord = unsafe { std::ptr::addr_of!((*this).state) };
+        // SAFETY: as above. Relaxed: published by the Release swap below.
+        unsafe { (*this).unpark_token.store(token, Ordering::Relaxed) };
+        // SAFETY: as above; after the swap the waiter may be gone, and nothing but `word`'s
+        // address is used. Release: pairs with `is_woken`'s Acquire, publishing the token and
+        // everything the unparker wrote before unparking. A swap, so that it is ordered with the
+        // sleeper's `WAITING -> SLEEPING` exchange: one of the two sees the other.
+        let before = unsafe { (*word).swap(WOKEN, Ordering::Release) };
         match parker {
             Some(parker) => Some(Wake::Parker(parker)),
             None => (before == SLEEPING).then_some(Wake::Word(word)),
@@ -705,7 +720,7 @@ pub fn unpark_one(key: usize, callback: impl FnOnce(UnparkResult) -> usize) -> U
     let token = callback(result);
     // SAFETY: the waiter was in this locked queue and is not woken yet, so it is still parked
     // (invariant 2) until `wake` stores `WOKEN`.
-    let wake = woken.and_then(|w| unsafe { w.get() }.wake(token));
+    let wake = woken.and_then(|w| unsafe { Waiter::wake(w, token) });
     drop(queue);
     if let Some(wake) = wake {
         wake.wake();
@@ -774,7 +789,7 @@ pub fn unpark_filter(
     // parked (invariant 2) until `wake` stores `WOKEN`.
     let wakes: Vec<Wake> = picked
         .iter()
-        .filter_map(|w| unsafe { w.get() }.wake(token))
+        .filter_map(|&w| unsafe { Waiter::wake(w, token) })
         .collect();
     drop(queue);
     for wake in wakes {
@@ -866,7 +881,7 @@ pub fn unpark_requeue(
     };
     let token = callback(op, result);
     // SAFETY: `w` was in the locked `from` queue and is not woken yet.
-    let wake = woken.and_then(|w| unsafe { w.get() }.wake(token));
+    let wake = woken.and_then(|w| unsafe { Waiter::wake(w, token) });
     drop(to_queue);
     drop(from_queue);
     if let Some(wake) = wake {
