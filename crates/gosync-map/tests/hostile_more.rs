@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 
 use gosync_map::Map;
-use gosync_testkit::{join_within, within};
+use gosync_testkit::{join_within, scaled, within};
 
 #[allow(dead_code)]
 mod common;
@@ -82,8 +82,8 @@ fn load_or_store_leaks_no_clone_when_the_unused_key_drop_panics() {
 /// `range` walks it: every count and `len` exact once the writers stop.
 #[test]
 fn read_modify_writes_are_exact_across_growth_and_ranges() {
-    const ROUNDS: u64 = 2_000;
-    const FRESH: u64 = 20_000;
+    const ROUNDS: u64 = scaled(2_000, 20) as u64;
+    const FRESH: u64 = scaled(20_000, 100) as u64;
     within(|| {
         let m: Arc<Map<u64, u64>> = Arc::new(Map::new());
         m.store(100, 0);
@@ -319,7 +319,7 @@ fn panicking_drops_across_exiting_threads_clears_and_growth_lose_nothing() {
                 }
             })
         };
-        for wave in 0..6u64 {
+        for wave in 0..scaled(6, 2) as u64 {
             let workers: Vec<_> = (0..3u64)
                 .map(|t| {
                     let (m, live, raised, armed) = (
@@ -340,7 +340,7 @@ fn panicking_drops_across_exiting_threads_clears_and_growth_lose_nothing() {
                             }
                         };
                         let base = (wave * 3 + t) * 10_000;
-                        for i in 0..1_500u64 {
+                        for i in 0..scaled(1_500, 40) as u64 {
                             let k = base + i % 700;
                             let id = base + i;
                             guarded(&raised, &mut || match i % 4 {
@@ -382,7 +382,9 @@ fn panicking_drops_across_exiting_threads_clears_and_growth_lose_nothing() {
 /// `None` when called in that child (the caller then runs the test's body): for tests whose
 /// failure aborts the process.
 fn in_child_process(name: &str) -> Option<std::process::Output> {
-    if std::env::var_os("GOSYNC_HOSTILE_MORE_CHILD").is_some() {
+    // Miri cannot start processes: there the body runs in the test's own process (an abort
+    // then fails the whole run, which is a failure all the same).
+    if cfg!(miri) || std::env::var_os("GOSYNC_HOSTILE_MORE_CHILD").is_some() {
         return None;
     }
     let exe = std::env::current_exe().unwrap();
@@ -483,7 +485,7 @@ fn len_range_and_loads_agree_after_every_write_and_clear_on_colliding_chains() {
                 let (m, live) = (Arc::clone(&m), Arc::clone(&live));
                 thread::spawn(move || {
                     let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ t;
-                    for _ in 0..40_000 {
+                    for _ in 0..scaled(40_000, 300) {
                         x ^= x << 13;
                         x ^= x >> 7;
                         x ^= x << 17;

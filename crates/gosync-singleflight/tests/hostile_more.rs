@@ -121,7 +121,7 @@ fn mixed_waiters_landing_at_once_count_every_copy_exactly() {
     within(|| {
         let live = Arc::new(AtomicIsize::new(0));
         let flights = Arc::new(AtomicUsize::new(0));
-        for round in 0..200_usize {
+        for round in 0..gosync_testkit::scaled(200, 5) {
             let group: Arc<Group<u8, Counted>> = Arc::new(Group::new());
             let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
             let make = {
