@@ -15,7 +15,7 @@ use gosync_testkit::{join_within, scaled, within};
 #[allow(dead_code)]
 mod common;
 
-use common::Counted;
+use common::{in_child_process, Counted};
 
 /// A key whose drop panics when `armed`; hashed and compared by `id` alone.
 struct Bomb {
@@ -376,26 +376,6 @@ fn panicking_drops_across_exiting_threads_clears_and_growth_lose_nothing() {
             "{raised} of {armed}"
         );
     });
-}
-
-/// Runs the test `name` alone in a child process (this test binary) and returns its output, or
-/// `None` when called in that child (the caller then runs the test's body): for tests whose
-/// failure aborts the process.
-fn in_child_process(name: &str) -> Option<std::process::Output> {
-    // Miri cannot start processes: there the body runs in the test's own process (an abort
-    // then fails the whole run, which is a failure all the same).
-    if cfg!(miri) || std::env::var_os("GOSYNC_HOSTILE_MORE_CHILD").is_some() {
-        return None;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let name = name.to_owned();
-    Some(within(move || {
-        std::process::Command::new(exe)
-            .args(["--exact", &name, "--test-threads=1", "--nocapture"])
-            .env("GOSYNC_HOSTILE_MORE_CHILD", "1")
-            .output()
-            .unwrap()
-    }))
 }
 
 /// A value whose drop always panics when `armed`, even while its thread unwinds.

@@ -23,7 +23,7 @@ use gosync_testkit::{join_within, scaled, within};
 #[cfg_attr(miri, allow(dead_code))]
 mod common;
 
-use common::Counted;
+use common::{in_child_process, Counted};
 
 /// The keys a `range` visits, failing on a key visited twice.
 fn visited<K: Hash + Eq + Clone, V, S: BuildHasher>(m: &Map<K, V, S>) -> HashSet<K> {
@@ -357,30 +357,6 @@ fn a_map_used_from_a_thread_local_destructor_after_thread_ids_were_freed() {
     );
     assert_eq!(a.len(), 1);
     assert_eq!(b.len(), 0);
-}
-
-/// Runs the test `name` alone in a child process (this test binary) and returns its output, or
-/// `None` when called in that child (the caller then runs the test's body). For tests whose
-/// failure aborts the process. Under miri, which cannot spawn processes, runs in-process.
-fn in_child_process(name: &str) -> Option<std::process::Output> {
-    if cfg!(miri) || std::env::var_os("GOSYNC_HOSTILE_CHILD").is_some() {
-        return None;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let name = name.to_owned();
-    Some(within(move || {
-        std::process::Command::new(exe)
-            .args([
-                "--exact",
-                &name,
-                "--include-ignored",
-                "--test-threads=1",
-                "--nocapture",
-            ])
-            .env("GOSYNC_HOSTILE_CHILD", "1")
-            .output()
-            .unwrap()
-    }))
 }
 
 thread_local! {

@@ -67,3 +67,29 @@ impl Drop for Counted {
         assert!(before > 0, "a value was dropped twice");
     }
 }
+
+/// Runs the test `name` alone in a child process (this test binary) and returns its output, or
+/// `None` when called in that child (the caller then runs the test's body). For tests whose
+/// failure aborts the process. Under miri, which cannot spawn processes, runs in-process.
+// Not every test binary that includes this module spawns children.
+#[allow(dead_code)]
+pub(crate) fn in_child_process(name: &str) -> Option<std::process::Output> {
+    if cfg!(miri) || std::env::var_os("GOSYNC_HOSTILE_CHILD").is_some() {
+        return None;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let name = name.to_owned();
+    Some(gosync_testkit::within(move || {
+        std::process::Command::new(exe)
+            .args([
+                "--exact",
+                &name,
+                "--include-ignored",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env("GOSYNC_HOSTILE_CHILD", "1")
+            .output()
+            .unwrap()
+    }))
+}
