@@ -340,8 +340,10 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
 
     /// Finds the flight for `key` and counts the caller among its waiters, or starts one.
     fn join(&self, key: &K, deadline: Option<Instant>) -> Role<V> {
-        let mut flights = self.flights.lock();
+        // Before the lock: every path needs it (to lead, or to spot a call from its own `f`),
+        // and the lock is held for no longer than the lookup.
         let me = gosync_park::thread_ticket();
+        let mut flights = self.flights.lock();
         if let Some(flight) = flights.get(key) {
             if flight.leader == me {
                 return Role::OwnFlight;
