@@ -72,10 +72,13 @@ use write::Locked;
 /// batch then waits for the grace period and for a later collection, which threads using the
 /// map run as they go. Each thread keeps a stock of its own for this map until the map drops:
 /// up to a batch of spare entry blocks and three vectors of a batch's length (12 KB for a `u64`
-/// key and value, 16 blocks at least for large entries), besides its batch; the map keeps up to
-/// about 1.5 MB of spare blocks (65,536 for a `u64` key and value, 4 batches at least), never
-/// more than it once used at the same time: enough to reuse, rather than allocate again, the
-/// entries that pile up while a descheduled thread holds the epoch back on a busy machine.
+/// key and value, 16 blocks at least for large entries), besides its batch. The map keeps, until
+/// it drops, up to 1.5 MB of spare entries (65,536 blocks for a `u64` key and value, about
+/// 2.5 MB of heap with the allocator's overhead and the batches' vectors; for entries over
+/// 24 KB, 64 of them): enough to reuse, rather than allocate again, the entries that pile up
+/// while a thread holds the epoch back (one descheduled on a busy machine, or inside a long
+/// [`range`](Self::range)). Only a map that once had that many entries allocated at one time
+/// (live, or removed and waiting) keeps that much; `clear` does not return it.
 ///
 /// A key's or value's `Drop` that panics while the collector drops a batch does not stop the
 /// other drops: the rest of that batch and every other batch are still dropped. The map keeps

@@ -37,8 +37,8 @@
 //! cost of freeing a batch of small blocks at once and allocating them one by one. Besides the
 //! map's stock, each registration keeps, until the map drops, up to a batch of blocks and three
 //! vectors of capacity `BATCH` (12 KB for a `u64` key and value). For entries over 384 bytes
-//! the batch is `MIN_BATCH`: the map's stock then holds about 1.5 MB of them (four batches at
-//! least), and each thread 16.
+//! the batch is `MIN_BATCH`: the map's stock then holds about 1.5 MB of them (64 at least), and
+//! each thread 16.
 //!
 //! # Notes about memory ordering
 //!
@@ -85,23 +85,31 @@ const BATCH_BYTES: usize = 6 * 1024;
 const MIN_BATCH: usize = 16;
 const MAX_BATCH: usize = 256;
 
-/// Bytes of spare blocks a map keeps for reuse (in batches: 256 batches, 65,536 blocks, for a
-/// `u64` key and value); beyond them, blocks are freed.
+/// Bytes of spare entries a map keeps for reuse (256 batches, 65,536 blocks, for a `u64` key and
+/// value); beyond them, blocks are freed.
 ///
 /// Sized for a time slice of removals. A thread descheduled in the middle of an operation stays
-/// pinned, so on busy cores the epoch stops for its whole slice (milliseconds) and every entry
-/// the other threads unlink meanwhile waits: tens of thousands in a write-heavy loop (see
-/// docs/map.md, "Sixth round"). When that pile is collected, a stock that keeps it serves the
-/// next slice's inserts; a smaller one frees most of it and the next slice allocates it again.
-/// The stock holds only blocks the map once needed at the same time: it never grows past the
-/// map's peak of live and waiting entries.
+/// pinned (as does one inside a long `range`), so on busy cores the epoch stops for its whole
+/// slice (milliseconds) and every entry the other threads unlink meanwhile waits: tens of
+/// thousands in a write-heavy loop (see docs/map.md, "Sixth round"). When that pile is
+/// collected, a stock that keeps it serves the next slice's inserts; a smaller one frees most of
+/// it and the next slice allocates it again. The stock keeps only blocks the map had allocated
+/// at one time, and keeps them until the map drops.
 const SPARE_BYTES: usize = 1536 * 1024;
 /// Batches of spare blocks a map keeps at least, whatever the size of its entries.
 const MIN_SPARE_BATCHES: usize = 4;
 
-/// Batches of spare blocks a map keeps: [`SPARE_BYTES`] of them, [`MIN_SPARE_BATCHES`] at least.
+/// Batches of spare blocks a map keeps: [`SPARE_BYTES`] of entries, counting a batch as at least
+/// `BATCH_BYTES` (so entries under 24 bytes keep as many blocks as a `u64` key and value), and
+/// [`MIN_SPARE_BATCHES`] at least.
 const fn spare_batches<K, V>() -> usize {
-    let fit = SPARE_BYTES / (batch::<K, V>() * mem::size_of::<Entry<K, V>>());
+    // Divided in two steps, not by the product, which could overflow for huge entries.
+    let per_batch = SPARE_BYTES / mem::size_of::<Entry<K, V>>() / batch::<K, V>();
+    let fit = if per_batch < SPARE_BYTES / BATCH_BYTES {
+        per_batch
+    } else {
+        SPARE_BYTES / BATCH_BYTES
+    };
     if fit < MIN_SPARE_BATCHES {
         MIN_SPARE_BATCHES
     } else {
@@ -653,23 +661,38 @@ mod tests {
         assert_eq!(batch::<u64, u64>() * spare_batches::<u64, u64>(), 65_536);
         assert_eq!(spare_batches::<u64, [u8; 4096]>(), 23);
         assert_eq!(spare_batches::<u64, [u8; 65536]>(), MIN_SPARE_BATCHES);
+        // Smaller entries keep as many blocks, not more.
+        assert_eq!(spare_batches::<u32, u32>(), 256);
+        assert_eq!(spare_batches::<(), ()>(), 256);
+    }
+
+    fn spare_block<T>() -> *mut T {
+        let layout = Layout::new::<T>();
+        // SAFETY: every entry has a non-zero size (its hash).
+        let block = unsafe { std::alloc::alloc(layout) }.cast::<T>();
+        if block.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        block
+    }
+
+    /// Fills a stock with one-block batches, one more than it keeps, and empties it again.
+    fn overfill<K, V>() {
+        let stock = SpareStock::<K, V>::new();
+        for _ in 0..=spare_batches::<K, V>() {
+            stock.get().put(vec![spare_block::<Entry<K, V>>()]);
+        }
+        // The extra batch went back to the allocator (a path miri checks here, as few other
+        // tests still overflow the stock); the kept ones go with the stock.
+        assert_eq!(stock.get().batches.lock().len(), spare_batches::<K, V>());
+        let taken = stock.get().take().expect("a kept batch");
+        assert_eq!(taken.len(), 1);
+        free_blocks(taken);
     }
 
     #[test]
     fn the_stock_frees_the_blocks_beyond_its_cap() {
-        type Big = Entry<u64, [u8; 65536]>;
-        let stock = SpareStock::<u64, [u8; 65536]>::new();
-        for _ in 0..MIN_SPARE_BATCHES + 2 {
-            // SAFETY: `Big` has a non-zero size.
-            let block = unsafe { std::alloc::alloc(Layout::new::<Big>()) }.cast::<Big>();
-            assert!(!block.is_null(), "out of memory");
-            stock.get().put(vec![block]);
-        }
-        // The extra batches went back to the allocator (a path miri checks here, as few other
-        // tests still overflow the stock); the kept ones go with the stock.
-        assert_eq!(stock.get().batches.lock().len(), MIN_SPARE_BATCHES);
-        let taken = stock.get().take().expect("a kept batch");
-        assert_eq!(taken.len(), 1);
-        free_blocks(taken);
+        overfill::<u64, u64>();
+        overfill::<u64, [u8; 65536]>();
     }
 }

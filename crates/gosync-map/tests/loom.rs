@@ -10,7 +10,9 @@
 //! stale entry), a delete and re-store racing two loads (a later load never misses what an
 //! earlier one returned), three writers of one chain with two of them asleep on its lock, and the
 //! chain lock's starvation-mode hand-off (the waiter gets the lock before a newcomer, and sees
-//! the tag the unlock published).
+//! the tag the unlock published), and a `load_or_store_with` whose insert panics in its key's
+//! `Eq` beside a second caller for the key (no dropped key stays registered; the second stores
+//! its own value).
 //!
 //! A map starts with one bucket of six slots, so six keys fill it and a seventh overflows the
 //! chain and grows the table. Two writers of one chain contend for its lock, which parks
@@ -532,4 +534,92 @@ fn starving_waiter_is_handed_the_lock_before_a_newcomer() {
         HANDED_OFF.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "no execution reached the hand-off"
     );
+}
+
+/// A key that hashes like every other (one chain, one tag, so every lookup compares keys),
+/// records its drop, and whose `Eq` against a key of another id panics once the model has armed
+/// it, if the key is `hostile`.
+struct Hostile {
+    id: u64,
+    /// Its bit in `dropped`.
+    serial: u32,
+    hostile: bool,
+    armed: Arc<AtomicUsize>,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl std::hash::Hash for Hostile {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(0);
+    }
+}
+
+impl PartialEq for Hostile {
+    fn eq(&self, other: &Self) -> bool {
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        assert_eq!(
+            dropped & (1 << self.serial | 1 << other.serial),
+            0,
+            "compared a dropped key"
+        );
+        let armed = self.armed.load(Ordering::Relaxed) != 0;
+        if armed && (self.hostile || other.hostile) && self.id != other.id {
+            panic!("hostile Eq");
+        }
+        self.id == other.id
+    }
+}
+
+impl Eq for Hostile {}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        self.dropped.fetch_or(1 << self.serial, Ordering::Relaxed);
+    }
+}
+
+// The leader's value goes in under the registry lock after its key has moved into the entry;
+// its key's `Eq` panics there, against the key already in the chain. The computation must be
+// unregistered before the lock is free (a second caller comparing its key with the registered
+// one would compare with a dropped key), the second caller must then compute and store its own
+// value, and nothing is left registered. (The caller whose insert panics may instead come second
+// and find the other's value.)
+#[test]
+fn a_leader_whose_insert_panics_leaves_no_dropped_key_registered() {
+    gosync_testkit::quiet_panics("hostile Eq", || {
+        loom::model(|| {
+            let armed = Arc::new(AtomicUsize::new(0));
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let key = |id, serial, hostile| Hostile {
+                id,
+                serial,
+                hostile,
+                armed: Arc::clone(&armed),
+                dropped: Arc::clone(&dropped),
+            };
+            let m: Arc<Map<Hostile, u64, Placed>> = Arc::new(Map::with_hasher(Placed));
+            m.store(key(0, 0, false), 0);
+            let leader = {
+                let (m, armed, hostile_key) = (Arc::clone(&m), Arc::clone(&armed), key(1, 1, true));
+                thread::spawn(move || {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        m.load_or_store_with(hostile_key, || {
+                            armed.store(1, Ordering::Relaxed);
+                            1
+                        })
+                    }))
+                    .ok()
+                })
+            };
+            // This caller's key is never hostile, so it always stores its own value: first, or
+            // after the hostile computation panicked.
+            assert_eq!(m.load_or_store_with(key(1, 2, false), || 2), (2, false));
+            // The hostile caller panicked if its `f` ran, or else found this caller's value.
+            if let Some(found) = leader.join().unwrap() {
+                assert_eq!(found, (2, true));
+            }
+            assert_eq!(m.load(&key(1, 3, false)), Some(2));
+            assert_eq!(m.waiters_for(&key(1, 4, false)), None);
+        });
+    });
 }
