@@ -386,10 +386,19 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
         if let Err(payload) = removed {
             // The key's `Hash`, `Eq` or `Drop` panicked: take the flight out without them (by
             // pointer), then land it with that panic, so that no waiter sleeps forever and the
-            // key is free again.
-            self.flights
-                .lock()
-                .retain(|_, now| !Arc::ptr_eq(now, flight));
+            // key is free again. The stored key is dropped there, and a panic of its `Drop`
+            // must not stop the landing: only the first panic goes on (a payload whose own
+            // drop panics is leaked).
+            let taken_out = panic::catch_unwind(AssertUnwindSafe(|| {
+                self.flights
+                    .lock()
+                    .retain(|_, now| !Arc::ptr_eq(now, flight));
+            }));
+            if let Err(second) = taken_out {
+                if let Err(third) = panic::catch_unwind(AssertUnwindSafe(|| drop(second))) {
+                    std::mem::forget(third);
+                }
+            }
             // Relaxed: after the map lock, as below.
             let anyone_waits = waiters(flight.state.load(Ordering::Relaxed)) > 0;
             flight.land(anyone_waits.then(|| Outcome::Panicked(panic_text(&*payload))));

@@ -288,3 +288,86 @@ fn a_call_from_inside_f_for_its_own_key_panics_at_the_caller() {
         assert_eq!(outer, (5, false));
     });
 }
+
+/// A key whose `Eq` panics while `trap` is set, and whose next drop panics once `drop_trap` is
+/// set (the hash ignores both).
+#[derive(Clone)]
+struct TrapDropKey {
+    id: u32,
+    trap: Arc<AtomicBool>,
+    drop_trap: Arc<AtomicBool>,
+}
+
+impl PartialEq for TrapDropKey {
+    fn eq(&self, other: &Self) -> bool {
+        assert!(!self.trap.load(Ordering::SeqCst), "Eq trap");
+        self.id == other.id
+    }
+}
+impl Eq for TrapDropKey {}
+impl Hash for TrapDropKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+impl Drop for TrapDropKey {
+    fn drop(&mut self) {
+        if self.drop_trap.swap(false, Ordering::SeqCst) {
+            panic!("Drop trap");
+        }
+    }
+}
+
+/// The key's `Eq` panics as the leader looks its flight up to remove it, so the flight is taken
+/// out by pointer instead; the stored key's `Drop` then panics there too. The waiter must still
+/// get an outcome, and the key be free again.
+#[test]
+fn a_key_whose_eq_and_then_drop_panic_on_the_leaders_way_out_still_wakes_the_waiter() {
+    gosync_testkit::quiet_panics("trap", || {
+        within(|| {
+            let group: Arc<Group<TrapDropKey, u32>> = Arc::new(Group::new());
+            let (trap, drop_trap) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            );
+            let key = TrapDropKey {
+                id: 1,
+                trap: Arc::clone(&trap),
+                drop_trap: Arc::clone(&drop_trap),
+            };
+            let leader = {
+                let (group, key) = (Arc::clone(&group), key.clone());
+                let (trap, drop_trap) = (Arc::clone(&trap), Arc::clone(&drop_trap));
+                thread::spawn(move || {
+                    catch_unwind(AssertUnwindSafe(|| {
+                        group.call(key, || {
+                            wait_until(|| waiting(&group) == 1);
+                            trap.store(true, Ordering::SeqCst);
+                            drop_trap.store(true, Ordering::SeqCst);
+                            7
+                        })
+                    }))
+                    .is_err()
+                })
+            };
+            wait_until(|| format!("{group:?}").contains("flights: 1"));
+            let waiter = {
+                let (group, key) = (Arc::clone(&group), key.clone());
+                thread::spawn(move || {
+                    catch_unwind(AssertUnwindSafe(|| group.call(key, || 99))).is_err()
+                })
+            };
+            assert!(join_within(leader), "the leader's Eq panicked");
+            assert!(
+                join_within(waiter),
+                "the waiter is handed the leader's panic"
+            );
+            assert!(
+                !drop_trap.load(Ordering::SeqCst),
+                "the stored key was dropped"
+            );
+            trap.store(false, Ordering::SeqCst);
+            assert_eq!(group.call(key, || 3), (3, false));
+        });
+    });
+}
