@@ -204,9 +204,7 @@ impl<K, V> Bucket<K, V> {
     /// Locks the chain whose head this is; returns its header as locked.
     #[inline]
     pub(crate) fn lock(&self) -> u64 {
-        if self.try_lock() {
-            // Relaxed: the tags and `MOVED` are written only under the lock, which ordered them.
-            let header = self.header.load(Ordering::Relaxed);
+        if let Some(header) = self.try_lock() {
             if header & STARVING == 0 {
                 return header;
             }
@@ -216,12 +214,17 @@ impl<K, V> Bucket<K, V> {
         self.lock_slow()
     }
 
-    /// Sets `LOCKED`; returns whether it was clear (this thread took the lock).
+    /// Sets `LOCKED`; returns the header as locked if it was clear (this thread took the lock).
+    /// The header is the one the lock was taken on: `STARVING` in it means the lock is owed to
+    /// a waiter; set later, by a waiter that queued behind this holder, it is for the unlock to
+    /// act on.
     #[inline]
-    fn try_lock(&self) -> bool {
+    fn try_lock(&self) -> Option<u64> {
         // Acquire: pairs with the Release of the unlock that freed it (or of `hand_over`'s
-        // `fetch_and`, which frees a lock nobody was owed). One `lock bts`, with no load before it (which would fetch the line shared, then again to own it).
-        self.header.fetch_or(LOCKED, Ordering::Acquire) & LOCKED == 0
+        // `fetch_and`, which frees a lock nobody was owed). One `lock bts`, with no load before
+        // it (which would fetch the line shared, then again to own it).
+        let before = self.header.fetch_or(LOCKED, Ordering::Acquire);
+        (before & LOCKED == 0).then_some(before | LOCKED)
     }
 
     /// Waits for the chain's lock: spins a little, then sleeps in gosync-park on the header's
@@ -243,9 +246,8 @@ impl<K, V> Bucket<K, V> {
         loop {
             // Relaxed: only a guess; `try_lock` Acquires.
             let header = self.header.load(Ordering::Relaxed);
-            if header & (LOCKED | STARVING) == 0 && self.try_lock() {
-                // Relaxed: as in `lock`.
-                let header = self.header.load(Ordering::Relaxed);
+            let free = header & (LOCKED | STARVING) == 0;
+            if let Some(header) = free.then(|| self.try_lock()).flatten() {
                 if header & STARVING == 0 {
                     return header;
                 }
@@ -354,7 +356,7 @@ impl<K, V> Bucket<K, V> {
             // on the fast path, which cannot know the mode without a load. Take the lock back
             // to hand it over; a newcomer that took it first sees `STARVING` and hands it
             // over itself (`lock`), and waiters sleep meanwhile (`lock_slow`'s `busy`).
-            if self.try_lock() {
+            if self.try_lock().is_some() {
                 self.hand_over();
             }
             return;
