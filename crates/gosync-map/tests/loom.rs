@@ -578,12 +578,16 @@ impl Drop for Hostile {
     }
 }
 
-// The leader's value goes in under the registry lock after its key has moved into the entry;
-// its key's `Eq` panics there, against the key already in the chain. The computation must be
+// The leader's value goes in under the registry lock; its key's `Eq` panics there, as the insert
+// looks the key up and compares it with the key already in the chain. The computation must be
 // unregistered before the lock is free (a second caller comparing its key with the registered
 // one would compare with a dropped key), the second caller must then compute and store its own
 // value, and nothing is left registered. (The caller whose insert panics may instead come second
-// and find the other's value.)
+// and find the other's value; some execution must reach the panic.) `Eq` reads the serials of
+// both keys: after a regression, one of them may be dropped already, and the read is only a
+// canary (the key stays allocated in its registry slot).
+static LEADER_PANICKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 #[test]
 fn a_leader_whose_insert_panics_leaves_no_dropped_key_registered() {
     gosync_testkit::quiet_panics("hostile Eq", || {
@@ -615,11 +619,15 @@ fn a_leader_whose_insert_panics_leaves_no_dropped_key_registered() {
             // after the hostile computation panicked.
             assert_eq!(m.load_or_store_with(key(1, 2, false), || 2), (2, false));
             // The hostile caller panicked if its `f` ran, or else found this caller's value.
-            if let Some(found) = leader.join().unwrap() {
-                assert_eq!(found, (2, true));
+            match leader.join().unwrap() {
+                Some(found) => assert_eq!(found, (2, true)),
+                None => {
+                    LEADER_PANICKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
             }
             assert_eq!(m.load(&key(1, 3, false)), Some(2));
             assert_eq!(m.waiters_for(&key(1, 4, false)), None);
         });
     });
+    assert!(LEADER_PANICKED.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }

@@ -54,6 +54,11 @@ use gosync_park::cell::UnsafeCell;
 use gosync_park::sync::{Arc, AtomicUsize, BookkeepingLock, Ordering};
 use gosync_park::{cancelled_error, deadline_passed, park_while, Cancellation, ParkOptions};
 
+/// A key shared between the map of flights and the flight's leader: `std`'s `Arc`, not the
+/// facade's, whose loom version has no `Hash`, `Eq` or `Borrow`. The key is never written
+/// through it, and only its last reference runs the key's `Drop`.
+type SharedKey<K> = std::sync::Arc<K>;
+
 /// The flight's `f` has returned (or panicked) and its outcome is published.
 const DONE: usize = 1;
 /// A caller is parked on the state's address, or is about to park.
@@ -102,8 +107,10 @@ fn waiters(state: usize) -> usize {
 /// assert!(!shared); // nobody else asked at the same time
 /// ```
 pub struct Group<K, V> {
-    /// The flights under way, by key.
-    flights: BookkeepingLock<HashMap<K, Arc<Flight<V>>>>,
+    /// The flights under way, by key. Each key is shared with the flight's leader, which drops
+    /// the last reference after the lock is released, whichever way the flight left the map:
+    /// a key's `Drop` may use the group.
+    flights: BookkeepingLock<HashMap<SharedKey<K>, Arc<Flight<V>>>>,
 }
 
 /// One run of `f` and the callers waiting for it.
@@ -131,9 +138,9 @@ enum Outcome<V> {
 unsafe impl<V: Send + Sync> Sync for Flight<V> {}
 
 /// What a caller is to do after looking a key up.
-enum Role<V> {
-    /// No flight under way: run `f` and land this new flight.
-    Lead(Arc<Flight<V>>),
+enum Role<K, V> {
+    /// No flight under way: run `f` and land this new flight (stored under the shared key).
+    Lead(Arc<Flight<V>>, SharedKey<K>),
     /// A flight is under way, and this caller is counted among its waiters.
     Wait(Arc<Flight<V>>),
     /// A flight is under way and the caller's deadline has passed: it does not wait.
@@ -328,7 +335,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
         cancel: Option<&dyn Cancellation>,
     ) -> Option<(V, bool)> {
         match self.join(&key, deadline) {
-            Role::Lead(flight) => Some(self.lead(key, &flight, f)),
+            Role::Lead(flight, stored) => Some(self.lead(key, stored, &flight, f)),
             Role::Wait(flight) => flight.wait(deadline, cancel),
             Role::GiveUp => None,
             Role::OwnFlight => panic!(
@@ -339,9 +346,9 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     }
 
     /// Finds the flight for `key` and counts the caller among its waiters, or starts one.
-    fn join(&self, key: &K, deadline: Option<Instant>) -> Role<V> {
-        // Before the lock: every path needs it (to lead, or to spot a call from its own `f`),
-        // and the lock is held for no longer than the lookup.
+    fn join(&self, key: &K, deadline: Option<Instant>) -> Role<K, V> {
+        // Before the lock, which is held long enough already: every path needs it (to lead,
+        // or to spot a call from its own `f`).
         let me = gosync_park::thread_ticket();
         let mut flights = self.flights.lock();
         if let Some(flight) = flights.get(key) {
@@ -361,14 +368,22 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
             leader: me,
             outcome: UnsafeCell::new(None),
         });
-        flights.insert(key.clone(), Arc::clone(&flight));
-        Role::Lead(flight)
+        let stored = SharedKey::new(key.clone());
+        flights.insert(SharedKey::clone(&stored), Arc::clone(&flight));
+        Role::Lead(flight, stored)
     }
 
     /// Runs `f` for a flight this caller started, frees the key, and hands the outcome to the
     /// flight's waiters.
-    fn lead(&self, key: K, flight: &Arc<Flight<V>>, f: impl FnOnce() -> V) -> (V, bool) {
+    fn lead(
+        &self,
+        key: K,
+        stored: SharedKey<K>,
+        flight: &Arc<Flight<V>>,
+        f: impl FnOnce() -> V,
+    ) -> (V, bool) {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
+        let mut stored = Some(stored);
         let removed = panic::catch_unwind(AssertUnwindSafe(|| {
             let mut flights = self.flights.lock();
             // A `forget` may have removed this flight, and a newer one may hold the key.
@@ -376,33 +391,32 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
                 .get(&key)
                 .is_some_and(|now| Arc::ptr_eq(now, flight))
             {
-                // Kept until the lock is released: the stored key's `Drop` may use the group.
                 flights.remove_entry(&key)
             } else {
                 None
             }
         }))
-        .and_then(|entry| panic::catch_unwind(AssertUnwindSafe(|| drop(entry))));
+        // The stored key's own `Drop` runs here, after the lock, with the last reference.
+        .and_then(|entry| {
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                drop(entry);
+                drop(stored.take());
+            }))
+        });
         if let Err(payload) = removed {
             // The key's `Hash`, `Eq` or `Drop` panicked: take the flight out without them (by
-            // pointer), then land it with that panic, so that no waiter sleeps forever and the
-            // key is free again. The stored key is dropped there, and a panic of its `Drop`
-            // must not stop the landing: only the first panic goes on (a payload whose own
-            // drop panics is leaked).
-            let taken_out = panic::catch_unwind(AssertUnwindSafe(|| {
-                self.flights
-                    .lock()
-                    .retain(|_, now| !Arc::ptr_eq(now, flight));
-            }));
-            if let Err(second) = taken_out {
-                if let Err(third) = panic::catch_unwind(AssertUnwindSafe(|| drop(second))) {
-                    std::mem::forget(third);
-                }
-            }
+            // pointer; the map drops only its reference to the key), then land it with that
+            // panic, so that no waiter sleeps forever and the key is free again. Only that
+            // first panic goes on: a later one, of the key's or the value's `Drop`, is
+            // discarded.
+            self.flights
+                .lock()
+                .retain(|_, now| !Arc::ptr_eq(now, flight));
+            drop_discarding_panic(stored.take());
             // Relaxed: after the map lock, as below.
             let anyone_waits = waiters(flight.state.load(Ordering::Relaxed)) > 0;
             flight.land(anyone_waits.then(|| Outcome::Panicked(panic_text(&*payload))));
-            drop(result);
+            drop_discarding_panic(result);
             panic::resume_unwind(payload);
         }
         // Relaxed: after the map lock, which ordered every join before it (see the notes).
@@ -528,6 +542,16 @@ impl<K: Hash + Eq + Clone, V: Clone> Default for Group<K, V> {
     /// Same as [`Group::new`].
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Drops `value`, discarding a panic of its drop (and leaking a payload whose own drop panics):
+/// for a path that already carries a panic, of which only one can go on.
+fn drop_discarding_panic<T>(value: T) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(again);
+        }
     }
 }
 

@@ -354,6 +354,103 @@ fn a_key_whose_eq_and_then_drop_panic_on_the_leaders_way_out_still_wakes_the_wai
             let waiter = {
                 let (group, key) = (Arc::clone(&group), key.clone());
                 thread::spawn(move || {
+                    let caught = catch_unwind(AssertUnwindSafe(|| group.call(key, || 99)));
+                    caught.err().map(|payload| panic_message(&*payload))
+                })
+            };
+            assert!(join_within(leader), "the leader's Eq panicked");
+            let message = join_within(waiter).expect("the waiter is handed the leader's panic");
+            assert!(
+                message.contains("Eq trap"),
+                "the first panic goes on, not {message:?}"
+            );
+            assert!(
+                !drop_trap.load(Ordering::SeqCst),
+                "the stored key was dropped"
+            );
+            trap.store(false, Ordering::SeqCst);
+            assert_eq!(group.call(key, || 3), (3, false));
+        });
+    });
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
+/// A key whose `Eq` panics while `trap` is set and whose drop uses its group.
+struct TrapHookKey {
+    id: u32,
+    trap: Arc<AtomicBool>,
+    group: std::sync::Weak<Group<TrapHookKey, u32>>,
+}
+
+impl Clone for TrapHookKey {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id,
+            trap: Arc::clone(&self.trap),
+            group: self.group.clone(),
+        }
+    }
+}
+impl PartialEq for TrapHookKey {
+    fn eq(&self, other: &Self) -> bool {
+        assert!(!self.trap.load(Ordering::SeqCst), "Eq trap");
+        self.id == other.id
+    }
+}
+impl Eq for TrapHookKey {}
+impl Hash for TrapHookKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+impl Drop for TrapHookKey {
+    fn drop(&mut self) {
+        if let Some(group) = self.group.upgrade() {
+            // Takes the group's lock.
+            let _ = format!("{group:?}");
+        }
+    }
+}
+
+/// The key's `Eq` panics as the leader looks its flight up to remove it, so the flight is taken
+/// out by pointer; the stored key's `Drop` then takes the group's lock. It must not run under
+/// that lock (a deadlock, with the waiter asleep for good).
+#[test]
+fn a_key_whose_eq_panics_and_whose_drop_uses_the_group_does_not_deadlock() {
+    gosync_testkit::quiet_panics("Eq trap", || {
+        within(|| {
+            let group: Arc<Group<TrapHookKey, u32>> = Arc::new(Group::new());
+            let trap = Arc::new(AtomicBool::new(false));
+            let key = TrapHookKey {
+                id: 1,
+                trap: Arc::clone(&trap),
+                group: Arc::downgrade(&group),
+            };
+            let leader = {
+                let (group, key, trap) = (Arc::clone(&group), key.clone(), Arc::clone(&trap));
+                thread::spawn(move || {
+                    catch_unwind(AssertUnwindSafe(|| {
+                        group.call(key, || {
+                            wait_until(|| waiting(&group) == 1);
+                            trap.store(true, Ordering::SeqCst);
+                            7
+                        })
+                    }))
+                    .is_err()
+                })
+            };
+            wait_until(|| format!("{group:?}").contains("flights: 1"));
+            let waiter = {
+                let (group, key) = (Arc::clone(&group), key.clone());
+                thread::spawn(move || {
                     catch_unwind(AssertUnwindSafe(|| group.call(key, || 99))).is_err()
                 })
             };
@@ -361,10 +458,6 @@ fn a_key_whose_eq_and_then_drop_panic_on_the_leaders_way_out_still_wakes_the_wai
             assert!(
                 join_within(waiter),
                 "the waiter is handed the leader's panic"
-            );
-            assert!(
-                !drop_trap.load(Ordering::SeqCst),
-                "the stored key was dropped"
             );
             trap.store(false, Ordering::SeqCst);
             assert_eq!(group.call(key, || 3), (3, false));
