@@ -54,35 +54,54 @@ fn a_panicking_key_eq_on_the_leaders_way_out_still_wakes_the_waiter() {
             id: 1,
             trap: Arc::clone(&trap),
         };
-
-        let leader = {
-            let (group, key, trap) = (Arc::clone(&group), key.clone(), Arc::clone(&trap));
-            thread::spawn(move || {
-                catch_unwind(AssertUnwindSafe(|| {
-                    group.call(key, || {
-                        // Wait for the waiter to be counted, then arm the trap.
-                        wait_until(|| waiting(&group) == 1);
-                        trap.store(true, Ordering::SeqCst);
-                        7
-                    })
-                }))
-                .is_err()
-            })
-        };
-        // Let the leader take the key first.
-        wait_until(|| format!("{group:?}").contains("flights: 1"));
-        let waiter = {
-            let (group, key) = (Arc::clone(&group), key.clone());
-            thread::spawn(move || catch_unwind(AssertUnwindSafe(|| group.call(key, || 99))))
-        };
-        let leader_panicked = join_within(leader);
-        assert!(leader_panicked, "the leader's Eq panicked");
-        // The waiter must get an outcome (a value or the panic), not sleep forever.
-        let _outcome = join_within(waiter);
-        // And the key is free again.
+        let armed = Arc::clone(&trap);
+        let waiter = trip_the_leader_on_its_way_out(&group, &key, move || {
+            armed.store(true, Ordering::SeqCst);
+        });
+        // The waiter got an outcome (a value or the panic), not sleep forever; and the key is
+        // free again.
+        drop(waiter);
         trap.store(false, Ordering::SeqCst);
         assert_eq!(group.call(key, || 3), (3, false));
     });
+}
+
+/// Starts a flight for `key` whose `f` waits until a second caller waits for it, then calls
+/// `arm` (which sets the key's traps) and returns 7; checks that the leader panicked on its
+/// way out, and returns the second caller's panic message (`None`: it got a value), both
+/// within the test's time limit.
+fn trip_the_leader_on_its_way_out<K>(
+    group: &Arc<Group<K, u32>>,
+    key: &K,
+    arm: impl FnOnce() + Send + 'static,
+) -> Option<String>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+{
+    let leader = {
+        let (group, key) = (Arc::clone(group), key.clone());
+        thread::spawn(move || {
+            catch_unwind(AssertUnwindSafe(|| {
+                group.call(key, || {
+                    wait_until(|| waiting(&group) == 1);
+                    arm();
+                    7
+                })
+            }))
+            .is_err()
+        })
+    };
+    // Let the leader take the key first.
+    wait_until(|| format!("{group:?}").contains("flights: 1"));
+    let waiter = {
+        let (group, key) = (Arc::clone(group), key.clone());
+        thread::spawn(move || {
+            let caught = catch_unwind(AssertUnwindSafe(|| group.call(key, || 99)));
+            caught.err().map(|payload| panic_message(&*payload))
+        })
+    };
+    assert!(join_within(leader), "the leader's Eq panicked");
+    join_within(waiter)
 }
 
 /// A value that counts its live copies.
@@ -335,31 +354,12 @@ fn a_key_whose_eq_and_then_drop_panic_on_the_leaders_way_out_still_wakes_the_wai
                 trap: Arc::clone(&trap),
                 drop_trap: Arc::clone(&drop_trap),
             };
-            let leader = {
-                let (group, key) = (Arc::clone(&group), key.clone());
-                let (trap, drop_trap) = (Arc::clone(&trap), Arc::clone(&drop_trap));
-                thread::spawn(move || {
-                    catch_unwind(AssertUnwindSafe(|| {
-                        group.call(key, || {
-                            wait_until(|| waiting(&group) == 1);
-                            trap.store(true, Ordering::SeqCst);
-                            drop_trap.store(true, Ordering::SeqCst);
-                            7
-                        })
-                    }))
-                    .is_err()
-                })
-            };
-            wait_until(|| format!("{group:?}").contains("flights: 1"));
-            let waiter = {
-                let (group, key) = (Arc::clone(&group), key.clone());
-                thread::spawn(move || {
-                    let caught = catch_unwind(AssertUnwindSafe(|| group.call(key, || 99)));
-                    caught.err().map(|payload| panic_message(&*payload))
-                })
-            };
-            assert!(join_within(leader), "the leader's Eq panicked");
-            let message = join_within(waiter).expect("the waiter is handed the leader's panic");
+            let armed = (Arc::clone(&trap), Arc::clone(&drop_trap));
+            let message = trip_the_leader_on_its_way_out(&group, &key, move || {
+                armed.0.store(true, Ordering::SeqCst);
+                armed.1.store(true, Ordering::SeqCst);
+            })
+            .expect("the waiter is handed the leader's panic");
             assert!(
                 message.contains("Eq trap"),
                 "the first panic goes on, not {message:?}"
@@ -434,31 +434,11 @@ fn a_key_whose_eq_panics_and_whose_drop_uses_the_group_does_not_deadlock() {
                 trap: Arc::clone(&trap),
                 group: Arc::downgrade(&group),
             };
-            let leader = {
-                let (group, key, trap) = (Arc::clone(&group), key.clone(), Arc::clone(&trap));
-                thread::spawn(move || {
-                    catch_unwind(AssertUnwindSafe(|| {
-                        group.call(key, || {
-                            wait_until(|| waiting(&group) == 1);
-                            trap.store(true, Ordering::SeqCst);
-                            7
-                        })
-                    }))
-                    .is_err()
-                })
-            };
-            wait_until(|| format!("{group:?}").contains("flights: 1"));
-            let waiter = {
-                let (group, key) = (Arc::clone(&group), key.clone());
-                thread::spawn(move || {
-                    catch_unwind(AssertUnwindSafe(|| group.call(key, || 99))).is_err()
-                })
-            };
-            assert!(join_within(leader), "the leader's Eq panicked");
-            assert!(
-                join_within(waiter),
-                "the waiter is handed the leader's panic"
-            );
+            let armed = Arc::clone(&trap);
+            let message = trip_the_leader_on_its_way_out(&group, &key, move || {
+                armed.store(true, Ordering::SeqCst);
+            });
+            assert!(message.is_some(), "the waiter is handed the leader's panic");
             trap.store(false, Ordering::SeqCst);
             assert_eq!(group.call(key, || 3), (3, false));
         });
