@@ -60,6 +60,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crossbeam_epoch::{Collector, Guard, LocalHandle};
 use crossbeam_utils::CachePadded;
+use gosync_park::discard_panic;
 use gosync_park::sync::{AtomicBool, AtomicIsize, BookkeepingLock, Ordering};
 
 use crate::table::{prefetch, Entry};
@@ -267,7 +268,7 @@ impl<K, V> Drop for RestOfBatch<'_, K, V> {
                 std::ptr::drop_in_place(entry)
             }));
             if let Err(again) = dropped {
-                discard(again);
+                discard_panic(again);
             }
         }
     }
@@ -321,18 +322,11 @@ impl<K, V> Drop for SpareStock<K, V> {
         // unwinds, which another panic would abort).
         if let Some(payload) = panic {
             if std::thread::panicking() {
-                discard(payload);
+                discard_panic(payload);
             } else {
                 resume_unwind(payload);
             }
         }
-    }
-}
-
-/// Drops a panic's payload that is not raised; one whose own drop panics is leaked instead.
-fn discard(payload: Box<dyn Any + Send>) {
-    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        mem::forget(again);
     }
 }
 
@@ -373,7 +367,7 @@ impl<K, V> Spare<K, V> {
             self.panicked.store(true, Ordering::Relaxed);
         } else {
             drop(panic);
-            discard(payload);
+            discard_panic(payload);
         }
     }
 

@@ -20,6 +20,8 @@
 //! - **Loom** ([`model`]): everything that differs under `--cfg gosync_loom`, in one place,
 //!   and [`const_unless_loom!`] for `const` constructors.
 //! - **Stripes** ([`thread_ticket`]): the per-thread number striped structures index with.
+//! - **Panics that cannot be raised** ([`discard_panic`], [`drop_discarding_panic`]): what a
+//!   primitive drops on a path that already raises a panic.
 //! - **The loom/std facade** ([`sync`], [`thread`], [`hint`], [`cell`]): every gosync crate takes
 //!   its atomics, cells and threads from here, so `--cfg gosync_loom` model-checks them all, all
 //!   the way down to these queues.
@@ -57,6 +59,7 @@ mod queue;
 pub mod spin;
 mod ticket;
 mod time;
+mod unwind;
 mod word;
 
 pub use facade::{cell, hint, sync, thread};
@@ -73,4 +76,5 @@ pub use ticket::{thread_identity, thread_ticket};
 pub use time::{
     deadline_after, deadline_passed, earliest_deadline, WaitClock, STARVATION_THRESHOLD,
 };
+pub use unwind::{discard_panic, drop_discarding_panic};
 pub use word::{wait, wake_all, wake_one};

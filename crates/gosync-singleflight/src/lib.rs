@@ -52,7 +52,9 @@ use std::time::{Duration, Instant};
 use gosync_context::{Context, ContextError};
 use gosync_park::cell::UnsafeCell;
 use gosync_park::sync::{Arc, AtomicUsize, BookkeepingLock, Ordering};
-use gosync_park::{cancelled_error, deadline_passed, park_while, Cancellation, ParkOptions};
+use gosync_park::{
+    cancelled_error, deadline_passed, drop_discarding_panic, park_while, Cancellation, ParkOptions,
+};
 
 /// A key shared between the map of flights and the flight's leader: `std`'s `Arc`, not the
 /// facade's, whose loom version has no `Hash`, `Eq` or `Borrow`. The key is never written
@@ -542,16 +544,6 @@ impl<K: Hash + Eq + Clone, V: Clone> Default for Group<K, V> {
     /// Same as [`Group::new`].
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Drops `value`, discarding a panic of its drop (and leaking a payload whose own drop panics):
-/// for a path that already carries a panic, of which only one can go on.
-fn drop_discarding_panic<T>(value: T) {
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
-        if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-            std::mem::forget(again);
-        }
     }
 }
 

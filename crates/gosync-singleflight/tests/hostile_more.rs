@@ -4,17 +4,40 @@
 use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread;
 
 use gosync_singleflight::Group;
 use gosync_testkit::{join_within, wait_until, within};
 
-/// A key whose `Eq` panics once `trap` is set (the hash ignores `trap`).
+/// A key whose `Eq` panics while `trap` is set (the hash ignores it), and whose drop does what
+/// `on_drop` says.
 #[derive(Clone)]
 struct TrapKey {
     id: u32,
     trap: Arc<AtomicBool>,
+    on_drop: OnDrop,
+}
+
+/// What a [`TrapKey`]'s drop does.
+#[derive(Clone)]
+enum OnDrop {
+    Nothing,
+    /// Panics once, if the flag is set (and clears it).
+    Panic(Arc<AtomicBool>),
+    /// Takes the group's lock (through its `Debug`), if the group is still alive: as a handle
+    /// whose drop hook updates a cache might.
+    UseGroup(Weak<Group<TrapKey, u32>>),
+}
+
+impl TrapKey {
+    fn new(trap: &Arc<AtomicBool>, on_drop: OnDrop) -> Self {
+        Self {
+            id: 1,
+            trap: Arc::clone(trap),
+            on_drop,
+        }
+    }
 }
 
 impl PartialEq for TrapKey {
@@ -27,6 +50,23 @@ impl Eq for TrapKey {}
 impl Hash for TrapKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.id.hash(state);
+    }
+}
+impl Drop for TrapKey {
+    fn drop(&mut self) {
+        match &self.on_drop {
+            OnDrop::Nothing => {}
+            OnDrop::Panic(armed) => {
+                if armed.swap(false, Ordering::SeqCst) {
+                    panic!("Drop trap");
+                }
+            }
+            OnDrop::UseGroup(group) => {
+                if let Some(group) = group.upgrade() {
+                    let _ = format!("{group:?}");
+                }
+            }
+        }
     }
 }
 
@@ -50,10 +90,7 @@ fn a_panicking_key_eq_on_the_leaders_way_out_still_wakes_the_waiter() {
     within(|| {
         let group: Arc<Group<TrapKey, u32>> = Arc::new(Group::new());
         let trap = Arc::new(AtomicBool::new(false));
-        let key = TrapKey {
-            id: 1,
-            trap: Arc::clone(&trap),
-        };
+        let key = TrapKey::new(&trap, OnDrop::Nothing);
         let armed = Arc::clone(&trap);
         let waiter = trip_the_leader_on_its_way_out(&group, &key, move || {
             armed.store(true, Ordering::SeqCst);
@@ -214,43 +251,6 @@ fn mixed_waiters_landing_at_once_count_every_copy_exactly() {
     });
 }
 
-/// A key whose drop calls back into its group (a `forget` of another key), as a handle whose
-/// drop hook updates a cache might.
-struct HookKey {
-    id: u32,
-    group: std::sync::Weak<Group<HookKey, u32>>,
-}
-
-impl Clone for HookKey {
-    fn clone(&self) -> Self {
-        Self {
-            id: self.id,
-            group: self.group.clone(),
-        }
-    }
-}
-impl PartialEq for HookKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-    }
-}
-impl Eq for HookKey {}
-impl Hash for HookKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.id.hash(state);
-    }
-}
-impl Drop for HookKey {
-    fn drop(&mut self) {
-        if let Some(group) = self.group.upgrade() {
-            group.forget(&HookKey {
-                id: u32::MAX,
-                group: std::sync::Weak::new(),
-            });
-        }
-    }
-}
-
 /// The group drops its stored copy of the key inside `HashMap::remove`, under its map lock: a
 /// key whose `Drop` uses the group then deadlocks on that lock (gosync-map fixed the same for
 /// its keys and values in 733de01: "drops a key and value left unused after that lock (their
@@ -258,11 +258,9 @@ impl Drop for HookKey {
 #[test]
 fn a_key_whose_drop_uses_the_group_does_not_deadlock() {
     within(|| {
-        let group: Arc<Group<HookKey, u32>> = Arc::new(Group::new());
-        let key = HookKey {
-            id: 1,
-            group: Arc::downgrade(&group),
-        };
+        let group: Arc<Group<TrapKey, u32>> = Arc::new(Group::new());
+        let never = Arc::new(AtomicBool::new(false));
+        let key = TrapKey::new(&never, OnDrop::UseGroup(Arc::downgrade(&group)));
         assert_eq!(group.call(key.clone(), || 5), (5, false));
         // And `forget` of a flight under way drops the stored key under the lock as well.
         let (started_tx, started) = std::sync::mpsc::channel();
@@ -308,35 +306,6 @@ fn a_call_from_inside_f_for_its_own_key_panics_at_the_caller() {
     });
 }
 
-/// A key whose `Eq` panics while `trap` is set, and whose next drop panics once `drop_trap` is
-/// set (the hash ignores both).
-#[derive(Clone)]
-struct TrapDropKey {
-    id: u32,
-    trap: Arc<AtomicBool>,
-    drop_trap: Arc<AtomicBool>,
-}
-
-impl PartialEq for TrapDropKey {
-    fn eq(&self, other: &Self) -> bool {
-        assert!(!self.trap.load(Ordering::SeqCst), "Eq trap");
-        self.id == other.id
-    }
-}
-impl Eq for TrapDropKey {}
-impl Hash for TrapDropKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.id.hash(state);
-    }
-}
-impl Drop for TrapDropKey {
-    fn drop(&mut self) {
-        if self.drop_trap.swap(false, Ordering::SeqCst) {
-            panic!("Drop trap");
-        }
-    }
-}
-
 /// The key's `Eq` panics as the leader looks its flight up to remove it, so the flight is taken
 /// out by pointer instead; the stored key's `Drop` then panics there too. The waiter must still
 /// get an outcome, and the key be free again.
@@ -344,16 +313,12 @@ impl Drop for TrapDropKey {
 fn a_key_whose_eq_and_then_drop_panic_on_the_leaders_way_out_still_wakes_the_waiter() {
     gosync_testkit::quiet_panics("trap", || {
         within(|| {
-            let group: Arc<Group<TrapDropKey, u32>> = Arc::new(Group::new());
+            let group: Arc<Group<TrapKey, u32>> = Arc::new(Group::new());
             let (trap, drop_trap) = (
                 Arc::new(AtomicBool::new(false)),
                 Arc::new(AtomicBool::new(false)),
             );
-            let key = TrapDropKey {
-                id: 1,
-                trap: Arc::clone(&trap),
-                drop_trap: Arc::clone(&drop_trap),
-            };
+            let key = TrapKey::new(&trap, OnDrop::Panic(Arc::clone(&drop_trap)));
             let armed = (Arc::clone(&trap), Arc::clone(&drop_trap));
             let message = trip_the_leader_on_its_way_out(&group, &key, move || {
                 armed.0.store(true, Ordering::SeqCst);
@@ -383,43 +348,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_default()
 }
 
-/// A key whose `Eq` panics while `trap` is set and whose drop uses its group.
-struct TrapHookKey {
-    id: u32,
-    trap: Arc<AtomicBool>,
-    group: std::sync::Weak<Group<TrapHookKey, u32>>,
-}
-
-impl Clone for TrapHookKey {
-    fn clone(&self) -> Self {
-        Self {
-            id: self.id,
-            trap: Arc::clone(&self.trap),
-            group: self.group.clone(),
-        }
-    }
-}
-impl PartialEq for TrapHookKey {
-    fn eq(&self, other: &Self) -> bool {
-        assert!(!self.trap.load(Ordering::SeqCst), "Eq trap");
-        self.id == other.id
-    }
-}
-impl Eq for TrapHookKey {}
-impl Hash for TrapHookKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.id.hash(state);
-    }
-}
-impl Drop for TrapHookKey {
-    fn drop(&mut self) {
-        if let Some(group) = self.group.upgrade() {
-            // Takes the group's lock.
-            let _ = format!("{group:?}");
-        }
-    }
-}
-
 /// The key's `Eq` panics as the leader looks its flight up to remove it, so the flight is taken
 /// out by pointer; the stored key's `Drop` then takes the group's lock. It must not run under
 /// that lock (a deadlock, with the waiter asleep for good).
@@ -427,13 +355,9 @@ impl Drop for TrapHookKey {
 fn a_key_whose_eq_panics_and_whose_drop_uses_the_group_does_not_deadlock() {
     gosync_testkit::quiet_panics("Eq trap", || {
         within(|| {
-            let group: Arc<Group<TrapHookKey, u32>> = Arc::new(Group::new());
+            let group: Arc<Group<TrapKey, u32>> = Arc::new(Group::new());
             let trap = Arc::new(AtomicBool::new(false));
-            let key = TrapHookKey {
-                id: 1,
-                trap: Arc::clone(&trap),
-                group: Arc::downgrade(&group),
-            };
+            let key = TrapKey::new(&trap, OnDrop::UseGroup(Arc::downgrade(&group)));
             let armed = Arc::clone(&trap);
             let message = trip_the_leader_on_its_way_out(&group, &key, move || {
                 armed.store(true, Ordering::SeqCst);
