@@ -7,6 +7,8 @@
 //! the commands and the exact cargo invocations behind them.
 
 mod bench;
+mod jobs;
+mod miri;
 
 use std::env;
 use std::fmt;
@@ -25,11 +27,14 @@ Commands:
   fmt                      cargo fmt --all --check
   clippy                   cargo clippy --workspace --all-targets --all-features -- -D warnings
   test                     cargo test --workspace --all-features --no-fail-fast
-  loom [CRATE]...          for each crate with tests/loom.rs (default: all of them):
+  loom [CRATE]...          for each crate with tests/loom.rs (default: all of them), as
+                           jobs run XTASK_JOBS at a time:
                            cargo test -p CRATE --test loom --release
                            with RUSTFLAGS=\"--cfg gosync_loom -C debug-assertions\"
-  miri [CRATE]...          for each crate under crates/ (default: all of them):
-                           cargo +nightly miri test -p CRATE --all-features --lib --tests
+  miri [CRATE]...          for each crate under crates/ (default: all of them), each test
+                           target (TARGET: --lib, or --test NAME but loom) as its own job,
+                           XTASK_JOBS at a time:
+                           cargo +nightly miri test -p CRATE --all-features TARGET
                            (installs nightly's miri and rust-src through rustup when missing)
   doc                      cargo doc --workspace --no-deps --all-features, RUSTDOCFLAGS=\"-D warnings\"
   bench [ARGS]...          the benchmark driver (see `cargo xtask bench --help`)
@@ -39,6 +44,8 @@ Steps (for --skip): fmt, clippy, test, loom, miri, doc
 
 Environment:
   LOOM_MAX_PREEMPTIONS  loom's bound on preemptions per execution (default 3)
+  XTASK_JOBS            loom and miri jobs at once (default: one per core, at most 4);
+                        each job's output is printed whole when it ends
   MIRIFLAGS             miri's flags (default -Zmiri-disable-isolation: tests read the clock);
                         crates on crossbeam-epoch add -Zmiri-tree-borrows -Zmiri-ignore-leaks
   CARGO_TARGET_DIR      the build directory (default target/); loom and miri build in its loom/
@@ -49,20 +56,6 @@ Environment:
 /// The default of `LOOM_MAX_PREEMPTIONS`: enough for the models' races, small enough that the
 /// loom step stays within minutes.
 const DEFAULT_LOOM_MAX_PREEMPTIONS: &str = "3";
-
-/// The default of `MIRIFLAGS`: the tests read the clock (`Instant`), which miri's isolation forbids.
-const DEFAULT_MIRIFLAGS: &str = "-Zmiri-disable-isolation";
-
-/// Crates whose manifest names one of these (crossbeam-epoch, or a gosync crate built on it)
-/// run miri with [`CROSSBEAM_EPOCH_MIRIFLAGS`] added.
-const CROSSBEAM_EPOCH_DEPENDENCIES: &[&str] = &["crossbeam-epoch", "gosync-atomic"];
-
-/// What crossbeam-epoch needs under miri, as crossbeam's own CI runs it: Tree Borrows instead of
-/// Stacked Borrows, whose rules its intrusive lists break (crossbeam issues #545 and #878; Tree
-/// Borrows still checks every aliasing rule the compiler relies on today), and no leak check,
-/// since its global collector keeps its lists behind integer-tagged pointers that miri cannot
-/// follow (crossbeam issue #579). Tests of such crates count their own values' drops instead.
-const CROSSBEAM_EPOCH_MIRIFLAGS: &str = "-Zmiri-tree-borrows -Zmiri-ignore-leaks";
 
 /// Where the workspace's library crates live; the loom and miri steps go over these.
 const CRATES_DIR: &str = "crates";
@@ -208,7 +201,7 @@ impl Step {
                 Ok(String::new())
             }
             Step::Loom => loom(ws, args),
-            Step::Miri => miri(ws, args),
+            Step::Miri => miri::miri(ws, args),
             Step::Doc => {
                 Cmd::cargo(&["doc", "--workspace", "--no-deps", "--all-features"])
                     .env("RUSTDOCFLAGS", append_flags("RUSTDOCFLAGS", "-D warnings"))
@@ -313,20 +306,19 @@ fn print_summary(rows: &[(Step, Outcome, f64)], total: f64) {
     let _ = std::io::stdout().flush();
 }
 
-/// The loom step: each selected crate's `tests/loom.rs`, in release mode under `--cfg gosync_loom`.
+/// The loom step: each selected crate's `tests/loom.rs`, in release mode under `--cfg gosync_loom`,
+/// each crate as its own job (see `jobs.rs`).
 fn loom(ws: &Workspace, selected: &[String]) -> Result<String, String> {
     let crates = ws.select_crates(selected)?;
     let preemptions = env::var("LOOM_MAX_PREEMPTIONS")
         .unwrap_or_else(|_| DEFAULT_LOOM_MAX_PREEMPTIONS.to_owned());
     // Debug assertions stay on in the optimised build: they are checks the model should run.
     let rustflags = append_flags("RUSTFLAGS", "--cfg gosync_loom -C debug-assertions");
-    let target_dir = ws.target_dir.join("loom");
-    let mut passed = Vec::new();
+    let mut all = Vec::new();
     let mut without = Vec::new();
-    let mut failed = Vec::new();
     for krate in &crates {
-        if !krate.dir.join("tests").join("loom.rs").is_file() {
-            println!("--- {}: no loom tests (no tests/loom.rs)", krate.name);
+        let models = krate.dir.join("tests").join("loom.rs");
+        if !models.is_file() {
             without.push(krate.name.as_str());
             continue;
         }
@@ -336,63 +328,29 @@ fn loom(ws: &Workspace, selected: &[String]) -> Result<String, String> {
         // build under it without its loom feature; they build in a target dir of their own so
         // the two sets of flags do not rebuild each other's dependencies.
         let manifest = fs::read_to_string(krate.dir.join("Cargo.toml")).unwrap_or_default();
-        let (flags, dir) = if manifest.contains("crossbeam_loom") {
-            (
-                format!("{rustflags} --cfg crossbeam_loom"),
-                ws.target_dir.join("loom-crossbeam"),
-            )
+        let (flags, dir, slowdown) = if manifest.contains("crossbeam_loom") {
+            // Models of crossbeam-epoch's own atomics explore many more interleavings.
+            let flags = format!("{rustflags} --cfg crossbeam_loom");
+            (flags, ws.target_dir.join("loom-crossbeam"), 4)
         } else {
-            (rustflags.clone(), target_dir.clone())
+            (rustflags.clone(), ws.target_dir.join("loom"), 1)
         };
-        let outcome = Cmd::cargo(&["test", "-p", &krate.name, "--test", "loom", "--release"])
-            .env("RUSTFLAGS", flags)
-            .env("LOOM_MAX_PREEMPTIONS", preemptions.clone())
-            .env("CARGO_TARGET_DIR", ws.display_path(&dir))
-            .run(ws);
-        match outcome {
-            Ok(()) => passed.push(krate.name.as_str()),
-            Err(_) => failed.push(krate.name.as_str()),
-        }
+        all.push(jobs::Job {
+            krate: krate.name.clone(),
+            label: format!("{} (loom)", krate.name),
+            cmd: Cmd::cargo(&["test", "-p", &krate.name, "--test", "loom", "--release"])
+                .env("RUSTFLAGS", flags)
+                .env("LOOM_MAX_PREEMPTIONS", preemptions.clone())
+                .env("CARGO_TARGET_DIR", ws.display_path(&dir)),
+            weight: jobs::source_bytes(&models) * slowdown,
+        });
     }
-    crate_report(&passed, &without, "no loom tests", &failed)
-}
-
-/// The miri step: each selected crate's unit and integration tests (doc tests are left to the
-/// test step: under miri they cost minutes and exercise little unsafe code).
-fn miri(ws: &Workspace, selected: &[String]) -> Result<String, String> {
-    let crates = ws.select_crates(selected)?;
-    ensure_miri(ws)?;
-    let target_dir = ws.display_path(&ws.target_dir.join("miri"));
-    Cmd::cargo(&["+nightly", "miri", "setup"])
-        .env("CARGO_TARGET_DIR", target_dir.clone())
-        .run(ws)?;
-    let miriflags = env::var("MIRIFLAGS").unwrap_or_else(|_| DEFAULT_MIRIFLAGS.to_owned());
-    let mut passed = Vec::new();
-    let mut failed = Vec::new();
-    for krate in &crates {
-        let manifest = fs::read_to_string(krate.dir.join("Cargo.toml")).unwrap_or_default();
-        let flags = if CROSSBEAM_EPOCH_DEPENDENCIES
-            .iter()
-            .any(|dependency| manifest.contains(dependency))
-        {
-            format!("{miriflags} {CROSSBEAM_EPOCH_MIRIFLAGS}")
-        } else {
-            miriflags.clone()
-        };
-        let outcome = Cmd::cargo(&["+nightly", "miri", "test", "-p", &krate.name])
-            .args(&["--all-features", "--lib", "--tests", "--no-fail-fast"])
-            .env("MIRIFLAGS", flags)
-            // A panic's backtrace costs seconds under miri, and the tests panic on purpose
-            // often; the message and location are still printed.
-            .env("RUST_BACKTRACE", "0".to_owned())
-            .env("CARGO_TARGET_DIR", target_dir.clone())
-            .run(ws);
-        match outcome {
-            Ok(()) => passed.push(krate.name.as_str()),
-            Err(_) => failed.push(krate.name.as_str()),
-        }
+    if !without.is_empty() {
+        println!("--- no tests/loom.rs in: {}", without.join(", "));
     }
-    crate_report(&passed, &[], "", &failed)
+    let names: Vec<&str> = crates.iter().map(|krate| krate.name.as_str()).collect();
+    let logs = ws.target_dir.join("loom").join("logs");
+    jobs::run_all(ws, all, &logs, &names, &without, "no loom tests")
 }
 
 /// The summary note of a per-crate step, or the list of crates that failed.
@@ -439,53 +397,6 @@ fn ensure_cargo_subcommand(
             "`cargo {subcommand}` still does not run after adding {component}"
         ))
     }
-}
-
-/// Makes `cargo +nightly miri` available: installs nightly with miri and rust-src, or adds the
-/// two components to an installed nightly.
-fn ensure_miri(ws: &Workspace) -> Result<(), String> {
-    let probe = Cmd::cargo(&["+nightly", "miri", "--version"]);
-    if probe.succeeds_quietly(ws) {
-        return Ok(());
-    }
-    println!("--- `cargo +nightly miri` does not run: installing it through rustup");
-    let list = Command::new("rustup")
-        .args(["toolchain", "list"])
-        .current_dir(&ws.root)
-        .output()
-        .map_err(|error| format!("miri is missing and rustup could not start: {error}"))?;
-    if lists_nightly(&String::from_utf8_lossy(&list.stdout)) {
-        Cmd::rustup(&[
-            "component",
-            "add",
-            "--toolchain",
-            "nightly",
-            "miri",
-            "rust-src",
-        ])
-        .run(ws)?;
-    } else {
-        Cmd::rustup(&["toolchain", "install", "nightly", "--profile", "minimal"])
-            .args(&["--component", "miri,rust-src"])
-            .run(ws)?;
-    }
-    if probe.succeeds_quietly(ws) {
-        Ok(())
-    } else {
-        Err("`cargo +nightly miri` still does not run after installing it".to_owned())
-    }
-}
-
-/// Whether `rustup toolchain list` output names the toolchain `+nightly` selects: `nightly` or
-/// `nightly-<host>`, not a dated `nightly-YYYY-MM-DD-<host>`.
-fn lists_nightly(list: &str) -> bool {
-    list.lines().any(|line| {
-        let name = line.split_whitespace().next().unwrap_or("");
-        name == "nightly"
-            || name
-                .strip_prefix("nightly-")
-                .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()))
-    })
 }
 
 /// `$name` from the environment with `extra` appended.
@@ -667,6 +578,49 @@ impl Cmd {
         }
     }
 
+    /// Runs the command with its stdout and stderr (together, in order) going to the file
+    /// `log`, then prints the command, the log and its time in one piece: for commands run
+    /// side by side, whose output must not interleave.
+    fn run_logged(&self, ws: &Workspace, log: &Path) -> Result<(), String> {
+        let open = |path: &Path| {
+            fs::File::create(path)
+                .map_err(|error| format!("cannot create {}: {error}", path.display()))
+        };
+        let out = open(log)?;
+        let err = out
+            .try_clone()
+            .map_err(|error| format!("cannot share {}: {error}", log.display()))?;
+        let started = Instant::now();
+        let status = self
+            .command(ws)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .status();
+        let seconds = started.elapsed().as_secs_f64();
+        let output = fs::read(log).unwrap_or_default();
+        let mut stdout = std::io::stdout().lock();
+        // Nothing useful to do if stdout is gone.
+        let _ = writeln!(stdout, "$ {self}");
+        let _ = stdout.write_all(&output);
+        let result = match status {
+            Ok(status) if status.success() => {
+                let _ = writeln!(stdout, "--- {seconds:.1} s: {self}");
+                Ok(())
+            }
+            Ok(status) => {
+                let _ = writeln!(stdout, "--- FAILED ({status}) after {seconds:.1} s: {self}");
+                Err(format!("`{self}` failed ({status})"))
+            }
+            Err(error) => {
+                let _ = writeln!(stdout, "--- could not start: {self}: {error}");
+                Err(format!("could not start `{}`: {error}", self.program))
+            }
+        };
+        let _ = stdout.flush();
+        result
+    }
+
     /// Whether the command runs and succeeds, its output discarded.
     fn succeeds_quietly(&self, ws: &Workspace) -> bool {
         self.command(ws)
@@ -734,19 +688,6 @@ mod tests {
         assert_eq!(plan.len(), Step::ALL.len());
         assert!(verify_plan(&["--skip".to_owned(), "nope".to_owned()]).is_err());
         assert!(verify_plan(&["--skip".to_owned()]).is_err());
-    }
-
-    #[test]
-    fn nightly_is_found_in_the_toolchain_list() {
-        let list = "stable-x86_64-unknown-linux-gnu (active, default)\n\
-                    nightly-x86_64-unknown-linux-gnu\n";
-        assert!(lists_nightly(list));
-        assert!(!lists_nightly(
-            "stable-x86_64-unknown-linux-gnu (default)\n"
-        ));
-        assert!(!lists_nightly(
-            "nightly-2025-01-01-x86_64-unknown-linux-gnu\n"
-        ));
     }
 
     #[test]

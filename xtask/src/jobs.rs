@@ -1,0 +1,137 @@
+//! Commands run side by side: the loom step's crates and the miri step's test targets.
+//!
+//! Miri interprets on one core, and a loom model often leaves one of two cores idle while its
+//! last model runs; run one after another, the two steps took over half an hour on the 2-core CI
+//! machine. So each crate (loom) or test target (miri) is a job, as many run at once as the
+//! machine has cores (at most [`MAX_JOBS`]; `XTASK_JOBS` overrides), the largest first. Jobs
+//! share a target directory: cargo's lock lets one build at a time while the others run. A job's
+//! output goes to a log file and is printed whole when it ends, so jobs never interleave; its
+//! start is printed at once.
+
+use std::cmp::Reverse;
+use std::collections::VecDeque;
+use std::env;
+use std::fs;
+use std::path::Path;
+use std::sync::Mutex;
+use std::thread;
+
+use super::{crate_report, Cmd, Workspace};
+
+/// Jobs at once by default: one per core, up to this many (each miri process holds its own
+/// copy of the interpreted program, hundreds of MB for the larger tests).
+const MAX_JOBS: usize = 4;
+
+/// One command of a step, for one crate.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) krate: String,
+    /// What the job runs, for the log's name and the report: `gosync-map (--test map)`.
+    pub(crate) label: String,
+    pub(crate) cmd: Cmd,
+    /// The size of its sources: the larger start first, so that the longest jobs do not end
+    /// the step alone.
+    pub(crate) weight: u64,
+}
+
+/// Runs `jobs`, largest first, with their logs in `logs`; the step's note, or the jobs that
+/// failed. `crates` are the crates the step went over, and `without` those it had nothing to run
+/// for (`without_label` says why).
+pub(crate) fn run_all(
+    ws: &Workspace,
+    mut jobs: Vec<Job>,
+    logs: &Path,
+    crates: &[&str],
+    without: &[&str],
+    without_label: &str,
+) -> Result<String, String> {
+    jobs.sort_by_key(|job| Reverse(job.weight));
+    let count = jobs.len();
+    let workers = workers()?.min(count.max(1));
+    fs::create_dir_all(logs)
+        .map_err(|error| format!("cannot create {}: {error}", logs.display()))?;
+    let failed = run_on(ws, jobs, logs, workers);
+
+    let passed: Vec<&str> = crates
+        .iter()
+        .copied()
+        .filter(|name| !without.contains(name) && !failed.iter().any(|job| job.krate == *name))
+        .collect();
+    let mut failed: Vec<&str> = failed.iter().map(|job| job.label.as_str()).collect();
+    failed.sort_unstable();
+    crate_report(&passed, without, without_label, &failed).map(|note| {
+        let jobs = if count == 1 { "job" } else { "jobs" };
+        format!("{note}; {count} {jobs}, {workers} at a time")
+    })
+}
+
+/// Runs `jobs` in order on `workers` threads; returns those that failed.
+fn run_on(ws: &Workspace, jobs: Vec<Job>, logs: &Path, workers: usize) -> Vec<Job> {
+    let queue = Mutex::new(VecDeque::from(jobs));
+    let failed = Mutex::new(Vec::new());
+    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+    thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while let Some(job) = next() {
+                    let name: String = job
+                        .label
+                        .chars()
+                        .map(|c| {
+                            if c.is_ascii_alphanumeric() || c == '-' {
+                                c
+                            } else {
+                                '_'
+                            }
+                        })
+                        .collect();
+                    let log = logs.join(format!("{name}.log"));
+                    println!(
+                        "--- started: {} (log: {})",
+                        job.label,
+                        ws.display_path(&log)
+                    );
+                    if let Err(error) = job.cmd.run_logged(ws, &log) {
+                        println!("--- {}: {error}", job.label);
+                        failed.lock().unwrap_or_else(|e| e.into_inner()).push(job);
+                    }
+                }
+            });
+        }
+    });
+    failed.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Jobs to run at once: `XTASK_JOBS`, or one per core up to [`MAX_JOBS`].
+fn workers() -> Result<usize, String> {
+    match env::var("XTASK_JOBS") {
+        Ok(jobs) => match jobs.trim().parse() {
+            Ok(jobs) if jobs > 0 => Ok(jobs),
+            _ => Err(format!(
+                "XTASK_JOBS must be a number of jobs above 0, not `{jobs}`"
+            )),
+        },
+        Err(_) => Ok(thread::available_parallelism()
+            .map_or(1, |cores| cores.get())
+            .min(MAX_JOBS)),
+    }
+}
+
+/// Bytes of Rust source under `path` (a file or a directory).
+pub(crate) fn source_bytes(path: &Path) -> u64 {
+    if path.is_file() {
+        let is_rust = path.extension().is_some_and(|ext| ext == "rs");
+        return if is_rust {
+            fs::metadata(path).map_or(0, |meta| meta.len())
+        } else {
+            0
+        };
+    }
+    let Ok(entries) = fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| source_bytes(&entry.path()))
+        .sum()
+}

@@ -1,0 +1,209 @@
+//! The miri step: every crate's unit and integration tests, interpreted by miri, each test
+//! target as its own job (see `jobs.rs`).
+
+use std::env;
+use std::fs;
+use std::process::Command;
+
+use super::jobs::{self, source_bytes};
+use super::{Cmd, Crate, Workspace};
+
+/// The default of `MIRIFLAGS`: the tests read the clock (`Instant`), which miri's isolation forbids.
+const DEFAULT_MIRIFLAGS: &str = "-Zmiri-disable-isolation";
+
+/// Crates whose manifest names one of these (crossbeam-epoch, or a gosync crate built on it)
+/// run miri with [`CROSSBEAM_EPOCH_MIRIFLAGS`] added.
+const CROSSBEAM_EPOCH_DEPENDENCIES: &[&str] = &["crossbeam-epoch", "gosync-atomic"];
+
+/// What crossbeam-epoch needs under miri, as crossbeam's own CI runs it: Tree Borrows instead of
+/// Stacked Borrows, whose rules its intrusive lists break (crossbeam issues #545 and #878; Tree
+/// Borrows still checks every aliasing rule the compiler relies on today), and no leak check,
+/// since its global collector keeps its lists behind integer-tagged pointers that miri cannot
+/// follow (crossbeam issue #579). Tests of such crates count their own values' drops instead.
+const CROSSBEAM_EPOCH_MIRIFLAGS: &str = "-Zmiri-tree-borrows -Zmiri-ignore-leaks";
+
+/// The miri step: each selected crate's unit and integration tests (doc tests are left to the
+/// test step: under miri they cost minutes and exercise little unsafe code).
+pub(crate) fn miri(ws: &Workspace, selected: &[String]) -> Result<String, String> {
+    let crates = ws.select_crates(selected)?;
+    ensure_miri(ws)?;
+    let target_dir = ws.display_path(&ws.target_dir.join("miri"));
+    Cmd::cargo(&["+nightly", "miri", "setup"])
+        .env("CARGO_TARGET_DIR", target_dir.clone())
+        .run(ws)?;
+    let miriflags = env::var("MIRIFLAGS").unwrap_or_else(|_| DEFAULT_MIRIFLAGS.to_owned());
+    let mut all = Vec::new();
+    for krate in &crates {
+        all.extend(targets(krate, &miriflags, &target_dir)?);
+    }
+    let names: Vec<&str> = crates.iter().map(|krate| krate.name.as_str()).collect();
+    jobs::run_all(
+        ws,
+        all,
+        &ws.target_dir.join("miri").join("logs"),
+        &names,
+        &[],
+        "",
+    )
+}
+
+/// A job for the unit tests and for each integration test of `krate`: each `tests/NAME.rs` and
+/// `tests/NAME/main.rs` but `tests/loom.rs`, which compiles to nothing outside loom. A crate that
+/// declares its targets otherwise is an error, so that none is silently skipped.
+fn targets(krate: &Crate, miriflags: &str, target_dir: &str) -> Result<Vec<jobs::Job>, String> {
+    let manifest = fs::read_to_string(krate.dir.join("Cargo.toml")).unwrap_or_default();
+    let declared = ["[[test]]", "[[bin]]", "autotests", "autobins"];
+    let binaries = ["src/main.rs", "src/bin"].map(|path| krate.dir.join(path));
+    if declared.iter().any(|key| manifest.contains(key)) || binaries.iter().any(|p| p.exists()) {
+        return Err(format!(
+            "{} declares test targets or binaries the miri step does not list: add them to \
+             `targets` in xtask/src/miri.rs",
+            krate.name
+        ));
+    }
+    let on_crossbeam_epoch = CROSSBEAM_EPOCH_DEPENDENCIES
+        .iter()
+        .any(|dependency| manifest.contains(dependency));
+    let (miriflags, slowdown) = if on_crossbeam_epoch {
+        // Tree Borrows and the collector's bookkeeping make these tests the slowest.
+        (format!("{miriflags} {CROSSBEAM_EPOCH_MIRIFLAGS}"), 4)
+    } else {
+        (miriflags.to_owned(), 1)
+    };
+    let job = |target: &[&str], weight: u64| jobs::Job {
+        krate: krate.name.clone(),
+        label: format!("{} ({})", krate.name, target.join(" ")),
+        cmd: Cmd::cargo(&[
+            "+nightly",
+            "miri",
+            "test",
+            "-p",
+            &krate.name,
+            "--all-features",
+        ])
+        .args(target)
+        .env("MIRIFLAGS", miriflags.clone())
+        // A panic's backtrace costs seconds under miri, and the tests panic on purpose
+        // often; the message and location are still printed.
+        .env("RUST_BACKTRACE", "0".to_owned())
+        .env("CARGO_TARGET_DIR", target_dir.to_owned()),
+        weight: weight * slowdown,
+    };
+    let mut jobs = Vec::new();
+    if krate.dir.join("src/lib.rs").is_file() {
+        // Unit tests are a small part of the sources.
+        jobs.push(job(&["--lib"], source_bytes(&krate.dir.join("src")) / 4));
+    }
+    let tests = fs::read_dir(krate.dir.join("tests")).into_iter().flatten();
+    for path in tests.flatten().map(|entry| entry.path()) {
+        let name = if path.is_dir() {
+            path.join("main.rs")
+                .is_file()
+                .then(|| path.file_name())
+                .flatten()
+        } else {
+            path.extension()
+                .is_some_and(|ext| ext == "rs")
+                .then(|| path.file_stem())
+                .flatten()
+        };
+        if let Some(name) = name.and_then(|name| name.to_str()) {
+            if name != "loom" {
+                jobs.push(job(&["--test", name], source_bytes(&path)));
+            }
+        }
+    }
+    Ok(jobs)
+}
+
+/// Makes `cargo +nightly miri` available: installs nightly with miri and rust-src, or adds the
+/// two components to an installed nightly.
+fn ensure_miri(ws: &Workspace) -> Result<(), String> {
+    let probe = Cmd::cargo(&["+nightly", "miri", "--version"]);
+    if probe.succeeds_quietly(ws) {
+        return Ok(());
+    }
+    println!("--- `cargo +nightly miri` does not run: installing it through rustup");
+    let list = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .current_dir(&ws.root)
+        .output()
+        .map_err(|error| format!("miri is missing and rustup could not start: {error}"))?;
+    if lists_nightly(&String::from_utf8_lossy(&list.stdout)) {
+        Cmd::rustup(&[
+            "component",
+            "add",
+            "--toolchain",
+            "nightly",
+            "miri",
+            "rust-src",
+        ])
+        .run(ws)?;
+    } else {
+        Cmd::rustup(&["toolchain", "install", "nightly", "--profile", "minimal"])
+            .args(&["--component", "miri,rust-src"])
+            .run(ws)?;
+    }
+    if probe.succeeds_quietly(ws) {
+        Ok(())
+    } else {
+        Err("`cargo +nightly miri` still does not run after installing it".to_owned())
+    }
+}
+
+/// Whether `rustup toolchain list` output names the toolchain `+nightly` selects: `nightly` or
+/// `nightly-<host>`, not a dated `nightly-YYYY-MM-DD-<host>`.
+fn lists_nightly(list: &str) -> bool {
+    list.lines().any(|line| {
+        let name = line.split_whitespace().next().unwrap_or("");
+        name == "nightly"
+            || name
+                .strip_prefix("nightly-")
+                .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn nightly_is_found_in_the_toolchain_list() {
+        let list = "stable-x86_64-unknown-linux-gnu (active, default)\n\
+                    nightly-x86_64-unknown-linux-gnu\n";
+        assert!(lists_nightly(list));
+        assert!(!lists_nightly(
+            "stable-x86_64-unknown-linux-gnu (default)\n"
+        ));
+        assert!(!lists_nightly(
+            "nightly-2025-01-01-x86_64-unknown-linux-gnu\n"
+        ));
+    }
+
+    #[test]
+    fn a_crate_has_a_job_for_its_lib_and_each_test_but_loom() {
+        let krate = Crate {
+            name: "gosync-map".to_owned(),
+            dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/gosync-map"),
+        };
+        let jobs = targets(&krate, "-Zflag", "target/miri").unwrap();
+        let labels: Vec<&str> = jobs.iter().map(|job| job.label.as_str()).collect();
+        assert!(labels.contains(&"gosync-map (--lib)"), "{labels:?}");
+        assert!(labels.contains(&"gosync-map (--test map)"), "{labels:?}");
+        assert!(
+            !labels.iter().any(|label| label.contains("loom")),
+            "{labels:?}"
+        );
+        assert!(
+            !labels.iter().any(|label| label.contains("common")),
+            "{labels:?}"
+        );
+        let command = jobs[0].cmd.to_string();
+        assert!(
+            command.starts_with("MIRIFLAGS='-Zflag -Zmiri-tree-borrows"),
+            "{command}"
+        );
+    }
+}
