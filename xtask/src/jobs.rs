@@ -13,8 +13,9 @@ use std::collections::VecDeque;
 use std::env;
 use std::fs;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use super::{crate_report, Cmd, Workspace};
 
@@ -65,41 +66,79 @@ pub(crate) fn run_all(
     })
 }
 
+/// How often the jobs still running are named, with how long they have run: their output comes
+/// only when they end, and a job that hangs must not go unnamed until the CI's time limit.
+const STILL_RUNNING_EVERY: Duration = Duration::from_secs(300);
+
 /// Runs `jobs` in order on `workers` threads; returns those that failed.
 fn run_on(ws: &Workspace, jobs: Vec<Job>, logs: &Path, workers: usize) -> Vec<Job> {
     let queue = Mutex::new(VecDeque::from(jobs));
     let failed = Mutex::new(Vec::new());
-    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+    let running = Mutex::new(Vec::<(String, Instant)>::new());
+    let (done, all_done) = (Mutex::new(false), Condvar::new());
     thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                while let Some(job) = next() {
-                    let name: String = job
-                        .label
-                        .chars()
-                        .map(|c| {
-                            if c.is_ascii_alphanumeric() || c == '-' {
-                                c
-                            } else {
-                                '_'
-                            }
-                        })
-                        .collect();
-                    let log = logs.join(format!("{name}.log"));
-                    println!(
-                        "--- started: {} (log: {})",
-                        job.label,
-                        ws.display_path(&log)
-                    );
-                    if let Err(error) = job.cmd.run_logged(ws, &log) {
-                        println!("--- {}: {error}", job.label);
-                        failed.lock().unwrap_or_else(|e| e.into_inner()).push(job);
+        let workers: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    while let Some(job) = lock(&queue).pop_front() {
+                        let log = logs.join(format!("{}.log", file_name(&job.label)));
+                        println!(
+                            "--- started: {} (log: {})",
+                            job.label,
+                            ws.display_path(&log)
+                        );
+                        lock(&running).push((job.label.clone(), Instant::now()));
+                        let result = job.cmd.run_logged(ws, &log);
+                        lock(&running).retain(|(label, _)| *label != job.label);
+                        if result.is_err() {
+                            lock(&failed).push(job);
+                        }
+                    }
+                })
+            })
+            .collect();
+        scope.spawn(|| {
+            let mut finished = lock(&done);
+            while !*finished {
+                finished = all_done
+                    .wait_timeout(finished, STILL_RUNNING_EVERY)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+                for (label, started) in lock(&running).iter() {
+                    let seconds = started.elapsed().as_secs();
+                    if !*finished && seconds >= STILL_RUNNING_EVERY.as_secs() {
+                        println!("--- still running after {seconds} s: {label}");
                     }
                 }
-            });
+            }
+        });
+        let panicked = workers.into_iter().find_map(|worker| worker.join().err());
+        *lock(&done) = true;
+        all_done.notify_all();
+        if let Some(payload) = panicked {
+            std::panic::resume_unwind(payload);
         }
     });
     failed.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `mutex`'s guard, also after a panic elsewhere (the data are lists a panic leaves whole).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `label` with every character but ASCII letters, digits and `-` replaced by `_`.
+fn file_name(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Jobs to run at once: `XTASK_JOBS`, or one per core up to [`MAX_JOBS`].
@@ -134,4 +173,45 @@ pub(crate) fn source_bytes(path: &Path) -> u64 {
         .flatten()
         .map(|entry| source_bytes(&entry.path()))
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(krate: &str, program: &'static str) -> Job {
+        Job {
+            krate: krate.to_owned(),
+            label: format!("{krate} (check)"),
+            cmd: Cmd::new(program, &[]),
+            weight: 1,
+        }
+    }
+
+    #[test]
+    fn a_failed_job_fails_the_step_and_is_named() {
+        let root = env::temp_dir().join(format!("xtask-jobs-{}", std::process::id()));
+        fs::create_dir_all(&root).unwrap();
+        let ws = Workspace {
+            root: root.clone(),
+            target_dir: root.join("target"),
+        };
+        let logs = root.join("logs");
+        let jobs = vec![job("a", "true"), job("b", "false"), job("c", "true")];
+        let failed = run_all(&ws, jobs, &logs, &["a", "b", "c"], &[], "");
+        assert_eq!(failed, Err("failed in b (check)".to_owned()));
+        let note = run_all(
+            &ws,
+            vec![job("a", "true")],
+            &logs,
+            &["a", "d"],
+            &["d"],
+            "none",
+        );
+        assert_eq!(
+            note.as_deref(),
+            Ok("1 crate: a; none: d; 1 job, 1 at a time")
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -444,8 +444,7 @@ fn two_panicking_drops_in_one_batch_do_not_abort_the_process() {
 #[test]
 fn len_range_and_loads_agree_after_every_write_and_clear_on_colliding_chains() {
     type Narrow = common::Shaped<2>;
-    // Fewer under miri, where this test took a minute and a half: a few hundred keys still
-    // share the 256 buckets in use, all under one tag.
+    // Fewer under miri, where this test took a minute and a half (and the chains are short).
     const KEYS: u64 = scaled(1_500, 400) as u64;
     within(|| {
         let live = Arc::new(AtomicUsize::new(0));

@@ -212,7 +212,7 @@ proptest! {
 
     #[test]
     #[cfg_attr(miri, ignore = "miri runs fixed_operations_match_a_locked_hashmap instead")]
-    fn random_operations_match_a_locked_hashmap(ops in proptest::collection::vec(op(), 1..scaled(200, 40))) {
+    fn random_operations_match_a_locked_hashmap(ops in proptest::collection::vec(op(), 1..200)) {
         matches_model::<RandomState>(&ops);
         matches_model::<BadHash>(&ops);
         matches_model::<LowBits>(&ops);
@@ -221,17 +221,18 @@ proptest! {
 
 /// The model check on a fixed pseudo-random sequence of every kind of operation: what miri runs
 /// in place of the property test, whose generators and runner took most of a minute there for
-/// two cases of 40 operations.
+/// two cases of 40 operations. Over 6 keys and 2 values, so that in a short run most keys are
+/// present and a compare-and-swap or -delete often finds the value it expects.
 #[test]
 fn fixed_operations_match_a_locked_hashmap() {
     let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-    let ops: Vec<Op> = (0..scaled(2_000, 120))
+    let ops: Vec<Op> = (0..scaled(2_000, 200))
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            let k = (state >> 8) as u8 % 24;
-            let (v, w) = ((state >> 16) as u16 % 4, (state >> 24) as u16 % 4);
+            let k = (state >> 8) as u8 % 6;
+            let (v, w) = ((state >> 16) as u16 % 2, (state >> 24) as u16 % 2);
             match state % 11 {
                 0 => Op::Load(k),
                 1 => Op::Store(k, v),
@@ -242,7 +243,7 @@ fn fixed_operations_match_a_locked_hashmap() {
                 6 => Op::Swap(k, v),
                 7 => Op::CompareAndSwap(k, v, w),
                 8 => Op::CompareAndDelete(k, v),
-                9 => Op::Update(k, (w < 3).then_some(v)),
+                9 => Op::Update(k, ((state >> 32) % 4 != 0).then_some(v)),
                 _ => Op::Clear,
             }
         })
@@ -881,7 +882,8 @@ fn stress_64_threads_exact_counts() {
 
 /// A value of 8 KB: a map keeps only 176 spare blocks of such entries (11 batches of 16), far
 /// fewer than 64 threads have retired and not yet handed back, so batches overflow the stock
-/// (their blocks go back to the allocator) while other threads take batches from it.
+/// (their blocks go back to the allocator) while other threads take batches from it. (Not under
+/// miri, whose 3 threads retire too few; a unit test overfills the stock there.)
 #[derive(Clone)]
 struct Large {
     counted: Counted,
