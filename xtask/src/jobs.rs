@@ -80,7 +80,12 @@ fn run_on(ws: &Workspace, jobs: Vec<Job>, logs: &Path, workers: usize) -> Vec<Jo
         let workers: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| {
-                    while let Some(job) = lock(&queue).pop_front() {
+                    // Not `while let`, whose scrutinee's guard would hold the queue (and so keep
+                    // the other workers waiting) until the job ends.
+                    loop {
+                        let Some(job) = lock(&queue).pop_front() else {
+                            break;
+                        };
                         let log = logs.join(format!("{}.log", file_name(&job.label)));
                         println!(
                             "--- started: {} (log: {})",
@@ -212,6 +217,37 @@ mod tests {
             note.as_deref(),
             Ok("1 crate: a; none: d; 1 job, 1 at a time")
         );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// Two jobs that meet through a named pipe (each side blocks until the other opens it) end
+    /// only if they run at once; `timeout` fails them instead of hanging if they do not.
+    #[cfg(unix)]
+    #[test]
+    fn jobs_run_side_by_side() {
+        let root = env::temp_dir().join(format!("xtask-jobs-pipe-{}", std::process::id()));
+        fs::create_dir_all(&root).unwrap();
+        let pipe = root.join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let ws = Workspace {
+            root: root.clone(),
+            target_dir: root.join("target"),
+        };
+        let side = |krate: &str, script: &str| Job {
+            krate: krate.to_owned(),
+            label: format!("{krate} (pipe)"),
+            cmd: Cmd::new("timeout", &["60", "sh", "-c", script]),
+            weight: 1,
+        };
+        let jobs = vec![side("a", "echo hello > pipe"), side("b", "cat pipe")];
+        let logs = root.join("logs");
+        fs::create_dir_all(&logs).unwrap();
+        let failed = run_on(&ws, jobs, &logs, 2);
+        assert!(failed.is_empty(), "the jobs ran one after the other");
         fs::remove_dir_all(&root).unwrap();
     }
 }

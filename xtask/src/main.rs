@@ -586,10 +586,13 @@ impl Cmd {
             fs::File::create(path)
                 .map_err(|error| format!("cannot create {}: {error}", path.display()))
         };
-        let out = open(log)?;
-        let err = out
-            .try_clone()
-            .map_err(|error| format!("cannot share {}: {error}", log.display()))?;
+        let files = open(log).and_then(|out| {
+            let err = out
+                .try_clone()
+                .map_err(|error| format!("cannot share {}: {error}", log.display()))?;
+            Ok((out, err))
+        });
+        let (out, err) = files.inspect_err(|error| println!("--- FAILED: {self}: {error}"))?;
         let started = Instant::now();
         let status = self
             .command(ws)
