@@ -17,7 +17,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{crate_report, Cmd, Workspace};
+use super::{Cmd, Workspace};
 
 /// Jobs at once by default: one per core, up to this many (each miri process holds its own
 /// copy of the interpreted program, hundreds of MB for the larger tests).
@@ -178,6 +178,27 @@ pub(crate) fn source_bytes(path: &Path) -> u64 {
         .flatten()
         .map(|entry| source_bytes(&entry.path()))
         .sum()
+}
+
+/// The summary note of a per-crate step, or the list of crates that failed.
+fn crate_report(
+    passed: &[&str],
+    without: &[&str],
+    without_label: &str,
+    failed: &[&str],
+) -> Result<String, String> {
+    if !failed.is_empty() {
+        return Err(format!("failed in {}", failed.join(", ")));
+    }
+    let mut note = match passed.len() {
+        0 => "no crate ran".to_owned(),
+        1 => format!("1 crate: {}", passed[0]),
+        n => format!("{n} crates"),
+    };
+    if !without.is_empty() {
+        note.push_str(&format!("; {without_label}: {}", without.join(", ")));
+    }
+    Ok(note)
 }
 
 #[cfg(test)]

@@ -8,14 +8,15 @@
 
 mod bench;
 mod jobs;
+mod loom;
 mod miri;
 
 use std::env;
 use std::fmt;
 use std::fs;
-use std::io::Write as _;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::time::Instant;
 
 const USAGE: &str = "\
@@ -32,7 +33,8 @@ Commands:
                            cargo test -p CRATE --test loom --release
                            with RUSTFLAGS=\"--cfg gosync_loom -C debug-assertions\"
   miri [CRATE]...          for each crate under crates/ (default: all of them), each test
-                           target (TARGET: --lib, or --test NAME but loom) as its own job,
+                           target (TARGET: --lib, or --test NAME unless its #![cfg] rules
+                           out miri, as loom.rs does) as its own job,
                            XTASK_JOBS at a time:
                            cargo +nightly miri test -p CRATE --all-features TARGET
                            (installs nightly's miri and rust-src through rustup when missing)
@@ -52,10 +54,6 @@ Environment:
                         and miri/ subdirectories so their flags do not invalidate the main build
   RUSTFLAGS, RUSTDOCFLAGS  kept; the loom and doc steps append their flags
 ";
-
-/// The default of `LOOM_MAX_PREEMPTIONS`: enough for the models' races, small enough that the
-/// loom step stays within minutes.
-const DEFAULT_LOOM_MAX_PREEMPTIONS: &str = "3";
 
 /// Where the workspace's library crates live; the loom and miri steps go over these.
 const CRATES_DIR: &str = "crates";
@@ -200,7 +198,7 @@ impl Step {
                 Cmd::cargo(&["test", "--workspace", "--all-features", "--no-fail-fast"]).run(ws)?;
                 Ok(String::new())
             }
-            Step::Loom => loom(ws, args),
+            Step::Loom => loom::loom(ws, args),
             Step::Miri => miri::miri(ws, args),
             Step::Doc => {
                 Cmd::cargo(&["doc", "--workspace", "--no-deps", "--all-features"])
@@ -304,74 +302,6 @@ fn print_summary(rows: &[(Step, Outcome, f64)], total: f64) {
     println!("{:<8} {verdict:<8} {total:>9.1}", "total");
     // Nothing useful to do if stdout is gone.
     let _ = std::io::stdout().flush();
-}
-
-/// The loom step: each selected crate's `tests/loom.rs`, in release mode under `--cfg gosync_loom`,
-/// each crate as its own job (see `jobs.rs`).
-fn loom(ws: &Workspace, selected: &[String]) -> Result<String, String> {
-    let crates = ws.select_crates(selected)?;
-    let preemptions = env::var("LOOM_MAX_PREEMPTIONS")
-        .unwrap_or_else(|_| DEFAULT_LOOM_MAX_PREEMPTIONS.to_owned());
-    // Debug assertions stay on in the optimised build: they are checks the model should run.
-    let rustflags = append_flags("RUSTFLAGS", "--cfg gosync_loom -C debug-assertions");
-    let mut all = Vec::new();
-    let mut without = Vec::new();
-    for krate in &crates {
-        let models = krate.dir.join("tests").join("loom.rs");
-        if !models.is_file() {
-            without.push(krate.name.as_str());
-            continue;
-        }
-        // A crate built on crossbeam-epoch opts in to crossbeam's own loom cfg by naming it in
-        // its manifest (`[target.'cfg(crossbeam_loom)'.dependencies]`, enabling
-        // `crossbeam-epoch/loom`). Only such crates get the cfg, since crossbeam-utils refuses to
-        // build under it without its loom feature; they build in a target dir of their own so
-        // the two sets of flags do not rebuild each other's dependencies.
-        let manifest = fs::read_to_string(krate.dir.join("Cargo.toml")).unwrap_or_default();
-        let (flags, dir, slowdown) = if manifest.contains("crossbeam_loom") {
-            // Models of crossbeam-epoch's own atomics explore many more interleavings.
-            let flags = format!("{rustflags} --cfg crossbeam_loom");
-            (flags, ws.target_dir.join("loom-crossbeam"), 4)
-        } else {
-            (rustflags.clone(), ws.target_dir.join("loom"), 1)
-        };
-        all.push(jobs::Job {
-            krate: krate.name.clone(),
-            label: format!("{} (loom)", krate.name),
-            cmd: Cmd::cargo(&["test", "-p", &krate.name, "--test", "loom", "--release"])
-                .env("RUSTFLAGS", flags)
-                .env("LOOM_MAX_PREEMPTIONS", preemptions.clone())
-                .env("CARGO_TARGET_DIR", ws.display_path(&dir)),
-            weight: jobs::source_bytes(&models) * slowdown,
-        });
-    }
-    if !without.is_empty() {
-        println!("--- no tests/loom.rs in: {}", without.join(", "));
-    }
-    let names: Vec<&str> = crates.iter().map(|krate| krate.name.as_str()).collect();
-    let logs = ws.target_dir.join("loom").join("logs");
-    jobs::run_all(ws, all, &logs, &names, &without, "no loom tests")
-}
-
-/// The summary note of a per-crate step, or the list of crates that failed.
-fn crate_report(
-    passed: &[&str],
-    without: &[&str],
-    without_label: &str,
-    failed: &[&str],
-) -> Result<String, String> {
-    if !failed.is_empty() {
-        return Err(format!("failed in {}", failed.join(", ")));
-    }
-    let mut note = match passed.len() {
-        0 => "no crate ran".to_owned(),
-        1 => format!("1 crate: {}", passed[0]),
-        n => format!("{n} crates"),
-    };
-    if !without.is_empty() {
-        note.push_str(&format!("; {without_label}: {}", without.join(", ")));
-    }
-    Ok(note)
 }
 
 /// Makes `cargo <subcommand>` available, adding its rustup component when it is missing.
@@ -564,18 +494,10 @@ impl Cmd {
     fn run(&self, ws: &Workspace) -> Result<(), String> {
         println!("$ {self}");
         let started = Instant::now();
-        let status = self
-            .command(ws)
-            .status()
-            .map_err(|error| format!("could not start `{}`: {error}", self.program))?;
-        let seconds = started.elapsed().as_secs_f64();
-        if status.success() {
-            println!("--- {seconds:.1} s: {self}");
-            Ok(())
-        } else {
-            println!("--- FAILED ({status}) after {seconds:.1} s: {self}");
-            Err(format!("`{self}` failed ({status})"))
-        }
+        let status = self.command(ws).status();
+        let (line, result) = self.ending(status, started.elapsed().as_secs_f64());
+        println!("{line}");
+        result
     }
 
     /// Runs the command with its stdout and stderr (together, in order) going to the file
@@ -606,22 +528,25 @@ impl Cmd {
         // Nothing useful to do if stdout is gone.
         let _ = writeln!(stdout, "$ {self}");
         let _ = stdout.write_all(&output);
-        let result = match status {
-            Ok(status) if status.success() => {
-                let _ = writeln!(stdout, "--- {seconds:.1} s: {self}");
-                Ok(())
-            }
-            Ok(status) => {
-                let _ = writeln!(stdout, "--- FAILED ({status}) after {seconds:.1} s: {self}");
-                Err(format!("`{self}` failed ({status})"))
-            }
-            Err(error) => {
-                let _ = writeln!(stdout, "--- could not start: {self}: {error}");
-                Err(format!("could not start `{}`: {error}", self.program))
-            }
-        };
+        let (line, result) = self.ending(status, seconds);
+        let _ = writeln!(stdout, "{line}");
         let _ = stdout.flush();
         result
+    }
+
+    /// The line printed after the command ran for `seconds`, and its result.
+    fn ending(&self, status: io::Result<ExitStatus>, seconds: f64) -> (String, Result<(), String>) {
+        match status {
+            Ok(status) if status.success() => (format!("--- {seconds:.1} s: {self}"), Ok(())),
+            Ok(status) => (
+                format!("--- FAILED ({status}) after {seconds:.1} s: {self}"),
+                Err(format!("`{self}` failed ({status})")),
+            ),
+            Err(error) => (
+                format!("--- could not start: {self}: {error}"),
+                Err(format!("could not start `{}`: {error}", self.program)),
+            ),
+        }
     }
 
     /// Whether the command runs and succeeds, its output discarded.

@@ -33,8 +33,12 @@ pub(crate) fn miri(ws: &Workspace, selected: &[String]) -> Result<String, String
         .run(ws)?;
     let miriflags = env::var("MIRIFLAGS").unwrap_or_else(|_| DEFAULT_MIRIFLAGS.to_owned());
     let mut all = Vec::new();
+    let mut compiled_out = Vec::new();
     for krate in &crates {
-        all.extend(targets(krate, &miriflags, &target_dir)?);
+        all.extend(targets(krate, &miriflags, &target_dir, &mut compiled_out)?);
+    }
+    if !compiled_out.is_empty() {
+        println!("--- compiled out under miri: {}", compiled_out.join(", "));
     }
     let names: Vec<&str> = crates.iter().map(|krate| krate.name.as_str()).collect();
     jobs::run_all(
@@ -48,9 +52,15 @@ pub(crate) fn miri(ws: &Workspace, selected: &[String]) -> Result<String, String
 }
 
 /// A job for the unit tests and for each integration test of `krate`: each `tests/NAME.rs` and
-/// `tests/NAME/main.rs` but `tests/loom.rs`, which compiles to nothing outside loom. A crate that
-/// declares its targets otherwise is an error, so that none is silently skipped.
-fn targets(krate: &Crate, miriflags: &str, target_dir: &str) -> Result<Vec<jobs::Job>, String> {
+/// `tests/NAME/main.rs` but those whose `#![cfg(...)]` compiles them to nothing under miri
+/// (`tests/loom.rs`, the stress tests too big for it), whose labels go to `compiled_out`. A crate
+/// that declares its targets otherwise is an error, so that none is silently skipped.
+fn targets(
+    krate: &Crate,
+    miriflags: &str,
+    target_dir: &str,
+    compiled_out: &mut Vec<String>,
+) -> Result<Vec<jobs::Job>, String> {
     let manifest = fs::read_to_string(krate.dir.join("Cargo.toml")).unwrap_or_default();
     let declared = ["[[test]]", "[[bin]]", "autotests", "autobins"];
     let binaries = ["src/main.rs", "src/bin"].map(|path| krate.dir.join(path));
@@ -108,12 +118,90 @@ fn targets(krate: &Crate, miriflags: &str, target_dir: &str) -> Result<Vec<jobs:
                 .flatten()
         };
         if let Some(name) = name.and_then(|name| name.to_str()) {
-            if name != "loom" {
+            let source = if path.is_dir() {
+                path.join("main.rs")
+            } else {
+                path.clone()
+            };
+            let text = fs::read_to_string(&source).unwrap_or_default();
+            if compiled_out_under_miri(&text) {
+                compiled_out.push(format!("{} (--test {name})", krate.name));
+            } else {
                 jobs.push(job(&["--test", name], source_bytes(&path)));
             }
         }
     }
     Ok(jobs)
+}
+
+/// Whether a crate-level `#![cfg(...)]` of `source` is false under the miri step, where `miri`
+/// and `test` are set and the loom cfgs are not. A predicate on anything else is taken as
+/// unknown, and an unknown attribute keeps the target: running an empty binary costs seconds,
+/// skipping a real one loses its tests.
+fn compiled_out_under_miri(source: &str) -> bool {
+    source
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("#![cfg(")?.strip_suffix(")]"))
+        .any(|predicate| cfg_under_miri(predicate) == Some(false))
+}
+
+/// A cfg predicate's value under the miri step, `None` when it depends on what the step does not
+/// know.
+fn cfg_under_miri(predicate: &str) -> Option<bool> {
+    let predicate = predicate.trim();
+    let Some((operator, inner)) = predicate
+        .strip_suffix(')')
+        .and_then(|call| call.split_once('('))
+    else {
+        return match predicate {
+            "miri" | "test" => Some(true),
+            "gosync_loom" | "crossbeam_loom" => Some(false),
+            _ => None,
+        };
+    };
+    let items = top_level_items(inner);
+    let count = items.len();
+    let mut values = items.into_iter().map(cfg_under_miri);
+    // `any` and `all` stop at the first item that decides them; otherwise an unknown item
+    // leaves them unknown.
+    match (operator.trim(), count) {
+        ("not", 1) => values.next().flatten().map(|value| !value),
+        ("any", _) => values
+            .try_fold(false, |unknown, value| match value {
+                Some(true) => Err(Some(true)),
+                Some(false) => Ok(unknown),
+                None => Ok(true),
+            })
+            .map_or_else(|found| found, |unknown| (!unknown).then_some(false)),
+        ("all", _) => values
+            .try_fold(false, |unknown, value| match value {
+                Some(false) => Err(Some(false)),
+                Some(true) => Ok(unknown),
+                None => Ok(true),
+            })
+            .map_or_else(|found| found, |unknown| (!unknown).then_some(true)),
+        _ => None,
+    }
+}
+
+/// The comma-separated items of a cfg list, split only outside parentheses.
+fn top_level_items(list: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let (mut depth, mut start) = (0_usize, 0);
+    for (at, c) in list.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                items.push(&list[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&list[start..]);
+    items.retain(|item| !item.trim().is_empty());
+    items
 }
 
 /// Makes `cargo +nightly miri` available: installs nightly with miri and rust-src, or adds the
@@ -188,7 +276,9 @@ mod tests {
             name: "gosync-map".to_owned(),
             dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/gosync-map"),
         };
-        let jobs = targets(&krate, "-Zflag", "target/miri").unwrap();
+        let mut compiled_out = Vec::new();
+        let jobs = targets(&krate, "-Zflag", "target/miri", &mut compiled_out).unwrap();
+        assert_eq!(compiled_out, ["gosync-map (--test loom)"]);
         let labels: Vec<&str> = jobs.iter().map(|job| job.label.as_str()).collect();
         assert!(labels.contains(&"gosync-map (--lib)"), "{labels:?}");
         assert!(labels.contains(&"gosync-map (--test map)"), "{labels:?}");
@@ -205,5 +295,22 @@ mod tests {
             command.starts_with("MIRIFLAGS='-Zflag -Zmiri-tree-borrows"),
             "{command}"
         );
+    }
+
+    #[test]
+    fn a_test_file_compiled_out_under_miri_is_recognised() {
+        let out = |source: &str| compiled_out_under_miri(source);
+        assert!(out("//! Models.\n#![cfg(gosync_loom)]\nuse loom;"));
+        assert!(out("#![cfg(not(miri))]"));
+        assert!(out("#![cfg(not(any(gosync_loom, miri)))]"));
+        assert!(out("#![cfg(all(unix, not(miri)))]"));
+        assert!(!out("#![cfg(not(gosync_loom))]\n#![allow(unused)]"));
+        assert!(!out("#![cfg(any(gosync_loom, miri))]"));
+        // What the step cannot tell is kept.
+        assert!(!out("#![cfg(target_os = \"linux\")]"));
+        assert!(!out("#![cfg(any(gosync_loom, unix))]"));
+        assert!(!out("#![cfg(not(any(gosync_loom, unix)))]"));
+        assert!(!out("#![cfg_attr(miri, ignore)]"));
+        assert!(!out("fn main() {}"));
     }
 }
