@@ -143,12 +143,14 @@ unsafe impl<V: Send + Sync> Sync for Flight<V> {}
 enum Role<K, V> {
     /// No flight under way: run `f` and land this new flight (stored under the shared key).
     Lead(Arc<Flight<V>>, SharedKey<K>),
-    /// A flight is under way, and this caller is counted among its waiters.
-    Wait(Arc<Flight<V>>),
+    /// A flight is under way, and this caller is counted among its waiters. The caller's key
+    /// is handed back to drop after the lock, as in the two roles below: its `Drop` may use the
+    /// group.
+    Wait(Arc<Flight<V>>, K),
     /// A flight is under way and the caller's deadline has passed: it does not wait.
-    GiveUp,
+    GiveUp(K),
     /// This thread leads the flight under way: the caller runs inside its own `f`.
-    OwnFlight,
+    OwnFlight(K),
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
@@ -336,41 +338,45 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
         deadline: Option<Instant>,
         cancel: Option<&dyn Cancellation>,
     ) -> Option<(V, bool)> {
-        match self.join(&key, deadline) {
-            Role::Lead(flight, stored) => Some(self.lead(key, stored, &flight, f)),
-            Role::Wait(flight) => flight.wait(deadline, cancel),
-            Role::GiveUp => None,
-            Role::OwnFlight => panic!(
+        match self.join(key, deadline) {
+            Role::Lead(flight, stored) => Some(self.lead(stored, &flight, f)),
+            Role::Wait(flight, key) => {
+                drop(key);
+                flight.wait(deadline, cancel)
+            }
+            Role::GiveUp(_key) => None,
+            Role::OwnFlight(_key) => panic!(
                 "gosync_singleflight::Group::call: called from inside its own `f` for the same \
                  key (it would wait for itself forever)"
             ),
         }
     }
 
-    /// Finds the flight for `key` and counts the caller among its waiters, or starts one.
-    fn join(&self, key: &K, deadline: Option<Instant>) -> Role<K, V> {
+    /// Finds the flight for `key` and counts the caller among its waiters, or starts one under
+    /// `key` itself (no clone under the lock).
+    fn join(&self, key: K, deadline: Option<Instant>) -> Role<K, V> {
         // Before the lock, which is held long enough already: every path needs it (to lead,
         // or to spot a call from its own `f`).
         let me = gosync_park::thread_ticket();
         let mut flights = self.flights.lock();
-        if let Some(flight) = flights.get(key) {
+        if let Some(flight) = flights.get(&key) {
             if flight.leader == me {
-                return Role::OwnFlight;
+                return Role::OwnFlight(key);
             }
             if deadline.is_some_and(deadline_passed) {
-                return Role::GiveUp;
+                return Role::GiveUp(key);
             }
             // Relaxed: under the map lock, which the leader takes before it reads the count
             // (see the notes at the top of the file).
             flight.state.fetch_add(WAITER_ONE, Ordering::Relaxed);
-            return Role::Wait(Arc::clone(flight));
+            return Role::Wait(Arc::clone(flight), key);
         }
         let flight = Arc::new(Flight {
             state: AtomicUsize::new(0),
             leader: me,
             outcome: UnsafeCell::new(None),
         });
-        let stored = SharedKey::new(key.clone());
+        let stored = SharedKey::new(key);
         flights.insert(SharedKey::clone(&stored), Arc::clone(&flight));
         Role::Lead(flight, stored)
     }
@@ -379,7 +385,6 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     /// flight's waiters.
     fn lead(
         &self,
-        key: K,
         stored: SharedKey<K>,
         flight: &Arc<Flight<V>>,
         f: impl FnOnce() -> V,
@@ -387,13 +392,11 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         let mut stored = Some(stored);
         let removed = panic::catch_unwind(AssertUnwindSafe(|| {
+            let key: &K = stored.as_deref().expect("taken only below");
             let mut flights = self.flights.lock();
             // A `forget` may have removed this flight, and a newer one may hold the key.
-            if flights
-                .get(&key)
-                .is_some_and(|now| Arc::ptr_eq(now, flight))
-            {
-                flights.remove_entry(&key)
+            if flights.get(key).is_some_and(|now| Arc::ptr_eq(now, flight)) {
+                flights.remove_entry(key)
             } else {
                 None
             }
