@@ -53,7 +53,8 @@ pub(crate) fn miri(ws: &Workspace, selected: &[String]) -> Result<String, String
 
 /// A job for the unit tests and for each integration test of `krate`: each `tests/NAME.rs` and
 /// `tests/NAME/main.rs` but those whose `#![cfg(...)]` compiles them to nothing under miri
-/// (`tests/loom.rs`, the stress tests too big for it), whose labels go to `compiled_out`. A crate
+/// (`tests/loom.rs`, the stress tests too big for it, the umbrella's example runs), whose labels
+/// go to `compiled_out`. A crate
 /// that declares its targets otherwise is an error, so that none is silently skipped.
 fn targets(
     krate: &Crate,
@@ -139,9 +140,15 @@ fn targets(
 /// unknown, and an unknown attribute keeps the target: running an empty binary costs seconds,
 /// skipping a real one loses its tests.
 fn compiled_out_under_miri(source: &str) -> bool {
+    // Only the file's preamble (blank lines, `//` comments and inner attributes at the start of
+    // a line) holds crate-level attributes: an indented one belongs to a module or function,
+    // and one after a block comment or an item may be inside a string.
     source
         .lines()
-        .filter_map(|line| line.trim().strip_prefix("#![cfg(")?.strip_suffix(")]"))
+        .take_while(|line| {
+            line.trim().is_empty() || line.starts_with("//") || line.starts_with("#![")
+        })
+        .filter_map(|line| line.trim_end().strip_prefix("#![cfg(")?.strip_suffix(")]"))
         .any(|predicate| cfg_under_miri(predicate) == Some(false))
 }
 
@@ -184,12 +191,14 @@ fn cfg_under_miri(predicate: &str) -> Option<bool> {
     }
 }
 
-/// The comma-separated items of a cfg list, split only outside parentheses.
+/// The comma-separated items of a cfg list, split only outside parentheses and strings.
 fn top_level_items(list: &str) -> Vec<&str> {
     let mut items = Vec::new();
-    let (mut depth, mut start) = (0_usize, 0);
+    let (mut depth, mut start, mut in_string) = (0_usize, 0, false);
     for (at, c) in list.char_indices() {
         match c {
+            '"' => in_string = !in_string,
+            _ if in_string => {}
             '(' => depth += 1,
             ')' => depth = depth.saturating_sub(1),
             ',' if depth == 0 => {
@@ -312,5 +321,28 @@ mod tests {
         assert!(!out("#![cfg(not(any(gosync_loom, unix)))]"));
         assert!(!out("#![cfg_attr(miri, ignore)]"));
         assert!(!out("fn main() {}"));
+        assert!(!out("#![cfg(not(any(feature = \"a, miri, b\")))]"));
+        // Only the preamble's attributes are the file's.
+        assert!(!out("mod stress {\n    #![cfg(not(miri))]\n}"));
+        assert!(!out("//! Tests.\n\n    #![cfg(not(miri))]"));
+        assert!(!out("/*\n#![cfg(not(miri))]\n*/"));
+        assert!(!out("const S: &str = r#\"\n#![cfg(gosync_loom)]\n\"#;"));
+        assert!(out(
+            "//! Tests.\n\n// Why.\n#![allow(unused)]\n#![cfg(not(miri))]\n"
+        ));
+    }
+
+    #[test]
+    fn every_crates_loom_models_are_compiled_out_under_miri() {
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates");
+        let mut seen = 0;
+        for entry in fs::read_dir(crates).unwrap() {
+            let models = entry.unwrap().path().join("tests/loom.rs");
+            if let Ok(source) = fs::read_to_string(&models) {
+                assert!(compiled_out_under_miri(&source), "{}", models.display());
+                seen += 1;
+            }
+        }
+        assert!(seen > 0, "no tests/loom.rs found");
     }
 }

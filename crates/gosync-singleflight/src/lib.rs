@@ -340,15 +340,19 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     ) -> Option<(V, bool)> {
         match self.join(key, deadline) {
             Role::Lead(flight, stored) => Some(self.lead(stored, &flight, f)),
-            Role::Wait(flight, key) => {
-                drop(key);
-                flight.wait(deadline, cancel)
-            }
+            // The key drops after the wait: until then this caller is counted as a waiter, and a
+            // panic in its `Drop` must not leave a count that nobody answers for.
+            Role::Wait(flight, _key) => flight.wait(deadline, cancel),
             Role::GiveUp(_key) => None,
-            Role::OwnFlight(_key) => panic!(
-                "gosync_singleflight::Group::call: called from inside its own `f` for the same \
-                 key (it would wait for itself forever)"
-            ),
+            Role::OwnFlight(key) => {
+                // Dropped before the panic: a key whose `Drop` panics too would abort the
+                // process while unwinding.
+                drop(key);
+                panic!(
+                    "gosync_singleflight::Group::call: called from inside its own `f` for the \
+                     same key (it would wait for itself forever)"
+                )
+            }
         }
     }
 

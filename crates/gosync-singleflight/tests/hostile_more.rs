@@ -251,8 +251,8 @@ fn mixed_waiters_landing_at_once_count_every_copy_exactly() {
     });
 }
 
-/// The group drops its stored copy of the key inside `HashMap::remove`, under its map lock: a
-/// key whose `Drop` uses the group then deadlocks on that lock (gosync-map fixed the same for
+/// The group once dropped its stored key inside `HashMap::remove`, under its map lock, and a
+/// key whose `Drop` uses the group deadlocked on that lock (gosync-map fixed the same for
 /// its keys and values in 733de01: "drops a key and value left unused after that lock (their
 /// Drop may use the map)").
 #[test]
@@ -276,9 +276,16 @@ fn a_key_whose_drop_uses_the_group_does_not_deadlock() {
             })
         };
         started.recv().unwrap();
+        // A waiter's own key drops after its wait, outside the lock.
+        let waiter = {
+            let (group, key) = (Arc::clone(&group), key.clone());
+            thread::spawn(move || group.call(key, || 7))
+        };
+        wait_until(|| waiting(&group) == 1);
         group.forget(&key);
         release.send(()).unwrap();
-        assert_eq!(join_within(leader), (6, false));
+        assert_eq!(join_within(leader), (6, true));
+        assert_eq!(join_within(waiter), (6, true));
     });
 }
 
