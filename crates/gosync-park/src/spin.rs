@@ -45,7 +45,7 @@
 //! own threads outnumbering the cores, where a yield lets the lock holder run): a yield slower
 //! than [`DESCHEDULED_GAP`] gave the core away for longer than parking costs, and pauses the
 //! yields (see [`SpinWait::spin`]). Except in a crowd of our own: while at least as many of our
-//! threads as cores (and at most four a core) are yielding in a `SpinWait`, the cores run our
+//! threads as cores (and at most four a core) are inside a `SpinWait`'s yield, the cores run our
 //! threads, a slow yield was spent on our own work, and the yields go on.
 //!
 //! On top of that, nothing spins on a single core, and at most one thread per core spins in the
@@ -64,10 +64,10 @@ static CORES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::n
 #[cfg(not(any(gosync_loom, miri)))]
 static SPINNERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Threads of this process yielding in a [`SpinWait`] (from their first yield until the spin
-/// says to park): runnable waiters of the process's own primitives. As many as the cores means
-/// our own threads crowd them (see [`SpinWait::spin`]); parked waiters do not count, as they
-/// compete for no core.
+/// Threads of this process inside a [`SpinWait`]'s yield, including those the yield left
+/// waiting for a core: runnable waiters of the process's own primitives. As many as the cores
+/// means our own threads crowd them (see [`SpinWait::spin`]); parked waiters do not count, as
+/// they compete for no core.
 #[cfg(not(any(gosync_loom, miri)))]
 static CROWD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
@@ -328,9 +328,6 @@ pub fn spinning_allowed() -> bool {
 #[derive(Debug, Default)]
 pub struct SpinWait {
     rounds: u32,
-    /// Counted in `CROWD`: yielding, from its first yield until the spin says to park.
-    #[cfg_attr(any(gosync_loom, miri), allow(dead_code))]
-    in_crowd: bool,
 }
 
 impl SpinWait {
@@ -341,10 +338,7 @@ impl SpinWait {
 
     /// A fresh back-off. See the example on [`SpinWait`].
     pub const fn new() -> Self {
-        Self {
-            rounds: 0,
-            in_crowd: false,
-        }
+        Self { rounds: 0 }
     }
 
     /// Starts the back-off over, after progress was made.
@@ -377,7 +371,6 @@ impl SpinWait {
     #[inline]
     pub fn spin(&mut self) -> bool {
         if self.rounds >= Self::ROUNDS || !spinning_allowed() {
-            self.leave_crowd();
             return false;
         }
         self.rounds += 1;
@@ -390,51 +383,30 @@ impl SpinWait {
         #[cfg(not(any(gosync_loom, miri)))]
         {
             use std::sync::atomic::Ordering::Relaxed;
-            if !self.in_crowd {
-                // Relaxed: a head count for a hint, as the other words of this module.
-                CROWD.fetch_add(1, Relaxed);
-                self.in_crowd = true;
-            }
+            // Relaxed: a head count for a hint, as the other words of this module.
+            let crowd = CROWD.fetch_add(1, Relaxed) + 1;
             // Our own yielding waiters crowd the cores: the threads the cores run are mostly
             // ours, a yield passes the core to one of them (the lock holder among them), and a
             // slow yield says only that it kept the core for a while doing our work. Parking
             // instead leaves the lock to threads that are not running (measured: 8 threads on
             // one mutex on 2 cores ran 2x slower than `parking_lot`, which always yields). Up to
             // `CROWD_PER_CORE` a core: beyond, each yield queues behind dozens of them.
-            let crowd = CROWD.load(Relaxed);
             let crowded = crowd >= cores() && crowd <= CROWD_PER_CORE * cores();
             let start = std::time::Instant::now();
-            if !crowded && !yields_pay(start) {
-                self.leave_crowd();
-                return false;
+            let pays = crowded || yields_pay(start);
+            if pays {
+                // Not loom's: nothing spins under loom (`spinning_allowed`).
+                std::thread::yield_now();
+                if !crowded {
+                    yield_took(start, std::time::Instant::now());
+                }
             }
-            // Not loom's: nothing spins under loom (`spinning_allowed`).
-            std::thread::yield_now();
-            if !crowded {
-                yield_took(start, std::time::Instant::now());
+            CROWD.fetch_sub(1, Relaxed);
+            if !pays {
+                return false;
             }
         }
         true
-    }
-}
-
-impl SpinWait {
-    /// No longer yielding: about to park, or done waiting.
-    #[inline]
-    fn leave_crowd(&mut self) {
-        #[cfg(not(any(gosync_loom, miri)))]
-        if self.in_crowd {
-            // Relaxed: see `spin`.
-            CROWD.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            self.in_crowd = false;
-        }
-    }
-}
-
-impl Drop for SpinWait {
-    #[inline]
-    fn drop(&mut self) {
-        self.leave_crowd();
     }
 }
 
@@ -600,25 +572,6 @@ mod tests {
         }
         spin.reset();
         assert_eq!(spin.rounds, 0);
-    }
-
-    #[test]
-    fn a_spin_wait_counts_in_the_crowd_only_while_it_yields() {
-        let mut spin = SpinWait::new();
-        for _ in 0..=SpinWait::BUSY_ROUNDS {
-            if !spin.spin() {
-                break;
-            }
-        }
-        // Yielding (if this machine lets it spin at all): counted.
-        assert_eq!(spin.in_crowd, spin.rounds > SpinWait::BUSY_ROUNDS);
-        while spin.spin() {}
-        assert!(!spin.in_crowd, "still counted after saying to park");
-        spin.reset();
-        while spin.rounds <= SpinWait::BUSY_ROUNDS && spin.spin() {}
-        // Dropped while yielding: the count is given back (checked by `Drop`'s path, the one
-        // `leave_crowd` that parking takes too).
-        drop(spin);
     }
 
     #[test]
