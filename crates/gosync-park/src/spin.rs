@@ -368,6 +368,9 @@ impl SpinWait {
     /// sleep+wake, so parking would have been cheaper) says so: yields then stop
     /// (only the short busy rounds run) for [`BUSY_BACKOFF`], doubling up to
     /// [`MAX_YIELD_BACKOFF`] at each slow probing yield until the cores are seen idle again.
+    /// Except when the yields of our own waiters crowd the cores (at least one thread per core
+    /// inside a yield, at most four): then a slow yield was spent on our own threads, and the
+    /// yields go on whatever the pause says.
     #[inline]
     pub fn spin(&mut self) -> bool {
         if self.rounds >= Self::ROUNDS || !spinning_allowed() {
@@ -389,8 +392,8 @@ impl SpinWait {
             // ours, a yield passes the core to one of them (the lock holder among them), and a
             // slow yield says only that it kept the core for a while doing our work. Parking
             // instead leaves the lock to threads that are not running (measured: 8 threads on
-            // one mutex on 2 cores ran 2x slower than `parking_lot`, which always yields). Up to
-            // `CROWD_PER_CORE` a core: beyond, each yield queues behind dozens of them.
+            // one mutex on 2 cores ran 2x slower than `parking_lot`, which never pauses its
+            // yields). Up to `CROWD_PER_CORE` a core: beyond, each yield queues behind dozens.
             let crowded = crowd >= cores() && crowd <= CROWD_PER_CORE * cores();
             let start = std::time::Instant::now();
             let pays = crowded || yields_pay(start);
@@ -562,8 +565,16 @@ fn adapt(waited: std::time::Duration) {
 mod tests {
     use super::*;
 
+    /// Held by the tests that yield in a `SpinWait`: one of them yielding would make a crowd of
+    /// two with the other on a 2-core machine, which lifts the pause the other checks. No other
+    /// code of this test binary yields in one.
+    static SPIN_WAITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn spin_wait_gives_up_after_its_rounds() {
+        let _alone = SPIN_WAITS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut spin = SpinWait::new();
         let mut rounds = 0;
         while spin.spin() {
@@ -596,6 +607,9 @@ mod tests {
     fn descheduling_stops_spinning_and_slow_yields_stop_yielding() {
         use std::sync::atomic::Ordering::Relaxed;
         use std::time::{Duration, Instant};
+        let _alone = SPIN_WAITS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         descheduled(now);
         assert!(cores_busy(now));
