@@ -381,7 +381,16 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
             outcome: UnsafeCell::new(None),
         });
         let stored = SharedKey::new(key);
-        flights.insert(SharedKey::clone(&stored), Arc::clone(&flight));
+        // The insert runs the keys' `Eq` (and `Hash`, when the map grows), which may panic: the
+        // key's `Drop` may use the group, so it runs after the lock.
+        let inserted = panic::catch_unwind(AssertUnwindSafe(|| {
+            flights.insert(SharedKey::clone(&stored), Arc::clone(&flight))
+        }));
+        if let Err(payload) = inserted {
+            drop(flights);
+            drop(stored);
+            panic::resume_unwind(payload);
+        }
         Role::Lead(flight, stored)
     }
 

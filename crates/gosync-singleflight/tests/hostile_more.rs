@@ -375,3 +375,77 @@ fn a_key_whose_eq_panics_and_whose_drop_uses_the_group_does_not_deadlock() {
         });
     });
 }
+
+/// A key that hashes only its `bucket`, whose `Eq` panics at the `panic_at`-th call (counted
+/// over every key sharing `eq_calls`), and whose drop takes the group's lock.
+#[derive(Clone)]
+struct CountdownKey {
+    id: u32,
+    bucket: u32,
+    eq_calls: Arc<std::sync::atomic::AtomicUsize>,
+    panic_at: usize,
+    group: Weak<Group<CountdownKey, u32>>,
+}
+
+impl PartialEq for CountdownKey {
+    fn eq(&self, other: &Self) -> bool {
+        let call = self.eq_calls.fetch_add(1, Ordering::SeqCst) + 1;
+        assert!(call != self.panic_at, "Eq trap");
+        self.id == other.id
+    }
+}
+impl Eq for CountdownKey {}
+impl Hash for CountdownKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.bucket.hash(state);
+    }
+}
+impl Drop for CountdownKey {
+    fn drop(&mut self) {
+        if let Some(group) = self.group.upgrade() {
+            let _ = format!("{group:?}");
+        }
+    }
+}
+
+/// A new flight's key goes into the group's map, whose insert compares it with the flight
+/// under way for a key of the same hash: that `Eq` panics (the lookup's did not). The new key,
+/// whose drop takes the group's lock, must drop after that lock (it deadlocked), and the group
+/// must stay usable: the flight under way lands, and the key can be called again.
+#[test]
+fn a_key_whose_eq_panics_in_the_insert_and_whose_drop_uses_the_group_does_not_deadlock() {
+    gosync_testkit::quiet_panics("Eq trap", || {
+        within(|| {
+            let group: Arc<Group<CountdownKey, u32>> = Arc::new(Group::new());
+            let eq_calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let key = |id, panic_at| CountdownKey {
+                id,
+                bucket: 0,
+                eq_calls: Arc::clone(&eq_calls),
+                panic_at,
+                group: Arc::downgrade(&group),
+            };
+            let release = Arc::new(AtomicBool::new(false));
+            let leader = {
+                let (group, first, release) = (Arc::clone(&group), key(1, 0), Arc::clone(&release));
+                thread::spawn(move || {
+                    group.call(first, || {
+                        wait_until(|| release.load(Ordering::SeqCst));
+                        1
+                    })
+                })
+            };
+            wait_until(|| format!("{group:?}").contains("flights: 1"));
+            // The lookup's `Eq` is call 1, the insert's call 2.
+            let second = catch_unwind(AssertUnwindSafe(|| group.call(key(2, 2), || 2)));
+            assert!(second.is_err(), "the insert's Eq panicked");
+            assert!(
+                format!("{group:?}").contains("flights: 1"),
+                "only the first flight"
+            );
+            release.store(true, Ordering::SeqCst);
+            assert_eq!(join_within(leader), (1, false));
+            assert_eq!(group.call(key(2, 0), || 3), (3, false));
+        });
+    });
+}
