@@ -116,8 +116,10 @@ enum Failure {
 /// gets [`BarrierError::Broken`] (the one that gave up gets `TimedOut`/`Canceled`), and every
 /// later `wait` gets `Broken` until [`reset`](Self::reset). Once the last party has arrived the
 /// trip is decided: a timeout that fires while the action runs is too late, and that waiter
-/// waits for the trip's outcome like the others. A panicking action breaks the barrier (the
-/// others get `Broken`) and the panic continues on the leader's thread.
+/// waits for the trip's outcome like the others. A thread that arrives while the action runs
+/// waits for the next generation; if it gives up there, the trip under way still completes,
+/// and the barrier is broken from the next generation on. A panicking action breaks the
+/// barrier (the others get `Broken`) and the panic continues on the leader's thread.
 ///
 /// Parties spin briefly, then sleep in gosync's parking queues; a trip of two threads is a
 /// couple of queue operations.
@@ -380,7 +382,8 @@ impl Barrier {
                     self.wake_members(generation);
                     return Err(Failure::GaveUp);
                 }
-                // A thread that gave up before it became a party breaks nothing.
+                // A thread that gave up while pending (it broke the barrier for later
+                // generations in `leave`: nobody of the trip under way waits for it).
                 _ => return Err(Failure::GaveUp),
             }
         }
@@ -418,8 +421,17 @@ impl Barrier {
     /// A queued thread giving up, under the queue lock (`park`'s abort step, after it left the
     /// queue).
     fn leave(&self, role: &Cell<Role>) {
-        let Role::Member(generation) = role.get() else {
-            return; // pending: not a party yet
+        let generation = match role.get() {
+            Role::Member(generation) => generation,
+            Role::Pending => {
+                // Not a party of the trip under way, whose outcome is decided, but a waiter that
+                // gave up all the same: it breaks the barrier for the generations after it. The
+                // trip's release keeps `BROKEN`, and the threads pending with this one find it
+                // when they arrive again.
+                self.flags.fetch_or(BROKEN, Ordering::Relaxed);
+                return;
+            }
+            _ => return,
         };
         let flags = self.flags.load(Ordering::Relaxed);
         if flags & TRIPPING != 0 {

@@ -151,6 +151,59 @@ fn zero_timeouts() {
     });
 }
 
+/// A thread that arrives while the trip's action runs waits for the next generation; when it
+/// gives up there (a timeout, a zero timeout, a cancellation), the trip under way completes
+/// for its parties, and the barrier is broken from then on: a thread pending beside it and
+/// every later `wait` get `Broken` (before, the next party waited for a partner that had left).
+#[test]
+fn giving_up_while_the_action_runs_breaks_the_next_generation() {
+    type GiveUp = fn(&Barrier) -> Result<BarrierWaitResult, BarrierError>;
+    let give_ups: [(GiveUp, BarrierError); 3] = [
+        (
+            |b| b.wait_for(Duration::from_millis(5)),
+            BarrierError::TimedOut,
+        ),
+        (|b| b.wait_for(Duration::ZERO), BarrierError::TimedOut),
+        (
+            |b| {
+                let (ctx, _cancel) = Context::background().with_timeout(Duration::from_millis(5));
+                b.wait_ctx(&ctx)
+            },
+            BarrierError::Canceled(ContextError::DeadlineExceeded),
+        ),
+    ];
+    for (give_up, expected) in give_ups {
+        within(move || {
+            let in_action = Arc::new(AtomicUsize::new(0));
+            let go_on = Arc::new(AtomicUsize::new(0));
+            let barrier = {
+                let (in_action, go_on) = (in_action.clone(), go_on.clone());
+                Arc::new(Barrier::with_action(2, move || {
+                    in_action.store(1, Ordering::SeqCst);
+                    wait_until(|| go_on.load(Ordering::SeqCst) == 1);
+                }))
+            };
+            let parties: Vec<_> = (0..2)
+                .map(|_| spawn_with(&barrier, |b| b.wait().map(|r| r.generation())))
+                .collect();
+            wait_until(|| in_action.load(Ordering::SeqCst) == 1);
+            let beside = spawn_with(&barrier, |b| b.wait());
+            assert_eq!(give_up(&barrier), Err(expected));
+            go_on.store(1, Ordering::SeqCst);
+            for party in parties {
+                assert_eq!(party.join().unwrap(), Ok(0), "the trip under way completes");
+            }
+            assert_eq!(beside.join().unwrap(), Err(BarrierError::Broken));
+            assert!(barrier.is_broken());
+            assert_eq!(barrier.wait(), Err(BarrierError::Broken));
+            barrier.reset();
+            go_on.store(1, Ordering::SeqCst);
+            let b = barrier.clone();
+            assert_eq!(run_parties(2, move |_| b.wait().is_ok()), [true, true]);
+        });
+    }
+}
+
 /// Cancellation breaks it the same way, with the context's error; a deadline reached is
 /// `Canceled(DeadlineExceeded)`, and a context already done fails at once.
 #[test]

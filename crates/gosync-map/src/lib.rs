@@ -48,6 +48,7 @@ use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use gosync_context::{Context, ContextError};
@@ -377,37 +378,52 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     {
         let hash = self.hash(&key);
         let guard = self.reclaim.pin_for_write();
-        let (value, unused) = self.load_or_store_hashed(hash, key, value, &guard);
+        let (mut key, mut value) = (Some(key), Some(value));
+        let (stored, loaded) = self.load_or_store_hashed(hash, &mut key, &mut value, &guard);
         // The unused key and value drop before the clone is made: a panic in their drop would
         // otherwise leak the built result (rustc does not drop a return value when a later
         // local's destructor panics, rust-lang/rust#47949).
-        let loaded = unused.is_some();
-        drop(unused);
-        (value.clone(), loaded)
+        drop((key, value));
+        (stored.clone(), loaded)
     }
 
-    /// The value of `key` if present, with `key` and `value` given back unused; else `value`
-    /// once stored (and `None`). The caller drops what comes back where it holds no lock (a
-    /// key's or value's `Drop` may use the map). Even if replaced or removed meanwhile, the
-    /// value is freed only after `guard` unpins.
+    /// The value of the key in `key` if present (and `true`), the key and `value` left in their
+    /// slots; else `value` once stored (and `false`), both slots emptied. If a key's `Eq`
+    /// panics, the key and value are back in their slots as the panic leaves. The caller drops
+    /// what its slots hold where it holds no lock (a key's or value's `Drop` may use the map).
+    /// Even if replaced or removed meanwhile, the value is freed only after `guard` unpins.
     fn load_or_store_hashed<'g>(
         &'g self,
         hash: u64,
-        key: K,
-        value: V,
+        key: &mut Option<K>,
+        value: &mut Option<V>,
         guard: &'g Pinned<'g, K, V>,
-    ) -> (&'g V, Option<(K, V)>) {
-        if let Some(entry) = self.tables.find(hash, &key, guard) {
-            return (&entry.value, Some((key, value)));
+    ) -> (&'g V, bool) {
+        let lookup = key.as_ref().expect("the key is in its slot");
+        if let Some(entry) = self.tables.find(hash, lookup, guard) {
+            return (&entry.value, true);
         }
-        let entry = guard.new_entry(hash, key, value);
+        let entry = guard.new_entry(
+            hash,
+            key.take().expect("the key is in its slot"),
+            value.take().expect("the value is in its slot"),
+        );
         let locked = self.tables.lock(hash, guard);
-        if let Some(found) = locked.find(&entry.key) {
-            drop(locked);
-            let Entry { key, value, .. } = *entry;
-            return (&found.entry.value, Some((key, value)));
+        let found = match catch_unwind(AssertUnwindSafe(|| locked.find(&entry.key))) {
+            Ok(None) => return (&self.insert(locked, entry, guard).value, false),
+            found => found,
+        };
+        drop(locked);
+        let Entry {
+            key: unused_key,
+            value: unused_value,
+            ..
+        } = *entry;
+        (*key, *value) = (Some(unused_key), Some(unused_value));
+        match found {
+            Ok(found) => (&found.expect("handled above").entry.value, true),
+            Err(payload) => resume_unwind(payload),
         }
-        (&self.insert(locked, entry, guard).value, None)
     }
 
     /// Returns the value stored for `key` if there is one (`(value, true)`); otherwise calls
@@ -666,17 +682,19 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
             // values whose `Drop` may call this method.
             let guard = self.reclaim.pin();
             // The key moves into the map under the registry lock, where nobody reads it. If
-            // the key is present after all (a plain `store` came first), the key and `f`'s
-            // value come back out and are dropped after the lock.
-            let (value, unused) = registration.finish(|| {
+            // the key is present after all (a plain `store` came first), or a key's `Eq`
+            // panics, the key and `f`'s value stay in their slots and drop after the lock.
+            let mut value = Some(value);
+            let (stored, loaded) = registration.finish(|| {
                 // SAFETY: as above; the registry lock is held, so no caller reads the key now,
                 // and it is unregistered in this same critical section.
-                let key = unsafe { (*key_slot).take() }.expect("the key moves once");
-                self.load_or_store_hashed(hash, key, value, &guard)
+                let key = unsafe { &mut *key_slot };
+                self.load_or_store_hashed(hash, key, &mut value, &guard)
             });
-            let loaded = unused.is_some();
-            drop(unused);
-            return Ok((value.clone(), loaded));
+            // Before the clone, as in `load_or_store`.
+            // SAFETY: as above; unregistered by now.
+            drop((unsafe { (*key_slot).take() }, value));
+            return Ok((stored.clone(), loaded));
         }
         // SAFETY: as above; this caller gave up without registering, so nobody reads its key.
         let key = unsafe { (*key_slot).take() }.expect("the key is given back once");

@@ -177,9 +177,9 @@ impl<K> Registration<'_, K> {
     /// Runs `insert` (which may move the registered key into the map) and unregisters, in one
     /// critical section of the registry lock, then wakes the waiters.
     ///
-    /// Also when `insert` panics (the user's `Eq` or `Hash`, say): it may have moved the key
-    /// out of the caller's slot and dropped it by then, so it is unregistered before the lock
-    /// is released, lest another caller's `find` compare against it; then the panic goes on.
+    /// Also when `insert` panics (the user's `Eq`, say): the caller drops its key after the
+    /// lock, so it is unregistered before the lock is released, lest another caller's `find`
+    /// compare against it; then the panic goes on.
     pub(crate) fn finish<R>(mut self, insert: impl FnOnce() -> R) -> R {
         let mut running = self.pending.running.lock();
         let result = catch_unwind(AssertUnwindSafe(insert));

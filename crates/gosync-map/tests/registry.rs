@@ -180,6 +180,88 @@ fn a_value_left_unused_is_dropped_outside_the_registry_lock() {
     });
 }
 
+/// A key whose `Eq` panics at the `EQ_TRAP`-th comparison with another key from when it is
+/// set, for a map whose values use it on drop.
+struct ArmedKey(u64);
+
+static EQ_TRAP: AtomicU64 = AtomicU64::new(0);
+
+impl PartialEq for ArmedKey {
+    fn eq(&self, other: &Self) -> bool {
+        let countdown = |left: u64| left.checked_sub(1);
+        assert!(
+            self.0 == other.0
+                || EQ_TRAP.fetch_update(Ordering::SeqCst, Ordering::SeqCst, countdown) != Ok(1),
+            "Eq trap"
+        );
+        self.0 == other.0
+    }
+}
+impl Eq for ArmedKey {}
+impl Hash for ArmedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+/// A value whose drop calls `load_or_store_with` on the one-chain map it lived in.
+struct UsesArmedMapOnDrop {
+    reenter: bool,
+}
+
+impl Clone for UsesArmedMapOnDrop {
+    fn clone(&self) -> Self {
+        UsesArmedMapOnDrop { reenter: false }
+    }
+}
+
+fn one_chain_map_of_reentrant_values() -> &'static Map<ArmedKey, UsesArmedMapOnDrop, OneChain> {
+    static MAP: OnceLock<Map<ArmedKey, UsesArmedMapOnDrop, OneChain>> = OnceLock::new();
+    MAP.get_or_init(|| Map::with_hasher(OneChain))
+}
+
+impl Drop for UsesArmedMapOnDrop {
+    fn drop(&mut self) {
+        if self.reenter {
+            let _ = one_chain_map_of_reentrant_values()
+                .load_or_store_with(ArmedKey(999), || UsesArmedMapOnDrop { reenter: false });
+        }
+    }
+}
+
+// `f`'s value goes in under the registry lock, and the key's `Eq` panics against another key of
+// its chain (in the lookup before the chain's lock, or in the one under it): the key and the
+// value drop after the registry lock (the value's `Drop` calls `load_or_store_with`: it
+// deadlocked, and every later caller with it), the key stays absent and the map is usable.
+#[test]
+fn a_value_whose_insert_panics_in_eq_is_dropped_outside_the_registry_lock() {
+    quiet_panics("Eq trap", || {
+        within(|| {
+            let m = one_chain_map_of_reentrant_values();
+            m.store(ArmedKey(1), UsesArmedMapOnDrop { reenter: false });
+            for (key, trap) in [(2, 1), (3, 2)] {
+                let computed = catch_unwind(AssertUnwindSafe(|| {
+                    m.load_or_store_with(ArmedKey(key), || {
+                        EQ_TRAP.store(trap, Ordering::SeqCst);
+                        UsesArmedMapOnDrop { reenter: true }
+                    })
+                }));
+                assert!(computed.is_err(), "the Eq panic reaches the caller");
+                assert_eq!(EQ_TRAP.load(Ordering::SeqCst), 0, "the trap went off");
+                assert!(m.load(&ArmedKey(key)).is_none(), "the key stays absent");
+                assert!(
+                    m.load_and_delete(&ArmedKey(999)).is_some(),
+                    "the value's drop used the map"
+                );
+            }
+            let (_, loaded) =
+                m.load_or_store_with(ArmedKey(2), || UsesArmedMapOnDrop { reenter: false });
+            assert!(!loaded);
+            assert_eq!(m.len(), 2);
+        });
+    });
+}
+
 // Calling `load_or_store_with` (or a variant) from inside `f` for the same key would wait for
 // itself: it panics, pointing at the inner call, and the key stays absent.
 #[test]
