@@ -126,6 +126,17 @@ fn state_of(err: ContextError) -> u8 {
     }
 }
 
+/// The error a done `Node::state` records.
+#[inline]
+fn error_of(state: u8) -> ContextError {
+    debug_assert_ne!(state, ACTIVE, "an active node has no error");
+    if state == CANCELED {
+        ContextError::Canceled
+    } else {
+        ContextError::DeadlineExceeded
+    }
+}
+
 /// One cancellable context, shared by its handles, its parent's children list and the
 /// cancellations walking the tree.
 struct Node {
@@ -213,11 +224,36 @@ impl Node {
         // Acquire: pairs with the Release store in `finish` (see the notes at the top).
         match self.state.load(Ordering::Acquire) {
             ACTIVE => match self.deadline {
-                Some(deadline) if deadline_passed(deadline) => Some(ContextError::DeadlineExceeded),
+                Some(deadline) if deadline_passed(deadline) => Some(self.expire()),
                 _ => None,
             },
-            CANCELED => Some(ContextError::Canceled),
-            _ => Some(ContextError::DeadlineExceeded),
+            done => Some(error_of(done)),
+        }
+    }
+
+    /// The deadline has passed and nobody has recorded it yet: records it as Go's timer would,
+    /// by cancelling with `DeadlineExceeded`, and answers what the state then says. Answering
+    /// from the clock alone is not enough: a `cancel` that read the clock just before the
+    /// deadline may still be on its way to store `Canceled`, and every later `err` would then
+    /// contradict this one.
+    #[cold]
+    fn expire(&self) -> ContextError {
+        self.cancel(ContextError::DeadlineExceeded);
+        // Acquire: as in `err`; done by now, by this thread's `finish` or an earlier one's.
+        error_of(self.state.load(Ordering::Acquire))
+    }
+
+    /// As `err`, for a caller that holds this node's `lists` lock (which `expire` would take):
+    /// no `finish` runs meanwhile, and any later one records `DeadlineExceeded` if the deadline
+    /// has passed by now, so the clock's answer stands.
+    fn err_locked(&self) -> Option<ContextError> {
+        // Relaxed: `state` changes only under the lock, which the caller holds.
+        match self.state.load(Ordering::Relaxed) {
+            ACTIVE => self
+                .deadline
+                .filter(|&deadline| deadline_passed(deadline))
+                .map(|_| ContextError::DeadlineExceeded),
+            done => Some(error_of(done)),
         }
     }
 
@@ -225,7 +261,7 @@ impl Node {
     /// the same error. `child` is not shared with anyone yet.
     fn adopt(&self, child: &Arc<Node>) {
         let mut lists = self.lists.lock();
-        match self.err() {
+        match self.err_locked() {
             // Relaxed: `child` is not shared yet; it is published with the handles made from it.
             Some(err) => child.state.store(state_of(err), Ordering::Relaxed),
             None => {
@@ -687,7 +723,7 @@ impl Cancellation for Context {
             return true; // never cancelled: nothing will ever need waking.
         };
         let mut lists = node.lists.lock();
-        if node.err().is_some() {
+        if node.err_locked().is_some() {
             return false;
         }
         lists.wakers.push(waker);

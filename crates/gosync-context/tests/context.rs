@@ -193,6 +193,45 @@ fn the_first_reason_wins() {
     assert_eq!(child.err(), Some(ContextError::DeadlineExceeded));
 }
 
+/// A cancel landing at the deadline's instant, seen by a reader that polls `err`: whatever the
+/// reader sees first, it sees for good. (The reader could see `DeadlineExceeded` from the clock
+/// while the cancel, which had read the clock just before the deadline, was about to record
+/// `Canceled`.) On the context itself and on a child whose parent is cancelled.
+#[test]
+fn the_first_reason_never_changes_when_a_cancel_meets_the_deadline() {
+    let rounds = scaled(4_000, 4);
+    let (contexts, handed) = std::sync::mpsc::channel::<Context>();
+    let reader = thread::spawn(move || {
+        let mut changed = 0;
+        for ctx in handed {
+            let first = loop {
+                if let Some(err) = ctx.err() {
+                    break err;
+                }
+            };
+            if (0..scaled(500, 5)).any(|_| ctx.err() != Some(first)) {
+                changed += 1;
+            }
+        }
+        changed
+    });
+    for round in 0..rounds {
+        let deadline = Instant::now() + Duration::from_micros(30 + (round % 20) as u64);
+        let (parent, cancel) = Context::background().with_cancel();
+        let (child, _cancel_child) = parent.with_deadline(deadline);
+        let (ctx, cancel) = if round % 2 == 0 {
+            (child, cancel)
+        } else {
+            Context::background().with_deadline(deadline)
+        };
+        contexts.send(ctx).unwrap();
+        while Instant::now() + Duration::from_nanos(300) < deadline {}
+        cancel.cancel();
+    }
+    drop(contexts);
+    assert_eq!(join_within(reader), 0, "rounds whose error changed");
+}
+
 #[test]
 fn wait_wakes_on_cancel_from_another_thread() {
     let (ctx, cancel) = Context::background().with_cancel();
