@@ -53,6 +53,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use gosync_context::{Canceler, Context, ContextError};
+use gosync_park::discard_panic;
 use gosync_park::sync::{Arc, BookkeepingLock};
 use gosync_semaphore::{Permit, Semaphore};
 use gosync_waitgroup::WaitGroup;
@@ -72,7 +73,8 @@ use gosync_waitgroup::WaitGroup;
 ///   `Clone`).
 /// - A task that panics cancels the context as an error would, and `wait` re-raises the panic
 ///   (the first one, with its payload) once every task has finished. Go's errgroup lets the
-///   panic end the process; a Rust thread's panic would otherwise vanish.
+///   panic end the process; a Rust thread's panic would otherwise vanish. Errors after the
+///   first are dropped on their task's thread, and a panic in that drop counts as the task's.
 /// - [`set_limit`](Self::set_limit) panics whenever tasks are running (Go's only when a limit
 ///   was set), and with a limit of zero, `go` (and `go_ctx`) panics instead of blocking
 ///   forever.
@@ -158,16 +160,26 @@ impl<E> Shared<E> {
         self.limit.lock().as_ref().map(|limit| limit.capacity())
     }
 
-    /// Keeps the first error and cancels the context.
+    /// Keeps the first error and cancels the context. A later error is dropped after the lock
+    /// (its `Drop` may use the group), and a panic in that drop counts as the task's panic.
     fn fail(&self, error: E) {
-        self.error.lock().get_or_insert(error);
+        let later = keep_first(&self.error, error);
         self.cancel_context();
+        if let Some(later) = later {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(later))) {
+                self.panicked(payload);
+            }
+        }
     }
 
-    /// Keeps the first panic and cancels the context.
+    /// Keeps the first panic and cancels the context. A later payload is dropped after the
+    /// lock, and a panic in that drop is discarded (only the first panic is raised again).
     fn panicked(&self, payload: Box<dyn Any + Send>) {
-        self.panic.lock().get_or_insert(payload);
+        let later = keep_first(&self.panic, payload);
         self.cancel_context();
+        if let Some(later) = later {
+            discard_panic(later);
+        }
     }
 
     fn cancel_context(&self) {
@@ -187,6 +199,17 @@ impl<E> Shared<E> {
         let error = self.error.lock().take();
         error.map_or(Ok(()), Err)
     }
+}
+
+/// Stores `value` in `first` if it is empty; otherwise hands `value` back, for the caller to
+/// drop after the lock.
+fn keep_first<T>(first: &BookkeepingLock<Option<T>>, value: T) -> Option<T> {
+    let mut first = first.lock();
+    if first.is_some() {
+        return Some(value);
+    }
+    *first = Some(value);
+    None
 }
 
 /// A task's place in its group: counted in (with a permit of the limit) when the task is

@@ -221,6 +221,50 @@ fn a_panic_comes_first_and_the_error_waits_for_the_next_wait() {
     assert_eq!(g.wait(), Ok(()));
 }
 
+/// An error whose drop panics when its number is 2.
+#[derive(Debug)]
+struct PanicsOnDrop(u32);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        if self.0 == 2 && !std::thread::panicking() {
+            panic!("dropping error {}", self.0);
+        }
+    }
+}
+
+/// Only the first error is kept; a later one is dropped, and a panic in that drop is a task
+/// panic like any other: `wait` and `scope` raise it (it was lost: `wait` returned the first
+/// error, `scope` lost both).
+#[test]
+fn a_panic_dropping_a_later_error_is_re_raised() {
+    short_panics_under_miri();
+    let (g, ctx) = Group::<PanicsOnDrop>::with_context(&Context::background());
+    g.go(|| Err(PanicsOnDrop(1)));
+    g.go(move || {
+        assert!(
+            ctx.wait_for(gosync_testkit::LIMIT),
+            "the first error cancels"
+        );
+        Err(PanicsOnDrop(2))
+    });
+    let caught = catch_unwind(AssertUnwindSafe(|| g.wait())).unwrap_err();
+    assert_eq!(panic_message(&*caught), "dropping error 2");
+    assert_eq!(g.wait().map_err(|e| e.0), Err(1));
+
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        scope(|g| {
+            g.go(|| Err(PanicsOnDrop(1)));
+            // The first task has reported its error and left.
+            gosync_testkit::wait_until(|| format!("{g:?}").contains("tasks: 0"));
+            g.go(|| Err(PanicsOnDrop(2)));
+        })
+        .map_err(|e| e.0)
+    }))
+    .unwrap_err();
+    assert_eq!(panic_message(&*caught), "dropping error 2");
+}
+
 #[test]
 fn wait_with_no_tasks_returns_at_once() {
     let g = Group::<()>::default();
