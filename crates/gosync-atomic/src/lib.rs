@@ -30,8 +30,8 @@
 //!
 //! Go's garbage collector frees an old value once nothing points to it. Here [`Value`] holds an
 //! `Arc<T>` and frees an old value once no [`ValueGuard`], no [`ValueReader`] and no `Arc`
-//! refers to it, through epoch-based reclamation (`crossbeam-epoch`), at the latest when the
-//! `Value` is dropped.
+//! refers to it, through epoch-based reclamation (`crossbeam-epoch`): the `Value`'s next `load`
+//! or store drops it, and its drop drops the rest.
 //!
 //! # Examples
 //!

@@ -4,10 +4,15 @@
 //! `Arc::into_raw` in `current`. A [`ValueGuard`] is a crossbeam-epoch pin plus that pointer: it
 //! counts nothing, and pinning writes only the pinning thread's own epoch slot. A store swaps the
 //! pointer and hands the `Value`'s count of the old `Arc` to the retire list; a function deferred
-//! through the epoch takes it off the list (dropping it) once every thread pinned at the time of
-//! the store has unpinned. Dropping the `Value` drops what is still on its list, since no guard
-//! can outlive the borrow it came from: so every stored value is dropped at the latest with the
-//! `Value`, even while deferred functions are still queued (they then find nothing to drop).
+//! through the epoch moves it to the list's ready side once every thread pinned at the time of
+//! the store has unpinned, and the `Value`'s next `load` or store drops it. Never the deferred
+//! function itself: it runs on whichever thread collects epoch garbage, at any time, also while
+//! the `Value` is being dropped, and a drop there is one the `Value`'s drop would have to wait
+//! for (for a `T` that borrows, the borrow may end once the `Value` is gone), which deadlocks
+//! when that drop needs a lock the dropping thread holds. Dropping the `Value` drops what is
+//! still on its list, since no guard can outlive the borrow it came from: so every stored value
+//! is dropped at the latest with the `Value`, even while deferred functions are still queued
+//! (they then find nothing to move).
 
 // Notes about memory ordering: every access to `current` is SeqCst, as Go's atomics are; the
 // fast paths are a plain load on x86 and the stores are read-modify-writes anyway. The swap or
@@ -16,9 +21,8 @@
 // fence) before it loads `current`, and a deferred function runs only after every thread pinned
 // when it was deferred has unpinned (Release) and the collector has seen that (Acquire), so
 // each reader's last access to an old value happens before its drop. The retire list's lock
-// orders retiring, reclaiming and the `Value`'s own drop; `drops_finished` is SeqCst too, and
-// a deferred function bumps it after its drop of an old value, so the `Value`'s drop, which
-// waits to read it bumped, returns after that drop. A [`ValueReader`] compares `current`
+// orders retiring, reclaiming, the drops of ready values and the `Value`'s own drop; `has_ready`
+// is only a hint for whether to take that lock. A [`ValueReader`] compares `current`
 // with the address of the `Arc` it caches: it holds that `Arc`, so the address cannot be reused
 // while cached, and equal addresses mean the current value is the cached one (no ABA).
 
@@ -28,8 +32,10 @@ use std::mem;
 use std::ops::Deref;
 
 use crossbeam_epoch::{self as epoch, Guard};
-use gosync_park::sync::{Arc, AtomicPtr, AtomicU32, BookkeepingLock, Ordering::SeqCst};
-use gosync_park::thread_identity;
+use gosync_park::sync::{
+    Arc, AtomicBool, AtomicPtr, BookkeepingLock,
+    Ordering::{Relaxed, SeqCst},
+};
 
 /// A store that leaves a multiple of this many old values waiting seals this thread's deferred
 /// functions and tries to advance the epoch (`Guard::flush`). Otherwise crossbeam-epoch seals
@@ -42,21 +48,17 @@ const FLUSH_EVERY: usize = 8;
 /// deferred functions.
 struct RetireList<T> {
     state: BookkeepingLock<Retired<T>>,
-    /// Bumped (and woken) each time a deferred function finishes dropping an old value, for the
-    /// `Value`'s drop to wait on.
-    drops_finished: AtomicU32,
+    /// Set (under the lock) when `ready` gains values, cleared when they are taken: whether a
+    /// `load` needs the lock at all.
+    has_ready: AtomicBool,
 }
 
+/// Each `Arc` is the count the `Value` owned while the value was current.
 struct Retired<T> {
-    /// Each `Arc` is the count the `Value` owned while the value was current.
-    old: Vec<Arc<T>>,
-    /// The threads (by `thread_identity`; `None` for one past its thread-locals) on which a
-    /// deferred function has taken an old value off `old` and is dropping it now, outside the
-    /// lock.
-    dropping_on: Vec<Option<usize>>,
-    /// The `Value`'s drop waits for `dropping_on` to empty: a finished drop must wake it. Only
-    /// then, so that the common case costs no wake-up call.
-    drop_waits: bool,
+    /// Old values whose last readers may still be pinned.
+    waiting: Vec<Arc<T>>,
+    /// Old values no reader can reach any more, for the `Value`'s next `load` or store to drop.
+    ready: Vec<Arc<T>>,
 }
 
 /// A shared value that threads load and replace atomically: Go's `atomic.Value` and
@@ -71,16 +73,18 @@ struct Retired<T> {
 /// [`compare_and_swap`](Self::compare_and_swap) (by pointer) or [`update`](Self::update)
 /// (read-copy-update).
 ///
-/// An old value is dropped exactly once, after its last guard, reader and `Arc` are gone: soon
-/// after, on whichever thread next collects epoch garbage, and at the latest when the `Value`
-/// is dropped. (Up to seven old values of a `Value` may wait for the storing thread's next
-/// stores before the epoch collects them.)
+/// An old value is dropped exactly once, after its last guard, reader and `Arc` are gone: by
+/// the first `load` or store of this `Value` after crossbeam-epoch has seen no reader can reach
+/// it (which it checks now and then as threads pin), and at the latest when the `Value` is
+/// dropped. (Up to seven old values of a `Value` may wait for the storing thread's next stores
+/// before the epoch is checked for them.) Only calls on this `Value` drop its old values, never
+/// another thread's epoch collection, so the `Value`'s own drop never waits for another
+/// thread.
 ///
-/// If `T`'s drop panics, the panic surfaces on the thread that drops that old value, as an
-/// `Arc<T>`'s does on whichever thread drops the last count: in a later crossbeam-epoch pin of
-/// that thread (a `load` or `store` of any `Value`, or another user of crossbeam-epoch's
-/// default collector), or in the `Value`'s drop. Every other value of the `Value` is still
-/// dropped exactly once, at the latest when the `Value` drops.
+/// If `T`'s drop panics, the panic surfaces in the call that dropped that old value, as an
+/// `Arc<T>`'s does on whichever thread drops the last count: a later `load` or store of this
+/// `Value`, or its drop. Every other value of the `Value` is still dropped exactly once, at the
+/// latest when the `Value` drops.
 ///
 /// # Differences from Go
 ///
@@ -95,8 +99,8 @@ struct Retired<T> {
 ///
 /// Every method needs `T: Send + Sync`, as sharing an `Arc<T>` between threads does, and for
 /// two reasons of its own: readers on any thread borrow the value through their guards
-/// (`Sync`), and an old value is dropped on whichever thread collects epoch garbage after its
-/// last reader, or on the thread that drops the `Value`, which need not be the thread that
+/// (`Sync`), and an old value is dropped by whichever thread next loads or stores after its
+/// last reader, or by the thread that drops the `Value`, which need not be the thread that
 /// stored it (`Send`). Go has no such bound: its garbage collector frees old values, and
 /// sharing is never checked.
 ///
@@ -147,11 +151,10 @@ impl<T: Send + Sync> Value<T> {
             current: AtomicPtr::new(Arc::into_raw(Arc::new(value)).cast_mut()),
             retired: Arc::new(RetireList {
                 state: BookkeepingLock::new(Retired {
-                    old: Vec::new(),
-                    dropping_on: Vec::new(),
-                    drop_waits: false,
+                    waiting: Vec::new(),
+                    ready: Vec::new(),
                 }),
-                drops_finished: AtomicU32::new(0),
+                has_ready: AtomicBool::new(false),
             }),
             _owns: PhantomData,
         }
@@ -178,6 +181,7 @@ impl<T: Send + Sync> Value<T> {
     /// ```
     #[inline]
     pub fn load(&self) -> ValueGuard<'_, T> {
+        self.drop_ready();
         let pin = epoch::pin();
         ValueGuard {
             ptr: self.current.load(SeqCst),
@@ -353,65 +357,80 @@ impl<T: Send + Sync> Value<T> {
         let address = Arc::as_ptr(&old) as usize;
         let pending = {
             let mut retired = self.retired.state.lock();
-            retired.old.push(old);
-            retired.old.len()
+            retired.waiting.push(old);
+            retired.waiting.len()
         };
         let retired = Arc::clone(&self.retired);
         // SAFETY: the function borrows nothing from the stack (it owns an `Arc` and an address).
-        // It may run on any thread, where it drops an `Arc<T>`: `T: Send + Sync` allows that.
-        // It may run after the `Value`, and `T`'s lifetime, are gone: the `Value`'s drop has
-        // then emptied the list, so it finds no `T` to touch, and frees only the list. One that
-        // took its value off the list before is waited for by the `Value`'s drop, so no `T` is
-        // still being dropped once the `Value` is gone.
+        // It may run on any thread, where it moves an `Arc<T>` between two lists and drops
+        // none. It may run after the `Value`, and `T`'s lifetime, are gone: the `Value`'s drop
+        // has then emptied the lists, so it finds no `T` to touch, and frees only the list.
         unsafe { pin.defer_unchecked(move || reclaim(&retired, address)) };
         if pending % FLUSH_EVERY == 0 {
             pin.flush();
         }
+        self.drop_ready();
     }
-}
 
-/// Drops the retired value at `address`, unless the `Value`'s drop already did.
-fn reclaim<T>(retired: &RetireList<T>, address: usize) {
-    let me = thread_identity();
-    let found = {
-        let mut state = retired.state.lock();
-        let index = state
-            .old
-            .iter()
-            .position(|old| Arc::as_ptr(old) as usize == address);
-        index.map(|index| {
-            state.dropping_on.push(me);
-            state.old.swap_remove(index)
-        })
-    };
-    if let Some(old) = found {
-        // Dropped after the lock is released, since `T`'s drop may use this `Value` again; the
-        // `Value`'s drop waits for it meanwhile (see `Value::drop`), even if it panics.
-        let _finished = DropFinished { retired, me };
-        drop(old);
+    /// Drops the old values that no reader can reach any more, if there are any.
+    #[inline]
+    fn drop_ready(&self) {
+        // Relaxed: a hint; the lock orders the lists (a value made ready just now is dropped by
+        // a later call).
+        if self.retired.has_ready.load(Relaxed) {
+            self.drop_ready_now();
+        }
     }
-}
 
-/// Marks an old value's drop in `reclaim` as finished, and wakes a `Value` drop waiting for it.
-struct DropFinished<'a, T> {
-    retired: &'a RetireList<T>,
-    me: Option<usize>,
-}
-
-impl<T> Drop for DropFinished<'_, T> {
-    fn drop(&mut self) {
-        let drop_waits = {
+    #[cold]
+    fn drop_ready_now(&self) {
+        let ready = {
             let mut state = self.retired.state.lock();
-            if let Some(index) = state.dropping_on.iter().position(|id| *id == self.me) {
-                state.dropping_on.swap_remove(index);
-            }
-            state.drop_waits
+            // Relaxed: under the lock, as every change of the lists.
+            self.retired.has_ready.store(false, Relaxed);
+            mem::take(&mut state.ready)
         };
-        // Bumped in any case: a `Value` drop that read the count before our lock section and
-        // decided to wait after it sees the change and does not sleep.
-        self.retired.drops_finished.fetch_add(1, SeqCst);
-        if drop_waits {
-            gosync_park::wake_all(&self.retired.drops_finished);
+        // After the lock: `T`'s drop may use this `Value`. If one panics, the rest go back for
+        // a later call, so that one panic leaves at a time and no value is lost.
+        let mut dropping = PutBackOnUnwind {
+            retired: &self.retired,
+            rest: ready.into_iter(),
+        };
+        for old in dropping.rest.by_ref() {
+            drop(old);
+        }
+    }
+}
+
+/// Moves a ready old value, once no reader can reach it, to where the `Value`'s next call drops
+/// it; nothing if the `Value`'s drop took it already.
+fn reclaim<T>(retired: &RetireList<T>, address: usize) {
+    let mut state = retired.state.lock();
+    let index = state
+        .waiting
+        .iter()
+        .position(|old| Arc::as_ptr(old) as usize == address);
+    if let Some(index) = index {
+        let old = state.waiting.swap_remove(index);
+        state.ready.push(old);
+        // Relaxed: under the lock (see `drop_ready`).
+        retired.has_ready.store(true, Relaxed);
+    }
+}
+
+/// The ready old values not dropped yet when a drop among them panics: back on the list.
+struct PutBackOnUnwind<'a, T> {
+    retired: &'a RetireList<T>,
+    rest: std::vec::IntoIter<Arc<T>>,
+}
+
+impl<T> Drop for PutBackOnUnwind<'_, T> {
+    fn drop(&mut self) {
+        if self.rest.len() != 0 {
+            let mut state = self.retired.state.lock();
+            state.ready.extend(self.rest.by_ref());
+            // Relaxed: under the lock (see `drop_ready`).
+            self.retired.has_ready.store(true, Relaxed);
         }
     }
 }
@@ -436,34 +455,19 @@ impl<T> Drop for Value<T> {
         // borrow it came from, so nothing else reads through this pointer any more.
         let current = unsafe { Arc::from_raw(self.current.load(SeqCst).cast_const()) };
         // The same reason frees the old values now: only queued deferred functions still know
-        // of them, and they find the list empty. Taken off the list before any drop runs, so
-        // that a panicking drop (of `current` or an old value) still drops the rest as it
-        // unwinds, here, rather than leaving them to a later epoch collection.
-        let retired = mem::take(&mut self.retired.state.lock().old);
-        // A deferred function may have taken an old value off the list before, and be dropping
-        // it on another thread now: wait for it, so that every old value is dropped when this
-        // returns (and `T`'s borrows, if any, end after its drops). Not for one on this thread:
-        // that drop is what is dropping the `Value`.
-        // The count is read before the look under the lock: a drop finishing after the look
-        // saw `drop_waits` set and wakes us; one finishing before it bumped the count, so the
-        // wait does not sleep.
-        let me = thread_identity();
-        loop {
-            let finished = self.retired.drops_finished.load(SeqCst);
-            {
-                let mut state = self.retired.state.lock();
-                if !state.dropping_on.iter().any(|id| *id != me) {
-                    break;
-                }
-                state.drop_waits = true;
-            }
-            gosync_park::wait(&self.retired.drops_finished, finished);
-        }
-        // Dropped after the wait, so that a panicking drop cannot skip it; `retired` drops as
-        // the panic of `current`'s drop leaves, and a `Vec` drops every element past one that
-        // panics.
+        // of them, and they find the lists empty (and never drop a value themselves, so none
+        // is being dropped elsewhere now). Taken off the lists before any drop runs, so that a
+        // panicking drop (of `current` or an old value) still drops the rest as it unwinds,
+        // here, rather than leaving them to a later call that never comes.
+        let (waiting, ready) = {
+            let mut state = self.retired.state.lock();
+            (mem::take(&mut state.waiting), mem::take(&mut state.ready))
+        };
+        // `waiting` and `ready` drop as the panic of `current`'s drop leaves, and a `Vec` drops
+        // every element past one that panics.
         drop(current);
-        drop(retired);
+        drop(ready);
+        drop(waiting);
     }
 }
 

@@ -1,6 +1,6 @@
-//! A `Value` whose `T::drop` panics. An old value is dropped on whichever thread next collects
-//! crossbeam-epoch garbage, so the panic may surface in any pin of the process: this test has a
-//! binary of its own, where no other test's thread can be the one it surfaces in.
+//! A `Value` whose `T::drop` panics. An old value is dropped by a later `load` or store of its
+//! `Value` once crossbeam-epoch has seen it unreachable, or by the `Value`'s drop, so the panic
+//! surfaces in one of those calls (a binary of its own, as the epoch's timing is process-wide).
 
 #![cfg(not(gosync_loom))]
 
@@ -43,8 +43,8 @@ fn a_value_whose_drop_panics_loses_no_other_value() {
     };
     let value = Value::new(make(0));
     for id in 1..=scaled(40, 20) {
-        // The old value's drop, and so the panic, may come in any later pin of this thread:
-        // a store's, or a collection asked for here.
+        // The old value's drop, and so the panic, may come in any later store (a collection
+        // asked for here only lets the epoch see it unreachable).
         catch(&mut || value.store(make(id)));
         catch(&mut || crossbeam_epoch::pin().flush());
     }

@@ -178,56 +178,53 @@ fn sixty_four_threads_store_swap_cas_update_and_read_with_exact_drops() {
     );
 }
 
-/// A value whose drop, the first time, waits (bounded) until told to go on.
-struct SlowDrop {
-    started: Arc<AtomicBool>,
-    go_on: Arc<AtomicBool>,
-    finished: Arc<AtomicBool>,
+/// A value whose drop takes a lock (shared statistics, say) and records the thread it ran on.
+struct LocksOnDrop {
+    drops: Arc<std::sync::Mutex<Vec<thread::ThreadId>>>,
 }
 
-impl Drop for SlowDrop {
+impl Drop for LocksOnDrop {
     fn drop(&mut self) {
-        self.started.store(true, SeqCst);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
-        while !self.go_on.load(SeqCst) && std::time::Instant::now() < deadline {
-            thread::yield_now();
-        }
-        self.finished.store(true, SeqCst);
+        self.drops.lock().unwrap().push(thread::current().id());
     }
 }
 
+/// Another thread collecting epoch garbage all along never drops an old value: only the
+/// `Value`'s own calls and its drop do. So dropping a `Value` never waits for another thread (it
+/// waited for a drop running in another thread's collection, which deadlocked when that drop
+/// needed a lock the dropping thread held), and every value is dropped exactly once.
 #[test]
-fn an_old_value_being_dropped_elsewhere_is_done_when_the_value_drops() {
-    let started = Arc::new(AtomicBool::new(false));
-    let go_on = Arc::new(AtomicBool::new(false));
-    let finished = Arc::new(AtomicBool::new(false));
-    let value = Arc::new(Value::new(Some(SlowDrop {
-        started: Arc::clone(&started),
-        go_on: Arc::clone(&go_on),
-        finished: Arc::clone(&finished),
-    })));
-    let collector = {
-        let (value, started) = (Arc::clone(&value), Arc::clone(&started));
-        thread::spawn(move || {
-            value.store(None);
-            drop(value);
-            // Collect epoch garbage here until the slow drop has begun (here or elsewhere).
-            while !started.load(SeqCst) {
-                crossbeam_epoch::pin().flush();
-            }
-        })
-    };
-    wait_until(|| started.load(SeqCst));
-    // The slow drop is now running on another thread; the `Value`'s drop must not return
-    // before it is finished ("dropped at the latest when the `Value` is dropped").
-    drop(Arc::try_unwrap(value).ok().expect("the only handle"));
-    let finished_when_the_value_dropped = finished.load(SeqCst);
-    go_on.store(true, SeqCst);
-    join_within(collector);
-    assert!(
-        finished_when_the_value_dropped,
-        "Value::drop returned while an old value was still being dropped"
-    );
+fn old_values_drop_in_the_values_own_calls_never_in_another_threads_collection() {
+    within(|| {
+        let drops = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let make = || LocksOnDrop {
+            drops: Arc::clone(&drops),
+        };
+        let value = Value::new(make());
+        let stop = Arc::new(AtomicBool::new(false));
+        let collector = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    crossbeam_epoch::pin().flush();
+                }
+            })
+        };
+        let stores = scaled(2_000, 20);
+        for _ in 0..stores {
+            value.store(make());
+            drop(value.load());
+        }
+        stop.store(true, SeqCst);
+        join_within(collector);
+        drop(value);
+        let drops = drops.lock().unwrap();
+        assert_eq!(drops.len(), stores + 1, "every value dropped exactly once");
+        assert!(
+            drops.iter().all(|&on| on == thread::current().id()),
+            "an old value was dropped on the collecting thread"
+        );
+    });
 }
 
 #[test]
