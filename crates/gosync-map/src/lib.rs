@@ -448,7 +448,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// Re-raises a panic of `f`. The key then stays absent, and the callers that were waiting
     /// for it start over (one of them runs its own `f`).
     ///
-    /// Panics if called from inside its own `f` (on the thread running it) for the same key.
+    /// Panics if called from inside its own `f` (on the thread running it) for the same key,
+    /// also from the `Drop` of a value dropped inside `f`: the map drops removed and replaced
+    /// values, a batch at a time, in the operations of the threads that removed them, so a
+    /// `store` inside `f` may run such drops.
     ///
     /// # Examples
     ///
@@ -669,7 +672,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
                 Turn::Wait(_) => break,
                 Turn::OwnKey => panic!(
                     "gosync_map::Map::load_or_store_with: called from inside its own `f` for \
-                     the same key (it would wait for itself forever)"
+                     the same key, or from a drop run inside it (it would wait for itself \
+                     forever)"
                 ),
                 Turn::Compute(registration) => registration,
             };
