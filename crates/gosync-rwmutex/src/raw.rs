@@ -348,6 +348,16 @@ impl RawRwMutex {
         self.state.load(Ordering::Relaxed) & QUEUED_WRITER != 0
     }
 
+    /// Whether a reader sleeps, held back: how a test makes sure a reader's wait is under way.
+    /// Only under loom and with the `test-hooks` feature; not part of the API.
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn has_parked_readers(&self) -> bool {
+        // Relaxed: a snapshot, ordering nothing.
+        self.state.load(Ordering::Relaxed) & PARKED_READERS != 0
+    }
+
     /// Whether a thread sleeps in a wait for the lock (a reader, a writer or an upgradable
     /// reader, or a writer waiting for readers to leave): how a test makes sure a wait it is
     /// about to cancel is under way. Only under loom and with the `test-hooks` feature; not

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gosync_context::{Context, ContextError};
 use gosync_rwmutex::{RwMutex, RwMutexUpgradableReadGuard};
@@ -80,6 +80,38 @@ fn readers_stay_held_back_while_another_queued_writer_remains() {
     drop(upgradable);
     join_within(first);
     assert_eq!(*lock.read(), 1);
+    assert!(!lock.raw().is_locked());
+}
+
+/// A writer queued behind an upgradable reader still holds new readers back after the
+/// upgradable reader tried to upgrade and gave up (readers inside): the held-back readers were
+/// let in ahead of the queued writer.
+#[test]
+fn a_failed_timed_upgrade_keeps_the_readers_held_back_by_a_queued_writer() {
+    let lock = Arc::new(RwMutex::new(0));
+    let inside = lock.read();
+    let upgradable = lock.upgradable_read();
+    let writer = spawn_with(&lock, |lock| *lock.write() += 1);
+    wait_until(|| lock.try_read().is_none());
+    let held_back = spawn_with(&lock, |lock| *lock.read());
+    wait_until(|| lock.raw().has_parked_readers());
+    let Err(upgradable) =
+        RwMutexUpgradableReadGuard::try_upgrade_for(upgradable, Duration::from_millis(5))
+    else {
+        panic!("upgraded with a reader inside");
+    };
+    assert!(
+        lock.try_read().is_none(),
+        "a reader got past the queued writer after the failed upgrade"
+    );
+    drop(upgradable);
+    drop(inside);
+    join_within(writer);
+    assert_eq!(
+        join_within(held_back),
+        1,
+        "a reader got in before the writer"
+    );
     assert!(!lock.raw().is_locked());
 }
 
@@ -167,6 +199,29 @@ fn try_read_never_fails_beside_try_write_on_an_unsharded_lock() {
     let failed = failed_try_reads_beside(&LOCK, |lock| lock.try_write().is_some());
     assert_eq!(failed, 0);
     drop(inside);
+}
+
+/// A zero timeout or a past deadline is a `try_write` (or `try_upgrade`): it holds no reader
+/// back either (it claimed the lock and gave up at once, sending readers away meanwhile).
+#[test]
+fn try_read_never_fails_beside_zero_timeouts() {
+    static LOCK: RwMutex<u32> = RwMutex::new(0);
+    let inside = LOCK.read();
+    let failed = failed_try_reads_beside(&LOCK, |lock| {
+        lock.try_write_for(Duration::ZERO).is_some()
+            || lock.try_write_until(Instant::now()).is_some()
+    });
+    assert_eq!(failed, 0, "try_read failed beside a zero-timeout try_write");
+    let failed = failed_try_reads_beside(&LOCK, |lock| {
+        let upgradable = lock.upgradable_read();
+        RwMutexUpgradableReadGuard::try_upgrade_for(upgradable, Duration::ZERO).is_ok()
+    });
+    assert_eq!(
+        failed, 0,
+        "try_read failed beside a zero-timeout try_upgrade"
+    );
+    drop(inside);
+    assert!(!LOCK.raw().is_locked());
 }
 
 /// A `try_write` that can succeed still does, also on a sharded lock, and `try_read` fails only

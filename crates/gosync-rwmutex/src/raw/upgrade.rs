@@ -6,8 +6,8 @@ use gosync_park::sync::Ordering;
 
 use super::tentative::Tentative;
 use super::{
-    GiveUp, RawRwMutex, PARKED_READERS, READER, READERS_MASK, READERS_OVERFLOW, SHARDED,
-    TOKEN_HANDOFF, UPGRADABLE, WANTS_UPGRADABLE, WRITER,
+    GiveUp, RawRwMutex, PARKED_READERS, QUEUED_WRITER, READER, READERS_MASK, READERS_OVERFLOW,
+    SHARDED, TOKEN_HANDOFF, UPGRADABLE, WANTS_UPGRADABLE, WRITER,
 };
 
 impl RawRwMutex {
@@ -286,6 +286,11 @@ impl RawRwMutex {
     ///
     /// As [`try_upgrade`](Self::try_upgrade).
     pub(crate) unsafe fn upgrade_until(&self, give_up: GiveUp<'_>) -> bool {
+        if give_up.has_come() {
+            // A zero timeout or a past deadline: `try_upgrade`, which holds no reader back.
+            // SAFETY: forwarded to the caller.
+            return unsafe { self.try_upgrade() };
+        }
         if self.claim_from_upgradable() || self.wait_for_readers(give_up) {
             return true;
         }
@@ -305,14 +310,17 @@ impl RawRwMutex {
 
     /// With `WRITER` held and no writer behind it needing it, turns it into the upgradable lock
     /// and lets in the readers that parked meanwhile (no writer can claim while `UPGRADABLE` is
-    /// held, so counting them in is safe).
+    /// held, so counting them in is safe). Not while a writer is queued: that writer holds them
+    /// back still (Go's writer preference), and they go in when it has had its turn, or when it
+    /// gives up (`writer_left_queue`, which sees `WRITER` gone: both change this one word, so
+    /// one of the two sees the other's change).
     fn writer_to_upgradable(&self) {
         // Release: pairs with the Acquire of the readers that now enter.
         let prev = self.state.fetch_add(
             (UPGRADABLE + READER).wrapping_sub(WRITER),
             Ordering::Release,
         );
-        if prev & PARKED_READERS != 0 {
+        if prev & PARKED_READERS != 0 && prev & QUEUED_WRITER == 0 {
             self.wake_readers(TOKEN_HANDOFF);
         }
     }

@@ -116,10 +116,17 @@ impl RawRwMutex {
         self.lock_exclusive_until(GiveUp::at(Some(deadline)))
     }
 
-    /// Takes the exclusive lock, waiting until `give_up` comes. Returns whether it did.
+    /// Takes the exclusive lock, waiting until `give_up` comes. Returns whether it did. When it
+    /// has come already (a zero timeout, a past deadline), this is `try_lock_exclusive`, which
+    /// holds no reader back: a claim that then waits for readers for no time would.
     #[inline]
     pub(crate) fn lock_exclusive_until(&self, give_up: GiveUp<'_>) -> bool {
-        self.try_lock_exclusive_fast() || self.lock_exclusive_slow(give_up)
+        self.try_lock_exclusive_fast()
+            || if give_up.has_come() {
+                self.try_lock_exclusive()
+            } else {
+                self.lock_exclusive_slow(give_up)
+            }
     }
 
     #[cold]
