@@ -34,6 +34,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
@@ -520,8 +521,11 @@ fn has_waiter(queue: &Queue, key: usize) -> bool {
 /// queue, `was_last` telling whether no thread remains parked on the key, so that a primitive
 /// can clear its "someone is parked" bit atomically with the last waiter leaving.
 ///
-/// Callbacks run with a bucket lock held: they must be short and must not park or unpark.
-/// Before sleeping the thread spins for a while (see the [`spin`](crate::spin) module).
+/// Callbacks run with a bucket lock held: they must be short and must not park or unpark. If
+/// `before_sleep` panics, the thread leaves the queue as a timeout would (running `on_abort`,
+/// unless an unparker came first) and the panic goes on; a panic in `on_abort` or in the
+/// cancellation source's methods reaches the caller with the thread out of the queue. Before
+/// sleeping the thread spins for a while (see the [`spin`](crate::spin) module).
 ///
 /// # Examples
 ///
@@ -574,22 +578,53 @@ pub fn park(
         }
     }
     // From here until `wait` returns, `waiter` is (or may be) queued: it must not be popped off
-    // the stack. If `before_sleep` unwinds, this guard takes it out of the queue first.
+    // the stack.
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(before_sleep)) {
+        // Leaves as a timeout would. If an unparker won the race, the waiter is already out of
+        // the queue and its token is dropped with the panic.
+        let _ = abort(&waiter, on_abort);
+        resume_unwind(payload);
+    }
     let queued = Dequeue(&waiter);
-    before_sleep();
     let result = wait(&waiter, &options, on_abort);
     std::mem::forget(queued);
     result
 }
 
-/// Removes its waiter from the queue on unwind (see [`park`]).
+/// Takes its waiter out of the queue if a panic unwinds out of `wait` while it is still queued
+/// (a cancellation source's `is_cancelled` panicking, say); one that already left (an
+/// `on_abort` or an `unregister` that panicked after it did) stays out.
 struct Dequeue<'a>(&'a Waiter);
 
 impl Drop for Dequeue<'_> {
     fn drop(&mut self) {
-        // Leaves as a timeout would. If an unparker won the race, the waiter is already out of
-        // the queue and its token is dropped with the panic.
-        let _ = abort(self.0, |_, _| {});
+        let (_, mut queue) = lock_bucket_of(self.0);
+        let me = WaiterRef(NonNull::from(self.0));
+        if let Some(position) = queue.iter().position(|w| *w == me) {
+            queue.remove(position);
+        }
+    }
+}
+
+/// Wakes, with token 0, the waiters an unparker took out of the queue, if its `filter` or
+/// `callback` panics before it woke them: they would otherwise sleep with nobody left to wake
+/// them (and a timed one would not find itself in the queue). Drops while the unparker still
+/// holds the bucket lock, under which every `WOKEN` is stored; disarmed by emptying it.
+struct WakeOnUnwind(Vec<WaiterRef>);
+
+impl Drop for WakeOnUnwind {
+    fn drop(&mut self) {
+        self.0.iter().for_each(|&w| wake_taken(w));
+    }
+}
+
+/// Wakes `w` with token 0 (see [`WakeOnUnwind`]).
+#[cold]
+fn wake_taken(w: WaiterRef) {
+    // SAFETY: `w` was taken out of the queue whose lock the unparker still holds, and not woken
+    // yet: it is still parked (invariant 2).
+    if let Some(wake) = unsafe { Waiter::wake(w, 0) } {
+        wake.wake();
     }
 }
 
@@ -689,6 +724,23 @@ fn abort(waiter: &Waiter, on_abort: impl FnOnce(usize, bool)) -> Option<()> {
     Some(())
 }
 
+/// Runs an unparker's `callback` for the waiter it took out of the queue, which is woken with
+/// token 0 if the callback panics (as [`WakeOnUnwind`] does, without its allocation: this is
+/// the hot path of every contended unlock).
+#[inline]
+fn callback_or_wake(woken: Option<WaiterRef>, callback: impl FnOnce() -> usize) -> usize {
+    struct Guard(Option<WaiterRef>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.into_iter().for_each(wake_taken);
+        }
+    }
+    let guard = Guard(woken);
+    let token = callback();
+    std::mem::forget(guard);
+    token
+}
+
 /// Unparks the longest-waiting thread on `key`.
 ///
 /// `callback` runs under the bucket lock with what was done, before the thread runs; its return
@@ -717,7 +769,7 @@ pub fn unpark_one(key: usize, callback: impl FnOnce(UnparkResult) -> usize) -> U
         requeued: 0,
         have_more: woken.is_some() && has_waiter(&queue, key),
     };
-    let token = callback(result);
+    let token = callback_or_wake(woken, || callback(result));
     // SAFETY: the waiter was in this locked queue and is not woken yet, so it is still parked
     // (invariant 2) until `wake` stores `WOKEN`.
     let wake = woken.and_then(|w| unsafe { Waiter::wake(w, token) });
@@ -759,7 +811,7 @@ pub fn unpark_filter(
     callback: impl FnOnce(UnparkResult) -> usize,
 ) -> UnparkResult {
     let mut queue = lock_bucket(key);
-    let mut picked = Vec::new();
+    let mut picked = WakeOnUnwind(Vec::new());
     let mut index = 0;
     while index < queue.len() {
         let entry = queue[index];
@@ -773,18 +825,19 @@ pub fn unpark_filter(
         match filter(waiter.park_token) {
             FilterOp::Unpark => {
                 queue.remove(index);
-                picked.push(entry);
+                picked.0.push(entry);
             }
             FilterOp::Skip => index += 1,
             FilterOp::Stop => break,
         }
     }
     let result = UnparkResult {
-        unparked: picked.len(),
+        unparked: picked.0.len(),
         requeued: 0,
         have_more: has_waiter(&queue, key),
     };
     let token = callback(result);
+    let picked = std::mem::take(&mut picked.0);
     // SAFETY: each picked waiter was in this locked queue and is not woken yet, so it is still
     // parked (invariant 2) until `wake` stores `WOKEN`.
     let wakes: Vec<Wake> = picked
@@ -879,7 +932,7 @@ pub fn unpark_requeue(
         requeued,
         have_more: op.picks_one() && has_waiter(&from_queue, from),
     };
-    let token = callback(op, result);
+    let token = callback_or_wake(woken, || callback(op, result));
     // SAFETY: `w` was in the locked `from` queue and is not woken yet.
     let wake = woken.and_then(|w| unsafe { Waiter::wake(w, token) });
     drop(to_queue);
