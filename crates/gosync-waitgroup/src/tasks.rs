@@ -7,7 +7,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::Arc;
 
 use gosync_park::sync::Ordering;
@@ -117,7 +117,8 @@ impl WaitGroup {
     /// # Panics
     ///
     /// On drop, `sync: negative WaitGroup counter` if the counter is zero (a `done` without its
-    /// `add`), except while the thread is already panicking: then the counter is left as it
+    /// `add`), naming the line that made the guard (a drop has no caller to point at), except
+    /// while the thread is already panicking: then the counter is left as it
     /// is, since a second panic would abort the process.
     ///
     /// # Examples
@@ -144,8 +145,12 @@ impl WaitGroup {
     /// assert_eq!(failed.filter(|&failed| failed).count(), 1);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn done_guard(&self) -> DoneGuard<'_> {
-        DoneGuard { wg: self }
+        DoneGuard {
+            wg: self,
+            made_at: Location::caller(),
+        }
     }
 }
 
@@ -154,6 +159,8 @@ impl WaitGroup {
 #[must_use = "dropping the guard at once calls done at once"]
 pub struct DoneGuard<'a> {
     wg: &'a WaitGroup,
+    /// Where the guard was made, for the misuse panic of its drop.
+    made_at: &'static Location<'static>,
 }
 
 impl Drop for DoneGuard<'_> {
@@ -161,7 +168,7 @@ impl Drop for DoneGuard<'_> {
         if let Err(message) = self.wg.try_apply(-1) {
             // A second panic while unwinding would abort the process; the counter is unchanged.
             if !std::thread::panicking() {
-                panic!("{message}");
+                panic!("{message} (the DoneGuard made at {})", self.made_at);
             }
         }
     }

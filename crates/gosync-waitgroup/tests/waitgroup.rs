@@ -430,8 +430,15 @@ fn done_guard_runs_done_also_when_the_thread_panics() {
 #[test]
 fn done_guard_without_add_panics_unless_already_panicking() {
     let wg = WaitGroup::new();
+    let made_at = line!() + 1;
     let caught = panic::catch_unwind(AssertUnwindSafe(|| drop(wg.done_guard()))).unwrap_err();
-    assert_eq!(panic_message(&*caught), "sync: negative WaitGroup counter");
+    // A drop has no caller to point at: the message names the line that made the guard.
+    let message = panic_message(&*caught);
+    let expected = format!(
+        "sync: negative WaitGroup counter (the DoneGuard made at {}:{made_at}:",
+        file!()
+    );
+    assert!(message.starts_with(&expected), "{message}");
     // While unwinding, a second panic would abort: the guard leaves the counter alone instead.
     let caught = panic::catch_unwind(AssertUnwindSafe(|| {
         let _done = wg.done_guard();
