@@ -301,6 +301,8 @@ impl RawMutex {
     /// The lock must be locked, and the caller must own that locked state: it (or a thread that
     /// passed ownership to it, since the lock is not tied to a thread) locked it and has not
     /// unlocked it since. Unlocking a lock that someone else holds breaks their mutual exclusion.
+    /// Unlocking a lock that is free and has no waiters panics, as Go's `Unlock` of an unlocked
+    /// mutex is fatal: `sync: unlock of unlocked mutex` (other broken unlocks are not caught).
     ///
     /// # Examples
     ///
@@ -312,6 +314,7 @@ impl RawMutex {
     /// assert!(!lock.is_locked());
     /// ```
     #[inline]
+    #[track_caller]
     pub unsafe fn unlock(&self) {
         // Release: pairs with the Acquire of the next lock. One `lock dec` rather than a CAS
         // (measurably cheaper uncontended); with marks set, the slow path wakes a waiter.
@@ -529,7 +532,14 @@ impl RawMutex {
     /// The unlock with waiters (or the mode bits) set, after the lock was released: wake the head
     /// waiter, and in starvation mode hand the lock to it.
     #[cold]
+    #[track_caller]
     fn unlock_slow(&self) {
+        // Relaxed: a free lock without waiters that was unlocked wrapped round to every bit set,
+        // bits that no lock ever sets; put back, it is free again.
+        if self.state.load(Ordering::Relaxed) & !(LOCKED | PARKED | STARVING) != 0 {
+            self.state.fetch_add(LOCKED, Ordering::Relaxed);
+            panic!("sync: unlock of unlocked mutex");
+        }
         unpark_one(self.key(), |result| {
             // Acquire: pairs with the Release `fetch_sub` of the unlock that freed the lock,
             // which need not be ours (see below), so that a hand-off carries that owner's

@@ -569,3 +569,22 @@ fn lock_ctx_gets_the_lock_released_mid_wait_or_gives_up_at_the_deadline() {
     drop(guard);
     assert!(!mutex.is_locked());
 }
+
+/// Go's `Unlock` of an unlocked mutex is fatal; here `RawMutex::unlock` of a free lock with no
+/// waiters panics with Go's text at the caller's line, and leaves the lock free and usable.
+#[test]
+fn unlocking_a_free_raw_mutex_panics_at_the_caller() {
+    let lock = RawMutex::new();
+    let line = line!() + 3;
+    let (file, at, message) = gosync_testkit::panic_site(|| {
+        // SAFETY: deliberately broken (the lock is not held), to check the panic.
+        unsafe { lock.unlock() };
+    });
+    assert_eq!((file.as_str(), at), (file!(), line));
+    assert_eq!(message, "sync: unlock of unlocked mutex");
+    assert!(!lock.is_locked());
+    assert!(lock.try_lock());
+    // SAFETY: locked just above.
+    unsafe { lock.unlock() };
+    assert!(!lock.is_locked());
+}
