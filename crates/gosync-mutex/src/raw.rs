@@ -535,7 +535,9 @@ impl RawMutex {
     #[track_caller]
     fn unlock_slow(&self) {
         // Relaxed: a free lock without waiters that was unlocked wrapped round to every bit set,
-        // bits that no lock ever sets; put back, it is free again.
+        // bits that no lock ever sets; put back, it is free again (a thread that queued in
+        // between, taking it for held, loses its `PARKED` mark with it: the misuse is Go's
+        // fatal error, and this only keeps the lock usable for the common case).
         if self.state.load(Ordering::Relaxed) & !(LOCKED | PARKED | STARVING) != 0 {
             self.state.fetch_add(LOCKED, Ordering::Relaxed);
             panic!("sync: unlock of unlocked mutex");

@@ -653,12 +653,18 @@ fn wait(
             parker: parker.expect("a cancellable waiter sleeps on its parker"),
         })
     });
+    // Also when a panic (an `on_abort`'s, a source's `is_cancelled`) leaves: a waker left behind
+    // would stay in the source's list, under an id (this stack address) another waiter may reuse.
+    let _unregister = Unregister {
+        registered_with: cancel.filter(|_| registered),
+        waker_id,
+    };
     let mut on_abort = Some(on_abort);
     // A timed wait reads the clock once per look: its deadline checks and the length of its
     // next sleep share the reading, and the first look takes the spin's last one.
     let mut looked = spin.looked_at();
     let mut spin = Some(spin);
-    let result = loop {
+    loop {
         if waiter.is_woken() {
             if let Some(spin) = spin.take() {
                 spin.woken_after_sleep();
@@ -691,13 +697,32 @@ fn wait(
         }
         // Neither deadline has fired: each is later than `now`.
         waiter.sleep(deadline.zip(now).map(|(deadline, now)| deadline - now));
-    };
-    if registered {
-        if let Some(cancel) = cancel {
-            cancel.unregister(waker_id);
+    }
+}
+
+/// Takes a parked thread's waker back from the cancellation source it registered with, when the
+/// wait ends, also by a panic.
+struct Unregister<'a> {
+    registered_with: Option<&'a dyn Cancellation>,
+    waker_id: usize,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        let Some(source) = self.registered_with else {
+            return;
+        };
+        if std::thread::panicking() {
+            // A second panic would abort the process: the first one goes on.
+            if let Err(payload) =
+                catch_unwind(AssertUnwindSafe(|| source.unregister(self.waker_id)))
+            {
+                crate::discard_panic(payload);
+            }
+        } else {
+            source.unregister(self.waker_id);
         }
     }
-    result
 }
 
 #[inline]

@@ -187,3 +187,50 @@ fn a_panicking_unregister_reaches_the_caller() {
         assert_eq!(unpark_all(key, 0), 0);
     });
 }
+
+/// A cancellation source that is never cancelled and keeps its registered wakers' ids.
+#[derive(Default)]
+struct Registry(std::sync::Mutex<Vec<usize>>);
+
+impl Cancellation for Registry {
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    fn register(&self, waker: Waker) -> bool {
+        self.0.lock().unwrap().push(waker.id());
+        true
+    }
+    fn unregister(&self, waker_id: usize) {
+        self.0.lock().unwrap().retain(|&id| id != waker_id);
+    }
+}
+
+/// A panic in `on_abort` still takes the thread's waker back from its cancellation source (it
+/// stayed in the source's list).
+#[test]
+fn a_panicking_on_abort_still_unregisters_the_waker() {
+    quiet_panics("on_abort panics", || {
+        let key = fresh_key();
+        let source = Registry::default();
+        let options = ParkOptions {
+            deadline: Some(Instant::now() + Duration::from_millis(1)),
+            cancel: Some(&source),
+            ..ParkOptions::default()
+        };
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            park(
+                key,
+                options,
+                || true,
+                || {},
+                |_, _| panic!("on_abort panics"),
+            )
+        }));
+        assert!(caught.is_err());
+        assert!(source.0.lock().unwrap().is_empty(), "a waker left behind");
+        assert_eq!(unpark_all(key, 0), 0);
+    });
+}
