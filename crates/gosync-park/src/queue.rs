@@ -598,11 +598,7 @@ struct Dequeue<'a>(&'a Waiter);
 
 impl Drop for Dequeue<'_> {
     fn drop(&mut self) {
-        let (_, mut queue) = lock_bucket_of(self.0);
-        let me = WaiterRef(NonNull::from(self.0));
-        if let Some(position) = queue.iter().position(|w| *w == me) {
-            queue.remove(position);
-        }
+        take_out(self.0);
     }
 }
 
@@ -734,19 +730,27 @@ fn unparked(waiter: &Waiter) -> ParkResult {
 /// Takes `waiter` out of its queue unless an unparker already did. Returns `None` when an
 /// unparker won (the waiter is `WOKEN`); otherwise runs `on_abort` under the lock.
 fn abort(waiter: &Waiter, on_abort: impl FnOnce(usize, bool)) -> Option<()> {
-    let (key, mut queue) = lock_bucket_of(waiter);
-    // Relaxed: `WOKEN` is stored under this lock, which we hold.
-    if waiter.state.load(Ordering::Relaxed) == WOKEN {
+    let Some((key, queue)) = take_out(waiter) else {
+        // Relaxed: `WOKEN` was stored under the bucket lock that `take_out` took since.
+        debug_assert!(
+            waiter.state.load(Ordering::Relaxed) == WOKEN,
+            "gosync-park: a waiting thread is missing from its queue"
+        );
         return None;
-    }
-    let me = WaiterRef(NonNull::from(waiter));
-    let position = queue
-        .iter()
-        .position(|w| *w == me)
-        .expect("gosync-park: a waiting thread is missing from its queue");
-    queue.remove(position);
+    };
     on_abort(key, !has_waiter(&queue, key));
     Some(())
+}
+
+/// Takes `waiter` out of its queue if it is there, and returns its key with the queue still
+/// locked; `None` if it is not: an unparker took it out (it is `WOKEN`, invariant 1), or it left
+/// before a panic that unwinds through [`Dequeue`].
+fn take_out(waiter: &Waiter) -> Option<(usize, BookkeepingGuard<'static, Queue>)> {
+    let (key, mut queue) = lock_bucket_of(waiter);
+    let me = WaiterRef(NonNull::from(waiter));
+    let position = queue.iter().position(|w| *w == me)?;
+    queue.remove(position);
+    Some((key, queue))
 }
 
 /// Runs an unparker's `callback` for the waiter it took out of the queue, which is woken with
