@@ -34,7 +34,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
@@ -522,10 +522,11 @@ fn has_waiter(queue: &Queue, key: usize) -> bool {
 /// can clear its "someone is parked" bit atomically with the last waiter leaving.
 ///
 /// Callbacks run with a bucket lock held: they must be short and must not park or unpark. If
-/// `before_sleep` panics, the thread leaves the queue as a timeout would (running `on_abort`,
-/// unless an unparker came first) and the panic goes on; a panic in `on_abort` or in the
-/// cancellation source's methods reaches the caller with the thread out of the queue. Before
-/// sleeping the thread spins for a while (see the [`spin`](crate::spin) module).
+/// `before_sleep` or one of the cancellation source's methods panics, the thread leaves the
+/// queue as a timeout would (running `on_abort`, unless an unparker came first) and the panic
+/// goes on; a panic in `on_abort` reaches the caller with the thread out of the queue (or is
+/// discarded if it comes while one of those panics unwinds). Before sleeping the thread spins
+/// for a while (see the [`spin`](crate::spin) module).
 ///
 /// # Examples
 ///
@@ -578,27 +579,40 @@ pub fn park(
         }
     }
     // From here until `wait` returns, `waiter` is (or may be) queued: it must not be popped off
-    // the stack.
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(before_sleep)) {
-        // Leaves as a timeout would. If an unparker won the race, the waiter is already out of
-        // the queue and its token is dropped with the panic.
-        let _ = abort(&waiter, on_abort);
-        resume_unwind(payload);
-    }
-    let queued = Dequeue(&waiter);
-    let result = wait(&waiter, &options, on_abort);
-    std::mem::forget(queued);
+    // the stack, and a panic that leaves meanwhile takes it out.
+    let mut queued = LeaveOnUnwind {
+        waiter: Some(&waiter),
+        on_abort: Some(on_abort),
+    };
+    before_sleep();
+    let result = wait(&waiter, &options, &mut queued.on_abort);
+    queued.waiter = None;
     result
 }
 
-/// Takes its waiter out of the queue if a panic unwinds out of `wait` while it is still queued
-/// (a cancellation source's `is_cancelled` panicking, say); one that already left (an
-/// `on_abort` or an `unregister` that panicked after it did) stays out.
-struct Dequeue<'a>(&'a Waiter);
+/// Takes a parked thread out of its queue as a timeout would, running `on_abort` (so the
+/// caller's "parked" bit follows the queue), when a panic leaves [`park`] while the thread is
+/// still queued: `before_sleep`'s, or a cancellation source's (`deadline`, `register`,
+/// `is_cancelled`). A thread that already left (an unparker took it out, or it aborted and then
+/// `on_abort` or `unregister` panicked) stays out; if an unparker won the race, its token is
+/// dropped with the panic. A panic of `on_abort` here is discarded: the first one goes on.
+/// Disarmed (`waiter: None`) when `wait` returns.
+struct LeaveOnUnwind<'a, F: FnOnce(usize, bool)> {
+    waiter: Option<&'a Waiter>,
+    on_abort: Option<F>,
+}
 
-impl Drop for Dequeue<'_> {
+impl<F: FnOnce(usize, bool)> Drop for LeaveOnUnwind<'_, F> {
     fn drop(&mut self) {
-        take_out(self.0);
+        let Some((key, queue)) = self.waiter.and_then(take_out) else {
+            return;
+        };
+        if let Some(on_abort) = self.on_abort.take() {
+            let was_last = !has_waiter(&queue, key);
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| on_abort(key, was_last))) {
+                crate::discard_panic(payload);
+            }
+        }
     }
 }
 
@@ -628,7 +642,7 @@ fn wake_taken(w: WaiterRef) {
 fn wait(
     waiter: &Waiter,
     options: &ParkOptions<'_>,
-    on_abort: impl FnOnce(usize, bool),
+    on_abort: &mut Option<impl FnOnce(usize, bool)>,
 ) -> ParkResult {
     let spin = if options.sleep_at_once {
         AdaptiveSpin::skip()
@@ -655,7 +669,6 @@ fn wait(
         registered_with: cancel.filter(|_| registered),
         waker_id,
     };
-    let mut on_abort = Some(on_abort);
     // A timed wait reads the clock once per look: its deadline checks and the length of its
     // next sleep share the reading, and the first look takes the spin's last one.
     let mut looked = spin.looked_at();
@@ -744,7 +757,7 @@ fn abort(waiter: &Waiter, on_abort: impl FnOnce(usize, bool)) -> Option<()> {
 
 /// Takes `waiter` out of its queue if it is there, and returns its key with the queue still
 /// locked; `None` if it is not: an unparker took it out (it is `WOKEN`, invariant 1), or it left
-/// before a panic that unwinds through [`Dequeue`].
+/// before a panic that unwinds through [`LeaveOnUnwind`].
 fn take_out(waiter: &Waiter) -> Option<(usize, BookkeepingGuard<'static, Queue>)> {
     let (key, mut queue) = lock_bucket_of(waiter);
     let me = WaiterRef(NonNull::from(waiter));

@@ -106,25 +106,34 @@ fn a_panicking_requeue_callback_still_wakes_the_waiter() {
     });
 }
 
+/// Parks on a fresh key with `options`, `before_sleep` and `on_abort`, expecting a panic out of
+/// `park`: returns its payload, once it has checked that nobody is left parked on the key.
+fn park_expecting_panic(
+    options: ParkOptions<'_>,
+    before_sleep: impl FnOnce(),
+    on_abort: impl FnOnce(usize, bool),
+) -> Box<dyn std::any::Any + Send> {
+    let key = fresh_key();
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        park(key, options, || true, before_sleep, on_abort)
+    }));
+    let payload = caught.expect_err("park panics");
+    assert_eq!(unpark_all(key, 0), 0, "a thread left in the queue");
+    payload
+}
+
 /// A panic in `before_sleep` leaves as a timeout would: the thread is out of the queue and
 /// `on_abort` ran, so the caller's "parked" bit is cleared (it stayed set).
 #[test]
 fn a_panicking_before_sleep_runs_on_abort() {
     quiet_panics("before_sleep panics", || {
-        let key = fresh_key();
         let mut aborted = None;
-        let caught = catch_unwind(AssertUnwindSafe(|| {
-            park(
-                key,
-                ParkOptions::default(),
-                || true,
-                || panic!("before_sleep panics"),
-                |_, was_last| aborted = Some(was_last),
-            )
-        }));
-        assert!(caught.is_err());
+        park_expecting_panic(
+            ParkOptions::default(),
+            || panic!("before_sleep panics"),
+            |_, was_last| aborted = Some(was_last),
+        );
         assert_eq!(aborted, Some(true));
-        assert_eq!(unpark_all(key, 0), 0);
     });
 }
 
@@ -151,16 +160,11 @@ impl Cancellation for PanicsOnUnregister {
 #[test]
 fn a_panicking_unregister_reaches_the_caller() {
     quiet_panics("unregister panics", || {
-        let key = fresh_key();
         let options = ParkOptions {
             cancel: Some(&PanicsOnUnregister),
             ..ParkOptions::default()
         };
-        let caught = catch_unwind(AssertUnwindSafe(|| {
-            park(key, options, || true, || {}, |_, _| {})
-        }));
-        assert!(caught.is_err());
-        assert_eq!(unpark_all(key, 0), 0);
+        park_expecting_panic(options, || {}, |_, _| {});
     });
 }
 
@@ -190,24 +194,70 @@ impl Cancellation for Registry {
 #[test]
 fn a_panicking_on_abort_reaches_the_caller_and_unregisters_the_waker() {
     quiet_panics("on_abort panics", || {
-        let key = fresh_key();
         let source = Registry::default();
         let options = ParkOptions {
             deadline: Some(Instant::now() + Duration::from_millis(1)),
             cancel: Some(&source),
             ..ParkOptions::default()
         };
-        let caught = catch_unwind(AssertUnwindSafe(|| {
-            park(
-                key,
-                options,
-                || true,
-                || {},
-                |_, _| panic!("on_abort panics"),
-            )
-        }));
-        assert!(caught.is_err());
+        park_expecting_panic(options, || {}, |_, _| panic!("on_abort panics"));
         assert!(source.0.lock().unwrap().is_empty(), "a waker left behind");
-        assert_eq!(unpark_all(key, 0), 0);
+    });
+}
+
+/// A cancellation source whose `is_cancelled` panics once the waiter has registered with it.
+#[derive(Default)]
+struct PanicsWhenAsked(std::sync::atomic::AtomicBool);
+
+impl Cancellation for PanicsWhenAsked {
+    fn is_cancelled(&self) -> bool {
+        if self.0.load(Ordering::SeqCst) {
+            panic!("is_cancelled panics");
+        }
+        false
+    }
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    fn register(&self, _: Waker) -> bool {
+        self.0.store(true, Ordering::SeqCst);
+        true
+    }
+    fn unregister(&self, _: usize) {}
+}
+
+/// A panic in the cancellation source's `is_cancelled` while the thread is queued leaves as a
+/// timeout would: out of the queue, with `on_abort` run, so the caller's "parked" bit is
+/// cleared (it stayed set).
+#[test]
+fn a_panicking_is_cancelled_runs_on_abort() {
+    quiet_panics("is_cancelled panics", || {
+        let source = PanicsWhenAsked::default();
+        let options = ParkOptions {
+            cancel: Some(&source),
+            ..ParkOptions::default()
+        };
+        let mut aborted = None;
+        park_expecting_panic(options, || {}, |_, was_last| aborted = Some(was_last));
+        assert_eq!(aborted, Some(true));
+    });
+}
+
+/// `before_sleep` panics and then `on_abort` panics too, on the way out: the first panic reaches
+/// the caller (the second one would abort the process), and the thread is out of the queue.
+#[test]
+fn a_panicking_on_abort_after_a_panicking_before_sleep_is_discarded() {
+    quiet_panics("before_sleep panics", || {
+        let payload = park_expecting_panic(
+            ParkOptions::default(),
+            || panic!("before_sleep panics"),
+            // `resume_unwind`: a panic that runs no hook, so prints nothing.
+            |_, _| std::panic::resume_unwind(Box::new("on_abort panics")),
+        );
+        assert_eq!(
+            gosync_testkit::panic_message(&*payload),
+            "before_sleep panics",
+            "the first panic goes on"
+        );
     });
 }
