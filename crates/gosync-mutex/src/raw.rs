@@ -535,11 +535,24 @@ impl RawMutex {
     #[track_caller]
     fn unlock_slow(&self) {
         // Relaxed: a free lock without waiters that was unlocked wrapped round to every bit set,
-        // bits that no lock ever sets; put back, it is free again (a thread that queued in
-        // between, taking it for held, loses its `PARKED` mark with it: the misuse is Go's
-        // fatal error, and this only keeps the lock usable for the common case).
+        // bits that no lock ever sets; nobody can take it meanwhile, as it looks held. Freed
+        // again, with at most the `PARKED` mark (the marks are all set, whoever set them since:
+        // a thread that queued in between, or left its queue, changed them on a wrong word).
         if self.state.load(Ordering::Relaxed) & !(LOCKED | PARKED | STARVING) != 0 {
-            self.state.fetch_add(LOCKED, Ordering::Relaxed);
+            self.state.fetch_and(PARKED, Ordering::Relaxed);
+            // Then the marks made right under the queue lock, which every park holds while it
+            // checks the word: one waiter woken to race for the free lock, `PARKED` kept only
+            // for the others.
+            unpark_one(self.key(), |result| {
+                // Relaxed: as the marks always are (see the notes about memory ordering).
+                if result.have_more {
+                    self.state.fetch_or(PARKED, Ordering::Relaxed);
+                } else {
+                    self.state
+                        .fetch_and(!(PARKED | STARVING), Ordering::Relaxed);
+                }
+                Self::TOKEN_NORMAL
+            });
             panic!("sync: unlock of unlocked mutex");
         }
         unpark_one(self.key(), |result| {

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use gosync_mutex::{Mutex, MutexGuard};
+use gosync_mutex::{Mutex, MutexGuard, RawMutex};
 use gosync_park::sync::{Arc, AtomicBool, Ordering};
 use gosync_park::thread;
 
@@ -332,5 +332,44 @@ fn lock_ctx_against_unlock_and_cancel() {
                 assert_eq!(*guard, 1);
             }
         }
+    });
+}
+
+/// A misused `RawMutex::unlock` (the lock free, no waiters) racing a thread that locks: the
+/// decrement makes the free lock look held with every mark set, so the locker may queue (and
+/// leave its queue) before the panic puts the word back; it must not be left asleep, and the
+/// lock ends free and unmarked.
+#[test]
+fn unlock_of_unlocked_strands_no_waiter() {
+    gosync_testkit::quiet_panics("sync: unlock of unlocked mutex", || {
+        loom::model(|| {
+            let lock = Arc::new(RawMutex::new());
+            let misused = Arc::new(AtomicBool::new(false));
+            let locker = {
+                let (lock, misused) = (Arc::clone(&lock), Arc::clone(&misused));
+                thread::spawn(move || {
+                    // Comes in while the word is wrapped round, if the schedule allows.
+                    while !lock.is_locked() && !misused.load(Ordering::SeqCst) {
+                        thread::yield_now();
+                    }
+                    // A timed lock first: under loom it may time out at once, so a waiter
+                    // leaving its queue while the word is wrapped is explored too.
+                    if !lock.try_lock_until(far_deadline()) {
+                        lock.lock();
+                    }
+                    // SAFETY: locked just above.
+                    unsafe { lock.unlock() };
+                })
+            };
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                // SAFETY: deliberately broken (nobody holds the lock), to check the repair.
+                unsafe { lock.unlock() }
+            }));
+            assert!(caught.is_err());
+            misused.store(true, Ordering::SeqCst);
+            locker.join().unwrap();
+            assert!(!lock.is_locked());
+            assert!(!lock.is_parked());
+        });
     });
 }
