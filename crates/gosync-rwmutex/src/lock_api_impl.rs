@@ -34,6 +34,7 @@ unsafe impl RawRwLock for RawRwMutex {
     }
 
     #[inline]
+    #[track_caller]
     unsafe fn unlock_shared(&self) {
         // SAFETY: the trait's contract (a shared lock is held) is the inherent method's.
         unsafe { RawRwMutex::unlock_shared(self) }
@@ -50,6 +51,7 @@ unsafe impl RawRwLock for RawRwMutex {
     }
 
     #[inline]
+    #[track_caller]
     unsafe fn unlock_exclusive(&self) {
         // SAFETY: the trait's contract (the exclusive lock is held) is the inherent method's.
         unsafe { RawRwMutex::unlock_exclusive(self) }
@@ -98,6 +100,7 @@ unsafe impl RawRwLockTimed for RawRwMutex {
 // SAFETY: `downgrade` adds the caller as a reader before it releases the writer claim.
 unsafe impl RawRwLockDowngrade for RawRwMutex {
     #[inline]
+    #[track_caller]
     unsafe fn downgrade(&self) {
         // SAFETY: the trait's contract (the exclusive lock is held) is the inherent method's.
         unsafe { RawRwMutex::downgrade(self) }
@@ -119,6 +122,7 @@ unsafe impl RawRwLockUpgrade for RawRwMutex {
     }
 
     #[inline]
+    #[track_caller]
     unsafe fn unlock_upgradable(&self) {
         // SAFETY: the trait's contract (the upgradable lock is held) is the inherent method's.
         unsafe { RawRwMutex::unlock_upgradable(self) }
@@ -141,6 +145,7 @@ unsafe impl RawRwLockUpgrade for RawRwMutex {
 // SAFETY: each downgrade keeps the caller counted in before it gives up the stronger kind.
 unsafe impl RawRwLockUpgradeDowngrade for RawRwMutex {
     #[inline]
+    #[track_caller]
     unsafe fn downgrade_upgradable(&self) {
         // SAFETY: the trait's contract (the upgradable lock is held) is the inherent method's.
         unsafe { RawRwMutex::downgrade_upgradable(self) }

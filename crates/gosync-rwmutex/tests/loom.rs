@@ -396,3 +396,29 @@ fn write_ctx_cancelled_while_waiting_for_a_reader() {
         assert!(!lock.raw().is_locked());
     });
 }
+
+/// A raw reader's release (a compare-and-swap that checks for a reader to release, where a
+/// guard's is a `fetch_sub`) races a writer that claims the lock and waits for that reader to
+/// leave: the writer is woken and gets the lock; then a raw release with no reader panics and
+/// changes nothing.
+#[test]
+fn raw_unlock_shared_wakes_the_writer_waiting_for_it() {
+    use gosync_rwmutex::RawRwMutex;
+    loom::model(|| {
+        let raw = Arc::new(RawRwMutex::new());
+        raw.lock_shared();
+        let writer = {
+            let raw = Arc::clone(&raw);
+            thread::spawn(move || {
+                raw.lock_exclusive();
+                // SAFETY: taken just above.
+                unsafe { raw.unlock_exclusive() };
+            })
+        };
+        // SAFETY: taken above.
+        unsafe { raw.unlock_shared() };
+        writer.join().unwrap();
+        assert!(!raw.is_locked());
+        assert!(!raw.has_sleepers());
+    });
+}

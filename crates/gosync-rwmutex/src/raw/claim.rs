@@ -84,9 +84,14 @@ impl RawRwMutex {
     /// Gives up `held` (`WRITER`, `UPGRADABLE + READER` or `UPGRADABLE`), handing it over to the
     /// longest waiter on the writer key if there is one. Returns whether `WRITER` is still set
     /// (handed to a writer).
+    #[track_caller]
     pub(super) fn pass_on_claim(&self, held: usize) -> bool {
-        // Relaxed: the CAS below re-reads the value.
+        // Relaxed: the CAS below re-reads the value; `UPGRADABLE` is the caller's own bit (or,
+        // misused, nobody's), which no other thread clears.
         let mut state = self.state.load(Ordering::Relaxed);
+        if held & UPGRADABLE != 0 && state & UPGRADABLE == 0 {
+            panic!("sync: release of a RwMutex not locked upgradable");
+        }
         loop {
             if state & PARKED_WRITERS == 0 {
                 // Release: pairs with the Acquire of the next reader or claimant.

@@ -117,6 +117,13 @@ impl RawRwMutex {
     /// that returned `true`, or a downgrade), and gives it up: it must not release it again, and
     /// must not touch data the lock protects until it locks again.
     ///
+    /// # Panics
+    ///
+    /// If no shared lock taken through the raw calls is held at all, with Go's fatal error
+    /// `sync: RUnlock of unlocked RWMutex`, at the caller's line; the lock is left as it was.
+    /// (A release of a shared lock that another thread holds is not caught: the count cannot
+    /// tell whose it is.)
+    ///
     /// # Examples
     ///
     /// ```
@@ -127,8 +134,32 @@ impl RawRwMutex {
     /// assert!(!raw.is_locked());
     /// ```
     #[inline]
+    #[track_caller]
     pub unsafe fn unlock_shared(&self) {
-        self.release_reader();
+        // A compare-and-swap, not the guards' `fetch_sub` (`release_reader`): a release with no
+        // reader counted must be caught before it changes the word, since a count wrapped round
+        // even for an instant is acted on by other threads (a reader sees it full, a releaser
+        // sees zero). Raw locks count their readers in the word, never in a shard.
+        // Relaxed: the CAS re-reads the value.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & READERS_MASK == 0 {
+                panic!("sync: RUnlock of unlocked RWMutex");
+            }
+            // Release: as `release_reader`'s.
+            match self.state.compare_exchange_weak(
+                state,
+                state - READER,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => state = actual,
+            }
+        }
+        if state & (READERS_MASK | PARKED_DRAIN) == READER | PARKED_DRAIN {
+            self.wake_drainer();
+        }
     }
 
     /// Takes a shared lock for a guard, which keeps the returned slot to release it with.

@@ -141,6 +141,11 @@ impl RawRwMutex {
     /// The caller holds the upgradable lock on `self` and gives it up, as for
     /// [`unlock_shared`](Self::unlock_shared).
     ///
+    /// # Panics
+    ///
+    /// If nobody holds the upgradable lock, with `sync: release of a RwMutex not locked
+    /// upgradable`, at the caller's line; the lock is left as it was.
+    ///
     /// # Examples
     ///
     /// ```
@@ -151,6 +156,7 @@ impl RawRwMutex {
     /// assert!(!raw.is_locked());
     /// ```
     #[inline]
+    #[track_caller]
     pub unsafe fn unlock_upgradable(&self) {
         self.pass_on_claim(UPGRADABLE + READER);
     }
@@ -357,6 +363,10 @@ impl RawRwMutex {
     ///
     /// The caller holds the upgradable lock; afterwards it holds a shared lock instead.
     ///
+    /// # Panics
+    ///
+    /// As [`unlock_upgradable`](Self::unlock_upgradable), if nobody holds the upgradable lock.
+    ///
     /// # Examples
     ///
     /// ```
@@ -371,6 +381,7 @@ impl RawRwMutex {
     ///     raw.unlock_upgradable();
     /// }
     /// ```
+    #[track_caller]
     pub unsafe fn downgrade_upgradable(&self) {
         self.pass_on_claim(UPGRADABLE);
     }

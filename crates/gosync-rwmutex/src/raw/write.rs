@@ -151,6 +151,12 @@ impl RawRwMutex {
     /// The caller holds the exclusive lock on `self` and gives it up: it must not release it
     /// again, and must not touch data the lock protects until it locks again.
     ///
+    /// # Panics
+    ///
+    /// If nobody holds the exclusive lock, with Go's fatal error `sync: Unlock of unlocked
+    /// RWMutex`, at the caller's line; the lock is left as it was. (A release of the exclusive
+    /// lock that another thread holds is not caught.)
+    ///
     /// # Examples
     ///
     /// ```
@@ -161,6 +167,7 @@ impl RawRwMutex {
     /// assert!(!raw.is_locked());
     /// ```
     #[inline]
+    #[track_caller]
     pub unsafe fn unlock_exclusive(&self) {
         // Release: pairs with the Acquire of whoever locks next.
         if self
@@ -181,6 +188,10 @@ impl RawRwMutex {
     /// The caller holds the exclusive lock; afterwards it holds a shared lock instead and must
     /// not write through the lock's protection.
     ///
+    /// # Panics
+    ///
+    /// As [`unlock_exclusive`](Self::unlock_exclusive), if nobody holds the exclusive lock.
+    ///
     /// # Examples
     ///
     /// ```
@@ -195,6 +206,7 @@ impl RawRwMutex {
     ///     raw.unlock_shared();
     /// }
     /// ```
+    #[track_caller]
     pub unsafe fn downgrade(&self) {
         self.release_writer_slow(true);
     }
@@ -202,11 +214,18 @@ impl RawRwMutex {
     /// Gives up `WRITER` the slow way: parked readers first, then the claim to the next
     /// writer-queue waiter or nobody. With `downgrade`, the caller stays as a reader.
     #[cold]
+    #[track_caller]
     fn release_writer_slow(&self, downgrade: bool) {
+        // Relaxed: `WRITER` is this thread's own bit (or, misused, nobody's), and the other
+        // bits are re-checked where they are used.
+        let state = self.state.load(Ordering::Relaxed);
+        if state & WRITER == 0 {
+            panic!("sync: Unlock of unlocked RWMutex");
+        }
         // Readers that parked behind this writer go in before the next writer (Go's rule, which
         // keeps readers from starving): counted in while `WRITER` still shuts out everyone else.
         // Relaxed: the bit is re-checked under the queue lock.
-        if self.state.load(Ordering::Relaxed) & PARKED_READERS != 0 {
+        if state & PARKED_READERS != 0 {
             self.wake_readers(TOKEN_HANDOFF);
         }
         if downgrade {
