@@ -41,12 +41,16 @@
 //!   middle of a spin. It stops at once, and nothing spins for [`BUSY_BACKOFF`]. This is the
 //!   signal on every platform, and catches load that the sample missed.
 //!
-//! While the cores are busy, [`SpinWait`] still yields as long as its yields are quick (our
-//! own threads outnumbering the cores, where a yield lets the lock holder run): a yield slower
-//! than [`DESCHEDULED_GAP`] gave the core away for longer than parking costs, and pauses the
-//! yields (see [`SpinWait::spin`]). Except in a crowd of our own: while at least as many of our
-//! threads as cores (and at most four a core) are inside a `SpinWait`'s yield, the cores run our
-//! threads, a slow yield was spent on our own work, and the yields go on.
+//! [`SpinWait`] keeps its few short rounds and its yields whether the cores are busy or not, as
+//! parking_lot's does: a lock is held for a moment, and a yield that lets its holder (or anyone)
+//! run costs its waiter far less than a park, which makes the releaser pay a wake-up and the
+//! woken thread wait for a core again (measured with busy neighbours: 3–10× on read-write locks
+//! and semaphores, `docs/park.md`). Only the wait whose yield was slow (longer than
+//! [`DESCHEDULED_GAP`]: the core went to another thread for a time slice) parks at once after it;
+//! except in a crowd of our own: while at least as many of our threads as cores are inside a
+//! `SpinWait`'s yield, the cores run our threads, a slow yield was spent on our own work, and the
+//! yields go on. Beyond four such threads a core a yield queues behind too many of them, and the
+//! waiter parks instead.
 //!
 //! On top of that, nothing spins on a single core, and at most one thread per core spins in the
 //! park layer at once (an admission counter), so spinners cannot crowd out the threads they
@@ -71,8 +75,8 @@ static SPINNERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize
 #[cfg(not(any(gosync_loom, miri)))]
 static CROWD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// The most yielding waiters per core for which a crowd of our own threads keeps yielding
-/// whatever a yield costs (see [`SpinWait::spin`]).
+/// The most yielding waiters per core for which a [`SpinWait`] still yields (and a crowd of our
+/// own threads keeps yielding whatever a yield costs); see [`SpinWait::spin`].
 #[cfg(not(any(gosync_loom, miri)))]
 const CROWD_PER_CORE: usize = 4;
 
@@ -107,7 +111,7 @@ pub const SAMPLE_PERIOD: std::time::Duration = std::time::Duration::from_millis(
 /// A gap between two clock reads of a spin longer than this means the spinner was
 /// descheduled. A burst between two reads takes a few microseconds, and an interrupt or a
 /// hypervisor hiccup well under this. A [`SpinWait`] yield that takes longer gave the core away
-/// for longer than a futex sleep+wake costs: parking would have been cheaper.
+/// for longer than a futex sleep+wake costs: that wait parks next.
 ///
 /// # Examples
 ///
@@ -115,17 +119,6 @@ pub const SAMPLE_PERIOD: std::time::Duration = std::time::Duration::from_millis(
 /// assert!(gosync_park::spin::DESCHEDULED_GAP.as_nanos() >= u128::from(gosync_park::spin::MAX_SPIN));
 /// ```
 pub const DESCHEDULED_GAP: std::time::Duration = std::time::Duration::from_micros(50);
-
-/// The longest pause of [`SpinWait`]'s yields after slow ones: while they stay slow, the pause
-/// doubles from [`BUSY_BACKOFF`] up to this, so that probing costs a time slice at most once
-/// per this period.
-///
-/// # Examples
-///
-/// ```
-/// assert!(gosync_park::spin::MAX_YIELD_BACKOFF >= gosync_park::spin::BUSY_BACKOFF);
-/// ```
-pub const MAX_YIELD_BACKOFF: std::time::Duration = std::time::Duration::from_millis(128);
 
 /// How long nothing spins after a spinner saw it was descheduled: a few time slices' worth of
 /// waits, after which spinning is tried again.
@@ -195,41 +188,6 @@ fn cores_busy(now: std::time::Instant) -> bool {
     now < busy::BUSY_UNTIL.load(Relaxed)
 }
 
-/// Whether [`SpinWait`]'s yields may run at `now`: the cores are not busy (which also ends
-/// any back-off of slow yields), or they are but no yield has lately been seen to give a core
-/// away for a time slice (our own threads outnumbering the cores, rather than other programs'
-/// threads taking them).
-#[cfg(not(any(gosync_loom, miri)))]
-fn yields_pay(now: std::time::Instant) -> bool {
-    use std::sync::atomic::Ordering::Relaxed;
-    // Relaxed, here and in `yield_took`: hints about the machine, as in `cores_busy`.
-    if !cores_busy(now) {
-        if busy::YIELD_BACKOFF.load(Relaxed) != 0 {
-            busy::YIELD_BACKOFF.store(0, Relaxed);
-        }
-        return true;
-    }
-    busy::nanos_since_epoch(now) >= busy::YIELDS_SLOW_UNTIL.load(Relaxed)
-}
-
-/// Records that a [`SpinWait`] yield started at `start` and returned at `end`. A slow one
-/// pauses yields for the current back-off, which doubles (from [`BUSY_BACKOFF`] up to
-/// [`MAX_YIELD_BACKOFF`]) until the cores are seen idle again: a quick yield does not shorten
-/// it, since under other programs' load some yields are quick and the slow ones cost a slice.
-#[cfg(not(any(gosync_loom, miri)))]
-fn yield_took(start: std::time::Instant, end: std::time::Instant) {
-    use std::sync::atomic::Ordering::Relaxed;
-    // Slower than a futex sleep+wake: parking would have been cheaper.
-    if end - start > DESCHEDULED_GAP {
-        let backoff = busy::YIELD_BACKOFF
-            .load(Relaxed)
-            .max(busy::nanos(BUSY_BACKOFF));
-        let until = busy::nanos_since_epoch(end) + backoff;
-        busy::YIELDS_SLOW_UNTIL.fetch_max(until, Relaxed);
-        busy::YIELD_BACKOFF.store((backoff * 2).min(busy::nanos(MAX_YIELD_BACKOFF)), Relaxed);
-    }
-}
-
 /// Records that a spinner lost its core at `now`: nothing spins for [`BUSY_BACKOFF`].
 #[cfg(not(any(gosync_loom, miri)))]
 fn descheduled(now: std::time::Instant) {
@@ -254,11 +212,6 @@ mod busy {
     pub(super) static SWITCHES: AtomicU64 = AtomicU64::new(0);
     /// When a sample last saw a preemption (0: never).
     pub(super) static LAST_PREEMPTED: AtomicU64 = AtomicU64::new(0);
-    /// `SpinWait` yields nothing while the cores are busy before this instant (a yield was slow).
-    pub(super) static YIELDS_SLOW_UNTIL: AtomicU64 = AtomicU64::new(0);
-    /// How long the next slow yield pauses yields (0: `BUSY_BACKOFF`); reset when the cores are
-    /// seen idle.
-    pub(super) static YIELD_BACKOFF: AtomicU64 = AtomicU64::new(0);
 
     pub(super) fn nanos(d: Duration) -> u64 {
         u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -359,18 +312,13 @@ impl SpinWait {
     /// Spins or yields once. Returns `false` when the caller should park instead: the rounds are
     /// used up, or spinning cannot help on this machine. See the example on [`SpinWait`].
     ///
-    /// While no core is idle (see the [module docs](self)) the yields run only as long as they
-    /// are quick. A yield hands the core to another runnable thread: when the cores are busy
-    /// with this process's own threads (more of them than cores), that is another waiter or the
-    /// lock holder, which runs for a moment and lets the lock move on, and yielding beats
-    /// parking; when they are busy with other programs' threads, it is a thread that keeps the
-    /// core for a whole time slice. A yield slower than [`DESCHEDULED_GAP`] (longer than a futex
-    /// sleep+wake, so parking would have been cheaper) says so: yields then stop
-    /// (only the short busy rounds run) for [`BUSY_BACKOFF`], doubling up to
-    /// [`MAX_YIELD_BACKOFF`] at each slow probing yield until the cores are seen idle again.
-    /// Except when the yields of our own waiters crowd the cores (at least one thread per core
-    /// inside a yield, at most four): then a slow yield was spent on our own threads, and the
-    /// yields go on whatever the pause says.
+    /// The first rounds spin for well under a microsecond; the others yield the core, whether
+    /// the cores are busy or not (see the [module docs](self)). A yield slower than
+    /// [`DESCHEDULED_GAP`] (longer than a futex sleep+wake: another thread kept the core for a
+    /// while) ends this wait's spinning, so the caller parks next; unless the yields of our own
+    /// waiters crowd the cores (at least one thread per core inside a yield), where a slow yield
+    /// was spent on our own threads, the lock holder among them. With more than four yielding
+    /// waiters a core, a yield would queue behind them all: the caller parks instead.
     #[inline]
     pub fn spin(&mut self) -> bool {
         if self.rounds >= Self::ROUNDS || !spinning_allowed() {
@@ -388,28 +336,34 @@ impl SpinWait {
             use std::sync::atomic::Ordering::Relaxed;
             // Relaxed: a head count for a hint, as the other words of this module.
             let crowd = CROWD.fetch_add(1, Relaxed) + 1;
-            // Our own yielding waiters crowd the cores: the threads the cores run are mostly
-            // ours, a yield passes the core to one of them (the lock holder among them), and a
-            // slow yield says only that it kept the core for a while doing our work. Parking
-            // instead leaves the lock to threads that are not running (measured: 8 threads on
-            // one mutex on 2 cores ran 2x slower than `parking_lot`, which never pauses its
-            // yields). Up to `CROWD_PER_CORE` a core: beyond, each yield queues behind dozens.
-            let crowded = crowd >= cores() && crowd <= CROWD_PER_CORE * cores();
-            let start = std::time::Instant::now();
-            let pays = crowded || yields_pay(start);
-            if pays {
+            let yields = crowd <= CROWD_PER_CORE * cores();
+            if yields {
+                let start = std::time::Instant::now();
                 // Not loom's: nothing spins under loom (`spinning_allowed`).
                 std::thread::yield_now();
-                if !crowded {
-                    yield_took(start, std::time::Instant::now());
-                }
+                // Our own yielding waiters crowd the cores: the threads the cores run are mostly
+                // ours, a yield passes the core to one of them (the lock holder among them), and a
+                // slow yield says only that it kept the core for a while doing our work. Parking
+                // instead leaves the lock to threads that are not running (measured: 8 threads on
+                // one mutex on 2 cores ran 2x slower than `parking_lot`).
+                let crowded = crowd >= cores();
+                self.yielded(start.elapsed(), crowded);
             }
             CROWD.fetch_sub(1, Relaxed);
-            if !pays {
+            if !yields {
                 return false;
             }
         }
         true
+    }
+
+    /// After a yield that took `took`: a slow one, outside a crowd of our own yielding waiters,
+    /// ends this wait's spinning.
+    #[cfg(not(any(gosync_loom, miri)))]
+    fn yielded(&mut self, took: std::time::Duration, crowded: bool) {
+        if took > DESCHEDULED_GAP && !crowded {
+            self.rounds = Self::ROUNDS;
+        }
     }
 }
 
@@ -565,16 +519,8 @@ fn adapt(waited: std::time::Duration) {
 mod tests {
     use super::*;
 
-    /// Held by the tests that yield in a `SpinWait`: one of them yielding would make a crowd of
-    /// two with the other on a 2-core machine, which lifts the pause the other checks. No other
-    /// code of this test binary yields in one.
-    static SPIN_WAITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
     #[test]
     fn spin_wait_gives_up_after_its_rounds() {
-        let _alone = SPIN_WAITS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut spin = SpinWait::new();
         let mut rounds = 0;
         while spin.spin() {
@@ -604,49 +550,26 @@ mod tests {
 
     #[cfg(not(any(gosync_loom, miri)))]
     #[test]
-    fn descheduling_stops_spinning_and_slow_yields_stop_yielding() {
-        use std::sync::atomic::Ordering::Relaxed;
+    fn descheduling_marks_the_cores_busy() {
         use std::time::{Duration, Instant};
-        let _alone = SPIN_WAITS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         descheduled(now);
         assert!(cores_busy(now));
         assert!(cores_busy(now + BUSY_BACKOFF - Duration::from_micros(1)));
-        // While the cores are busy, the yields run until one is slow; then they pause, longer
-        // each time they stay slow.
-        busy::YIELD_BACKOFF.store(0, Relaxed);
-        yield_took(now, now + DESCHEDULED_GAP * 2);
-        assert!(!yields_pay(now));
-        assert_eq!(
-            busy::YIELD_BACKOFF.load(Relaxed),
-            busy::nanos(BUSY_BACKOFF) * 2
-        );
-        let mut spin = SpinWait::new();
-        let mut rounds = 0;
-        while spin.spin() {
-            rounds += 1;
-        }
-        if !yields_pay(Instant::now()) {
-            assert!(
-                rounds <= SpinWait::BUSY_ROUNDS,
-                "yielded while the cores were busy and yields slow"
-            );
-        }
-        for _ in 0..20 {
-            yield_took(now, now + DESCHEDULED_GAP * 2);
-        }
-        assert_eq!(
-            busy::YIELD_BACKOFF.load(Relaxed),
-            busy::nanos(MAX_YIELD_BACKOFF)
-        );
-        yield_took(now, now);
-        assert_eq!(
-            busy::YIELD_BACKOFF.load(Relaxed),
-            busy::nanos(MAX_YIELD_BACKOFF),
-            "a quick yield does not shorten the pause"
-        );
+    }
+
+    #[cfg(not(any(gosync_loom, miri)))]
+    #[test]
+    fn a_slow_yield_ends_the_wait_unless_our_own_waiters_crowd_the_cores() {
+        let slow = DESCHEDULED_GAP * 2;
+        let yielding = SpinWait::BUSY_ROUNDS + 1;
+        let mut spin = SpinWait { rounds: yielding };
+        spin.yielded(DESCHEDULED_GAP / 2, false);
+        assert_eq!(spin.rounds, yielding, "a quick yield goes on");
+        spin.yielded(slow, true);
+        assert_eq!(spin.rounds, yielding, "a crowd's slow yield goes on");
+        spin.yielded(slow, false);
+        assert!(!spin.spin(), "a slow yield parks");
     }
 
     #[cfg(not(any(gosync_loom, miri)))]
