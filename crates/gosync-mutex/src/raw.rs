@@ -318,8 +318,9 @@ impl RawMutex {
     pub unsafe fn unlock(&self) {
         // Release: pairs with the Acquire of the next lock. One `lock dec` rather than a CAS
         // (measurably cheaper uncontended); with marks set, the slow path wakes a waiter.
-        if self.state.fetch_sub(LOCKED, Ordering::Release) != LOCKED {
-            self.unlock_slow();
+        let unlocked = self.state.fetch_sub(LOCKED, Ordering::Release);
+        if unlocked != LOCKED {
+            self.unlock_slow(unlocked);
         }
     }
 
@@ -533,12 +534,15 @@ impl RawMutex {
     /// waiter, and in starvation mode hand the lock to it.
     #[cold]
     #[track_caller]
-    fn unlock_slow(&self) {
-        // Relaxed: a free lock without waiters that was unlocked wrapped round to every bit set,
+    fn unlock_slow(&self, unlocked: u8) {
+        // `unlocked` is the word this unlock changed, not a later look at it: another thread's
+        // misuse may have wrapped the word since, and the panic is that thread's to raise.
+        // A free lock without waiters (`0`) that was unlocked wrapped round to every bit set,
         // bits that no lock ever sets; nobody can take it meanwhile, as it looks held. Freed
         // again, with at most the `PARKED` mark (the marks are all set, whoever set them since:
         // a thread that queued in between, or left its queue, changed them on a wrong word).
-        if self.state.load(Ordering::Relaxed) & !(LOCKED | PARKED | STARVING) != 0 {
+        if unlocked == 0 {
+            // Relaxed: the misuse published nothing; the marks are made right below.
             self.state.fetch_and(PARKED, Ordering::Relaxed);
             // Then the marks made right under the queue lock, which every park holds while it
             // checks the word: one waiter woken to race for the free lock, `PARKED` kept only
@@ -627,6 +631,7 @@ unsafe impl lock_api::RawMutex for RawMutex {
     }
 
     #[inline]
+    #[track_caller]
     unsafe fn unlock(&self) {
         // SAFETY: lock_api's contract on `unlock` is ours: the caller holds the lock.
         unsafe { RawMutex::unlock(self) }

@@ -13,7 +13,8 @@
 //!    `WOKEN` happen under that bucket's lock.
 //! 2. A parked thread does not return from [`park`] while it is queued: it leaves only after
 //!    seeing `WOKEN` (set by an unparker that already removed it), or after removing itself
-//!    under the lock (timeout, cancellation, a panic unwinding out of `before_sleep`).
+//!    under the lock (timeout, cancellation, a panic unwinding out of `before_sleep` or out of
+//!    the cancellation source's methods).
 //! 3. An unparker touches a waiter only under the bucket lock and only before it stores `WOKEN`;
 //!    to wake it after unlocking it keeps a clone of the waiter's parker, or, for a waiter that
 //!    sleeps on its own `state` word (a futex), only that word's address, which the futex wake

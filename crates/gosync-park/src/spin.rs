@@ -111,7 +111,8 @@ pub const SAMPLE_PERIOD: std::time::Duration = std::time::Duration::from_millis(
 /// A gap between two clock reads of a spin longer than this means the spinner was
 /// descheduled. A burst between two reads takes a few microseconds, and an interrupt or a
 /// hypervisor hiccup well under this. A [`SpinWait`] yield that takes longer gave the core away
-/// for longer than a futex sleep+wake costs: that wait parks next.
+/// for longer than a futex sleep+wake costs: that wait parks next (unless our own yielding
+/// waiters crowd the cores; see [`SpinWait::spin`]).
 ///
 /// # Examples
 ///

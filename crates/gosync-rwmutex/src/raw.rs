@@ -191,10 +191,12 @@ enum ReadersSeen {
 ///
 /// # Cost of the read path
 ///
-/// `lock_shared` is one `fetch_add` on the state word and a test of its old value;
-/// `unlock_shared` is one `fetch_sub` and a test. One read-modify-write on one cache line each
-/// way, never a compare-and-swap loop, so concurrent readers never retry (as Go's
-/// `readerCount.Add`). A reader whose increment shows a writer's claim undoes it and waits.
+/// `lock_shared` is one `fetch_add` on the state word and a test of its old value (as Go's
+/// `readerCount.Add`); a reader whose increment shows a writer's claim undoes it and waits.
+/// `unlock_shared` is a compare-and-swap that first checks that a reader is counted (a release
+/// of an unheld shared lock panics, as Go's `RUnlock` is fatal, before it changes the word), so
+/// raw readers contending on the word may retry it; the guards of `RwMutex` release with one
+/// `fetch_sub`, as they cannot release a lock they do not hold.
 ///
 /// That line is still shared, and readers on different cores take turns owning it. So the
 /// guards of [`RwMutex`](crate::RwMutex), which can remember where their reader was counted, count

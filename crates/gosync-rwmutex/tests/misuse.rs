@@ -110,9 +110,8 @@ fn releases_of_an_upgradable_lock_not_held_panic_at_the_caller() {
 }
 
 /// One thread releases a shared lock it never took, again and again, while writers take and
-/// release the lock properly: every misused release panics, each writer finishes its rounds,
-/// and nobody is left waiting (a writer that saw the wrapped count as readers inside and
-/// started to wait for them to leave is woken by the repair).
+/// release the lock properly: every misused release panics without touching the word, so each
+/// writer finishes its rounds and nobody is left waiting.
 #[test]
 fn misused_releases_beside_writers_hurt_only_the_misuser() {
     let raw = Arc::new(RawRwMutex::new());
@@ -137,7 +136,7 @@ fn misused_releases_beside_writers_hurt_only_the_misuser() {
         (0..rounds)
             .filter(|_| {
                 // SAFETY: deliberately broken (only writers use the lock: no shared lock is
-                // ever held), to check that it panics and repairs.
+                // ever held), to check that it panics and changes nothing.
                 std::panic::catch_unwind(|| unsafe { raw.unlock_shared() }).is_err()
             })
             .count()

@@ -121,8 +121,10 @@ impl RawRwMutex {
     ///
     /// If no shared lock taken through the raw calls is held at all, with Go's fatal error
     /// `sync: RUnlock of unlocked RWMutex`, at the caller's line; the lock is left as it was.
-    /// (A release of a shared lock that another thread holds is not caught: the count cannot
-    /// tell whose it is.)
+    /// Not caught: a release of a shared lock that another thread holds (the count cannot tell
+    /// whose it is), nor one that meets, in the same instant, the increment of a reader about to
+    /// back out from a writer's claim, which it takes for a held lock (the count is then short
+    /// by one for good, as in any double release).
     ///
     /// # Examples
     ///
