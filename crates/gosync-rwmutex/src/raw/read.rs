@@ -121,10 +121,12 @@ impl RawRwMutex {
     ///
     /// If no shared lock taken through the raw calls is held at all, with Go's fatal error
     /// `sync: RUnlock of unlocked RWMutex`, at the caller's line; the lock is left as it was.
-    /// Not caught: a release of a shared lock that another thread holds (the count cannot tell
-    /// whose it is), nor one that meets, in the same instant, the increment of a reader about to
-    /// back out from a writer's claim, which it takes for a held lock (the count is then short
-    /// by one for good, as in any double release).
+    /// Not caught, as Go's `RUnlock` does not catch them either: a release of a shared lock that
+    /// another thread holds (the count cannot tell whose it is), and, while a writer holds or
+    /// claims the lock, a release that meets the momentary count of a reader that found the
+    /// writer and is backing out (the count is then short by one for good, and later readers
+    /// panic with `sync: too many readers`; Go's count likewise includes the readers waiting
+    /// for the writer).
     ///
     /// # Examples
     ///

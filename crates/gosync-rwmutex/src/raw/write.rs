@@ -154,8 +154,10 @@ impl RawRwMutex {
     /// # Panics
     ///
     /// If nobody holds the exclusive lock, with Go's fatal error `sync: Unlock of unlocked
-    /// RWMutex`, at the caller's line; the lock is left as it was. (A release of the exclusive
-    /// lock that another thread holds is not caught.)
+    /// RWMutex`, at the caller's line; the lock is left as it was. Not caught, as in Go: a
+    /// release while another thread holds the exclusive lock or has claimed it (a writer
+    /// waiting for the readers inside to leave, the caller's own shared lock among them), which
+    /// lets that writer's claim go and breaks the lock.
     ///
     /// # Examples
     ///
