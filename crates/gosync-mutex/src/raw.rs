@@ -539,25 +539,15 @@ impl RawMutex {
         // misuse may have wrapped the word since, and the panic is that thread's to raise.
         // A free lock without waiters (`0`) that was unlocked wrapped round to every bit set,
         // bits that no lock ever sets; nobody can take it meanwhile, as it looks held. Freed
-        // again, with at most the `PARKED` mark (the marks are all set, whoever set them since:
-        // a thread that queued in between, or left its queue, changed them on a wrong word).
-        if unlocked == 0 {
-            // Relaxed: the misuse published nothing; the marks are made right below.
+        // again with at most the `PARKED` mark: the marks are all set, whoever set them since,
+        // and `PARKED` is set while anyone is queued (a thread that queued in between set it,
+        // and only the last one leaving clears it). The wake below then runs as for any unlock
+        // (it clears `PARKED` if nobody waits), and the panic follows.
+        let misused = unlocked == 0;
+        if misused {
+            // Relaxed: the misuse published nothing; the wake below fixes the marks under the
+            // queue lock.
             self.state.fetch_and(PARKED, Ordering::Relaxed);
-            // Then the marks made right under the queue lock, which every park holds while it
-            // checks the word: one waiter woken to race for the free lock, `PARKED` kept only
-            // for the others.
-            unpark_one(self.key(), |result| {
-                // Relaxed: as the marks always are (see the notes about memory ordering).
-                if result.have_more {
-                    self.state.fetch_or(PARKED, Ordering::Relaxed);
-                } else {
-                    self.state
-                        .fetch_and(!(PARKED | STARVING), Ordering::Relaxed);
-                }
-                Self::TOKEN_NORMAL
-            });
-            panic!("sync: unlock of unlocked mutex");
         }
         unpark_one(self.key(), |result| {
             // Acquire: pairs with the Release `fetch_sub` of the unlock that freed the lock,
@@ -591,6 +581,9 @@ impl RawMutex {
             }
             Self::TOKEN_NORMAL
         });
+        if misused {
+            panic!("sync: unlock of unlocked mutex");
+        }
     }
 }
 

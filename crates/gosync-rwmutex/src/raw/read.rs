@@ -161,9 +161,7 @@ impl RawRwMutex {
                 Err(actual) => state = actual,
             }
         }
-        if state & (READERS_MASK | PARKED_DRAIN) == READER | PARKED_DRAIN {
-            self.wake_drainer();
-        }
+        self.reader_left(state);
     }
 
     /// Takes a shared lock for a guard, which keeps the returned slot to release it with.
@@ -316,6 +314,13 @@ impl RawRwMutex {
         // Release: pairs with the Acquire drain check of the writer that claims the lock next,
         // so this reader's reads happen before its writes.
         let prev = self.state.fetch_sub(READER, Ordering::Release);
+        self.reader_left(prev);
+    }
+
+    /// After a reader left the word's count (`prev`: the word before): wakes the claiming
+    /// writer if this was the last reader it waited for.
+    #[inline]
+    fn reader_left(&self, prev: usize) {
         if prev & (READERS_MASK | PARKED_DRAIN) == READER | PARKED_DRAIN {
             self.wake_drainer();
         }
