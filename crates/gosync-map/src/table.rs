@@ -502,6 +502,27 @@ impl<K, V> Drop for Table<K, V> {
     }
 }
 
+/// Starts fetching the entries of `head`'s slots whose tag matches `hash`, for a writer about
+/// to lock the chain: its `lock bts` waits for the thread's earlier stores (the new entry it
+/// just wrote), and the entry it compares next arrives meanwhile. Only the head, as the
+/// writer's own lookup does first. A hint: the loads order nothing, and a slot that changes
+/// before the lock costs only a useless fetch. Pinned, the slots hold entries or null; neither
+/// is dereferenced here.
+#[inline]
+pub(crate) fn prefetch_matching<K, V>(head: &Bucket<K, V>, hash: u64) {
+    #[cfg(all(target_arch = "x86_64", not(any(miri, gosync_loom))))]
+    {
+        // Relaxed: a hint (see above); the lock's own Acquire orders what the writer reads.
+        let header = head.header.load(Ordering::Relaxed);
+        for slot in matching(header, tag(hash)) {
+            // Relaxed: as the header.
+            prefetch(head.slots[slot].load(Ordering::Relaxed));
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(any(miri, gosync_loom)))))]
+    let _ = (head, hash);
+}
+
 /// Starts fetching the cache line at `ptr` (any address: it is never dereferenced).
 #[inline]
 pub(crate) fn prefetch<T>(ptr: *const T) {

@@ -40,7 +40,8 @@ use crate::read::{find_in_chain, next_table, Found};
 use crate::reclaim::Pinned;
 use crate::resize::Tables;
 use crate::table::{
-    empty, occupied, retire, tag, tag_bits, with_tag, Bucket, Entry, Table, MOVED, TAGS,
+    empty, occupied, prefetch_matching, retire, tag, tag_bits, with_tag, Bucket, Entry, Table,
+    MOVED, TAGS,
 };
 
 /// A chain locked by a writer. Unlocks on drop, also when a user's `Eq` or `Clone` panics.
@@ -66,6 +67,7 @@ impl<K, V> Tables<K, V> {
         let mut table = self.root(pin);
         loop {
             let head = table.head(hash);
+            prefetch_matching(head, hash);
             if head.lock() & MOVED == 0 {
                 return Locked {
                     table,
