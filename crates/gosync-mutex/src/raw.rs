@@ -301,8 +301,10 @@ impl RawMutex {
     /// The lock must be locked, and the caller must own that locked state: it (or a thread that
     /// passed ownership to it, since the lock is not tied to a thread) locked it and has not
     /// unlocked it since. Unlocking a lock that someone else holds breaks their mutual exclusion.
-    /// Unlocking a lock that is free and has no waiters panics, as Go's `Unlock` of an unlocked
-    /// mutex is fatal: `sync: unlock of unlocked mutex` (other broken unlocks are not caught).
+    /// Unlocking a lock that is free panics, whether or not threads wait for it, as Go's
+    /// `Unlock` of an unlocked mutex is fatal: `sync: unlock of unlocked mutex`; the lock is
+    /// left free and its waiters are woken as by any unlock. Unlocking a lock that another
+    /// thread holds is not caught (the word does not say who holds it; Go's is the same).
     ///
     /// # Examples
     ///
@@ -536,18 +538,27 @@ impl RawMutex {
     #[track_caller]
     fn unlock_slow(&self, unlocked: u8) {
         // `unlocked` is the word this unlock changed, not a later look at it: another thread's
-        // misuse may have wrapped the word since, and the panic is that thread's to raise.
-        // A free lock without waiters (`0`) that was unlocked wrapped round to every bit set,
-        // bits that no lock ever sets; nobody can take it meanwhile, as it looks held. Freed
-        // again with at most the `PARKED` mark: the marks are all set, whoever set them since,
-        // and `PARKED` is set while anyone is queued (a thread that queued in between set it,
-        // and only the last one leaving clears it). The wake below then runs as for any unlock
-        // (it clears `PARKED` if nobody waits), and the panic follows.
-        let misused = unlocked == 0;
+        // misuse may have broken the word since, and the panic is that thread's to raise. An
+        // owner's unlock always finds `LOCKED` set; without it the lock was free (or being
+        // handed over, which no unlock may touch either), and subtracting `LOCKED` borrowed
+        // from the marks above it: the lowest mark set was cleared and every bit below it set,
+        // `LOCKED` among them (from `0`, every bit of the word, bits no lock ever sets). Nobody
+        // can take the lock meanwhile, as it looks held, so that `LOCKED` is this unlock's to
+        // clear. The repair frees it with `PARKED` set, which the borrow may have cleared
+        // while threads are queued (and which a thread queueing meanwhile set): an extra mark
+        // only sends the wake below down its slow path, which clears it if nobody waits.
+        // `STARVING` stays if the borrow left it (ending starvation mode early if it took it:
+        // a policy, not a waiter). The wake then runs as for any unlock, and the panic follows.
+        let misused = unlocked & LOCKED == 0;
         if misused {
             // Relaxed: the misuse published nothing; the wake below fixes the marks under the
             // queue lock.
-            self.state.fetch_and(PARKED, Ordering::Relaxed);
+            if unlocked == 0 {
+                self.state.fetch_and(PARKED, Ordering::Relaxed);
+            } else {
+                self.state.fetch_or(PARKED, Ordering::Relaxed);
+                self.state.fetch_and(!LOCKED, Ordering::Relaxed);
+            }
         }
         unpark_one(self.key(), |result| {
             // Acquire: pairs with the Release `fetch_sub` of the unlock that freed the lock,

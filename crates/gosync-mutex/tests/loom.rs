@@ -341,19 +341,33 @@ fn lock_ctx_against_unlock_and_cancel() {
 /// lock ends free and unmarked.
 #[test]
 fn unlock_of_unlocked_strands_no_waiter() {
+    misused_unlock_strands_no_waiter(false);
+}
+
+/// As `unlock_of_unlocked_strands_no_waiter`, on a free lock with the `PARKED` mark set (as while
+/// threads are queued): the unlock's `fetch_sub` borrows from the mark rather than wrapping.
+#[test]
+fn unlock_of_unlocked_with_the_parked_mark_strands_no_waiter() {
+    misused_unlock_strands_no_waiter(true);
+}
+
+fn misused_unlock_strands_no_waiter(parked: bool) {
     gosync_testkit::quiet_panics("sync: unlock of unlocked mutex", || {
-        loom::model(|| {
+        loom::model(move || {
             let lock = Arc::new(RawMutex::new());
+            if parked {
+                lock.mark_parked();
+            }
             let misused = Arc::new(AtomicBool::new(false));
             let locker = {
                 let (lock, misused) = (Arc::clone(&lock), Arc::clone(&misused));
                 thread::spawn(move || {
-                    // Comes in while the word is wrapped round, if the schedule allows.
+                    // Comes in while the misuse makes the word look held, if the schedule allows.
                     while !lock.is_locked() && !misused.load(Ordering::SeqCst) {
                         thread::yield_now();
                     }
                     // A timed lock first: under loom it may time out at once, so a waiter
-                    // leaving its queue while the word is wrapped is explored too.
+                    // leaving its queue while the word looks held is explored too.
                     if !lock.try_lock_until(far_deadline()) {
                         lock.lock();
                     }

@@ -588,3 +588,25 @@ fn unlocking_a_free_raw_mutex_panics_at_the_caller() {
     unsafe { lock.unlock() };
     assert!(!lock.is_locked());
 }
+
+/// A free lock whose `PARKED` mark is set (threads queued, or `mark_parked`) is still free: an
+/// unlock of it panics too, and the borrow its `fetch_sub` made from the mark is repaired, so
+/// the lock is not left looking held by nobody.
+#[test]
+fn unlocking_a_free_raw_mutex_with_the_parked_mark_panics_and_frees_it() {
+    let lock = RawMutex::new();
+    lock.mark_parked();
+    let line = line!() + 3;
+    let (file, at, message) = gosync_testkit::panic_site(|| {
+        // SAFETY: deliberately broken (the lock is not held), to check the panic.
+        unsafe { lock.unlock() };
+    });
+    assert_eq!((file.as_str(), at), (file!(), line));
+    assert_eq!(message, "sync: unlock of unlocked mutex");
+    assert!(!lock.is_locked());
+    assert!(!lock.is_parked());
+    assert!(lock.try_lock());
+    // SAFETY: locked just above.
+    unsafe { lock.unlock() };
+    assert!(!lock.is_locked());
+}
