@@ -382,8 +382,9 @@ impl Barrier {
                     self.wake_members(generation);
                     return Err(Failure::GaveUp);
                 }
-                // A thread that gave up while pending (it broke the barrier for later
-                // generations in `leave`: nobody of the trip under way waits for it).
+                // A thread that gave up while pending behind a trip or its late parties (it
+                // broke the barrier for later generations in `leave`: nobody of that trip
+                // waits for it, and nobody has arrived for the next).
                 _ => return Err(Failure::GaveUp),
             }
         }
@@ -428,7 +429,15 @@ impl Barrier {
                 // gave up all the same: it breaks the barrier for the generations after it. The
                 // trip's release keeps `BROKEN`, and the threads pending with this one find it
                 // when they arrive again.
-                self.flags.fetch_or(BROKEN, Ordering::Relaxed);
+                let flags = self.flags.fetch_or(BROKEN, Ordering::Relaxed);
+                if flags & TRIPPING == 0 && self.late.load(Ordering::Relaxed) == 0 {
+                    // The late parties are done, and the last of them has yet to wake the
+                    // pending threads (`wake_pending`, after its lock): threads that arrived
+                    // meanwhile are parties of the next generation, which this breaks. They are
+                    // woken as when one of them gives up.
+                    self.arrived.store(0, Ordering::Relaxed);
+                    role.set(Role::GaveUp(self.generation.load(Ordering::Relaxed)));
+                }
                 return;
             }
             _ => return,
@@ -756,5 +765,40 @@ impl Error for BarrierError {
             Self::Canceled(err) => Some(err),
             _ => None,
         }
+    }
+}
+
+#[cfg(all(test, not(gosync_loom)))]
+mod tests {
+    use super::*;
+
+    /// A pending thread giving up once the late parties are done (`late` back to 0, the trip
+    /// over) while a party of the next generation has already arrived: that generation is
+    /// broken, and the giver-up wakes its parties (`GaveUp`), as a party giving up does. The
+    /// interleaving (a late party between its count and `wake_pending`, a party arriving then,
+    /// the pending thread's timeout firing then) needs about five preemptions, beyond the loom
+    /// runs of `cargo xtask verify`; here the decision is driven directly.
+    #[test]
+    fn pending_giving_up_after_the_late_parties_breaks_the_next_generation() {
+        let barrier = Barrier::new(2);
+        barrier.generation.store(1, Ordering::Relaxed);
+        barrier.arrived.store(1, Ordering::Relaxed);
+        let role = Cell::new(Role::Pending);
+        barrier.leave(&role);
+        assert!(matches!(role.get(), Role::GaveUp(1)));
+        assert_eq!(barrier.arrived.load(Ordering::Relaxed), 0);
+        assert!(barrier.is_broken());
+    }
+
+    /// While a late party still runs (`late` non-zero), nobody has arrived for the next
+    /// generation: a pending thread giving up only breaks the barrier for later arrivals.
+    #[test]
+    fn pending_giving_up_behind_a_late_party_only_breaks_the_barrier() {
+        let barrier = Barrier::new(2);
+        barrier.late.store(1, Ordering::Relaxed);
+        let role = Cell::new(Role::Pending);
+        barrier.leave(&role);
+        assert!(matches!(role.get(), Role::Pending));
+        assert!(barrier.is_broken());
     }
 }

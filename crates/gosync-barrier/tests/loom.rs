@@ -80,3 +80,46 @@ fn reset_vs_waiters() {
         assert_eq!(barrier.n_waiting(), 0);
     });
 }
+
+/// A thread pending behind a late party gives up (it breaks the barrier) in the window where the
+/// last late party has finished but has not yet woken the pending threads: a thread arriving in
+/// that window is a party of the next generation, and must get `Broken` rather than sleep on a
+/// broken barrier. Two parties: `late` may time out while the trip's action runs (under loom at
+/// its first look), `twice` waits twice without a deadline, `pending` waits with a timeout. Once
+/// the timed ones are done, a broken barrier must let `twice` finish by itself; otherwise the
+/// test breaks it, as `twice` may be waiting for a partner that will not come. Each generation
+/// that tripped has two parties and one leader. (The hang this guards against needs about five
+/// preemptions, more than verify's loom runs allow: the unit test in `src/lib.rs` drives that
+/// decision directly; this model checks every path around it.)
+#[test]
+fn pending_giving_up_breaks_the_next_generation_for_its_parties() {
+    loom::model(|| {
+        let (barrier, _actions) = counting_barrier(2);
+        let timed = |barrier: &Arc<Barrier>| {
+            let barrier = Arc::clone(barrier);
+            thread::spawn(move || barrier.wait_until(far_deadline()))
+        };
+        let late = timed(&barrier);
+        let pending = timed(&barrier);
+        let twice = {
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || [barrier.wait(), barrier.wait()])
+        };
+        let mut results = vec![late.join().unwrap(), pending.join().unwrap()];
+        if !barrier.is_broken() {
+            barrier.break_barrier();
+        }
+        results.extend(twice.join().unwrap());
+        let mut passed = std::collections::BTreeMap::new();
+        for result in results.iter().flatten() {
+            let (parties, leaders) = passed.entry(result.generation()).or_insert((0, 0));
+            *parties += 1;
+            *leaders += usize::from(result.is_leader());
+        }
+        assert!(
+            passed.values().all(|&counts| counts == (2, 1)),
+            "{results:?}"
+        );
+        assert_eq!(barrier.n_waiting(), 0);
+    });
+}
