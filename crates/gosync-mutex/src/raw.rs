@@ -543,8 +543,8 @@ impl RawMutex {
         // handed over, which no unlock may touch either), and subtracting `LOCKED` borrowed
         // from the marks above it: the lowest mark set was cleared and every bit below it set,
         // `LOCKED` among them (from `0`, every bit of the word, bits no lock ever sets). Nobody
-        // can take the lock meanwhile, as it looks held, so that `LOCKED` is this unlock's to
-        // clear. The repair frees it with `PARKED` set, which the borrow may have cleared
+        // can take the lock meanwhile, as it looks held, and a hand-off under way fails its
+        // compare-and-swap (below), so that `LOCKED` is this unlock's to clear. The repair frees it with `PARKED` set, which the borrow may have cleared
         // while threads are queued (and which a thread queueing meanwhile set): an extra mark
         // only sends the wake below down its slow path, which clears it if nobody waits.
         // `STARVING` stays if the borrow left it (ending starvation mode early if it took it:
@@ -578,13 +578,24 @@ impl RawMutex {
                 } else {
                     0
                 };
+                // A compare-and-swap, not a store: a misused unlock (of this lock being handed
+                // over) changes the word outside this lock, and its repair clears the `LOCKED`
+                // its borrow set; stored over, that bit would be the woken thread's, and the
+                // lock would have two owners. If one came in, the woken thread races as in
+                // normal mode below, and the misuse's own wake hands the lock on.
                 // Relaxed: the hand-off publishes our writes through the park layer.
-                self.state.store(LOCKED | marks, Ordering::Relaxed);
-                return Self::TOKEN_HANDOFF;
+                if self
+                    .state
+                    .compare_exchange(state, LOCKED | marks, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Self::TOKEN_HANDOFF;
+                }
             }
-            // Normal mode: the lock is free already (a newcomer may hold it by now); the woken
-            // thread races for it. The marks go with the last waiter (STARVING too: it can be
-            // left set when requeued condition-variable waiters were the last to leave).
+            // Normal mode: the lock is free already (a newcomer may hold it by now, or a
+            // misuse's borrow makes it look held until its repair); the woken thread races for
+            // it. The marks go with the last waiter (STARVING too: it can be left set when
+            // requeued condition-variable waiters were the last to leave).
             if !result.have_more {
                 // Relaxed: see above; the lock's own bit is not touched.
                 self.state
