@@ -97,7 +97,9 @@ pub struct RawMutex {
     ///
     /// `PARKED` is set and cleared only under the key's bucket lock (in park's validate, in the
     /// unpark callback, in the abort callback of the last waiter leaving, in the requeue of a
-    /// condition variable), so it is set whenever a thread is queued. `STARVING` is set by a waiter
+    /// condition variable), so it is set whenever a thread is queued. (A misused unlock of a
+    /// free lock borrows from the marks and puts them back outside that lock, before its own
+    /// wake takes the lock: see `unlock_slow`.) `STARVING` is set by a waiter
     /// re-queueing itself at the head after it waited more than 1 ms, under the same lock, and
     /// only while the lock is held; it is cleared when the last waiter leaves, and by a waiter that
     /// received the lock by hand-off after waiting less than 1 ms.
@@ -544,11 +546,11 @@ impl RawMutex {
         // from the marks above it: the lowest mark set was cleared and every bit below it set,
         // `LOCKED` among them (from `0`, every bit of the word, bits no lock ever sets). Nobody
         // can take the lock meanwhile, as it looks held, and a hand-off under way fails its
-        // compare-and-swap (below), so that `LOCKED` is this unlock's to clear. The repair frees it with `PARKED` set, which the borrow may have cleared
-        // while threads are queued (and which a thread queueing meanwhile set): an extra mark
-        // only sends the wake below down its slow path, which clears it if nobody waits.
-        // `STARVING` stays if the borrow left it (ending starvation mode early if it took it:
-        // a policy, not a waiter). The wake then runs as for any unlock, and the panic follows.
+        // compare-and-swap (below), so that `LOCKED` is this unlock's to clear. The repair
+        // frees it with `PARKED` set, which the borrow cleared (`STARVING` never comes without
+        // `PARKED`, so the borrow leaves it) and which threads queued meanwhile need: an extra
+        // mark only sends the wake below down its slow path, which clears it if nobody waits.
+        // The wake then runs as for any unlock, and the panic follows.
         let misused = unlocked & LOCKED == 0;
         if misused {
             // Relaxed: the misuse published nothing; the wake below fixes the marks under the
@@ -569,7 +571,8 @@ impl RawMutex {
             // mode, a newcomer may have taken it since, and a waiter may then have switched it
             // to starvation mode; the newcomer's own unlock hands it over then. While STARVING
             // is set and LOCKED clear, nobody can set LOCKED but us (newcomers keep out, and
-            // STARVING is only cleared under this lock or by an owner).
+            // STARVING is only cleared under this lock or by an owner), save a misused unlock's
+            // borrow, which the compare-and-swap below finds.
             if result.unparked != 0 && state & (LOCKED | STARVING) == STARVING {
                 // Starvation mode: pass the lock to the woken head waiter. The mode ends with
                 // the last waiter.
