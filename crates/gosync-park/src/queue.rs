@@ -973,7 +973,8 @@ pub fn unpark_requeue(
     let result = UnparkResult {
         unparked: usize::from(woken.is_some()),
         requeued,
-        have_more: op.picks_one() && has_waiter(&from_queue, from),
+        // The ops that pick every waiter leave none on `from`, unless they put them back there.
+        have_more: (op.picks_one() || from == to) && has_waiter(&from_queue, from),
     };
     let token = callback_or_wake(woken, || callback(op, result));
     // SAFETY: `w` was in the locked `from` queue and is not woken yet.

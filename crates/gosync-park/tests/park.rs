@@ -346,6 +346,35 @@ fn requeue_one_and_unpark_one_pick_only_the_head() {
     assert_eq!(unpark_all(to, 0), 0);
 }
 
+/// Requeued onto the key they are parked on, the waiters stay parked there: `have_more` says so
+/// (a caller that clears its "parked" mark on `!have_more` would strand them).
+#[test]
+fn requeue_onto_the_same_key_reports_the_waiters_left() {
+    let key = fresh_key();
+    let parked = Arc::new(AtomicUsize::new(0));
+    let waiters: Vec<_> = (0..2)
+        .map(|i| {
+            let handle = spawn_parker(key, Arc::clone(&parked), 0);
+            until_parked(&parked, i + 1);
+            handle
+        })
+        .collect();
+    let result = unpark_requeue(key, key, || RequeueOp::RequeueAll, |_, _| 0);
+    assert_eq!(
+        (result.unparked, result.requeued, result.have_more),
+        (0, 2, true)
+    );
+    let result = unpark_requeue(key, key, || RequeueOp::UnparkOneRequeueRest, |_, _| 5);
+    assert_eq!(
+        (result.unparked, result.requeued, result.have_more),
+        (1, 1, true)
+    );
+    assert_eq!(unpark_all(key, 6), 1);
+    let mut results: Vec<_> = waiters.into_iter().map(join_within).collect();
+    results.sort_by_key(|r| format!("{r:?}"));
+    assert_eq!(results, [ParkResult::Unparked(5), ParkResult::Unparked(6)]);
+}
+
 #[test]
 fn requeue_abort_changes_nothing() {
     let (from, to) = (fresh_key(), fresh_key());
