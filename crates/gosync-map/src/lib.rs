@@ -449,9 +449,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// for it start over (one of them runs its own `f`).
     ///
     /// Panics if called from inside its own `f` (on the thread running it) for the same key,
-    /// also from the `Drop` of a value dropped inside `f`: the map drops removed and replaced
-    /// values, a batch at a time, in the operations of the threads that removed them, so a
-    /// `store` inside `f` may run such drops.
+    /// also from the `Drop` of a value the map drops on that thread while this call computes
+    /// the key: the map drops removed and replaced values, a batch at a time, in the
+    /// operations of the threads that removed them, so a `store` inside `f` may run such drops,
+    /// and so may this call itself, just before and just after `f` runs (it reads and inserts
+    /// the key). A value whose `Drop` refills its own key (a cache refreshing on eviction)
+    /// should use [`store`](Self::store) or `load_or_store` there.
     ///
     /// # Examples
     ///
@@ -671,9 +674,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
                 Turn::Wait(waiter) if waiter.wait(deadline, cancel) => continue,
                 Turn::Wait(_) => break,
                 Turn::OwnKey => panic!(
-                    "gosync_map::Map::load_or_store_with: called from inside its own `f` for \
-                     the same key, or from a drop run inside it (it would wait for itself \
-                     forever)"
+                    "gosync_map::Map::load_or_store_with: called for a key this thread is \
+                     computing, from inside its own `f` or from a drop run during that call \
+                     (it would wait for itself forever)"
                 ),
                 Turn::Compute(registration) => registration,
             };
