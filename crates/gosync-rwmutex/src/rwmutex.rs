@@ -262,6 +262,13 @@ impl<T: ?Sized> RwMutex<T> {
     /// Locks for an upgradable read: shared with plain readers, exclusive against writers and
     /// other upgradable readers. Waits for writers and upgradable readers ahead of it.
     ///
+    /// Hold it briefly when writers may be waiting: a writer queued behind it holds back new
+    /// readers (writer preference), and one that gives up (a timeout, a context) lets them in
+    /// only if no other writer is still queued. Timed writers that keep retrying behind a
+    /// long-held upgradable guard can so keep readers out for as long as it is held (a held
+    /// read guard does not: a writer giving up while readers are inside lets the held-back
+    /// readers in).
+    ///
     /// # Panics
     ///
     /// As [`read`](Self::read).
