@@ -262,10 +262,12 @@ impl<T: ?Sized> RwMutex<T> {
     /// Locks for an upgradable read: shared with plain readers, exclusive against writers and
     /// other upgradable readers. Waits for writers and upgradable readers ahead of it.
     ///
-    /// A writer queued behind it holds back new readers (writer preference); one that gives up
-    /// (a timeout, a context) lets in the readers parked so far, also while other writers stay
-    /// queued, so that writers retrying with timeouts do not keep readers out for as long as
-    /// the upgradable guard is held.
+    /// Hold it briefly when writers may be waiting: a writer queued behind it holds back new
+    /// readers (writer preference), and one that gives up (a timeout, a context) lets them in
+    /// only if no other writer is still queued. Timed writers that keep retrying behind a
+    /// long-held upgradable guard can so keep readers out for as long as it is held (a held
+    /// read guard does not: a writer giving up while readers are inside lets the held-back
+    /// readers in).
     ///
     /// # Panics
     ///

@@ -83,35 +83,6 @@ fn readers_stay_held_back_while_another_queued_writer_remains() {
     assert!(!lock.raw().is_locked());
 }
 
-/// Readers parked behind queued writers go in when one of those writers gives up, also while
-/// another writer stays queued (as readers behind a writer that unlocks go in before the next
-/// one): timed writers that keep retrying behind an upgradable reader must not keep them out
-/// for as long as it holds the lock. Readers arriving later still wait for the queued writer.
-#[test]
-fn readers_parked_behind_writers_go_in_when_one_gives_up() {
-    let lock = Arc::new(RwMutex::new(0));
-    let upgradable = lock.upgradable_read();
-    let patient = spawn_with(&lock, |lock| *lock.write() += 1);
-    wait_until(|| lock.try_read().is_none());
-    let held_back = spawn_with(&lock, |lock| *lock.read());
-    wait_until(|| lock.raw().has_parked_readers());
-    // Each timed writer queues behind the upgradable reader and gives up; one that gives up
-    // after the reader parked lets it in.
-    wait_until(|| {
-        assert!(lock.try_write_for(Duration::from_millis(1)).is_none());
-        held_back.is_finished()
-    });
-    assert_eq!(join_within(held_back), 0);
-    assert!(
-        lock.try_read().is_none(),
-        "a new reader got past the writer still queued"
-    );
-    drop(upgradable);
-    join_within(patient);
-    assert_eq!(*lock.read(), 1);
-    assert!(!lock.raw().is_locked());
-}
-
 /// A writer queued behind an upgradable reader still holds new readers back after the
 /// upgradable reader tried to upgrade and gave up (readers inside): the held-back readers were
 /// let in ahead of the queued writer.

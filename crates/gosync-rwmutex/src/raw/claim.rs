@@ -7,8 +7,8 @@ use gosync_park::sync::Ordering;
 use gosync_park::{park_while, unpark_filter, FilterOp, ParkResult, ParkedBits, SpinWait};
 
 use super::{
-    GiveUp, RawRwMutex, PARKED_READERS, PARKED_WRITERS, QUEUED_WRITER, READER, READERS_OVERFLOW,
-    TOKEN_HANDOFF, TOKEN_RETRY, UPGRADABLE, WANTS_WRITE, WRITER, WRITER_KEY,
+    GiveUp, RawRwMutex, HOLDS_BACK_READERS, PARKED_READERS, PARKED_WRITERS, QUEUED_WRITER, READER,
+    READERS_OVERFLOW, TOKEN_HANDOFF, TOKEN_RETRY, UPGRADABLE, WANTS_WRITE, WRITER, WRITER_KEY,
 };
 
 impl RawRwMutex {
@@ -161,12 +161,9 @@ impl RawRwMutex {
     }
 
     /// After a writer left the writer queue without the lock (its deadline passed or its
-    /// context is done): keeps `QUEUED_WRITER` only if another writer is still queued, and lets
-    /// in the readers parked so far unless a writer holds or has claimed the lock, also when
-    /// another writer is still queued: they were held back by a writer that gave up, as readers
-    /// behind a writer that unlocks go in before the next writer (Go's alternation). Without it,
-    /// timed writers that keep queueing behind an upgradable reader would keep readers out for
-    /// as long as it holds the lock. Readers arriving later wait for the writers still queued.
+    /// context is done): keeps `QUEUED_WRITER` only if another writer is still queued, and
+    /// otherwise lets in the readers it held back, so that nothing of the writer that gave up
+    /// stays behind.
     #[cold]
     fn writer_left_queue(&self) {
         let writer_queued = Cell::new(false);
@@ -189,12 +186,10 @@ impl RawRwMutex {
         );
         // Relaxed: a reader sets `PARKED_READERS` by a compare-and-swap that requires a bit of
         // `HOLDS_BACK_READERS`: one word's modification order puts it either before the clear
-        // above (and this load sees it) or after (and the reader's swap fails: it retries, or
-        // it parks behind the writer still queued, which lets it in when it has had its turn
-        // or gives up in turn).
+        // above (and this load sees it) or after (and the reader's swap fails: it retries).
         let state = self.state.load(Ordering::Relaxed);
-        if state & WRITER == 0 && state & PARKED_READERS != 0 {
-            self.admit_readers();
+        if state & HOLDS_BACK_READERS == 0 && state & PARKED_READERS != 0 {
+            self.wake_readers(TOKEN_RETRY);
         }
     }
 }

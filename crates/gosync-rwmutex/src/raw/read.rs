@@ -13,7 +13,6 @@ use crate::shards::{ReadSlot, Shard};
 use super::{
     GiveUp, RawRwMutex, DRAIN_KEY, HOLDS_BACK_READERS, PARKED_DRAIN, PARKED_READERS, READER,
     READERS_MASK, READERS_OVERFLOW, READER_KEY, SHARDED, TOKEN_HANDOFF, TOKEN_RETRY, TRYING,
-    WRITER,
 };
 
 impl RawRwMutex {
@@ -386,42 +385,6 @@ impl RawRwMutex {
                     // sees the count by coherence of this one word.
                     self.state
                         .fetch_add(result.unparked * READER, Ordering::Relaxed);
-                }
-                self.state.clear_parked(PARKED_READERS);
-                token
-            },
-        );
-    }
-
-    /// Unparks every parked reader, counted in as readers unless a writer holds or has
-    /// claimed the lock (`WRITER`), in which case they try again (and wait for that writer).
-    /// For a caller that holds nothing: the count goes in by a compare-and-swap that sees
-    /// `WRITER` clear, so a writer claiming later waits for these readers as for any.
-    #[cold]
-    pub(super) fn admit_readers(&self) {
-        unpark_filter(
-            self.key(READER_KEY),
-            |_| FilterOp::Unpark,
-            |result| {
-                let mut token = TOKEN_RETRY;
-                // Relaxed: the loop's compare-and-swap decides.
-                let mut state = self.state.load(Ordering::Relaxed);
-                while result.unparked > 0 && state & WRITER == 0 {
-                    // Acquire: pairs with the Release of the last writer's unlock (a
-                    // read-modify-write of this word heads the release sequence this reads
-                    // from), which the readers then see through their wake-up.
-                    match self.state.compare_exchange_weak(
-                        state,
-                        state + result.unparked * READER,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => {
-                            token = TOKEN_HANDOFF;
-                            break;
-                        }
-                        Err(actual) => state = actual,
-                    }
                 }
                 self.state.clear_parked(PARKED_READERS);
                 token
