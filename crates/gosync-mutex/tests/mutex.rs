@@ -575,18 +575,7 @@ fn lock_ctx_gets_the_lock_released_mid_wait_or_gives_up_at_the_deadline() {
 #[test]
 fn unlocking_a_free_raw_mutex_panics_at_the_caller() {
     let lock = RawMutex::new();
-    let line = line!() + 3;
-    let (file, at, message) = gosync_testkit::panic_site(|| {
-        // SAFETY: deliberately broken (the lock is not held), to check the panic.
-        unsafe { lock.unlock() };
-    });
-    assert_eq!((file.as_str(), at), (file!(), line));
-    assert_eq!(message, "sync: unlock of unlocked mutex");
-    assert!(!lock.is_locked());
-    assert!(lock.try_lock());
-    // SAFETY: locked just above.
-    unsafe { lock.unlock() };
-    assert!(!lock.is_locked());
+    misused_unlock_panics_and_frees(&lock);
 }
 
 /// A free lock whose `PARKED` mark is set (threads queued, or `mark_parked`) is still free: an
@@ -596,6 +585,13 @@ fn unlocking_a_free_raw_mutex_panics_at_the_caller() {
 fn unlocking_a_free_raw_mutex_with_the_parked_mark_panics_and_frees_it() {
     let lock = RawMutex::new();
     lock.mark_parked();
+    misused_unlock_panics_and_frees(&lock);
+    assert!(!lock.is_parked());
+}
+
+/// Unlocks `lock`, which nobody holds: the panic has Go's text and the caller's line, and the
+/// lock is left free and usable.
+fn misused_unlock_panics_and_frees(lock: &RawMutex) {
     let line = line!() + 3;
     let (file, at, message) = gosync_testkit::panic_site(|| {
         // SAFETY: deliberately broken (the lock is not held), to check the panic.
@@ -604,7 +600,6 @@ fn unlocking_a_free_raw_mutex_with_the_parked_mark_panics_and_frees_it() {
     assert_eq!((file.as_str(), at), (file!(), line));
     assert_eq!(message, "sync: unlock of unlocked mutex");
     assert!(!lock.is_locked());
-    assert!(!lock.is_parked());
     assert!(lock.try_lock());
     // SAFETY: locked just above.
     unsafe { lock.unlock() };
