@@ -29,7 +29,8 @@
 //! cancelled context) lets in the readers it held back, unless another writer still waits:
 //! they wait for that one, as Go's readers wait for every writer blocked in `Lock`. (So
 //! writers that keep retrying with timeouts behind a long-held upgradable guard keep readers
-//! out while it is held: see [`upgradable_read`](RwMutex::upgradable_read).) A thread that only tries ([`try_write`](RwMutex::try_write)) holds nobody back:
+//! out while it is held: see [`upgradable_read`](RwMutex::upgradable_read).) A thread that
+//! only tries ([`try_write`](RwMutex::try_write)) holds nobody back:
 //! [`try_read`](RwMutex::try_read) fails only while a writer holds the lock or waits for it.
 //!
 //! # Cost of the read path
