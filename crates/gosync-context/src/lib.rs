@@ -33,6 +33,8 @@
 //!   not (Go's `vet` warns about it; here the type is `#[must_use]`). Unlike Go, forgetting to
 //!   cancel leaks nothing: once every handle of a child (its `Context` clones and `Canceler`s)
 //!   is dropped and its own children have gone the same way, the child leaves its parent.
+//!   Cancelling a child (or its deadline passing, once someone looks) takes it out of its
+//!   parent at once, as in Go, even while its handles live on.
 //! - **No timer per context.** A deadline is compared with the clock when someone looks, and a
 //!   waiter sleeps no later than the deadline, so a context with a deadline costs nothing while
 //!   nobody waits on it.
@@ -157,8 +159,8 @@ struct Node {
 /// guarded by `Node::lists`.
 #[derive(Default)]
 struct Lists {
-    /// Children listed while this node is active, until their last handle (and child) goes;
-    /// dense: each knows its index (`Node::slot`).
+    /// Children listed while this node is active, until they are cancelled or their last
+    /// handle (and child) goes; dense: each knows its index (`Node::slot`).
     children: Vec<Arc<Node>>,
     /// Threads parked with this context as their cancellation source.
     wakers: Vec<Waker>,
@@ -173,6 +175,10 @@ impl Lists {
     fn remove_child(&mut self, slot: usize) -> Arc<Node> {
         let children = &mut self.children;
         let removed = children.swap_remove(slot);
+        // Relaxed: `slot` is used only under this list's lock, which the caller holds. A child
+        // taken out by its own cancellation keeps its handles, whose last drop must find it
+        // unlisted.
+        removed.slot.store(NO_SLOT, Ordering::Relaxed);
         if let Some(moved) = children.get(slot) {
             // Relaxed: `slot` is used only under this list's lock, which the caller holds.
             moved.slot.store(slot, Ordering::Relaxed);
@@ -184,8 +190,9 @@ impl Lists {
     }
 }
 
-/// Takes `node`, which nothing needs any more (no handles, no listed children), out of its
-/// parent's list; when that leaves the parent in the same state, goes on up the tree.
+/// Takes `node` out of its parent's list, when nothing needs it there any more: it is done
+/// (cancelled, its own children taken), or it has no handles and no listed children. When that
+/// leaves the parent without handles or children, goes on up the tree.
 ///
 /// A node stays listed while it has children even after its last handle is gone: a
 /// cancellation of an ancestor must still reach those children through it.
@@ -202,7 +209,9 @@ fn detach(node: &Node) {
             // Relaxed: `slot` is used only under the parent's lock, which we hold.
             let slot = child.slot.load(Ordering::Relaxed);
             if slot == NO_SLOT {
-                return; // made when the parent's deadline had passed: never listed.
+                // Made when the parent's deadline had passed (never listed), or taken out
+                // already by its own cancellation.
+                return;
             }
             let removed = lists.remove_child(slot);
             debug_assert!(std::ptr::eq(&*removed, child), "a child's slot is stale");
@@ -297,12 +306,16 @@ impl Node {
     }
 
     /// Cancels this node and, through an explicit work list (no recursion, however deep the
-    /// tree), every descendant not done yet, each with this node's error.
+    /// tree), every descendant not done yet, each with this node's error; then takes this node
+    /// out of its parent's list, as Go's `cancel` does, so that a cancelled context kept by its
+    /// handles holds no memory in its parent. (The descendants left with the list `finish`
+    /// took.)
     #[cold]
     fn cancel(&self, reason: ContextError) {
         let Some((err, children)) = self.finish(reason) else {
             return;
         };
+        detach(self);
         let mut work: Vec<(Arc<Node>, ContextError)> =
             children.into_iter().map(|child| (child, err)).collect();
         while let Some((node, reason)) = work.pop() {
@@ -665,9 +678,12 @@ impl Context {
         }
     }
 
-    /// The number of children listed in this context's node (test helper).
-    #[cfg(all(test, not(gosync_loom)))]
-    fn listed_children(&self) -> usize {
+    /// The number of children listed in this context's node: a test helper (unit tests and
+    /// loom models), not part of the API.
+    #[cfg(any(test, gosync_loom))]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn listed_children(&self) -> usize {
         self.node()
             .map_or(0, |node| node.lists.lock().children.len())
     }
@@ -862,6 +878,54 @@ mod tests {
         let (late, _c) = parent.with_cancel();
         assert_eq!(parent.listed_children(), 0);
         assert_eq!(late.err(), Some(ContextError::Canceled));
+    }
+
+    #[test]
+    fn a_cancelled_child_leaves_its_parent_at_once() {
+        let (parent, _cancel) = Context::background().with_cancel();
+        let children: Vec<_> = (0..10).map(|_| parent.with_cancel()).collect();
+        let (grandchild, _c) = children[4].0.with_cancel();
+        for (child, cancel) in children.iter().step_by(2) {
+            cancel.cancel();
+            assert_eq!(child.listed_children(), 0);
+        }
+        assert_eq!(parent.listed_children(), 5);
+        assert_eq!(grandchild.err(), Some(ContextError::Canceled));
+        // The others stay reachable at their slots, and cancelling again changes nothing.
+        let node = parent.node().unwrap();
+        for (child, _) in children.iter().skip(1).step_by(2) {
+            let lists = node.lists.lock();
+            let slot = child.node().unwrap().slot.load(Ordering::Relaxed);
+            assert!(Arc::ptr_eq(&lists.children[slot], child.node().unwrap()));
+        }
+        children[0].1.cancel();
+        assert_eq!(parent.listed_children(), 5);
+        drop(children);
+        assert_eq!(parent.listed_children(), 0);
+        assert!(!parent.is_done());
+    }
+
+    #[test]
+    fn a_child_past_its_deadline_leaves_when_seen() {
+        let (parent, _cancel) = Context::background().with_cancel();
+        let (child, _c) = parent.with_deadline(Instant::now());
+        let (live, _live_cancel) = parent.with_timeout(Duration::from_secs(3600));
+        assert_eq!(parent.listed_children(), 2);
+        assert_eq!(child.err(), Some(ContextError::DeadlineExceeded));
+        assert_eq!(parent.listed_children(), 1);
+        assert_eq!(live.err(), None);
+    }
+
+    #[test]
+    fn a_cancelled_leaf_takes_its_handle_less_parent_along() {
+        let (root, _cancel) = Context::background().with_cancel();
+        let (leaf, leaf_cancel) = root.with_cancel().0.with_cancel();
+        assert_eq!(root.listed_children(), 1);
+        leaf_cancel.cancel();
+        assert_eq!(root.listed_children(), 0);
+        assert_eq!(leaf.err(), Some(ContextError::Canceled));
+        drop((leaf, leaf_cancel));
+        assert_eq!(root.listed_children(), 0);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Loom models of the races in a context tree: a waiter registering against a cancel (no lost
 //! wake), a child being created against its parent's cancel (the child always ends up done),
 //! two cancels of one tree, and handles being dropped (nodes leaving their parent) against a
-//! cancel of an ancestor.
+//! cancel of an ancestor or of the node itself (a cancelled node leaves its parent at once).
 //!
 //! Run: `RUSTFLAGS="--cfg gosync_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p gosync-context --test loom --release`
 
@@ -147,5 +147,58 @@ fn detach_races_root_cancel() {
         dropper.join().unwrap();
         let (late, _c) = root.with_cancel();
         assert!(late.is_done());
+    });
+}
+
+/// A child is cancelled (and so leaves its parent) while its other handle is dropped: it
+/// leaves the parent's list exactly once, whichever comes first.
+#[test]
+fn child_cancel_races_its_last_handle() {
+    loom::model(|| {
+        let (root, _cancel) = Context::background().with_cancel();
+        let (child, child_cancel) = root.with_cancel();
+        let canceller = thread::spawn(move || child_cancel.cancel());
+        drop(child);
+        canceller.join().unwrap();
+        assert_eq!(root.listed_children(), 0);
+        let (late, _c) = root.with_cancel();
+        assert_eq!(root.listed_children(), 1);
+        assert!(!late.is_done());
+    });
+}
+
+/// A child is cancelled while its parent is: the child is done either way, and the parent's
+/// list ends empty whether the child left it or the parent's cancel took it.
+#[test]
+fn child_cancel_races_parent_cancel() {
+    loom::model(|| {
+        let (root, cancel) = Context::background().with_cancel();
+        let (child, child_cancel) = root.with_cancel();
+        let canceller = thread::spawn(move || {
+            child_cancel.cancel();
+            child_cancel
+        });
+        cancel.cancel();
+        let child_cancel = canceller.join().unwrap();
+        assert_eq!(child.err(), Some(ContextError::Canceled));
+        assert_eq!(root.listed_children(), 0);
+        drop((child, child_cancel));
+        assert_eq!(root.listed_children(), 0);
+    });
+}
+
+/// A leaf is cancelled while the last handles of its parent are dropped: the handle-less
+/// parent, left with no children, leaves the root, whichever side sees the other's change.
+#[test]
+fn leaf_cancel_races_its_parent_losing_its_handles() {
+    loom::model(|| {
+        let (root, _cancel) = Context::background().with_cancel();
+        let (mid, mid_cancel) = root.with_cancel();
+        let (leaf, leaf_cancel) = mid.with_cancel();
+        let dropper = thread::spawn(move || drop((mid, mid_cancel)));
+        leaf_cancel.cancel();
+        dropper.join().unwrap();
+        assert_eq!(root.listed_children(), 0);
+        assert_eq!(leaf.err(), Some(ContextError::Canceled));
     });
 }
