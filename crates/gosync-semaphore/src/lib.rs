@@ -48,8 +48,8 @@ use std::time::{Duration, Instant};
 use gosync_context::{Context, ContextError};
 use gosync_park::sync::{AtomicU64, Ordering};
 use gosync_park::{
-    cancelled_error, deadline_after, deadline_passed, park_while, unpark_filter, Cancellation,
-    FilterOp, ParkOptions, ParkResult, SpinWait,
+    cancelled_error, deadline_after, deadline_passed, park_while, prefetch_for_write,
+    unpark_filter, Cancellation, FilterOp, ParkOptions, ParkResult, SpinWait,
 };
 
 /// At least one thread is queued on the state's address: permits go through the queue, in
@@ -173,8 +173,19 @@ impl Semaphore {
     #[inline]
     #[must_use = "if it returns true, the permits must be released"]
     pub fn try_acquire(&self, n: u64) -> bool {
-        // Relaxed: the exchange below decides.
-        let mut state = self.state.load(Ordering::Relaxed);
+        if n > self.capacity {
+            return false;
+        }
+        // The line comes owned, so the exchange below does not fetch it a second time when
+        // another core has read it meanwhile (a spinning acquirer, say).
+        prefetch_for_write(&self.state);
+        // Relaxed: the exchange decides.
+        self.try_acquire_from(self.state.load(Ordering::Relaxed), n)
+    }
+
+    /// `try_acquire`, with `state` the word as last seen.
+    #[inline]
+    fn try_acquire_from(&self, mut state: u64, n: u64) -> bool {
         loop {
             if state & QUEUED != 0 || state & AVAILABLE < n {
                 return false;
@@ -345,9 +356,15 @@ impl Semaphore {
         // into a convoy: each release hands it to the queued thread, so the releaser queues on
         // its next acquire, and every acquire after the first collision waits for a wake.
         let mut spin = SpinWait::new();
-        // Relaxed: a hint; `try_acquire` decides.
-        while self.state.load(Ordering::Relaxed) & QUEUED == 0 && spin.spin() {
-            if self.try_acquire(n) {
+        // Relaxed: a hint; the exchange in `try_acquire_from` decides. Only a look that shows
+        // the permits free tries to take them, so the spin reads the word without taking it
+        // from the holder's core.
+        loop {
+            let state = self.state.load(Ordering::Relaxed);
+            if state & QUEUED != 0 || !spin.spin() {
+                break;
+            }
+            if !busy(state) && self.try_acquire_from(state, n) {
                 return ParkResult::Unparked(GRANTED);
             }
         }
@@ -391,7 +408,9 @@ impl Semaphore {
     #[inline]
     #[track_caller]
     pub fn release(&self, n: u64) {
-        // Relaxed: the exchange below decides.
+        // As in `try_acquire`: fetched owned for the exchange below. Relaxed: the exchange
+        // decides.
+        prefetch_for_write(&self.state);
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if state & QUEUED != 0 {
