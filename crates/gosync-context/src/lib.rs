@@ -167,6 +167,38 @@ struct Lists {
     /// Every handle (`Context` clone, `Canceler`) of this node is gone: nobody can add a child
     /// any more, and once `children` is empty nothing needs the node to be reachable.
     orphaned: bool,
+    /// The children the node had when it was cancelled, from then until the cancellation that
+    /// took them has made every one of their descendants done (`None` for a node that had
+    /// none). Another cancellation reaching the node meanwhile walks them too, so that it also
+    /// returns only once the whole tree below is done, as Go's `cancel` (which waits for the
+    /// child's lock, held while the child cancels its own children). Holding them here is a
+    /// reference cycle (each child holds its parent) that `Node::settle` breaks.
+    walking: Option<Arc<Vec<Arc<Node>>>>,
+}
+
+/// What a cancellation finds when it reaches a node (`Node::finish`).
+enum Reached {
+    /// It made the node done with this error: it walks the children (if any: they are also in
+    /// `Lists::walking`), then settles the node.
+    Made(ContextError, Option<Arc<Vec<Arc<Node>>>>),
+    /// The node was done already, and the walk of these children may not be over: it walks
+    /// them too, with the node's error.
+    Walking(ContextError, Arc<Vec<Arc<Node>>>),
+    /// The node and every descendant are done already.
+    Settled,
+}
+
+/// A node whose children a cancellation is walking.
+struct Frame {
+    /// `None` for the node the cancellation started from (borrowed, not counted).
+    node: Option<Arc<Node>>,
+    children: Arc<Vec<Arc<Node>>>,
+    /// The next child to reach.
+    next: usize,
+    /// The node's error, which its children take.
+    err: ContextError,
+    /// This cancellation made the node done, and settles it when the walk is over.
+    made: bool,
 }
 
 impl Lists {
@@ -283,12 +315,16 @@ impl Node {
 
     /// Marks this node done (with `DeadlineExceeded` if its deadline had passed already, as
     /// the deadline came first; otherwise with `reason`), wakes its waiters, and returns the
-    /// error and the children to cancel in turn. `None` if it was done already.
-    fn finish(&self, reason: ContextError) -> Option<(ContextError, Vec<Arc<Node>>)> {
+    /// error and the children to cancel in turn; or says how far another cancellation got.
+    fn finish(&self, reason: ContextError) -> Reached {
         let mut lists = self.lists.lock();
         // Relaxed: `state` changes only under this lock, which we hold.
-        if self.state.load(Ordering::Relaxed) != ACTIVE {
-            return None;
+        let state = self.state.load(Ordering::Relaxed);
+        if state != ACTIVE {
+            return match &lists.walking {
+                Some(children) => Reached::Walking(error_of(state), Arc::clone(children)),
+                None => Reached::Settled,
+            };
         }
         let err = match self.deadline {
             Some(deadline) if deadline_passed(deadline) => ContextError::DeadlineExceeded,
@@ -297,31 +333,85 @@ impl Node {
         // Release: pairs with the Acquire load in `err` (see the notes at the top).
         self.state.store(state_of(err), Ordering::Release);
         let children = mem::take(&mut lists.children);
+        let children: Option<Arc<Vec<Arc<Node>>>> =
+            (!children.is_empty()).then(|| Arc::new(children));
+        lists.walking = children.clone();
         let wakers = mem::take(&mut lists.wakers);
         drop(lists);
         for waker in &wakers {
             waker.wake();
         }
-        Some((err, children))
+        Reached::Made(err, children)
     }
 
-    /// Cancels this node and, through an explicit work list (no recursion, however deep the
-    /// tree), every descendant not done yet, each with this node's error; then takes this node
-    /// out of its parent's list, as Go's `cancel` does, so that a cancelled context kept by its
-    /// handles holds no memory in its parent. (The descendants left with the list `finish`
-    /// took.)
+    /// Ends the walk of the children that `finish` took: every descendant is done now.
+    fn settle(&self) {
+        let children = self.lists.lock().walking.take();
+        drop(children); // outside the lock: it may hold the last reference to a child
+    }
+
+    /// Cancels this node and every descendant not done yet, each with its parent's error, and
+    /// returns once all of them are done, also when another cancellation got to some of them
+    /// first and is still on its way down (see `Lists::walking`). A depth-first walk with an
+    /// explicit stack: no recursion, however deep the tree. Then, if this call made the node
+    /// done, takes it out of its parent's list, as Go's `cancel` does, so that a cancelled
+    /// context kept by its handles holds no memory in its parent. (The descendants left with
+    /// the lists `finish` took.)
     #[cold]
     fn cancel(&self, reason: ContextError) {
-        let Some((err, children)) = self.finish(reason) else {
-            return;
-        };
-        detach(self);
-        let mut work: Vec<(Arc<Node>, ContextError)> =
-            children.into_iter().map(|child| (child, err)).collect();
-        while let Some((node, reason)) = work.pop() {
-            if let Some((err, children)) = node.finish(reason) {
-                work.extend(children.into_iter().map(|child| (child, err)));
+        let mut stack = Vec::new();
+        let made = match self.finish(reason) {
+            Reached::Made(err, children) => {
+                if let Some(children) = children {
+                    stack.push(Frame::new(None, children, err, true));
+                }
+                true
             }
+            Reached::Walking(err, children) => {
+                stack.push(Frame::new(None, children, err, false));
+                false
+            }
+            Reached::Settled => false,
+        };
+        while let Some(frame) = stack.last_mut() {
+            let Some(child) = frame.children.get(frame.next) else {
+                let frame = stack.pop().expect("the frame just looked at");
+                if frame.made {
+                    frame.node.as_deref().unwrap_or(self).settle();
+                }
+                continue;
+            };
+            frame.next += 1;
+            let child = Arc::clone(child);
+            match child.finish(frame.err) {
+                Reached::Made(err, Some(children)) => {
+                    stack.push(Frame::new(Some(child), children, err, true));
+                }
+                Reached::Walking(err, children) => {
+                    stack.push(Frame::new(Some(child), children, err, false));
+                }
+                Reached::Made(_, None) | Reached::Settled => {}
+            }
+        }
+        if made {
+            detach(self);
+        }
+    }
+}
+
+impl Frame {
+    fn new(
+        node: Option<Arc<Node>>,
+        children: Arc<Vec<Arc<Node>>>,
+        err: ContextError,
+        made: bool,
+    ) -> Self {
+        Self {
+            node,
+            children,
+            next: 0,
+            err,
+            made,
         }
     }
 }
@@ -351,6 +441,13 @@ impl Drop for Handle {
         {
             let mut lists = self.node.lists.lock();
             lists.orphaned = true;
+            // Relaxed: `state` changes only under this lock, which we hold.
+            if self.node.state.load(Ordering::Relaxed) != ACTIVE {
+                // Not listed any more: its own cancellation took it out of its parent's list
+                // before returning (and this handle outlived that call), or the parent's took
+                // the whole list.
+                return;
+            }
             if !lists.children.is_empty() {
                 return; // the last child to leave detaches this node (see `detach`).
             }
@@ -766,8 +863,10 @@ impl Cancellation for Context {
 ///
 /// Dropping a `Canceler` does not cancel, as not calling Go's `CancelFunc` does not (Go's `vet`
 /// warns about that; here the type is `#[must_use]`). Unlike Go, it leaks nothing either: when
-/// the context's last handle goes (and its children have gone), it leaves its parent. Call `cancel` when the work is over so
-/// that anything still waiting on the context (or its children) stops.
+/// the context's last handle goes (and its children have gone), it leaves its parent. Call
+/// `cancel` when the work is over, so that anything still waiting on the context (or its
+/// children) stops; as in Go, the cancelled context then leaves its parent at once, even while
+/// its handles are kept.
 ///
 /// # Examples
 ///
@@ -926,6 +1025,23 @@ mod tests {
         assert_eq!(leaf.err(), Some(ContextError::Canceled));
         drop((leaf, leaf_cancel));
         assert_eq!(root.listed_children(), 0);
+    }
+
+    #[test]
+    fn a_cancelled_tree_is_freed() {
+        for middle_first in [false, true] {
+            let (root, cancel) = Context::background().with_cancel();
+            let (middle, middle_cancel) = root.with_cancel();
+            let (leaf, leaf_cancel) = middle.with_cancel();
+            let nodes = [&root, &middle, &leaf].map(|ctx| Arc::downgrade(ctx.node().unwrap()));
+            if middle_first {
+                middle_cancel.cancel();
+            }
+            cancel.cancel();
+            assert!(middle.node().unwrap().lists.lock().walking.is_none());
+            drop((root, cancel, middle, middle_cancel, leaf, leaf_cancel));
+            assert!(nodes.iter().all(|node| node.upgrade().is_none()), "a node leaked");
+        }
     }
 
     #[test]

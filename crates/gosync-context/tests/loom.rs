@@ -150,20 +150,60 @@ fn detach_races_root_cancel() {
     });
 }
 
-/// A child is cancelled (and so leaves its parent) while its other handle is dropped: it
-/// leaves the parent's list exactly once, whichever comes first.
+/// One child is cancelled (leaving its parent's list, which moves its sibling to its slot)
+/// while the sibling's last handles are dropped (the sibling leaving through its slot): both
+/// leave, and nothing else.
 #[test]
-fn child_cancel_races_its_last_handle() {
+fn child_cancel_races_sibling_leaving() {
     loom::model(|| {
         let (root, _cancel) = Context::background().with_cancel();
-        let (child, child_cancel) = root.with_cancel();
-        let canceller = thread::spawn(move || child_cancel.cancel());
-        drop(child);
-        canceller.join().unwrap();
-        assert_eq!(root.listed_children(), 0);
-        let (late, _c) = root.with_cancel();
+        let (first, first_cancel) = root.with_cancel();
+        let second = root.with_cancel();
+        let (kept, _kept_cancel) = root.with_cancel();
+        let dropper = thread::spawn(move || drop(second));
+        first_cancel.cancel();
+        dropper.join().unwrap();
         assert_eq!(root.listed_children(), 1);
-        assert!(!late.is_done());
+        assert!(first.is_done() && !kept.is_done());
+    });
+}
+
+/// A middle context is cancelled while the root is: whichever reaches the middle first, the
+/// root's `cancel` returns only once the leaf below is done (as in Go, where it waits for the
+/// middle's lock), not while the other cancellation is still on its way down.
+#[test]
+fn root_cancel_races_middle_cancel() {
+    loom::model(|| {
+        let (root, cancel) = Context::background().with_cancel();
+        let (middle, middle_cancel) = root.with_cancel();
+        let (leaf, _c) = middle.with_cancel();
+        let canceller = thread::spawn(move || middle_cancel.cancel());
+        cancel.cancel();
+        assert!(
+            leaf.is_done(),
+            "the root's cancel returned before the leaf was done"
+        );
+        canceller.join().unwrap();
+        assert_eq!(leaf.err(), Some(ContextError::Canceled));
+    });
+}
+
+/// As above, from the middle's side: a second `cancel` of a context that another thread is
+/// cancelling (through its parent) returns only once the context's children are done.
+#[test]
+fn middle_cancel_races_root_cancel() {
+    loom::model(|| {
+        let (root, cancel) = Context::background().with_cancel();
+        let (middle, middle_cancel) = root.with_cancel();
+        let (leaf, _c) = middle.with_cancel();
+        let canceller = thread::spawn(move || cancel.cancel());
+        middle_cancel.cancel();
+        assert!(
+            leaf.is_done(),
+            "the middle's cancel returned before the leaf was done"
+        );
+        canceller.join().unwrap();
+        drop(root);
     });
 }
 
