@@ -176,11 +176,18 @@ impl Semaphore {
         if n > self.capacity {
             return false;
         }
-        // The line comes owned, so the exchange below does not fetch it a second time when
-        // another core has read it meanwhile (a spinning acquirer, say).
-        prefetch_for_write(&self.state);
-        // Relaxed: the exchange decides.
+        // Relaxed: the exchange decides. (A plain load: a caller polling `try_acquire` reads a
+        // shared copy of the line, not taking it from the holder on every poll.)
         self.try_acquire_from(self.state.load(Ordering::Relaxed), n)
+    }
+
+    /// `try_acquire` for a caller that waits if it fails: the line comes owned (`prefetchw`),
+    /// so that the exchange does not fetch it a second time after the load when another core
+    /// has read it meanwhile (an acquirer spinning, as this caller will).
+    #[inline]
+    fn try_acquire_before_waiting(&self, n: u64) -> bool {
+        prefetch_for_write(&self.state);
+        self.try_acquire(n)
     }
 
     /// `try_acquire`, with `state` the word as last seen.
@@ -225,7 +232,7 @@ impl Semaphore {
     #[inline]
     #[track_caller]
     pub fn acquire(&self, n: u64) {
-        if self.try_acquire(n) {
+        if self.try_acquire_before_waiting(n) {
             return;
         }
         if n > self.capacity {
@@ -273,7 +280,7 @@ impl Semaphore {
     }
 
     fn try_acquire_by(&self, n: u64, deadline: Option<Instant>) -> bool {
-        if self.try_acquire(n) {
+        if self.try_acquire_before_waiting(n) {
             return true;
         }
         if n > self.capacity || deadline.is_some_and(deadline_passed) {
@@ -308,7 +315,7 @@ impl Semaphore {
         if let Some(err) = ctx.err() {
             return Err(err);
         }
-        if self.try_acquire(n) {
+        if self.try_acquire_before_waiting(n) {
             return Ok(());
         }
         if n > self.capacity {
@@ -356,16 +363,19 @@ impl Semaphore {
         // into a convoy: each release hands it to the queued thread, so the releaser queues on
         // its next acquire, and every acquire after the first collision waits for a wake.
         let mut spin = SpinWait::new();
-        // Relaxed: a hint; the exchange in `try_acquire_from` decides. Only a look that shows
-        // the permits free tries to take them, so the spin reads the word without taking it
-        // from the holder's core.
         loop {
+            // Relaxed: a hint; the exchange in `try_acquire_from` decides. A plain load, not
+            // `try_acquire_before_waiting`: a spinner that fetched the line owned on every
+            // round would take it from the holder each time.
             let state = self.state.load(Ordering::Relaxed);
-            if state & QUEUED != 0 || !spin.spin() {
+            if state & QUEUED != 0 {
                 break;
             }
             if !busy(state) && self.try_acquire_from(state, n) {
                 return ParkResult::Unparked(GRANTED);
+            }
+            if !spin.spin() {
+                break;
             }
         }
         loop {
