@@ -63,8 +63,7 @@ use crossbeam_utils::CachePadded;
 use gosync_park::discard_panic;
 use gosync_park::sync::{AtomicBool, AtomicIsize, BookkeepingLock, Ordering};
 
-use crate::table::Entry;
-use gosync_park::prefetch;
+use crate::table::{prefetch, Entry};
 
 /// Unlinked entries a thread collects before handing them to the collector at once: about
 /// `BATCH_BYTES` of entries, from `MIN_BATCH` to `MAX_BATCH` of them (256 for a `u64` key and

@@ -36,9 +36,8 @@ use gosync_mutex::RawMutex;
 use gosync_park::sync::{AtomicPtr, Ordering};
 
 use crate::reclaim::Pinned;
-use crate::table::{occupied, retire, Table, MOVED};
+use crate::table::{occupied, prefetch, prefetch_for_write, retire, Table, MOVED};
 use crate::write::place;
-use gosync_park::{prefetch, prefetch_for_write};
 
 /// The root table and the lock that serialises resizes (and `clear`).
 pub(crate) struct Tables<K, V> {

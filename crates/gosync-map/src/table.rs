@@ -516,11 +516,99 @@ pub(crate) fn prefetch_matching<K, V>(head: &Bucket<K, V>, hash: u64) {
         let header = head.header.load(Ordering::Relaxed);
         for slot in matching(header, tag(hash)) {
             // Relaxed: as the header.
-            gosync_park::prefetch(head.slots[slot].load(Ordering::Relaxed));
+            prefetch(head.slots[slot].load(Ordering::Relaxed));
         }
     }
     #[cfg(not(all(target_arch = "x86_64", not(any(miri, gosync_loom)))))]
     let _ = (head, hash);
+}
+
+/// Starts fetching the cache line at `ptr` (any address: it is never dereferenced).
+#[inline]
+pub(crate) fn prefetch<T>(ptr: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(any(miri, gosync_loom))))]
+    // SAFETY: a prefetch never faults and changes nothing the program can observe, whatever
+    // the address (SSE is part of x86_64).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr.cast());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(any(miri, gosync_loom)))))]
+    let _ = ptr;
+}
+
+/// Starts fetching the cache line at `ptr` to write it (`prefetchw`: the line comes owned, not
+/// shared), for a writer about to lock the bucket there: the lock's read-for-ownership starts
+/// at once rather than at its `lock bts`. Any address: it is never dereferenced. On a processor
+/// without `prefetchw`, and in an SGX enclave (where CPUID faults), a plain [`prefetch`].
+#[inline]
+pub(crate) fn prefetch_for_write<T>(ptr: *const T) {
+    #[cfg(all(
+        target_arch = "x86_64",
+        not(any(miri, gosync_loom, target_env = "sgx"))
+    ))]
+    if prefetchw::has_prefetchw() {
+        // SAFETY: this processor has `prefetchw` (`prefetchw::has_prefetchw`), and a prefetch
+        // never faults and changes nothing the program can observe, whatever the address.
+        // Inline assembly because `_mm_prefetch::<_MM_HINT_ET0>` compiles to `prefetcht0`
+        // unless the whole crate is built with the `prfchw` target feature.
+        unsafe {
+            std::arch::asm!(
+                "prefetchw [{}]",
+                in(reg) ptr,
+                options(nostack, preserves_flags, readonly)
+            );
+        }
+        return;
+    }
+    prefetch(ptr);
+}
+
+/// Whether this processor has `prefetchw` (CPUID `0x8000_0001`, ECX bit 8, `PRFCHW`): not
+/// every x86_64 processor does (some early Intel 64 ones fault on it), and std's
+/// `is_x86_feature_detected!` does not know the feature. Asked once, then cached: the writer's
+/// path is one load and a branch.
+#[cfg(all(
+    target_arch = "x86_64",
+    not(any(miri, gosync_loom, target_env = "sgx"))
+))]
+mod prefetchw {
+    // A plain std atomic, as the buckets hint in `resize.rs`: a fact about the processor,
+    // outside what loom models (this module is not built under loom).
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    const UNKNOWN: u8 = 0;
+    const ABSENT: u8 = 1;
+    const PRESENT: u8 = 2;
+
+    /// `UNKNOWN` until asked, then `ABSENT` or `PRESENT`.
+    static CACHED: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+    #[inline]
+    pub(super) fn has_prefetchw() -> bool {
+        // Relaxed: every thread computes the same answer, so any value read is right.
+        match CACHED.load(Ordering::Relaxed) {
+            UNKNOWN => detect(),
+            cached => cached == PRESENT,
+        }
+    }
+
+    /// Asks CPUID, and caches the answer.
+    #[cold]
+    #[inline(never)]
+    // `__cpuid` is a safe function on newer toolchains, unsafe on the workspace's oldest.
+    #[allow(unused_unsafe)]
+    fn detect() -> bool {
+        use std::arch::x86_64::__cpuid;
+        // SAFETY: every x86_64 processor has CPUID (outside an SGX enclave, excluded above);
+        // leaf `0x8000_0000` (the highest extended leaf) is always valid, and leaf
+        // `0x8000_0001` is asked only when that reports it.
+        let present = unsafe {
+            __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
+        };
+        // Relaxed: see `has_prefetchw`.
+        CACHED.store(if present { PRESENT } else { ABSENT }, Ordering::Relaxed);
+        present
+    }
 }
 
 /// Hands `ptr` (a `Box` given up with `into_raw`, now unreachable) to the epoch collector.

@@ -20,8 +20,6 @@
 //! - **Loom** ([`model`]): everything that differs under `--cfg gosync_loom`, in one place,
 //!   and [`const_unless_loom!`] for `const` constructors.
 //! - **Stripes** ([`thread_ticket`]): the per-thread number striped structures index with.
-//! - **Cache hints** ([`prefetch`], [`prefetch_for_write`]): fetch a line before the access
-//!   that needs it; no-ops under loom and miri.
 //! - **Panics that cannot be raised** ([`discard_panic`], [`drop_discarding_panic`]): what a
 //!   primitive drops on a path that already raises a panic.
 //! - **The loom/std facade** ([`sync`], [`thread`], [`hint`], [`cell`]): every gosync crate takes
@@ -56,7 +54,6 @@
 
 mod facade;
 pub mod model;
-mod prefetch;
 mod protocol;
 mod queue;
 pub mod spin;
@@ -66,7 +63,6 @@ mod unwind;
 mod word;
 
 pub use facade::{cell, hint, sync, thread};
-pub use prefetch::{prefetch, prefetch_for_write};
 pub use protocol::{
     cancelled_error, mark_if_parked, park_while, unlocked, ContextError, ParkedBits, RelockOnDrop,
     TOKEN_HANDOFF, TOKEN_NORMAL,

@@ -48,8 +48,8 @@ use std::time::{Duration, Instant};
 use gosync_context::{Context, ContextError};
 use gosync_park::sync::{AtomicU64, Ordering};
 use gosync_park::{
-    cancelled_error, deadline_after, deadline_passed, park_while, prefetch_for_write,
-    unpark_filter, Cancellation, FilterOp, ParkOptions, ParkResult, SpinWait,
+    cancelled_error, deadline_after, deadline_passed, park_while, unpark_filter, Cancellation,
+    FilterOp, ParkOptions, ParkResult, SpinWait,
 };
 
 /// At least one thread is queued on the state's address: permits go through the queue, in
@@ -173,26 +173,8 @@ impl Semaphore {
     #[inline]
     #[must_use = "if it returns true, the permits must be released"]
     pub fn try_acquire(&self, n: u64) -> bool {
-        if n > self.capacity {
-            return false;
-        }
-        // Relaxed: the exchange decides. (A plain load: a caller polling `try_acquire` reads a
-        // shared copy of the line, not taking it from the holder on every poll.)
-        self.try_acquire_from(self.state.load(Ordering::Relaxed), n)
-    }
-
-    /// `try_acquire` for a caller that waits if it fails: the line comes owned (`prefetchw`),
-    /// so that the exchange does not fetch it a second time after the load when another core
-    /// has read it meanwhile (an acquirer spinning, as this caller will).
-    #[inline]
-    fn try_acquire_before_waiting(&self, n: u64) -> bool {
-        prefetch_for_write(&self.state);
-        self.try_acquire(n)
-    }
-
-    /// `try_acquire`, with `state` the word as last seen.
-    #[inline]
-    fn try_acquire_from(&self, mut state: u64, n: u64) -> bool {
+        // Relaxed: the exchange below decides.
+        let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if state & QUEUED != 0 || state & AVAILABLE < n {
                 return false;
@@ -232,7 +214,7 @@ impl Semaphore {
     #[inline]
     #[track_caller]
     pub fn acquire(&self, n: u64) {
-        if self.try_acquire_before_waiting(n) {
+        if self.try_acquire(n) {
             return;
         }
         if n > self.capacity {
@@ -280,7 +262,7 @@ impl Semaphore {
     }
 
     fn try_acquire_by(&self, n: u64, deadline: Option<Instant>) -> bool {
-        if self.try_acquire_before_waiting(n) {
+        if self.try_acquire(n) {
             return true;
         }
         if n > self.capacity || deadline.is_some_and(deadline_passed) {
@@ -315,7 +297,7 @@ impl Semaphore {
         if let Some(err) = ctx.err() {
             return Err(err);
         }
-        if self.try_acquire_before_waiting(n) {
+        if self.try_acquire(n) {
             return Ok(());
         }
         if n > self.capacity {
@@ -363,19 +345,10 @@ impl Semaphore {
         // into a convoy: each release hands it to the queued thread, so the releaser queues on
         // its next acquire, and every acquire after the first collision waits for a wake.
         let mut spin = SpinWait::new();
-        loop {
-            // Relaxed: a hint; the exchange in `try_acquire_from` decides. A plain load, not
-            // `try_acquire_before_waiting`: a spinner that fetched the line owned on every
-            // round would take it from the holder each time.
-            let state = self.state.load(Ordering::Relaxed);
-            if state & QUEUED != 0 {
-                break;
-            }
-            if !busy(state) && self.try_acquire_from(state, n) {
+        // Relaxed: a hint; `try_acquire` decides.
+        while self.state.load(Ordering::Relaxed) & QUEUED == 0 && spin.spin() {
+            if self.try_acquire(n) {
                 return ParkResult::Unparked(GRANTED);
-            }
-            if !spin.spin() {
-                break;
             }
         }
         loop {
@@ -418,9 +391,7 @@ impl Semaphore {
     #[inline]
     #[track_caller]
     pub fn release(&self, n: u64) {
-        // As in `try_acquire`: fetched owned for the exchange below. Relaxed: the exchange
-        // decides.
-        prefetch_for_write(&self.state);
+        // Relaxed: the exchange below decides.
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if state & QUEUED != 0 {
