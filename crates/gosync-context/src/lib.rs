@@ -279,7 +279,9 @@ impl Node {
     /// contradict this one.
     #[cold]
     fn expire(&self) -> ContextError {
-        self.cancel(ContextError::DeadlineExceeded);
+        // Not joining a cancellation already under way (see `cancel`): many waiters may see the
+        // deadline pass at once, and each would walk the tree again.
+        self.cancel(ContextError::DeadlineExceeded, false);
         // Acquire: as in `err`; done by now, by this thread's `finish` or an earlier one's.
         error_of(self.state.load(Ordering::Acquire))
     }
@@ -347,18 +349,19 @@ impl Node {
     /// Ends the walk of the children that `finish` took: every descendant is done now.
     fn settle(&self) {
         let children = self.lists.lock().walking.take();
-        drop(children); // outside the lock: it may hold the last reference to a child
+        drop(children); // outside the lock, as every drop of shared nodes
     }
 
     /// Cancels this node and every descendant not done yet, each with its parent's error, and
     /// returns once all of them are done, also when another cancellation got to some of them
-    /// first and is still on its way down (see `Lists::walking`). A depth-first walk with an
+    /// first and is still on its way down (see `Lists::walking`); with `join` false, returns
+    /// at once if another cancellation got to this node first. A depth-first walk with an
     /// explicit stack: no recursion, however deep the tree. Then, if this call made the node
     /// done, takes it out of its parent's list, as Go's `cancel` does, so that a cancelled
-    /// context kept by its handles holds no memory in its parent. (The descendants left with
-    /// the lists `finish` took.)
+    /// context kept by its handles holds no memory in its parent. Descendants need no such
+    /// step: they left with the lists `finish` took.
     #[cold]
-    fn cancel(&self, reason: ContextError) {
+    fn cancel(&self, reason: ContextError, join: bool) {
         let mut stack = Vec::new();
         let made = match self.finish(reason) {
             Reached::Made(err, children) => {
@@ -367,11 +370,11 @@ impl Node {
                 }
                 true
             }
-            Reached::Walking(err, children) => {
+            Reached::Walking(err, children) if join => {
                 stack.push(Frame::new(None, children, err, false));
                 false
             }
-            Reached::Settled => false,
+            Reached::Walking(..) | Reached::Settled => false,
         };
         while let Some(frame) = stack.last_mut() {
             let Some(child) = frame.children.get(frame.next) else {
@@ -443,9 +446,10 @@ impl Drop for Handle {
             lists.orphaned = true;
             // Relaxed: `state` changes only under this lock, which we hold.
             if self.node.state.load(Ordering::Relaxed) != ACTIVE {
-                // Not listed any more: its own cancellation took it out of its parent's list
-                // before returning (and this handle outlived that call), or the parent's took
-                // the whole list.
+                // Not listed any more: a parent's cancellation took the whole list, or the
+                // node was born done (`adopt`) and never listed, or its own cancellation took
+                // it out. That last one runs through a handle (`Canceler::cancel`, `err` on a
+                // `Context`), so it has returned, detached, before the last handle goes.
                 return;
             }
             if !lists.children.is_empty() {
@@ -901,7 +905,7 @@ impl Canceler {
     /// ```
     #[inline]
     pub fn cancel(&self) {
-        self.handle.node.cancel(ContextError::Canceled);
+        self.handle.node.cancel(ContextError::Canceled, true);
     }
 }
 
@@ -1040,7 +1044,10 @@ mod tests {
             cancel.cancel();
             assert!(middle.node().unwrap().lists.lock().walking.is_none());
             drop((root, cancel, middle, middle_cancel, leaf, leaf_cancel));
-            assert!(nodes.iter().all(|node| node.upgrade().is_none()), "a node leaked");
+            assert!(
+                nodes.iter().all(|node| node.upgrade().is_none()),
+                "a node leaked"
+            );
         }
     }
 

@@ -3,7 +3,8 @@
 //! two cancels of one tree, and handles being dropped (nodes leaving their parent) against a
 //! cancel of an ancestor or of the node itself (a cancelled node leaves its parent at once).
 //!
-//! Run: `RUSTFLAGS="--cfg gosync_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p gosync-context --test loom --release`
+//! Run as `cargo xtask verify` does (the debug assertions check every slot a detach reads):
+//! `RUSTFLAGS="--cfg gosync_loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=3 cargo test -p gosync-context --test loom --release`
 
 #![cfg(gosync_loom)]
 
@@ -165,6 +166,8 @@ fn child_cancel_races_sibling_leaving() {
         dropper.join().unwrap();
         assert_eq!(root.listed_children(), 1);
         assert!(first.is_done() && !kept.is_done());
+        drop((kept, _kept_cancel));
+        assert_eq!(root.listed_children(), 0, "the wrong sibling left");
     });
 }
 
