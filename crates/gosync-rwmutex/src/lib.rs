@@ -25,12 +25,12 @@
 //! has had its turn; readers already inside are not disturbed, and neither is an upgradable
 //! reader the writer queues behind. Readers that arrived while a writer held the lock go in
 //! before the next writer. So under any mix of load, writers never starve and readers never
-//! starve, as long as every lock taken is released. A writer that gives up (a deadline, a
-//! cancelled context) lets in the readers it held back, unless another writer still waits:
-//! they wait for that one, as Go's readers wait for every writer blocked in `Lock`. (So
-//! writers that keep retrying with timeouts behind a long-held upgradable guard keep readers
-//! out while it is held: see [`upgradable_read`](RwMutex::upgradable_read).) A thread that
-//! only tries ([`try_write`](RwMutex::try_write)) holds nobody back:
+//! starve, as long as every lock taken is released. A reader waits for the writers that were
+//! blocked when it came, as Go's `RLock` waits for every writer blocked in `Lock`, and not for
+//! writers that queue after it: when a writer gives up (a deadline, a cancelled context), the
+//! readers it held back go in unless a writer that came before them is still queued. So timed
+//! writers that keep retrying do not keep readers out, also behind a long-held upgradable
+//! guard. A thread that only tries ([`try_write`](RwMutex::try_write)) holds nobody back:
 //! [`try_read`](RwMutex::try_read) fails only while a writer holds the lock or waits for it.
 //!
 //! # Cost of the read path

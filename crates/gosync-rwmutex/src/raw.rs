@@ -21,6 +21,12 @@
 //! - every change that clears `WRITER` or `UPGRADABLE` is a `Release` read-modify-write, also when
 //!   it hands the claim on, because readers may enter through their fast path reading from it.
 //!
+//! Writer tickets (`writer_tickets`): a writer takes one (`Relaxed`) and runs a `Release` fence
+//! before it parks, which sets `QUEUED_WRITER` by a read-modify-write of the word (or finds it
+//! set by an earlier writer, whose own fence came before); a reader that saw `QUEUED_WRITER`
+//! runs an `Acquire` fence before it reads the next ticket, so its ticket comes after every
+//! writer whose mark it saw, and it is let in before a writer only when that writer came after.
+//!
 //! Bits that only say who is parked (`PARKED_*`, `QUEUED_WRITER`) are set and cleared under the
 //! lock of the queue they describe, so they need no ordering of their own: `Relaxed`. Readers
 //! that `QUEUED_WRITER` holds back wait for it to clear; an upgradable reader holds the lock
@@ -148,9 +154,21 @@ const READER_KEY: usize = 0;
 const WRITER_KEY: usize = 1;
 const DRAIN_KEY: usize = 2;
 
-/// Park tokens on the writer key: what the waiter wants.
+/// Park tokens on the writer key: what the waiter wants (the low bit). A writer's token also
+/// carries its ticket (the other bits; see `RawRwMutex::writer_tickets`).
 const WANTS_WRITE: usize = 0;
 const WANTS_UPGRADABLE: usize = 1;
+/// The bit of a writer-key token that says what the waiter wants.
+const WANTS_MASK: usize = 1;
+/// Tickets count up by this, keeping the low bit of a token for `WANTS_MASK`.
+const TICKET_STEP: usize = 2;
+
+/// Whether ticket `a` was taken before ticket `b` (tickets wrap; two tickets in use are never
+/// half the number space apart).
+#[inline]
+fn taken_before(a: usize, b: usize) -> bool {
+    (a.wrapping_sub(b) as isize) < 0
+}
 
 /// What a writer holding `WRITER` finds of the readers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,7 +234,9 @@ enum ReadersSeen {
 /// handed to the longest waiter), one for the writer waiting for readers to leave. The
 /// behaviour is Go's: once a writer has claimed the lock, new readers wait; readers parked while
 /// a writer held the lock are let in before the next writer; writers hand over in arrival order.
-/// Upgradable readers and timeouts are additions.
+/// Upgradable readers and timeouts are additions; with timeouts, a reader still waits only for
+/// the writers blocked when it came: when one of them gives up, the readers that no writer
+/// still queued came before go in (writer tickets, taken when a writer parks).
 ///
 /// # Examples
 ///
@@ -239,6 +259,14 @@ enum ReadersSeen {
 pub struct RawRwMutex {
     state: AtomicUsize,
     shards: ReaderShards,
+    /// The next writer ticket. A writer takes one each time it parks on the writer key (its
+    /// token carries it), and a reader that parks, held back, notes the next one as its own
+    /// token: the writers it must let go first are those whose tickets are before it. When a
+    /// writer gives up, readers whose writers have all left the queue are let in although
+    /// later writers are still queued (`admit_readers_ahead_of_writers`): Go's `RLock` waits
+    /// for the writers blocked in `Lock` when it was called, not for every writer that queues
+    /// after it. Only the waiting paths touch it.
+    writer_tickets: AtomicUsize,
 }
 
 impl fmt::Debug for RawRwMutex {
@@ -291,6 +319,7 @@ impl RawRwMutex {
             Self {
                 state: AtomicUsize::new(0),
                 shards: ReaderShards::new(),
+                writer_tickets: AtomicUsize::new(0),
             }
         }
     }
@@ -348,6 +377,25 @@ impl RawRwMutex {
     pub fn has_queued_writer(&self) -> bool {
         // Relaxed: a snapshot, ordering nothing.
         self.state.load(Ordering::Relaxed) & QUEUED_WRITER != 0
+    }
+
+    /// How many writers (not upgradable readers) are parked on the writer key: how a test
+    /// waits for a second writer to queue behind the first. Only under loom and with the
+    /// `test-hooks` feature; not part of the API.
+    #[cfg(any(gosync_loom, feature = "test-hooks"))]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn queued_writers(&self) -> usize {
+        let mut writers = 0;
+        gosync_park::unpark_filter(
+            self.key(WRITER_KEY),
+            |token| {
+                writers += usize::from(token & WANTS_MASK == WANTS_WRITE);
+                gosync_park::FilterOp::Skip
+            },
+            |_| TOKEN_RETRY,
+        );
+        writers
     }
 
     /// Whether a reader sleeps, held back: how a test makes sure a reader's wait is under way.

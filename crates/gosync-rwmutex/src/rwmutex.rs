@@ -262,12 +262,11 @@ impl<T: ?Sized> RwMutex<T> {
     /// Locks for an upgradable read: shared with plain readers, exclusive against writers and
     /// other upgradable readers. Waits for writers and upgradable readers ahead of it.
     ///
-    /// Hold it briefly when writers may be waiting: a writer queued behind it holds back new
-    /// readers (writer preference), and one that gives up (a timeout, a context) lets them in
-    /// only if no other writer is still queued. Timed writers that keep retrying behind a
-    /// long-held upgradable guard can so keep readers out for as long as it is held (measured:
-    /// 32 such writers kept 32 readers out for seconds; a held read guard does not, as a
-    /// writer giving up while readers are inside lets the held-back readers in).
+    /// Hold it briefly when writers may be waiting: a writer queued behind it holds back the
+    /// readers that come after it (writer preference) until it has had its turn, which waits
+    /// for this guard. One that gives up (a timeout, a context) lets in the readers that no
+    /// writer still queued came before, so timed writers that keep retrying do not keep
+    /// readers out meanwhile.
     ///
     /// # Panics
     ///

@@ -422,3 +422,33 @@ fn raw_unlock_shared_wakes_the_writer_waiting_for_it() {
         assert!(!raw.has_sleepers());
     });
 }
+
+/// A writer queued behind an upgradable reader gives up while a reader it held back is parked
+/// and a second writer, which came after the reader, queues at any point of the race: the
+/// reader gets in while the upgradable reader still holds the lock and the second writer
+/// waits (it waits only for the writers queued before it), and the second writer then has
+/// its turn.
+#[test]
+fn a_writer_giving_up_lets_in_the_reader_that_came_before_the_writer_still_queued() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let upgradable = lock.upgradable_read();
+        let (ctx, cancel) = Context::background().with_cancel();
+        let early = spawn_with(&lock, move |lock| lock.write_ctx(&ctx).is_ok());
+        while !lock.raw().has_queued_writer() {
+            thread::yield_now();
+        }
+        let reader = spawn_with(&lock, |lock| *lock.read());
+        while !lock.raw().has_parked_readers() {
+            thread::yield_now();
+        }
+        let late = spawn_with(&lock, |lock| *lock.write() += 1);
+        cancel.cancel();
+        assert!(!early.join().unwrap());
+        assert_eq!(reader.join().unwrap(), 0);
+        drop(upgradable);
+        late.join().unwrap();
+        assert_eq!(*lock.read(), 1);
+        assert!(!lock.raw().is_locked());
+    });
+}

@@ -37,6 +37,65 @@ fn a_writer_queued_behind_an_upgradable_reader_holds_back_new_readers() {
     assert!(!lock.raw().is_locked());
 }
 
+/// Readers wait for the writers that were queued when they came, not for writers that queued
+/// after them: when the earlier writer gives up, a reader gets in although a later writer is
+/// still queued (behind an upgradable reader that keeps the lock meanwhile). Without this,
+/// timed writers that keep retrying would hold readers out for as long as they retry.
+#[test]
+fn a_reader_waits_only_for_the_writers_queued_before_it() {
+    let lock = Arc::new(RwMutex::new(0));
+    let upgradable = lock.upgradable_read();
+    let (ctx, cancel) = Context::background().with_cancel();
+    let early_writer = spawn_with(&lock, move |lock| lock.write_ctx(&ctx).map(|_| ()));
+    wait_until(|| lock.raw().queued_writers() == 1);
+    let reader = spawn_with(&lock, |lock| *lock.read());
+    wait_until(|| lock.raw().has_parked_readers());
+    let late_writer = spawn_with(&lock, |lock| *lock.write() += 1);
+    wait_until(|| lock.raw().queued_writers() == 2);
+    cancel.cancel();
+    assert_eq!(join_within(early_writer), Err(ContextError::Canceled));
+    assert_eq!(
+        join_within(reader),
+        0,
+        "the reader waited for the later writer"
+    );
+    assert_eq!(lock.raw().queued_writers(), 1);
+    drop(upgradable);
+    join_within(late_writer);
+    assert_eq!(*lock.read(), 1);
+    assert!(!lock.raw().is_locked());
+}
+
+/// Go's guarantee still holds when a writer gives up: a reader that came after a writer still
+/// queued waits for that writer to have had its turn.
+#[test]
+fn a_reader_behind_a_writer_still_queued_keeps_waiting_when_an_earlier_one_gives_up() {
+    let lock = Arc::new(RwMutex::new(0));
+    let upgradable = lock.upgradable_read();
+    let (ctx, cancel) = Context::background().with_cancel();
+    let early_writer = spawn_with(&lock, move |lock| lock.write_ctx(&ctx).map(|_| ()));
+    wait_until(|| lock.raw().queued_writers() == 1);
+    let late_writer = spawn_with(&lock, |lock| *lock.write() += 1);
+    wait_until(|| lock.raw().queued_writers() == 2);
+    let reader = spawn_with(&lock, |lock| *lock.read());
+    wait_until(|| lock.raw().has_parked_readers());
+    cancel.cancel();
+    assert_eq!(join_within(early_writer), Err(ContextError::Canceled));
+    // The give-up's admission is over: the reader is still parked, behind the late writer.
+    assert!(
+        lock.raw().has_parked_readers(),
+        "a reader got in ahead of a queued writer"
+    );
+    drop(upgradable);
+    join_within(late_writer);
+    assert_eq!(
+        join_within(reader),
+        1,
+        "the reader got in before the writer"
+    );
+    assert!(!lock.raw().is_locked());
+}
+
 /// A writer queued behind an upgradable reader that gives up (its context is cancelled) leaves
 /// no mark behind: the readers it held back get in while the upgradable reader still holds the
 /// lock.

@@ -3,12 +3,13 @@
 
 use std::cell::Cell;
 
-use gosync_park::sync::Ordering;
+use gosync_park::sync::{fence, Ordering};
 use gosync_park::{park_while, unpark_filter, FilterOp, ParkResult, ParkedBits, SpinWait};
 
 use super::{
-    GiveUp, RawRwMutex, HOLDS_BACK_READERS, PARKED_READERS, PARKED_WRITERS, QUEUED_WRITER, READER,
-    READERS_OVERFLOW, TOKEN_HANDOFF, TOKEN_RETRY, UPGRADABLE, WANTS_WRITE, WRITER, WRITER_KEY,
+    taken_before, GiveUp, RawRwMutex, PARKED_READERS, PARKED_WRITERS, QUEUED_WRITER, READER,
+    READERS_OVERFLOW, TICKET_STEP, TOKEN_HANDOFF, TOKEN_RETRY, UPGRADABLE, WANTS_MASK,
+    WANTS_UPGRADABLE, WANTS_WRITE, WRITER, WRITER_KEY,
 };
 
 impl RawRwMutex {
@@ -55,17 +56,26 @@ impl RawRwMutex {
                 state = self.state.load(Ordering::Relaxed);
                 continue;
             }
-            let parked = if wants == WANTS_WRITE {
-                PARKED_WRITERS | QUEUED_WRITER
+            let (parked, token) = if wants == WANTS_WRITE {
+                // Relaxed: the fence below publishes it to the readers that see this writer's
+                // `QUEUED_WRITER` (set by the park below, a read-modify-write of the word, or
+                // already set by an earlier writer, whose own fence covers that reader).
+                let ticket = self
+                    .writer_tickets
+                    .fetch_add(TICKET_STEP, Ordering::Relaxed);
+                // Release: pairs with the Acquire fence of a reader that parks after seeing
+                // the `QUEUED_WRITER` set below, so that its ticket counts this one.
+                fence(Ordering::Release);
+                (PARKED_WRITERS | QUEUED_WRITER, ticket | WANTS_WRITE)
             } else {
-                PARKED_WRITERS
+                (PARKED_WRITERS, WANTS_UPGRADABLE)
             };
             match park_while(
                 &self.state,
                 self.key(WRITER_KEY),
                 parked,
                 |state| state & (WRITER | UPGRADABLE) != 0,
-                give_up.park_options(wants),
+                give_up.park_options(token),
             ) {
                 ParkResult::Unparked(TOKEN_HANDOFF) => return true,
                 ParkResult::TimedOut | ParkResult::Cancelled => {
@@ -112,7 +122,8 @@ impl RawRwMutex {
             let writer_behind = Cell::new(false);
             unpark_filter(
                 self.key(WRITER_KEY),
-                |wants| {
+                |token| {
+                    let wants = token & WANTS_MASK;
                     if handed.is_some() {
                         // Only looks on, for a writer still queued after the one handed over.
                         writer_behind.set(wants == WANTS_WRITE);
@@ -161,35 +172,50 @@ impl RawRwMutex {
     }
 
     /// After a writer left the writer queue without the lock (its deadline passed or its
-    /// context is done): keeps `QUEUED_WRITER` only if another writer is still queued, and
-    /// otherwise lets in the readers it held back, so that nothing of the writer that gave up
-    /// stays behind.
+    /// context is done): keeps `QUEUED_WRITER` only if another writer is still queued, and lets
+    /// in the readers that no writer still queued came before (all of them, if none is queued),
+    /// so that nothing of the writer that gave up stays behind. They are counted in by this
+    /// thread rather than woken to try again, which a writer queueing meanwhile would send back
+    /// to sleep behind it.
     #[cold]
     fn writer_left_queue(&self) {
-        let writer_queued = Cell::new(false);
-        unpark_filter(
-            self.key(WRITER_KEY),
-            |wants| {
-                writer_queued.set(wants == WANTS_WRITE);
-                if writer_queued.get() {
-                    FilterOp::Stop
-                } else {
-                    FilterOp::Skip
-                }
-            },
-            |_| {
-                if !writer_queued.get() {
-                    self.state.clear_parked(QUEUED_WRITER);
-                }
-                TOKEN_RETRY
-            },
-        );
+        let first = self.first_queued_writer(|first| {
+            if first.is_none() {
+                self.state.clear_parked(QUEUED_WRITER);
+            }
+        });
         // Relaxed: a reader sets `PARKED_READERS` by a compare-and-swap that requires a bit of
         // `HOLDS_BACK_READERS`: one word's modification order puts it either before the clear
         // above (and this load sees it) or after (and the reader's swap fails: it retries).
-        let state = self.state.load(Ordering::Relaxed);
-        if state & HOLDS_BACK_READERS == 0 && state & PARKED_READERS != 0 {
-            self.wake_readers(TOKEN_RETRY);
+        // A reader that parks behind a writer still queued waits for that writer, which came
+        // before this reader's `lock_shared` returned: it may.
+        if self.state.load(Ordering::Relaxed) & PARKED_READERS != 0 {
+            self.admit_readers_ahead_of_writers(first);
         }
+    }
+
+    /// The earliest ticket among the writers parked on the writer key (`None`: none is),
+    /// found by looking at every waiter under the queue's lock, where `then` runs with it.
+    /// Writers can queue out of ticket order (a writer takes its ticket just before it parks),
+    /// so the first in the queue is not always the earliest.
+    pub(super) fn first_queued_writer(&self, then: impl FnOnce(Option<usize>)) -> Option<usize> {
+        let first = Cell::new(None::<usize>);
+        unpark_filter(
+            self.key(WRITER_KEY),
+            |token| {
+                if token & WANTS_MASK == WANTS_WRITE {
+                    let ticket = token & !WANTS_MASK;
+                    if first.get().map_or(true, |seen| taken_before(ticket, seen)) {
+                        first.set(Some(ticket));
+                    }
+                }
+                FilterOp::Skip
+            },
+            |_| {
+                then(first.get());
+                TOKEN_RETRY
+            },
+        );
+        first.get()
     }
 }

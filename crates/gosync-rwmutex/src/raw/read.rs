@@ -11,8 +11,9 @@ use gosync_park::{
 use crate::shards::{ReadSlot, Shard};
 
 use super::{
-    GiveUp, RawRwMutex, DRAIN_KEY, HOLDS_BACK_READERS, PARKED_DRAIN, PARKED_READERS, READER,
-    READERS_MASK, READERS_OVERFLOW, READER_KEY, SHARDED, TOKEN_HANDOFF, TOKEN_RETRY, TRYING,
+    taken_before, GiveUp, RawRwMutex, DRAIN_KEY, HOLDS_BACK_READERS, PARKED_DRAIN, PARKED_READERS,
+    READER, READERS_MASK, READERS_OVERFLOW, READER_KEY, SHARDED, TOKEN_HANDOFF, TOKEN_RETRY,
+    TRYING, WRITER,
 };
 
 impl RawRwMutex {
@@ -342,6 +343,10 @@ impl RawRwMutex {
     #[cold]
     fn lock_shared_slow(&self, give_up: GiveUp<'_>, shardable: bool) -> Option<ReadSlot> {
         let mut spin = SpinWait::new();
+        // The next writer ticket when this reader first found itself held back: the writers it
+        // waits for are those before it (see `RawRwMutex::writer_tickets`). Taken once: the
+        // writers that queue later came after this call.
+        let mut first_ticket_after = None;
         loop {
             // Relaxed: only a hint for when to retry; the retry is Acquire.
             let state = self.state.load(Ordering::Relaxed);
@@ -357,12 +362,20 @@ impl RawRwMutex {
             if spin.spin() {
                 continue;
             }
+            let ticket_after = *first_ticket_after.get_or_insert_with(|| {
+                // Acquire: pairs with the Release fence of the writer whose `QUEUED_WRITER`
+                // (or a later change of the word) the load above saw, so that the ticket read
+                // next comes after that writer's.
+                fence(Ordering::Acquire);
+                // Relaxed: ordered by the fence above.
+                self.writer_tickets.load(Ordering::Relaxed)
+            });
             match park_while(
                 &self.state,
                 self.key(READER_KEY),
                 PARKED_READERS,
                 |state| state & HOLDS_BACK_READERS != 0,
-                give_up.park_options(0),
+                give_up.park_options(ticket_after),
             ) {
                 // The releasing writer counted this thread in the word: it is a reader now.
                 ParkResult::Unparked(TOKEN_HANDOFF) => return Some(ReadSlot::WORD),
@@ -390,6 +403,58 @@ impl RawRwMutex {
                 token
             },
         );
+    }
+
+    /// Lets in the parked readers that no queued writer came before (their token, the next
+    /// ticket when they parked, is not after `first_writer`, the earliest ticket still queued;
+    /// every parked reader when `None`), counting them in the word, unless a writer holds or
+    /// claims the lock: then they try again, and its release lets them in. For a caller that
+    /// holds nothing or the upgradable lock, after the set of queued writers shrank without
+    /// any of them taking the lock.
+    pub(super) fn admit_readers_ahead_of_writers(&self, first_writer: Option<usize>) {
+        unpark_filter(
+            self.key(READER_KEY),
+            |ticket_after| match first_writer {
+                // A writer it waits for is still queued.
+                Some(first) if taken_before(first, ticket_after) => FilterOp::Skip,
+                _ => FilterOp::Unpark,
+            },
+            |result| {
+                if !result.have_more {
+                    self.state.clear_parked(PARKED_READERS);
+                }
+                if result.unparked > 0 && self.count_in_unless_writer(result.unparked) {
+                    TOKEN_HANDOFF
+                } else {
+                    TOKEN_RETRY
+                }
+            },
+        );
+    }
+
+    /// Adds `readers` to the word's count unless `WRITER` is set; returns whether it did.
+    fn count_in_unless_writer(&self, readers: usize) -> bool {
+        // Relaxed: the exchange below re-reads it.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & WRITER != 0 {
+                return false;
+            }
+            if state & READERS_OVERFLOW != 0 {
+                return false; // they retry, and the one that overflows panics as usual
+            }
+            // Acquire: pairs with the Release of the last writer's release, whose writes the
+            // readers let in must see (their wake-up passes them on from this thread).
+            match self.state.compare_exchange_weak(
+                state,
+                state + readers * READER,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
     }
 
     #[cold]

@@ -316,18 +316,24 @@ impl RawRwMutex {
 
     /// With `WRITER` held and no writer behind it needing it, turns it into the upgradable lock
     /// and lets in the readers that parked meanwhile (no writer can claim while `UPGRADABLE` is
-    /// held, so counting them in is safe). Not while a writer is queued: that writer holds them
-    /// back still (Go's writer preference), and they go in when it has had its turn, or when it
-    /// gives up (`writer_left_queue`, which sees `WRITER` gone: both change this one word, so
-    /// one of the two sees the other's change).
+    /// held, so counting them in is safe). While writers are queued, only the readers that came
+    /// before all of them: the others are held back still (Go's writer preference), and go in
+    /// when those writers have had their turn, or have given up (`writer_left_queue`, which sees
+    /// `WRITER` gone: both change this one word, so one of the two sees the other's change).
     fn writer_to_upgradable(&self) {
         // Release: pairs with the Acquire of the readers that now enter.
         let prev = self.state.fetch_add(
             (UPGRADABLE + READER).wrapping_sub(WRITER),
             Ordering::Release,
         );
-        if prev & PARKED_READERS != 0 && prev & QUEUED_WRITER == 0 {
+        if prev & PARKED_READERS == 0 {
+            return;
+        }
+        if prev & QUEUED_WRITER == 0 {
             self.wake_readers(TOKEN_HANDOFF);
+        } else {
+            let first = self.first_queued_writer(|_| {});
+            self.admit_readers_ahead_of_writers(first);
         }
     }
 
