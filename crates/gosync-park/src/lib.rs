@@ -7,12 +7,14 @@
 //!
 //! - **Word waits** ([`wait`], [`wake_one`], [`wake_all`]): sleep while an `AtomicU32` holds a
 //!   value, on a futex (`atomic-wait`). The cheapest untimed wait.
-//! - **Queues keyed by address** ([`park`], [`unpark_one`], [`unpark_all`], [`unpark_filter`],
-//!   [`unpark_requeue`]): FIFO queues with a validate step under the queue lock (no lost
-//!   wake-ups), hand-off tokens (the releaser decides, under the lock, what the woken thread
-//!   gets), deadlines, [`Cancellation`] (a `Context`), queueing at the head, and requeueing.
-//! - **The protocol around a park** ([`park_while`], [`ParkedBits`], [`unlocked`],
-//!   [`RelockOnDrop`], [`cancelled_error`], [`ContextError`], the hand-off tokens
+//! - **Queues keyed by address** ([`park`], [`park_with_token`], [`unpark_one`],
+//!   [`unpark_all`], [`unpark_filter`], [`unpark_requeue`]): FIFO queues with a validate step
+//!   under the queue lock (no lost wake-ups), park tokens (what a waiter tells its waker, made
+//!   under that lock if need be), hand-off tokens (the releaser decides, under the lock, what
+//!   the woken thread gets), deadlines, [`Cancellation`] (a `Context`), queueing at the head,
+//!   and requeueing.
+//! - **The protocol around a park** ([`park_while`], [`park_while_with_token`],
+//!   [`ParkedBits`], [`unlocked`], [`RelockOnDrop`], [`cancelled_error`], [`ContextError`], the hand-off tokens
 //!   [`TOKEN_NORMAL`] and [`TOKEN_HANDOFF`], [`mark_if_parked`]) and **time**
 //!   ([`deadline_after`], [`deadline_passed`], [`earliest_deadline`], [`WaitClock`],
 //!   [`STARVATION_THRESHOLD`]): what every primitive does around a wait, written once.
@@ -64,12 +66,12 @@ mod word;
 
 pub use facade::{cell, hint, sync, thread};
 pub use protocol::{
-    cancelled_error, mark_if_parked, park_while, unlocked, ContextError, ParkedBits, RelockOnDrop,
-    TOKEN_HANDOFF, TOKEN_NORMAL,
+    cancelled_error, mark_if_parked, park_while, park_while_with_token, unlocked, ContextError,
+    ParkedBits, RelockOnDrop, TOKEN_HANDOFF, TOKEN_NORMAL,
 };
 pub use queue::{
-    park, unpark_all, unpark_filter, unpark_one, unpark_requeue, Cancellation, FilterOp,
-    ParkOptions, ParkResult, RequeueOp, UnparkResult, Waker,
+    park, park_with_token, unpark_all, unpark_filter, unpark_one, unpark_requeue, Cancellation,
+    FilterOp, ParkOptions, ParkResult, RequeueOp, UnparkResult, Waker,
 };
 pub use spin::SpinWait;
 pub use ticket::{thread_identity, thread_ticket};

@@ -13,7 +13,7 @@ use std::fmt;
 use std::ops::{BitAnd, BitOr};
 
 use crate::facade::sync::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use crate::{park, unpark_filter, Cancellation, FilterOp, ParkOptions, ParkResult};
+use crate::{park_with_token, unpark_filter, Cancellation, FilterOp, ParkOptions, ParkResult};
 
 /// A primitive's state word with "threads are parked" bits: the two steps of the park protocol
 /// that every primitive shares (`docs/park.md`, "The protocol a primitive follows").
@@ -153,10 +153,45 @@ pub fn park_while<W: ParkedBits + ?Sized>(
     busy: impl FnMut(W::Bits) -> bool,
     options: ParkOptions<'_>,
 ) -> ParkResult {
-    park(
+    let token = options.token;
+    park_while_with_token(word, key, parked, busy, || token, options)
+}
+
+/// As [`park_while`], with the park token made by `token()` under the queue's lock, just before
+/// `parked` is set (and also when `busy` then turns out false, the token going unused): a
+/// ticket taken there follows the queue's order, and a thread that sees `parked` set by this
+/// one can be made to see the ticket (a `Release` fence in `token`, an `Acquire` fence after
+/// its load). See [`park_with_token`].
+///
+/// # Examples
+///
+/// ```
+/// use gosync_park::sync::{AtomicU32, AtomicUsize, Ordering};
+/// use gosync_park::{park_while_with_token, ParkOptions, ParkResult};
+/// use std::time::Instant;
+///
+/// let (word, tickets) = (AtomicU32::new(1), AtomicUsize::new(0));
+/// let options = ParkOptions { deadline: Some(Instant::now()), ..ParkOptions::default() };
+/// let ticket = || tickets.fetch_add(1, Ordering::Relaxed);
+/// let result = park_while_with_token(&word, 0x300, 2, |s| s & 1 != 0, ticket, options);
+/// assert_eq!(result, ParkResult::TimedOut);
+/// assert_eq!(tickets.load(Ordering::Relaxed), 1);
+/// ```
+pub fn park_while_with_token<W: ParkedBits + ?Sized>(
+    word: &W,
+    key: usize,
+    parked: W::Bits,
+    busy: impl FnMut(W::Bits) -> bool,
+    token: impl FnOnce() -> usize,
+    options: ParkOptions<'_>,
+) -> ParkResult {
+    park_with_token(
         key,
         options,
-        || word.set_parked_while(parked, busy),
+        || {
+            let token = token();
+            word.set_parked_while(parked, busy).then_some(token)
+        },
         || {},
         |_, was_last| {
             if was_last {

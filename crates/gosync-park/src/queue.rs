@@ -559,9 +559,44 @@ pub fn park(
     before_sleep: impl FnOnce(),
     on_abort: impl FnOnce(usize, bool),
 ) -> ParkResult {
-    let waiter = Waiter {
+    let token = options.token;
+    park_with_token(
+        key,
+        options,
+        || validate().then_some(token),
+        before_sleep,
+        on_abort,
+    )
+}
+
+/// As [`park`], with the park token chosen by `validate` under the queue's lock (`None`: do not
+/// park; `options.token` is not used). A token made there follows the order of the queue: a
+/// ticket taken in `validate` is larger than that of every thread queued before on any key of
+/// the bucket, and smaller than that of every thread queued after.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_park::{park_with_token, unpark_filter, FilterOp, ParkOptions, ParkResult};
+/// use std::time::Instant;
+///
+/// let next_ticket = std::cell::Cell::new(7);
+/// let options = ParkOptions { deadline: Some(Instant::now()), ..ParkOptions::default() };
+/// let take_ticket = || Some(next_ticket.replace(next_ticket.get() + 1));
+/// let result = park_with_token(0x200, options, take_ticket, || {}, |_, _| {});
+/// assert_eq!(result, ParkResult::TimedOut);
+/// assert_eq!(next_ticket.get(), 8);
+/// ```
+pub fn park_with_token(
+    key: usize,
+    options: ParkOptions<'_>,
+    validate: impl FnOnce() -> Option<usize>,
+    before_sleep: impl FnOnce(),
+    on_abort: impl FnOnce(usize, bool),
+) -> ParkResult {
+    let mut waiter = Waiter {
         key: AtomicUsize::new(key),
-        park_token: options.token,
+        park_token: 0,
         unpark_token: AtomicUsize::new(0),
         state: SleepWord::new(WAITING),
         parker: (options.deadline.is_some() || options.cancel.is_some())
@@ -569,9 +604,11 @@ pub fn park(
     };
     {
         let mut queue = lock_bucket(key);
-        if !validate() {
+        let Some(token) = validate() else {
             return ParkResult::Invalid;
-        }
+        };
+        // Not shared yet: it is queued just below.
+        waiter.park_token = token;
         let entry = WaiterRef(NonNull::from(&waiter));
         if options.front {
             queue.push_front(entry);

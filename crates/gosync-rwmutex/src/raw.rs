@@ -163,8 +163,9 @@ const WANTS_MASK: usize = 1;
 /// Tickets count up by this, keeping the low bit of a token for `WANTS_MASK`.
 const TICKET_STEP: usize = 2;
 
-/// Whether ticket `a` was taken before ticket `b` (tickets wrap; two tickets in use are never
-/// half the number space apart).
+/// Whether ticket `a` was taken before ticket `b`. Tickets wrap: this is right while the two
+/// were taken fewer than `usize::MAX / 4` parks of writers apart (2^62 on 64-bit targets; on a
+/// 32-bit one, a reader parked through 2^30 writer parks could be let in or held back early).
 #[inline]
 fn taken_before(a: usize, b: usize) -> bool {
     (a.wrapping_sub(b) as isize) < 0
@@ -259,13 +260,13 @@ enum ReadersSeen {
 pub struct RawRwMutex {
     state: AtomicUsize,
     shards: ReaderShards,
-    /// The next writer ticket. A writer takes one each time it parks on the writer key (its
-    /// token carries it), and a reader that parks, held back, notes the next one as its own
-    /// token: the writers it must let go first are those whose tickets are before it. When a
-    /// writer gives up, readers whose writers have all left the queue are let in although
-    /// later writers are still queued (`admit_readers_ahead_of_writers`): Go's `RLock` waits
-    /// for the writers blocked in `Lock` when it was called, not for every writer that queues
-    /// after it. Only the waiting paths touch it.
+    /// The next writer ticket. A writer takes one each time it parks on the writer key, under
+    /// the queue's lock (its token carries it), and a reader that parks, held back, notes the
+    /// next one as its own token: the writers it must let go first are those whose tickets are
+    /// before it. When a writer gives up, readers whose writers have all left the queue are let
+    /// in although later writers are still queued (`admission_bound`, `admit_readers_up_to`):
+    /// Go's `RLock` waits for the writers blocked in `Lock` when it was called, not for every
+    /// writer that queues after it. Only the waiting paths touch it.
     writer_tickets: AtomicUsize,
 }
 

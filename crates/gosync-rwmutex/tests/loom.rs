@@ -452,3 +452,34 @@ fn a_writer_giving_up_lets_in_the_reader_that_came_before_the_writer_still_queue
         assert!(!lock.raw().is_locked());
     });
 }
+
+/// The converse, Go's guarantee: a writer gives up when no other writer is queued, and before
+/// its give-up has let the held-back readers in, a second writer queues and then a reader comes.
+/// That reader came after the second writer was blocked, so it waits for it (reads its value),
+/// although the upgradable reader still holds the lock and the give-up lets readers in.
+#[test]
+fn a_writer_giving_up_lets_in_no_reader_that_came_after_a_writer_queued_meanwhile() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let upgradable = lock.upgradable_read();
+        let (ctx, cancel) = Context::background().with_cancel();
+        let early = spawn_with(&lock, move |lock| lock.write_ctx(&ctx).is_ok());
+        while lock.raw().queued_writers() != 1 {
+            thread::yield_now();
+        }
+        cancel.cancel();
+        while lock.raw().queued_writers() != 0 {
+            thread::yield_now();
+        }
+        let late = spawn_with(&lock, |lock| *lock.write() += 1);
+        while lock.raw().queued_writers() != 1 {
+            thread::yield_now();
+        }
+        let reader = spawn_with(&lock, |lock| *lock.read());
+        assert!(!early.join().unwrap());
+        drop(upgradable);
+        late.join().unwrap();
+        assert_eq!(reader.join().unwrap(), 1, "the reader went in ahead of the writer");
+        assert!(!lock.raw().is_locked());
+    });
+}

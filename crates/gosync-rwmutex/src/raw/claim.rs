@@ -4,12 +4,14 @@
 use std::cell::Cell;
 
 use gosync_park::sync::{fence, Ordering};
-use gosync_park::{park_while, unpark_filter, FilterOp, ParkResult, ParkedBits, SpinWait};
+use gosync_park::{
+    park_while_with_token, unpark_filter, FilterOp, ParkResult, ParkedBits, SpinWait,
+};
 
 use super::{
-    taken_before, GiveUp, RawRwMutex, PARKED_READERS, PARKED_WRITERS, QUEUED_WRITER, READER,
-    READERS_OVERFLOW, TICKET_STEP, TOKEN_HANDOFF, TOKEN_RETRY, UPGRADABLE, WANTS_MASK,
-    WANTS_UPGRADABLE, WANTS_WRITE, WRITER, WRITER_KEY,
+    GiveUp, RawRwMutex, PARKED_WRITERS, QUEUED_WRITER, READER, READERS_OVERFLOW, TICKET_STEP,
+    TOKEN_HANDOFF, TOKEN_RETRY, UPGRADABLE, WANTS_MASK, WANTS_UPGRADABLE, WANTS_WRITE, WRITER,
+    WRITER_KEY,
 };
 
 impl RawRwMutex {
@@ -56,26 +58,36 @@ impl RawRwMutex {
                 state = self.state.load(Ordering::Relaxed);
                 continue;
             }
-            let (parked, token) = if wants == WANTS_WRITE {
-                // Relaxed: the fence below publishes it to the readers that see this writer's
-                // `QUEUED_WRITER` (set by the park below, a read-modify-write of the word, or
-                // already set by an earlier writer, whose own fence covers that reader).
+            let parked = if wants == WANTS_WRITE {
+                PARKED_WRITERS | QUEUED_WRITER
+            } else {
+                PARKED_WRITERS
+            };
+            // A writer's token carries a ticket, taken under the queue's lock (so tickets follow
+            // the queue's order) just before the park sets `QUEUED_WRITER`.
+            let token = || {
+                if wants != WANTS_WRITE {
+                    return WANTS_UPGRADABLE;
+                }
+                // Relaxed: taken under the writer queue's lock, like every ticket, and published
+                // by the fence below.
                 let ticket = self
                     .writer_tickets
                     .fetch_add(TICKET_STEP, Ordering::Relaxed);
-                // Release: pairs with the Acquire fence of a reader that parks after seeing
-                // the `QUEUED_WRITER` set below, so that its ticket counts this one.
+                // Release: pairs with the Acquire fence of a reader that parks after seeing the
+                // `QUEUED_WRITER` this park sets, so that the reader's ticket comes after this
+                // one. (If an earlier writer had set it, that reader may not see this ticket:
+                // it has not seen this writer queue either, and may go first.)
                 fence(Ordering::Release);
-                (PARKED_WRITERS | QUEUED_WRITER, ticket | WANTS_WRITE)
-            } else {
-                (PARKED_WRITERS, WANTS_UPGRADABLE)
+                ticket | WANTS_WRITE
             };
-            match park_while(
+            match park_while_with_token(
                 &self.state,
                 self.key(WRITER_KEY),
                 parked,
                 |state| state & (WRITER | UPGRADABLE) != 0,
-                give_up.park_options(token),
+                token,
+                give_up.park_options(0),
             ) {
                 ParkResult::Unparked(TOKEN_HANDOFF) => return true,
                 ParkResult::TimedOut | ParkResult::Cancelled => {
@@ -173,49 +185,53 @@ impl RawRwMutex {
 
     /// After a writer left the writer queue without the lock (its deadline passed or its
     /// context is done): keeps `QUEUED_WRITER` only if another writer is still queued, and lets
-    /// in the readers that no writer still queued came before (all of them, if none is queued),
-    /// so that nothing of the writer that gave up stays behind. They are counted in by this
-    /// thread rather than woken to try again, which a writer queueing meanwhile would send back
-    /// to sleep behind it.
+    /// in the parked readers that no writer still queued came before, so that nothing of the
+    /// writer that gave up stays behind. They are counted in by this thread rather than woken
+    /// to try again, which a writer queueing meanwhile would send back to sleep behind it.
+    /// While a writer holds `WRITER`, nobody is let in here: that writer's release lets in every
+    /// parked reader.
     #[cold]
     fn writer_left_queue(&self) {
-        let first = self.first_queued_writer(|first| {
-            if first.is_none() {
+        let bound = self.admission_bound(|writer_queued| {
+            if !writer_queued {
                 self.state.clear_parked(QUEUED_WRITER);
             }
         });
-        // Relaxed: a reader sets `PARKED_READERS` by a compare-and-swap that requires a bit of
-        // `HOLDS_BACK_READERS`: one word's modification order puts it either before the clear
-        // above (and this load sees it) or after (and the reader's swap fails: it retries).
-        // A reader that parks behind a writer still queued waits for that writer, which came
-        // before this reader's `lock_shared` returned: it may.
-        if self.state.load(Ordering::Relaxed) & PARKED_READERS != 0 {
-            self.admit_readers_ahead_of_writers(first);
+        // Relaxed: a hint; the count-in is a compare-and-swap that refuses while `WRITER` is
+        // set, and a holder's release looks for parked readers after clearing it.
+        if self.state.load(Ordering::Relaxed) & WRITER == 0 {
+            self.admit_readers_up_to(bound);
         }
     }
 
-    /// The earliest ticket among the writers parked on the writer key (`None`: none is),
-    /// found by looking at every waiter under the queue's lock, where `then` runs with it.
-    /// Writers can queue out of ticket order (a writer takes its ticket just before it parks),
-    /// so the first in the queue is not always the earliest.
-    pub(super) fn first_queued_writer(&self, then: impl FnOnce(Option<usize>)) -> Option<usize> {
-        let first = Cell::new(None::<usize>);
+    /// The latest ticket that a parked reader may hold to go in now (see
+    /// `RawRwMutex::writer_tickets`): the first queued writer's, or, with none queued, the next
+    /// ticket to be taken. Read under the writer queue's lock, where every ticket is taken and
+    /// `then` runs (told whether a writer is queued): a writer that queues afterwards takes a
+    /// later ticket, and a reader that parks after seeing it queued holds a later one still.
+    pub(super) fn admission_bound(&self, then: impl FnOnce(bool)) -> usize {
+        let first_writer = Cell::new(None::<usize>);
+        let mut bound = 0;
         unpark_filter(
             self.key(WRITER_KEY),
             |token| {
                 if token & WANTS_MASK == WANTS_WRITE {
-                    let ticket = token & !WANTS_MASK;
-                    if first.get().map_or(true, |seen| taken_before(ticket, seen)) {
-                        first.set(Some(ticket));
-                    }
+                    first_writer.set(Some(token & !WANTS_MASK));
+                    FilterOp::Stop // queue order is ticket order
+                } else {
+                    FilterOp::Skip
                 }
-                FilterOp::Skip
             },
             |_| {
-                then(first.get());
+                bound = match first_writer.get() {
+                    Some(ticket) => ticket,
+                    // Relaxed: every ticket is taken under this lock, which we hold.
+                    None => self.writer_tickets.load(Ordering::Relaxed),
+                };
+                then(first_writer.get().is_some());
                 TOKEN_RETRY
             },
         );
-        first.get()
+        bound
     }
 }

@@ -405,19 +405,20 @@ impl RawRwMutex {
         );
     }
 
-    /// Lets in the parked readers that no queued writer came before (their token, the next
-    /// ticket when they parked, is not after `first_writer`, the earliest ticket still queued;
-    /// every parked reader when `None`), counting them in the word, unless a writer holds or
-    /// claims the lock: then they try again, and its release lets them in. For a caller that
-    /// holds nothing or the upgradable lock, after the set of queued writers shrank without
-    /// any of them taking the lock.
-    pub(super) fn admit_readers_ahead_of_writers(&self, first_writer: Option<usize>) {
+    /// Lets in the parked readers whose ticket (the next writer ticket when they parked) is not
+    /// after `bound` (`admission_bound`): no writer they wait for is still queued. They are
+    /// counted in the word, unless a writer has claimed the lock meanwhile: then they try
+    /// again (and that writer's release lets in the ones parked by then). For a caller that
+    /// holds nothing or the upgradable lock.
+    pub(super) fn admit_readers_up_to(&self, bound: usize) {
         unpark_filter(
             self.key(READER_KEY),
-            |ticket_after| match first_writer {
-                // A writer it waits for is still queued.
-                Some(first) if taken_before(first, ticket_after) => FilterOp::Skip,
-                _ => FilterOp::Unpark,
+            |ticket_after| {
+                if taken_before(bound, ticket_after) {
+                    FilterOp::Skip // a writer it waits for is still queued
+                } else {
+                    FilterOp::Unpark
+                }
             },
             |result| {
                 if !result.have_more {

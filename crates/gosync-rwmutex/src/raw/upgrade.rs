@@ -6,8 +6,8 @@ use gosync_park::sync::Ordering;
 
 use super::tentative::Tentative;
 use super::{
-    GiveUp, RawRwMutex, PARKED_READERS, QUEUED_WRITER, READER, READERS_MASK, READERS_OVERFLOW,
-    SHARDED, TOKEN_HANDOFF, UPGRADABLE, WANTS_UPGRADABLE, WRITER,
+    GiveUp, RawRwMutex, PARKED_READERS, READER, READERS_MASK, READERS_OVERFLOW, SHARDED,
+    UPGRADABLE, WANTS_UPGRADABLE, WRITER,
 };
 
 impl RawRwMutex {
@@ -316,24 +316,19 @@ impl RawRwMutex {
 
     /// With `WRITER` held and no writer behind it needing it, turns it into the upgradable lock
     /// and lets in the readers that parked meanwhile (no writer can claim while `UPGRADABLE` is
-    /// held, so counting them in is safe). While writers are queued, only the readers that came
-    /// before all of them: the others are held back still (Go's writer preference), and go in
-    /// when those writers have had their turn, or have given up (`writer_left_queue`, which sees
-    /// `WRITER` gone: both change this one word, so one of the two sees the other's change).
+    /// held, so counting them in is safe), except those that came after a writer still queued:
+    /// they are held back still (Go's writer preference), and go in when those writers have had
+    /// their turn, or have given up (`writer_left_queue`, which sees `WRITER` gone: both change
+    /// this one word, so one of the two sees the other's change).
     fn writer_to_upgradable(&self) {
         // Release: pairs with the Acquire of the readers that now enter.
         let prev = self.state.fetch_add(
             (UPGRADABLE + READER).wrapping_sub(WRITER),
             Ordering::Release,
         );
-        if prev & PARKED_READERS == 0 {
-            return;
-        }
-        if prev & QUEUED_WRITER == 0 {
-            self.wake_readers(TOKEN_HANDOFF);
-        } else {
-            let first = self.first_queued_writer(|_| {});
-            self.admit_readers_ahead_of_writers(first);
+        if prev & PARKED_READERS != 0 {
+            let bound = self.admission_bound(|_| {});
+            self.admit_readers_up_to(bound);
         }
     }
 
