@@ -171,43 +171,38 @@ fn child_cancel_races_sibling_leaving() {
     });
 }
 
-/// A middle context is cancelled while the root is: whichever reaches the middle first, the
-/// root's `cancel` returns only once the leaf below is done (as in Go, where it waits for the
-/// middle's lock), not while the other cancellation is still on its way down.
-#[test]
-fn root_cancel_races_middle_cancel() {
-    loom::model(|| {
+/// A middle context is cancelled while the root is, on two threads: whichever cancellation
+/// reaches the middle first, each `cancel` returns only once the leaf below is done (as in Go,
+/// where the later one waits for the middle's lock), not while the other is still on its way
+/// down. With `root_here`, this thread cancels the root and the other the middle; otherwise the
+/// other way round.
+fn nested_cancels_race(root_here: bool) {
+    loom::model(move || {
         let (root, cancel) = Context::background().with_cancel();
         let (middle, middle_cancel) = root.with_cancel();
         let (leaf, _c) = middle.with_cancel();
-        let canceller = thread::spawn(move || middle_cancel.cancel());
-        cancel.cancel();
-        assert!(
-            leaf.is_done(),
-            "the root's cancel returned before the leaf was done"
-        );
+        let (here, there) = if root_here {
+            (cancel, middle_cancel)
+        } else {
+            (middle_cancel, cancel)
+        };
+        let canceller = thread::spawn(move || there.cancel());
+        here.cancel();
+        assert!(leaf.is_done(), "a cancel returned before the leaf was done");
         canceller.join().unwrap();
         assert_eq!(leaf.err(), Some(ContextError::Canceled));
+        assert_eq!(root.listed_children(), 0);
     });
 }
 
-/// As above, from the middle's side: a second `cancel` of a context that another thread is
-/// cancelling (through its parent) returns only once the context's children are done.
+#[test]
+fn root_cancel_races_middle_cancel() {
+    nested_cancels_race(true);
+}
+
 #[test]
 fn middle_cancel_races_root_cancel() {
-    loom::model(|| {
-        let (root, cancel) = Context::background().with_cancel();
-        let (middle, middle_cancel) = root.with_cancel();
-        let (leaf, _c) = middle.with_cancel();
-        let canceller = thread::spawn(move || cancel.cancel());
-        middle_cancel.cancel();
-        assert!(
-            leaf.is_done(),
-            "the middle's cancel returned before the leaf was done"
-        );
-        canceller.join().unwrap();
-        drop(root);
-    });
+    nested_cancels_race(false);
 }
 
 /// A child is cancelled while its parent is: the child is done either way, and the parent's

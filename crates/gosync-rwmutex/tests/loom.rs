@@ -479,7 +479,11 @@ fn a_writer_giving_up_lets_in_no_reader_that_came_after_a_writer_queued_meanwhil
         assert!(!early.join().unwrap());
         drop(upgradable);
         late.join().unwrap();
-        assert_eq!(reader.join().unwrap(), 1, "the reader went in ahead of the writer");
+        assert_eq!(
+            reader.join().unwrap(),
+            1,
+            "the reader went in ahead of the writer"
+        );
         assert!(!lock.raw().is_locked());
     });
 }

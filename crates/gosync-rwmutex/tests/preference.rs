@@ -43,56 +43,66 @@ fn a_writer_queued_behind_an_upgradable_reader_holds_back_new_readers() {
 /// timed writers that keep retrying would hold readers out for as long as they retry.
 #[test]
 fn a_reader_waits_only_for_the_writers_queued_before_it() {
-    let lock = Arc::new(RwMutex::new(0));
-    let upgradable = lock.upgradable_read();
-    let (ctx, cancel) = Context::background().with_cancel();
-    let early_writer = spawn_with(&lock, move |lock| lock.write_ctx(&ctx).map(|_| ()));
-    wait_until(|| lock.raw().queued_writers() == 1);
-    let reader = spawn_with(&lock, |lock| *lock.read());
-    wait_until(|| lock.raw().has_parked_readers());
-    let late_writer = spawn_with(&lock, |lock| *lock.write() += 1);
-    wait_until(|| lock.raw().queued_writers() == 2);
-    cancel.cancel();
-    assert_eq!(join_within(early_writer), Err(ContextError::Canceled));
-    assert_eq!(
-        join_within(reader),
-        0,
-        "the reader waited for the later writer"
-    );
-    assert_eq!(lock.raw().queued_writers(), 1);
-    drop(upgradable);
-    join_within(late_writer);
-    assert_eq!(*lock.read(), 1);
-    assert!(!lock.raw().is_locked());
+    early_writer_gives_up_with_a_reader_and_a_late_writer_queued(true);
 }
 
 /// Go's guarantee still holds when a writer gives up: a reader that came after a writer still
 /// queued waits for that writer to have had its turn.
 #[test]
 fn a_reader_behind_a_writer_still_queued_keeps_waiting_when_an_earlier_one_gives_up() {
+    early_writer_gives_up_with_a_reader_and_a_late_writer_queued(false);
+}
+
+/// Behind an upgradable reader that keeps the lock, an early writer queues, then a reader and a
+/// late writer (the reader first when `reader_first`), and then the early writer gives up.
+fn early_writer_gives_up_with_a_reader_and_a_late_writer_queued(reader_first: bool) {
     let lock = Arc::new(RwMutex::new(0));
     let upgradable = lock.upgradable_read();
     let (ctx, cancel) = Context::background().with_cancel();
     let early_writer = spawn_with(&lock, move |lock| lock.write_ctx(&ctx).map(|_| ()));
     wait_until(|| lock.raw().queued_writers() == 1);
-    let late_writer = spawn_with(&lock, |lock| *lock.write() += 1);
-    wait_until(|| lock.raw().queued_writers() == 2);
-    let reader = spawn_with(&lock, |lock| *lock.read());
-    wait_until(|| lock.raw().has_parked_readers());
+    let park_reader = || {
+        let reader = spawn_with(&lock, |lock| *lock.read());
+        wait_until(|| lock.raw().has_parked_readers());
+        reader
+    };
+    let queue_late_writer = || {
+        let writer = spawn_with(&lock, |lock| *lock.write() += 1);
+        wait_until(|| lock.raw().queued_writers() == 2);
+        writer
+    };
+    let (reader, late_writer) = if reader_first {
+        let reader = park_reader();
+        (reader, queue_late_writer())
+    } else {
+        let late_writer = queue_late_writer();
+        (park_reader(), late_writer)
+    };
     cancel.cancel();
     assert_eq!(join_within(early_writer), Err(ContextError::Canceled));
-    // The give-up's admission is over: the reader is still parked, behind the late writer.
-    assert!(
-        lock.raw().has_parked_readers(),
-        "a reader got in ahead of a queued writer"
-    );
+    // The give-up's admission is over: the reader is in, or still parked behind the late writer.
+    assert_eq!(lock.raw().has_parked_readers(), !reader_first);
+    assert_eq!(lock.raw().queued_writers(), 1);
+    let reader = if reader_first {
+        assert_eq!(
+            join_within(reader),
+            0,
+            "the reader waited for the later writer"
+        );
+        None
+    } else {
+        Some(reader)
+    };
     drop(upgradable);
     join_within(late_writer);
-    assert_eq!(
-        join_within(reader),
-        1,
-        "the reader got in before the writer"
-    );
+    if let Some(reader) = reader {
+        assert_eq!(
+            join_within(reader),
+            1,
+            "the reader got in ahead of a queued writer"
+        );
+    }
+    assert_eq!(*lock.read(), 1);
     assert!(!lock.raw().is_locked());
 }
 
