@@ -570,9 +570,10 @@ pub fn park(
 }
 
 /// As [`park`], with the park token chosen by `validate` under the queue's lock (`None`: do not
-/// park; `options.token` is not used). A token made there follows the order of the queue: a
-/// ticket taken in `validate` is larger than that of every thread queued before on any key of
-/// the bucket, and smaller than that of every thread queued after.
+/// park; `options.token` is not used). A token made there follows the order in which threads
+/// join the queue: a ticket taken in `validate` is larger than that of every thread that parked
+/// on the key before, and smaller than that of every thread that parks after (so, for waiters
+/// that never park at the front, it follows their order in the queue).
 ///
 /// # Examples
 ///

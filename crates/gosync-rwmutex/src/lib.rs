@@ -48,7 +48,8 @@
 //! the word until they contend again. See [`RawRwMutex`] for the state machine, and
 //! `docs/performance.md` for what each way costs.
 //!
-//! Memory: an `RwMutex<T>` is two words and the `T`. A lock whose readers have contended also
+//! Memory: an `RwMutex<T>` is four words and the `T` (the lock word, the shards' pointer, and
+//! two words that only waiting readers and writers touch). A lock whose readers have contended also
 //! owns its counters, one cache-line-padded counter per core plus one for its writers (128 bytes
 //! each on x86-64, at most 65 of them), allocated on the first contended read and freed when the
 //! lock is dropped. A thread that holds two read guards of one lock at once counts as contention

@@ -268,6 +268,11 @@ pub struct RawRwMutex {
     /// Go's `RLock` waits for the writers blocked in `Lock` when it was called, not for every
     /// writer that queues after it. Only the waiting paths touch it.
     writer_tickets: AtomicUsize,
+    /// The latest `admission_bound` that a give-up let readers in up to, raised under the
+    /// reader queue's lock: a reader whose ticket is not after it has no queued writer ahead of
+    /// it, so it goes in instead of parking (unless a writer holds the lock). It covers the
+    /// readers that were about to park when the give-up looked at the reader queue.
+    readers_admitted_through: AtomicUsize,
 }
 
 impl fmt::Debug for RawRwMutex {
@@ -321,6 +326,7 @@ impl RawRwMutex {
                 state: AtomicUsize::new(0),
                 shards: ReaderShards::new(),
                 writer_tickets: AtomicUsize::new(0),
+                readers_admitted_through: AtomicUsize::new(0),
             }
         }
     }

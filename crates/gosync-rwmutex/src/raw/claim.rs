@@ -168,8 +168,8 @@ impl RawRwMutex {
                         gone |= PARKED_WRITERS;
                     }
                     // A `QUEUED_WRITER` cleared here either went with the writer handed
-                    // `WRITER` or was left by a writer that gave up, which wakes the readers it
-                    // held back (`writer_left_queue`).
+                    // `WRITER` or was left by a writer that gave up, which lets in the readers
+                    // it held back (`writer_left_queue`).
                     self.state.clear_parked(gone);
                     TOKEN_HANDOFF
                 },
@@ -185,11 +185,10 @@ impl RawRwMutex {
 
     /// After a writer left the writer queue without the lock (its deadline passed or its
     /// context is done): keeps `QUEUED_WRITER` only if another writer is still queued, and lets
-    /// in the parked readers that no writer still queued came before, so that nothing of the
-    /// writer that gave up stays behind. They are counted in by this thread rather than woken
-    /// to try again, which a writer queueing meanwhile would send back to sleep behind it.
-    /// While a writer holds `WRITER`, nobody is let in here: that writer's release lets in every
-    /// parked reader.
+    /// in the parked readers that no writer still queued came before (and the ones about to
+    /// park), so that nothing of the writer that gave up stays behind. They are counted in by
+    /// this thread rather than woken to try again, which a writer queueing meanwhile would send
+    /// back to sleep behind it.
     #[cold]
     fn writer_left_queue(&self) {
         let bound = self.admission_bound(|writer_queued| {
@@ -197,11 +196,7 @@ impl RawRwMutex {
                 self.state.clear_parked(QUEUED_WRITER);
             }
         });
-        // Relaxed: a hint; the count-in is a compare-and-swap that refuses while `WRITER` is
-        // set, and a holder's release looks for parked readers after clearing it.
-        if self.state.load(Ordering::Relaxed) & WRITER == 0 {
-            self.admit_readers_up_to(bound);
-        }
+        self.admit_readers_up_to(bound);
     }
 
     /// The latest ticket that a parked reader may hold to go in now (see

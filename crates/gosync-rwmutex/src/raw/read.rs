@@ -1,6 +1,7 @@
 //! The read path: shared locks counted in the word or in a shard, and readers waiting for a
 //! writer to go.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use gosync_park::sync::{fence, Ordering};
@@ -370,15 +371,32 @@ impl RawRwMutex {
                 // Relaxed: ordered by the fence above.
                 self.writer_tickets.load(Ordering::Relaxed)
             });
+            // Set when this thread counted itself in under the queue's lock instead of parking.
+            let entered = Cell::new(false);
+            let busy = |state: usize| {
+                if state & HOLDS_BACK_READERS == 0 {
+                    return false;
+                }
+                // Relaxed: raised only under this queue's lock, which we hold.
+                let admitted_through = self.readers_admitted_through.load(Ordering::Relaxed);
+                if !taken_before(admitted_through, ticket_after) && self.count_in_unless_writer(1) {
+                    // A give-up let in the readers up to here while this one was on its way
+                    // to park: no writer it waits for is queued.
+                    entered.set(true);
+                    return false;
+                }
+                true
+            };
             match park_while(
                 &self.state,
                 self.key(READER_KEY),
                 PARKED_READERS,
-                |state| state & HOLDS_BACK_READERS != 0,
+                busy,
                 give_up.park_options(ticket_after),
             ) {
                 // The releasing writer counted this thread in the word: it is a reader now.
                 ParkResult::Unparked(TOKEN_HANDOFF) => return Some(ReadSlot::WORD),
+                ParkResult::Invalid if entered.get() => return Some(ReadSlot::WORD),
                 ParkResult::TimedOut | ParkResult::Cancelled => return None,
                 ParkResult::Unparked(_) | ParkResult::Invalid => spin.reset(),
             }
@@ -407,20 +425,32 @@ impl RawRwMutex {
 
     /// Lets in the parked readers whose ticket (the next writer ticket when they parked) is not
     /// after `bound` (`admission_bound`): no writer they wait for is still queued. They are
-    /// counted in the word, unless a writer has claimed the lock meanwhile: then they try
-    /// again (and that writer's release lets in the ones parked by then). For a caller that
-    /// holds nothing or the upgradable lock.
+    /// counted in the word, unless a writer holds or has claimed the lock: then they stay
+    /// parked for its release, which lets in every parked reader (or, if the claim lands
+    /// between the look and the count-in, they try again). Readers about to park with such a
+    /// ticket go in instead (`readers_admitted_through`). For a caller that holds nothing or
+    /// the upgradable lock.
     pub(super) fn admit_readers_up_to(&self, bound: usize) {
         unpark_filter(
             self.key(READER_KEY),
             |ticket_after| {
-                if taken_before(bound, ticket_after) {
-                    FilterOp::Skip // a writer it waits for is still queued
+                // Relaxed: a hint; the count-in below decides.
+                let writer_holds = self.state.load(Ordering::Relaxed) & WRITER != 0;
+                if writer_holds || taken_before(bound, ticket_after) {
+                    // A writer inside lets them in on its release; or a writer it waits for
+                    // is still queued.
+                    FilterOp::Skip
                 } else {
                     FilterOp::Unpark
                 }
             },
             |result| {
+                // Relaxed: read and raised only under this queue's lock, which we hold.
+                let through = self.readers_admitted_through.load(Ordering::Relaxed);
+                if taken_before(through, bound) {
+                    self.readers_admitted_through
+                        .store(bound, Ordering::Relaxed);
+                }
                 if !result.have_more {
                     self.state.clear_parked(PARKED_READERS);
                 }

@@ -318,8 +318,8 @@ impl RawRwMutex {
     /// and lets in the readers that parked meanwhile (no writer can claim while `UPGRADABLE` is
     /// held, so counting them in is safe), except those that came after a writer still queued:
     /// they are held back still (Go's writer preference), and go in when those writers have had
-    /// their turn, or have given up (`writer_left_queue`, which sees `WRITER` gone: both change
-    /// this one word, so one of the two sees the other's change).
+    /// their turn, or have given up (`writer_left_queue`: its look at the writer queue and this
+    /// one are ordered by that queue's lock, and its admission finds `WRITER` gone).
     fn writer_to_upgradable(&self) {
         // Release: pairs with the Acquire of the readers that now enter.
         let prev = self.state.fetch_add(
