@@ -164,8 +164,10 @@ const WANTS_MASK: usize = 1;
 const TICKET_STEP: usize = 2;
 
 /// Whether ticket `a` was taken before ticket `b`. Tickets wrap: this is right while the two
-/// were taken fewer than `usize::MAX / 4` parks of writers apart (2^62 on 64-bit targets; on a
-/// 32-bit one, a reader parked through 2^30 writer parks could be let in or held back early).
+/// were taken fewer than `usize::MAX / 4` parks of writers apart: 2^62 on 64-bit targets. On a
+/// 32-bit one, 2^30: a reader parked through that many writer parks, or arriving that many
+/// writer parks after the last admission (`readers_admitted_through`), could be let in ahead of
+/// a queued writer (never while a writer holds the lock).
 #[inline]
 fn taken_before(a: usize, b: usize) -> bool {
     (a.wrapping_sub(b) as isize) < 0
@@ -268,10 +270,11 @@ pub struct RawRwMutex {
     /// Go's `RLock` waits for the writers blocked in `Lock` when it was called, not for every
     /// writer that queues after it. Only the waiting paths touch it.
     writer_tickets: AtomicUsize,
-    /// The latest `admission_bound` that a give-up let readers in up to, raised under the
-    /// reader queue's lock: a reader whose ticket is not after it has no queued writer ahead of
-    /// it, so it goes in instead of parking (unless a writer holds the lock). It covers the
-    /// readers that were about to park when the give-up looked at the reader queue.
+    /// The latest `admission_bound` that readers were let in up to (by a writer's give-up or
+    /// release, or a failed upgrade), raised under the reader queue's lock: a reader whose
+    /// ticket is not after it has no queued writer ahead of it, so it goes in instead of
+    /// parking (unless a writer holds the lock). It covers the readers that were about to park
+    /// when the admission looked at the reader queue.
     readers_admitted_through: AtomicUsize,
 }
 

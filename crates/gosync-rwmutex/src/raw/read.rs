@@ -403,22 +403,22 @@ impl RawRwMutex {
         }
     }
 
-    /// Unparks every parked reader. With `TOKEN_HANDOFF` they are counted in as readers (the
-    /// caller holds `WRITER` or `UPGRADABLE`, so no writer can be inside); with `TOKEN_RETRY`
-    /// they just try again.
-    pub(super) fn wake_readers(&self, token: usize) {
+    /// Unparks every parked reader, counted in as a reader (the caller holds `WRITER`, so no
+    /// other writer can be inside): Go's rule that readers parked while a writer held the lock
+    /// go in before the next writer.
+    pub(super) fn let_in_parked_readers(&self) {
         unpark_filter(
             self.key(READER_KEY),
             |_| FilterOp::Unpark,
             |result| {
-                if token == TOKEN_HANDOFF && result.unparked > 0 {
+                if result.unparked > 0 {
                     // Relaxed: the new readers are published by their wake-up; the next writer
                     // sees the count by coherence of this one word.
                     self.state
                         .fetch_add(result.unparked * READER, Ordering::Relaxed);
                 }
                 self.state.clear_parked(PARKED_READERS);
-                token
+                TOKEN_HANDOFF
             },
         );
     }

@@ -6,8 +6,8 @@ use gosync_park::sync::Ordering;
 
 use super::tentative::Tentative;
 use super::{
-    GiveUp, RawRwMutex, PARKED_READERS, READER, READERS_MASK, READERS_OVERFLOW, SHARDED,
-    UPGRADABLE, WANTS_UPGRADABLE, WRITER,
+    GiveUp, RawRwMutex, READER, READERS_MASK, READERS_OVERFLOW, SHARDED, UPGRADABLE,
+    WANTS_UPGRADABLE, WRITER,
 };
 
 impl RawRwMutex {
@@ -322,14 +322,14 @@ impl RawRwMutex {
     /// one are ordered by that queue's lock, and its admission finds `WRITER` gone).
     fn writer_to_upgradable(&self) {
         // Release: pairs with the Acquire of the readers that now enter.
-        let prev = self.state.fetch_add(
+        self.state.fetch_add(
             (UPGRADABLE + READER).wrapping_sub(WRITER),
             Ordering::Release,
         );
-        if prev & PARKED_READERS != 0 {
-            let bound = self.admission_bound(|_| {});
-            self.admit_readers_up_to(bound);
-        }
+        // Also with no reader parked yet: one on its way to park behind a writer that queued
+        // after it must find `readers_admitted_through` raised.
+        let bound = self.admission_bound(|_| {});
+        self.admit_readers_up_to(bound);
     }
 
     /// Turns the exclusive lock into the upgradable lock: readers may enter again, writers may

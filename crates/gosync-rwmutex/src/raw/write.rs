@@ -6,8 +6,8 @@ use gosync_park::sync::Ordering;
 
 use super::tentative::Tentative;
 use super::{
-    GiveUp, RawRwMutex, PARKED_READERS, READER, READERS_MASK, SHARDED, TOKEN_HANDOFF, TOKEN_RETRY,
-    UPGRADABLE, WANTS_WRITE, WRITER,
+    GiveUp, RawRwMutex, PARKED_READERS, READER, READERS_MASK, SHARDED, UPGRADABLE, WANTS_WRITE,
+    WRITER,
 };
 
 impl RawRwMutex {
@@ -228,7 +228,7 @@ impl RawRwMutex {
         // keeps readers from starving): counted in while `WRITER` still shuts out everyone else.
         // Relaxed: the bit is re-checked under the queue lock.
         if state & PARKED_READERS != 0 {
-            self.wake_readers(TOKEN_HANDOFF);
+            self.let_in_parked_readers();
         }
         if downgrade {
             // Relaxed: this thread already holds the lock; the count only matters to the next
@@ -236,12 +236,12 @@ impl RawRwMutex {
             self.state.fetch_add(READER, Ordering::Relaxed);
         }
         if !self.pass_on_claim(WRITER) {
-            // `WRITER` is gone: readers that parked since the first look would wait for nobody.
-            // They retry rather than being counted in: a new writer may have claimed already.
-            // Relaxed: re-checked under the queue lock.
-            if self.state.load(Ordering::Relaxed) & PARKED_READERS != 0 {
-                self.wake_readers(TOKEN_RETRY);
-            }
+            // `WRITER` is gone (to nobody, or to an upgradable reader): readers that parked
+            // since the first look, or are on their way to park, wait only for writers still
+            // queued before them. Counted in unless a new writer has claimed already (then
+            // they try again).
+            let bound = self.admission_bound(|_| {});
+            self.admit_readers_up_to(bound);
         }
     }
 }
