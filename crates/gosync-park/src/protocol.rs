@@ -211,9 +211,9 @@ pub fn park_while_with_token<W: ParkedBits + ?Sized>(
 pub const TOKEN_NORMAL: usize = 0;
 
 /// The unpark token of a hand-off: the waker kept the lock locked and passed it to the woken
-/// thread, which owns it on return from [`park`] and must not lock it again. The starvation mode
-/// of gosync's mutex and of a map's chain lock ends a waiter's wait with it once the waiter has
-/// waited longer than [`STARVATION_THRESHOLD`](crate::STARVATION_THRESHOLD).
+/// thread, which owns it on return from [`park`](crate::park) and must not lock it again. The
+/// starvation mode of gosync's mutex and of a map's chain lock ends a waiter's wait with it once
+/// the waiter has waited longer than [`STARVATION_THRESHOLD`](crate::STARVATION_THRESHOLD).
 ///
 /// # Examples
 ///
@@ -374,8 +374,9 @@ impl fmt::Display for ContextError {
 
 impl Error for ContextError {}
 
-/// The error of a wait that [`park`] ended with [`ParkResult::Cancelled`] (or that otherwise
-/// gave up because of `source`): the source's own error, as Go's `ctx.Err()` after `Done()`.
+/// The error of a wait that [`park`](crate::park) ended with [`ParkResult::Cancelled`] (or that
+/// otherwise gave up because of `source`): the source's own error, as Go's `ctx.Err()` after
+/// `Done()`.
 ///
 /// The park layer returns `Cancelled` for two reasons: the source said it was cancelled (it
 /// then reports its error, which never changes back), or the source's deadline passed by the
