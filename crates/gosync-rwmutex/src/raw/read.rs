@@ -13,8 +13,8 @@ use crate::shards::{ReadSlot, Shard};
 
 use super::{
     taken_before, GiveUp, RawRwMutex, DRAIN_KEY, HOLDS_BACK_READERS, PARKED_DRAIN, PARKED_READERS,
-    READER, READERS_MASK, READERS_OVERFLOW, READER_KEY, SHARDED, TOKEN_HANDOFF, TOKEN_RETRY,
-    TRYING, WRITER,
+    QUEUED_WRITER, READER, READERS_MASK, READERS_OVERFLOW, READER_KEY, SHARDED, TOKEN_HANDOFF,
+    TOKEN_RETRY, TRYING, WRITER,
 };
 
 impl RawRwMutex {
@@ -461,6 +461,21 @@ impl RawRwMutex {
                 }
             },
         );
+    }
+
+    /// After `WRITER` went to nobody or became the upgradable lock: lets in the readers that
+    /// parked behind it and no queued writer came before (`admit_readers_up_to`), also those on
+    /// their way to park behind a writer that queued after them. Looks at the queues only when
+    /// a reader is parked or a writer queued: otherwise the readers on their way find nothing
+    /// holding them back (or a writer that queues at this very moment, which may go first).
+    pub(super) fn admit_readers_after_release(&self) {
+        // Relaxed: both bits are set and cleared under their queues' locks, which the admission
+        // takes; a bit set after this load belongs to a thread that looks at the queues itself
+        // or waits for the next release.
+        if self.state.load(Ordering::Relaxed) & (PARKED_READERS | QUEUED_WRITER) != 0 {
+            let bound = self.admission_bound(|_| {});
+            self.admit_readers_up_to(bound);
+        }
     }
 
     /// Adds `readers` to the word's count unless `WRITER` is set; returns whether it did.

@@ -326,10 +326,7 @@ impl RawRwMutex {
             (UPGRADABLE + READER).wrapping_sub(WRITER),
             Ordering::Release,
         );
-        // Also with no reader parked yet: one on its way to park behind a writer that queued
-        // after it must find `readers_admitted_through` raised.
-        let bound = self.admission_bound(|_| {});
-        self.admit_readers_up_to(bound);
+        self.admit_readers_after_release();
     }
 
     /// Turns the exclusive lock into the upgradable lock: readers may enter again, writers may

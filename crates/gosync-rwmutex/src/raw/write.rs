@@ -236,12 +236,7 @@ impl RawRwMutex {
             self.state.fetch_add(READER, Ordering::Relaxed);
         }
         if !self.pass_on_claim(WRITER) {
-            // `WRITER` is gone (to nobody, or to an upgradable reader): readers that parked
-            // since the first look, or are on their way to park, wait only for writers still
-            // queued before them. Counted in unless a new writer has claimed already (then
-            // they try again).
-            let bound = self.admission_bound(|_| {});
-            self.admit_readers_up_to(bound);
+            self.admit_readers_after_release();
         }
     }
 }
