@@ -14,8 +14,8 @@
 //!   the woken thread gets), deadlines, [`Cancellation`] (a `Context`), queueing at the head,
 //!   and requeueing.
 //! - **The protocol around a park** ([`park_while`], [`park_while_with_token`],
-//!   [`ParkedBits`], [`unlocked`], [`RelockOnDrop`], [`cancelled_error`], [`ContextError`], the hand-off tokens
-//!   [`TOKEN_NORMAL`] and [`TOKEN_HANDOFF`], [`mark_if_parked`]) and **time**
+//!   [`ParkedBits`], [`unlocked`], [`RelockOnDrop`], [`cancelled_error`], [`ContextError`],
+//!   the hand-off tokens [`TOKEN_NORMAL`] and [`TOKEN_HANDOFF`], [`mark_if_parked`]) and **time**
 //!   ([`deadline_after`], [`deadline_passed`], [`earliest_deadline`], [`WaitClock`],
 //!   [`STARVATION_THRESHOLD`]): what every primitive does around a wait, written once.
 //! - **Spinning** ([`SpinWait`] and the adaptive spin inside every wait): see [`spin`].

@@ -30,10 +30,10 @@
 //! writers that queue after it: when a writer gives up (a deadline, a cancelled context), the
 //! readers it held back go in unless a writer that came before them is still queued. So timed
 //! writers that keep retrying do not keep readers out, also behind a long-held upgradable
-//! guard. (A writer that queues at the very moment the lock changes hands, while a reader is
-//! on its way to sleep, may still go first: the two calls overlap.) A thread that only tries
-//! ([`try_write`](RwMutex::try_write)) holds nobody back: [`try_read`](RwMutex::try_read) fails
-//! only while a writer holds the lock or waits for it.
+//! guard. (A writer that queues while a reader is still on its way to sleep may go first: the
+//! two calls overlap.) A thread that only tries ([`try_write`](RwMutex::try_write)) holds
+//! nobody back: [`try_read`](RwMutex::try_read) fails only while a writer holds the lock or
+//! waits for it.
 //!
 //! # Cost of the read path
 //!

@@ -265,8 +265,9 @@ pub struct RawRwMutex {
     /// The next writer ticket. A writer takes one each time it parks on the writer key, under
     /// the queue's lock (its token carries it), and a reader that parks, held back, notes the
     /// next one as its own token: the writers it must let go first are those whose tickets are
-    /// before it. When a writer gives up, readers whose writers have all left the queue are let
-    /// in although later writers are still queued (`admission_bound`, `admit_readers_up_to`):
+    /// before it. When a writer gives up (or a release or failed upgrade leaves a writer
+    /// queued), readers whose writers have all left the queue are let in although later
+    /// writers are still queued (`admission_bound`, `admit_readers_up_to`):
     /// Go's `RLock` waits for the writers blocked in `Lock` when it was called, not for every
     /// writer that queues after it. Only the waiting paths touch it.
     writer_tickets: AtomicUsize,

@@ -426,10 +426,11 @@ impl RawRwMutex {
     /// Lets in the parked readers whose ticket (the next writer ticket when they parked) is not
     /// after `bound` (`admission_bound`): no writer they wait for is still queued. They are
     /// counted in the word, unless a writer holds or has claimed the lock: then they stay
-    /// parked for its release, which lets in every parked reader (or, if the claim lands
-    /// between the look and the count-in, they try again). Readers about to park with such a
-    /// ticket go in instead (`readers_admitted_through`). For a caller that holds nothing or
-    /// the upgradable lock.
+    /// parked for what ends that writer's hold (its release, or a failed upgrade or downgrade,
+    /// which run this admission again), or, if the claim lands between the look and the
+    /// count-in, they try again. Readers about to park with such a ticket go in instead
+    /// (`readers_admitted_through`). For a caller that holds nothing, a shared lock (a writer
+    /// that downgraded) or the upgradable lock.
     pub(super) fn admit_readers_up_to(&self, bound: usize) {
         unpark_filter(
             self.key(READER_KEY),
@@ -467,11 +468,14 @@ impl RawRwMutex {
     /// parked behind it and no queued writer came before (`admit_readers_up_to`), also those on
     /// their way to park behind a writer that queued after them. Looks at the queues only when
     /// a reader is parked or a writer queued: otherwise the readers on their way find nothing
-    /// holding them back (or a writer that queues at this very moment, which may go first).
+    /// holding them back (or a writer that queues while they are on their way, which may go
+    /// first: the two calls overlap).
     pub(super) fn admit_readers_after_release(&self) {
-        // Relaxed: both bits are set and cleared under their queues' locks, which the admission
-        // takes; a bit set after this load belongs to a thread that looks at the queues itself
-        // or waits for the next release.
+        // Relaxed: this thread's own change that cleared `WRITER` comes before this load in the
+        // word's modification order, and a reader parks only by a compare-and-swap of the whole
+        // word (`set_parked_while`): a `PARKED_READERS` this load misses was set after that
+        // change, so what holds that reader back is a new claim (whose release lets it in) or
+        // a writer really queued (whose turn or give-up does).
         if self.state.load(Ordering::Relaxed) & (PARKED_READERS | QUEUED_WRITER) != 0 {
             let bound = self.admission_bound(|_| {});
             self.admit_readers_up_to(bound);

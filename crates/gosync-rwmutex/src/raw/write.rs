@@ -214,7 +214,9 @@ impl RawRwMutex {
     }
 
     /// Gives up `WRITER` the slow way: parked readers first, then the claim to the next
-    /// writer-queue waiter or nobody. With `downgrade`, the caller stays as a reader.
+    /// writer-queue waiter or nobody; when it went to nobody or to an upgradable reader, the
+    /// readers that parked meanwhile or are on their way (`admit_readers_after_release`). With
+    /// `downgrade`, the caller stays as a reader.
     #[cold]
     #[track_caller]
     fn release_writer_slow(&self, downgrade: bool) {
