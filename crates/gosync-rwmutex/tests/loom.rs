@@ -487,3 +487,29 @@ fn a_writer_giving_up_lets_in_no_reader_that_came_after_a_writer_queued_meanwhil
         assert!(!lock.raw().is_locked());
     });
 }
+
+/// A timed upgrade fails (a reader stays inside; under loom its deadline has passed at the first
+/// look) while another reader and a writer come at any point of it: the failed upgrade's
+/// admission (`writer_to_upgradable`) strands nobody. The reader is let in, or waits for the
+/// writer if it came after the writer queued; every thread finishes once the guards go, and
+/// the writer's write is seen.
+#[test]
+fn a_failed_upgrade_races_a_reader_and_a_writer() {
+    loom::model(|| {
+        let lock = Arc::new(RwMutex::new(0usize));
+        let inside = lock.read();
+        let upgradable = lock.upgradable_read();
+        let reader = spawn_with(&lock, |lock| *lock.read());
+        let writer = spawn_with(&lock, |lock| *lock.write() += 1);
+        let upgradable =
+            RwMutexUpgradableReadGuard::try_upgrade_for(upgradable, Duration::from_secs(1))
+                .expect_err("a reader is inside for the whole upgrade");
+        assert_eq!(*upgradable, 0);
+        drop(upgradable);
+        drop(inside);
+        writer.join().unwrap();
+        assert!(reader.join().unwrap() <= 1);
+        assert_eq!(*lock.read(), 1);
+        assert!(!lock.raw().is_locked());
+    });
+}
