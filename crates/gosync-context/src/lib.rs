@@ -362,20 +362,12 @@ impl Node {
     /// step: they left with the lists `finish` took.
     #[cold]
     fn cancel(&self, reason: ContextError, join: bool) {
-        let mut stack = Vec::new();
-        let made = match self.finish(reason) {
-            Reached::Made(err, children) => {
-                if let Some(children) = children {
-                    stack.push(Frame::new(None, children, err, true));
-                }
-                true
-            }
-            Reached::Walking(err, children) if join => {
-                stack.push(Frame::new(None, children, err, false));
-                false
-            }
-            Reached::Walking(..) | Reached::Settled => false,
-        };
+        let reached = self.finish(reason);
+        let made = matches!(reached, Reached::Made(..));
+        let mut stack: Vec<Frame> = Vec::new();
+        if made || join {
+            stack.extend(reached.into_frame(None));
+        }
         while let Some(frame) = stack.last_mut() {
             let Some(child) = frame.children.get(frame.next) else {
                 let frame = stack.pop().expect("the frame just looked at");
@@ -386,15 +378,8 @@ impl Node {
             };
             frame.next += 1;
             let child = Arc::clone(child);
-            match child.finish(frame.err) {
-                Reached::Made(err, Some(children)) => {
-                    stack.push(Frame::new(Some(child), children, err, true));
-                }
-                Reached::Walking(err, children) => {
-                    stack.push(Frame::new(Some(child), children, err, false));
-                }
-                Reached::Made(_, None) | Reached::Settled => {}
-            }
+            let reached = child.finish(frame.err);
+            stack.extend(reached.into_frame(Some(child)));
         }
         if made {
             detach(self);
@@ -402,20 +387,22 @@ impl Node {
     }
 }
 
-impl Frame {
-    fn new(
-        node: Option<Arc<Node>>,
-        children: Arc<Vec<Arc<Node>>>,
-        err: ContextError,
-        made: bool,
-    ) -> Self {
-        Self {
+impl Reached {
+    /// The frame that walks the children this says are left to walk, for `node` (`None`: the
+    /// node the cancellation started from); `None` when there are none.
+    fn into_frame(self, node: Option<Arc<Node>>) -> Option<Frame> {
+        let (children, err, made) = match self {
+            Reached::Made(err, Some(children)) => (children, err, true),
+            Reached::Walking(err, children) => (children, err, false),
+            Reached::Made(_, None) | Reached::Settled => return None,
+        };
+        Some(Frame {
             node,
             children,
             next: 0,
             err,
             made,
-        }
+        })
     }
 }
 
