@@ -37,7 +37,11 @@
 //!   parent at once, as in Go, even while its handles live on.
 //! - **No timer per context.** A deadline is compared with the clock when someone looks, and a
 //!   waiter sleeps no later than the deadline, so a context with a deadline costs nothing while
-//!   nobody waits on it.
+//!   nobody waits on it. The answer is the one Go's timers give: a child whose deadline is its
+//!   parent's (a `with_cancel` child, or one whose own deadline comes later) has no timer of
+//!   its own in Go, so it shares the parent's fate. If the parent was cancelled before the
+//!   deadline, the child reports `Canceled` even when it is looked at after the deadline, while
+//!   that cancellation is still on its way down a large tree.
 //! - No `WithCancelCause`, `AfterFunc` or `WithoutCancel`.
 //!
 //! # Examples
@@ -146,6 +150,11 @@ struct Node {
     state: AtomicU8,
     /// The earlier of its own deadline and its parent's.
     deadline: Option<Instant>,
+    /// `deadline` is this node's own, earlier than its parent's. A node whose deadline is its
+    /// parent's (a `with_cancel` child, or one whose own deadline comes later) never expires on
+    /// its own account: it shares its parent's fate, as in Go, where only the parent's timer
+    /// fires and its cancellation walks down (see `expire`).
+    owns_deadline: bool,
     /// Kept so that a child whose handles are all gone can leave its parent's list, and so that
     /// the parent (and the ancestors that would cancel it) live as long as the child.
     parent: Option<Arc<Node>>,
@@ -273,51 +282,74 @@ impl Node {
     }
 
     /// The deadline has passed and nobody has recorded it yet: records it as Go's timer would,
-    /// by cancelling with `DeadlineExceeded`, and answers what the state then says. Answering
-    /// from the clock alone is not enough: a `cancel` that read the clock just before the
-    /// deadline may still be on its way to store `Canceled`, and every later `err` would then
-    /// contradict this one.
+    /// and answers what the state then says. Answering from the clock alone is not enough: a
+    /// `cancel` that read the clock just before the deadline may still be on its way to store
+    /// `Canceled`, and every later `err` would then contradict this one.
+    ///
+    /// The timer is the one of the node that owns the deadline: this one, or the nearest
+    /// ancestor whose deadline it inherited. That node is cancelled with `DeadlineExceeded`,
+    /// unless it (or a node on the way up to it) is done already: then a cancellation came
+    /// first and is on its way down, and this node takes the error it carries, as the walk
+    /// would give it when it got here.
     #[cold]
     fn expire(&self) -> ContextError {
-        // Not joining a cancellation already under way (see `cancel`): many waiters may see the
-        // deadline pass at once, and each would walk the tree again.
-        self.cancel(ContextError::DeadlineExceeded, false);
-        // Acquire: as in `err`; done by now, by this thread's `finish` or an earlier one's.
+        let mut node = self;
+        let err = loop {
+            // Acquire: as in `err`.
+            match node.state.load(Ordering::Acquire) {
+                ACTIVE if node.owns_deadline => {
+                    // Not joining a cancellation already under way (see `cancel`): many
+                    // waiters may see the deadline pass at once, and each would walk the tree
+                    // again.
+                    node.cancel(ContextError::DeadlineExceeded, false);
+                    // Acquire: as in `err`; done by now, by this `finish` or an earlier one.
+                    break error_of(node.state.load(Ordering::Acquire));
+                }
+                ACTIVE => {
+                    node = node
+                        .parent
+                        .as_deref()
+                        .expect("an inherited deadline comes from a parent");
+                }
+                done => break error_of(done),
+            }
+        };
+        // Done already if the walk from `node` got here; otherwise done now, with its error.
+        self.cancel(err, false);
+        // Acquire: as in `err`.
         error_of(self.state.load(Ordering::Acquire))
     }
 
-    /// As `err`, for a caller that holds this node's `lists` lock (which `expire` would take):
-    /// no `finish` runs meanwhile, and any later one records `DeadlineExceeded` if the deadline
-    /// has passed by now, so the clock's answer stands.
-    fn err_locked(&self) -> Option<ContextError> {
+    /// Whether the node is done or past its deadline, for a caller that holds its `lists`
+    /// lock (which `expire` would take): no `finish` runs meanwhile, and a deadline that has
+    /// passed makes the node done, whatever the error then recorded.
+    fn is_done_locked(&self) -> bool {
         // Relaxed: `state` changes only under the lock, which the caller holds.
-        match self.state.load(Ordering::Relaxed) {
-            ACTIVE => self
-                .deadline
-                .filter(|&deadline| deadline_passed(deadline))
-                .map(|_| ContextError::DeadlineExceeded),
-            done => Some(error_of(done)),
-        }
+        self.state.load(Ordering::Relaxed) != ACTIVE || self.deadline.is_some_and(deadline_passed)
     }
 
-    /// Lists `child` as a child, or, when this node is already done, makes `child` done with
-    /// the same error. `child` is not shared with anyone yet.
+    /// Lists `child` as a child, or, when this node is already done (or past its deadline),
+    /// makes `child` done with the same error. `child` is not shared with anyone yet.
     fn adopt(&self, child: &Arc<Node>) {
-        let mut lists = self.lists.lock();
-        match self.err_locked() {
-            // Relaxed: `child` is not shared yet; it is published with the handles made from it.
-            Some(err) => child.state.store(state_of(err), Ordering::Relaxed),
-            None => {
+        {
+            let mut lists = self.lists.lock();
+            if !self.is_done_locked() {
                 // Relaxed: under this node's lock, the only place `slot` is used.
                 child.slot.store(lists.children.len(), Ordering::Relaxed);
                 lists.children.push(Arc::clone(child));
+                return;
             }
         }
+        // Outside the lock: a deadline seen passed is recorded first (`expire` takes locks).
+        let err = self.err().expect("a node past its deadline is done");
+        // Relaxed: `child` is not shared yet; it is published with the handles made from it.
+        child.state.store(state_of(err), Ordering::Relaxed);
     }
 
-    /// Marks this node done (with `DeadlineExceeded` if its deadline had passed already, as
-    /// the deadline came first; otherwise with `reason`), wakes its waiters, and returns the
-    /// error and the children to cancel in turn; or says how far another cancellation got.
+    /// Marks this node done (with `DeadlineExceeded` if its own deadline had passed already,
+    /// as the deadline came first; otherwise with `reason`, which for a deadline inherited from
+    /// the parent is the parent's error: see `owns_deadline`), wakes its waiters, and returns
+    /// the error and the children to cancel in turn; or says how far another cancellation got.
     fn finish(&self, reason: ContextError) -> Reached {
         let mut lists = self.lists.lock();
         // Relaxed: `state` changes only under this lock, which we hold.
@@ -329,7 +361,9 @@ impl Node {
             };
         }
         let err = match self.deadline {
-            Some(deadline) if deadline_passed(deadline) => ContextError::DeadlineExceeded,
+            Some(deadline) if self.owns_deadline && deadline_passed(deadline) => {
+                ContextError::DeadlineExceeded
+            }
             _ => reason,
         };
         // Release: pairs with the Acquire load in `err` (see the notes at the top).
@@ -575,9 +609,12 @@ impl Context {
 
     fn child(&self, deadline: Option<Instant>) -> (Context, Canceler) {
         let parent = self.node();
+        let inherited = self.deadline();
+        let deadline = earliest_deadline(deadline, inherited);
         let node = Arc::new(Node {
             state: AtomicU8::new(ACTIVE),
-            deadline: earliest_deadline(deadline, self.deadline()),
+            deadline,
+            owns_deadline: deadline.is_some() && deadline != inherited,
             parent: parent.cloned(),
             slot: AtomicUsize::new(NO_SLOT),
             lists: BookkeepingLock::new(Lists::default()),
@@ -827,7 +864,7 @@ impl Cancellation for Context {
             return true; // never cancelled: nothing will ever need waking.
         };
         let mut lists = node.lists.lock();
-        if node.err_locked().is_some() {
+        if node.is_done_locked() {
             return false;
         }
         lists.wakers.push(waker);
@@ -892,7 +929,12 @@ impl Canceler {
     /// ```
     #[inline]
     pub fn cancel(&self) {
-        self.handle.node.cancel(ContextError::Canceled, true);
+        let node = &self.handle.node;
+        // A deadline that has passed came first: recorded as such (`err` does, also for one
+        // inherited from an ancestor, whose timer would have fired), and the cancel below then
+        // only waits for the walk to end.
+        let _ = node.err();
+        node.cancel(ContextError::Canceled, true);
     }
 }
 
@@ -1004,6 +1046,96 @@ mod tests {
         assert_eq!(child.err(), Some(ContextError::DeadlineExceeded));
         assert_eq!(parent.listed_children(), 1);
         assert_eq!(live.err(), None);
+    }
+
+    /// A node made by hand, in `state` and listed in `parent`'s children: the trees below need
+    /// a deadline that has passed after a cancellation began, which the API cannot make without
+    /// waiting for the clock.
+    fn node_by_hand(
+        parent: Option<&Arc<Node>>,
+        state: u8,
+        deadline: Instant,
+        owns_deadline: bool,
+    ) -> Context {
+        let node = Arc::new(Node {
+            state: AtomicU8::new(state),
+            deadline: Some(deadline),
+            owns_deadline,
+            parent: parent.cloned(),
+            slot: AtomicUsize::new(NO_SLOT),
+            lists: BookkeepingLock::new(Lists::default()),
+        });
+        if let Some(parent) = parent {
+            let mut lists = parent.lists.lock();
+            node.slot.store(lists.children.len(), Ordering::Relaxed);
+            lists.children.push(Arc::clone(&node));
+        }
+        Context {
+            handle: Some(Arc::new(Handle { node })),
+        }
+    }
+
+    /// A parent cancelled before its deadline, which has passed since, with a child and a
+    /// grandchild that inherit that deadline and that the cancellation has not reached yet:
+    /// the state `finish` leaves for its walk (the children moved to `walking`).
+    fn cancelled_before_the_deadline_mid_walk() -> [Context; 3] {
+        let past = Instant::now();
+        let parent = node_by_hand(None, CANCELED, past, true);
+        let child = node_by_hand(parent.node(), ACTIVE, past, false);
+        let grandchild = node_by_hand(child.node(), ACTIVE, past, false);
+        let mut lists = parent.node().unwrap().lists.lock();
+        let children = mem::take(&mut lists.children);
+        lists.walking = Some(Arc::new(children));
+        drop(lists);
+        [parent, child, grandchild]
+    }
+
+    #[test]
+    fn a_cancellation_begun_before_an_inherited_deadline_decides_the_error() {
+        let [parent, child, grandchild] = cancelled_before_the_deadline_mid_walk();
+        // Seen past the deadline before the walk got there: the walk's error, not the clock's.
+        assert_eq!(grandchild.err(), Some(ContextError::Canceled));
+        // The walk reaches the child after the deadline (a second cancel joins it).
+        let parent_node = parent.node().unwrap();
+        parent_node.cancel(ContextError::Canceled, true);
+        assert_eq!(child.err(), Some(ContextError::Canceled));
+        parent_node.settle(); // the walk begun by hand ends: the cycle through `walking` goes
+    }
+
+    #[test]
+    fn a_context_made_mid_walk_after_the_deadline_takes_the_walks_error() {
+        let [parent, child, _grandchild] = cancelled_before_the_deadline_mid_walk();
+        let (late, _cancel) = child.with_cancel();
+        assert_eq!(late.err(), Some(ContextError::Canceled));
+        assert_eq!(child.err(), Some(ContextError::Canceled));
+        parent.node().unwrap().settle();
+    }
+
+    #[test]
+    fn an_own_deadline_passed_before_the_walk_came_stays_a_deadline() {
+        // Go's timer for the child's own deadline fires on its own, so it may beat the
+        // parent's walk: the deadline recorded when the walk finds it passed.
+        let past = Instant::now();
+        let parent = node_by_hand(None, ACTIVE, past + Duration::from_secs(3600), true);
+        let child = node_by_hand(parent.node(), ACTIVE, past, true);
+        parent.node().unwrap().cancel(ContextError::Canceled, true);
+        assert_eq!(parent.err(), Some(ContextError::Canceled));
+        assert_eq!(child.err(), Some(ContextError::DeadlineExceeded));
+    }
+
+    #[test]
+    fn an_inherited_deadline_that_passed_comes_before_a_cancel() {
+        // Nobody looked since the parent's deadline passed: its timer would have fired first,
+        // for the parent and the child.
+        let past = Instant::now();
+        let parent = node_by_hand(None, ACTIVE, past, true);
+        let child = node_by_hand(parent.node(), ACTIVE, past, false);
+        let cancel = Canceler {
+            handle: Arc::clone(child.handle.as_ref().unwrap()),
+        };
+        cancel.cancel();
+        assert_eq!(child.err(), Some(ContextError::DeadlineExceeded));
+        assert_eq!(parent.err(), Some(ContextError::DeadlineExceeded));
     }
 
     #[test]

@@ -232,6 +232,48 @@ fn the_first_reason_never_changes_when_a_cancel_meets_the_deadline() {
     assert_eq!(join_within(reader), 0, "rounds whose error changed");
 }
 
+/// A parent cancelled just before its deadline, whose cancellation is still on its way to its
+/// many children when the deadline passes: every child inherits the deadline, so every child
+/// takes the parent's error, whether a reader looks at it during the walk or after. (The walk
+/// used to compare each child's deadline with the clock when it got there, and a reader with
+/// the clock when it looked.) The timing decides only how often the deadline falls inside the
+/// walk, never what must hold.
+#[test]
+fn children_take_their_parents_error_when_its_deadline_passes_mid_walk() {
+    let children = scaled(20_000, 50);
+    for round in 0..scaled(10, 2) {
+        let deadline = Instant::now() + Duration::from_millis(100);
+        let (parent, cancel) = Context::background().with_deadline(deadline);
+        let kids: Arc<Vec<_>> = Arc::new((0..children).map(|_| parent.with_cancel()).collect());
+        // A reader looks at the children from the last while the walk goes from the first.
+        let reader = {
+            let kids = Arc::clone(&kids);
+            thread::spawn(move || {
+                let seen: Vec<_> = kids.iter().rev().map(|(kid, _)| kid.err()).collect();
+                seen
+            })
+        };
+        // Cancel a moment before the deadline, varied over the rounds: the walk of this many
+        // children takes about a millisecond.
+        let lead = Duration::from_micros(100 * (round as u64 % 10));
+        while Instant::now() + lead < deadline {}
+        cancel.cancel();
+        let err = parent.err().expect("cancelled");
+        let seen = join_within(reader);
+        for (kid, _) in kids.iter() {
+            assert_eq!(
+                kid.err(),
+                Some(err),
+                "round {round}: a child disagrees with its parent"
+            );
+        }
+        assert!(
+            seen.iter().flatten().all(|&e| e == err),
+            "round {round}: a child was seen with another error than its parent's {err:?}"
+        );
+    }
+}
+
 #[test]
 fn wait_wakes_on_cancel_from_another_thread() {
     let (ctx, cancel) = Context::background().with_cancel();
