@@ -448,6 +448,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// Re-raises a panic of `f`. The key then stays absent, and the callers that were waiting
     /// for it start over (one of them runs its own `f`).
     ///
+    /// Two keys whose `f`s each wait for the other (`f` for `a` calls this method for `b` while
+    /// `f` for `b` calls it for `a`, on two threads) deadlock, as two locks taken in opposite
+    /// orders do: nothing can tell that wait from a long `f`. The bounded variants break such a
+    /// cycle.
+    ///
     /// Panics if called from inside its own `f` (on the thread running it) for the same key,
     /// also from the `Drop` of a value the map drops on that thread while this call computes
     /// the key: the map drops removed and replaced values, a batch at a time, in the
