@@ -38,10 +38,11 @@
 //! - **No timer per context.** A deadline is compared with the clock when someone looks, and a
 //!   waiter sleeps no later than the deadline, so a context with a deadline costs nothing while
 //!   nobody waits on it. The answer is the one Go's timers give: a child whose deadline is its
-//!   parent's (a `with_cancel` child, or one whose own deadline comes later) has no timer of
-//!   its own in Go, so it shares the parent's fate. If the parent was cancelled before the
-//!   deadline, the child reports `Canceled` even when it is looked at after the deadline, while
-//!   that cancellation is still on its way down a large tree.
+//!   parent's (a `with_cancel` child, or one whose own deadline is the same or later) has no
+//!   timer of its own in Go, so it shares the parent's fate. Looking at the child after the
+//!   deadline records it for the parent that owns it (and so for the parent's whole tree),
+//!   unless the parent was cancelled before the deadline: then the child reports `Canceled`,
+//!   also while that cancellation is still on its way down a large tree.
 //! - No `WithCancelCause`, `AfterFunc` or `WithoutCancel`.
 //!
 //! # Examples
@@ -114,7 +115,8 @@ pub use gosync_park::ContextError;
 const ACTIVE: u8 = 0;
 /// `Node::state`: cancelled by a `Canceler` or by a parent that was cancelled.
 const CANCELED: u8 = 1;
-/// `Node::state`: cancelled after its deadline had passed, or by a parent whose deadline had.
+/// `Node::state`: cancelled after its own deadline had passed, or by a parent (or an ancestor
+/// whose deadline it shares) that recorded `DeadlineExceeded`.
 const DEADLINE_EXCEEDED: u8 = 2;
 
 /// `Node::slot`: the node is not in its parent's children list.
@@ -151,7 +153,8 @@ struct Node {
     /// The earlier of its own deadline and its parent's.
     deadline: Option<Instant>,
     /// `deadline` is this node's own, earlier than its parent's. A node whose deadline is its
-    /// parent's (a `with_cancel` child, or one whose own deadline comes later) never expires on
+    /// parent's (a `with_cancel` child, or one whose own deadline is the same or later; Go
+    /// starts no timer when it is later) never expires on
     /// its own account: it shares its parent's fate, as in Go, where only the parent's timer
     /// fires and its cancellation walks down (see `expire`).
     owns_deadline: bool,
@@ -288,36 +291,46 @@ impl Node {
     ///
     /// The timer is the one of the node that owns the deadline: this one, or the nearest
     /// ancestor whose deadline it inherited. That node is cancelled with `DeadlineExceeded`,
-    /// unless it (or a node on the way up to it) is done already: then a cancellation came
-    /// first and is on its way down, and this node takes the error it carries, as the walk
-    /// would give it when it got here.
+    /// unless a node on the way up to it is done already: then a cancellation came first and is
+    /// on its way down, and the node below it on the path (active, sharing its fate) is
+    /// cancelled with its error, as that walk would when it got there. Either cancellation
+    /// walks down to this node, so every node on the path takes the same error (cancelling this
+    /// node alone would leave the ones between free to take another). Another thread's walk may
+    /// get there first, and this one then returns at once: the search starts again from this
+    /// node, and ends with it done.
     #[cold]
     fn expire(&self) -> ContextError {
-        let mut node = self;
-        let err = loop {
-            // Acquire: as in `err`.
-            match node.state.load(Ordering::Acquire) {
-                ACTIVE if node.owns_deadline => {
-                    // Not joining a cancellation already under way (see `cancel`): many
-                    // waiters may see the deadline pass at once, and each would walk the tree
-                    // again.
-                    node.cancel(ContextError::DeadlineExceeded, false);
-                    // Acquire: as in `err`; done by now, by this `finish` or an earlier one.
-                    break error_of(node.state.load(Ordering::Acquire));
+        loop {
+            let mut node = self;
+            // The last node the search passed: active, sharing `node`'s fate.
+            let mut below = self;
+            let (target, err) = loop {
+                // Acquire: as in `err`.
+                match node.state.load(Ordering::Acquire) {
+                    ACTIVE if node.owns_deadline => break (node, ContextError::DeadlineExceeded),
+                    ACTIVE => {
+                        below = node;
+                        node = node
+                            .parent
+                            .as_deref()
+                            .expect("an inherited deadline comes from a parent");
+                    }
+                    done if std::ptr::eq(node, self) => return error_of(done),
+                    done => break (below, error_of(done)),
                 }
-                ACTIVE => {
-                    node = node
-                        .parent
-                        .as_deref()
-                        .expect("an inherited deadline comes from a parent");
-                }
-                done => break error_of(done),
-            }
-        };
-        // Done already if the walk from `node` got here; otherwise done now, with its error.
-        self.cancel(err, false);
+            };
+            // Not joining a cancellation already under way (see `cancel`): many waiters may see
+            // the deadline pass at once, and each would walk the tree again.
+            target.cancel(err, false);
+        }
+    }
+
+    /// Whether the node is done or past its deadline, without recording anything: for a
+    /// caller that must not walk the tree (the park layer's `validate`, under its queue lock).
+    #[inline]
+    fn is_done_or_expired(&self) -> bool {
         // Acquire: as in `err`.
-        error_of(self.state.load(Ordering::Acquire))
+        self.state.load(Ordering::Acquire) != ACTIVE || self.deadline.is_some_and(deadline_passed)
     }
 
     /// Whether the node is done or past its deadline, for a caller that holds its `lists`
@@ -783,7 +796,10 @@ impl Context {
                 cancel: Some(self),
                 ..ParkOptions::default()
             };
-            match park(self.key(), options, || !self.is_done(), || {}, |_, _| {}) {
+            // Not `is_done`, which may record a passed deadline by walking the tree: the
+            // validate runs under the park layer's queue lock. The loop records it.
+            let active = || !self.node().is_some_and(|node| node.is_done_or_expired());
+            match park(self.key(), options, active, || {}, |_, _| {}) {
                 // The park layer saw the context done, by cancellation or at its deadline.
                 ParkResult::Cancelled => return true,
                 ParkResult::TimedOut => return self.is_done(),
@@ -1075,12 +1091,13 @@ mod tests {
         }
     }
 
-    /// A parent cancelled before its deadline, which has passed since, with a child and a
-    /// grandchild that inherit that deadline and that the cancellation has not reached yet:
-    /// the state `finish` leaves for its walk (the children moved to `walking`).
-    fn cancelled_before_the_deadline_mid_walk() -> [Context; 3] {
+    /// A parent done in `state` (for `CANCELED`: cancelled before its deadline, which has
+    /// passed since), with a child and a grandchild that inherit its deadline and that its
+    /// cancellation has not reached yet: the state `finish` leaves for its walk (the children
+    /// moved to `walking`).
+    fn done_mid_walk(state: u8) -> [Context; 3] {
         let past = Instant::now();
-        let parent = node_by_hand(None, CANCELED, past, true);
+        let parent = node_by_hand(None, state, past, true);
         let child = node_by_hand(parent.node(), ACTIVE, past, false);
         let grandchild = node_by_hand(child.node(), ACTIVE, past, false);
         let mut lists = parent.node().unwrap().lists.lock();
@@ -1092,7 +1109,7 @@ mod tests {
 
     #[test]
     fn a_cancellation_begun_before_an_inherited_deadline_decides_the_error() {
-        let [parent, child, grandchild] = cancelled_before_the_deadline_mid_walk();
+        let [parent, child, grandchild] = done_mid_walk(CANCELED);
         // Seen past the deadline before the walk got there: the walk's error, not the clock's.
         assert_eq!(grandchild.err(), Some(ContextError::Canceled));
         // The walk reaches the child after the deadline (a second cancel joins it).
@@ -1103,8 +1120,18 @@ mod tests {
     }
 
     #[test]
+    fn a_late_cancel_of_a_middle_node_cannot_split_the_path() {
+        let [parent, child, grandchild] = done_mid_walk(DEADLINE_EXCEEDED);
+        assert_eq!(grandchild.err(), Some(ContextError::DeadlineExceeded));
+        // The child's own cancel, which looked before the deadline and got here late.
+        child.node().unwrap().cancel(ContextError::Canceled, true);
+        assert_eq!(child.err(), Some(ContextError::DeadlineExceeded));
+        parent.node().unwrap().settle();
+    }
+
+    #[test]
     fn a_context_made_mid_walk_after_the_deadline_takes_the_walks_error() {
-        let [parent, child, _grandchild] = cancelled_before_the_deadline_mid_walk();
+        let [parent, child, _grandchild] = done_mid_walk(CANCELED);
         let (late, _cancel) = child.with_cancel();
         assert_eq!(late.err(), Some(ContextError::Canceled));
         assert_eq!(child.err(), Some(ContextError::Canceled));
