@@ -604,7 +604,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> Map<K, V, S> {
     /// # Panics
     ///
     /// As [`load_or_store_with`](Self::load_or_store_with): when it runs `f`, and when called
-    /// from inside its own `f` for the same key.
+    /// from inside its own `f` for the same key, unless `ctx` is done by then (it fails first,
+    /// as above).
     ///
     /// # Examples
     ///
