@@ -110,6 +110,11 @@ use write::Locked;
 /// [`range`](Self::range), [`load_or_store_with`](Self::load_or_store_with), …) runs with no
 /// lock held and may use the map.
 ///
+/// Each thread that uses the map registers with it once (in a `thread_local::ThreadLocal`).
+/// Using the map from a thread-local destructor works when the thread used the map before that
+/// thread-local was first set; otherwise the destructor may run after the registry's own,
+/// which cannot register the thread any more, and the process aborts.
+///
 /// # Differences from Go
 ///
 /// - Keys and values are typed (`K`, `V`) rather than `any`; keys need `Hash + Eq`.
