@@ -154,9 +154,9 @@ struct Node {
     deadline: Option<Instant>,
     /// `deadline` is this node's own, earlier than its parent's. A node whose deadline is its
     /// parent's (a `with_cancel` child, or one whose own deadline is the same or later; Go
-    /// starts no timer when it is later) never expires on
-    /// its own account: it shares its parent's fate, as in Go, where only the parent's timer
-    /// fires and its cancellation walks down (see `expire`).
+    /// starts no timer when it is later) never expires on its own account: it shares its
+    /// parent's fate, as in Go, where only the parent's timer fires and its cancellation walks
+    /// down (see `expire`).
     owns_deadline: bool,
     /// Kept so that a child whose handles are all gone can leave its parent's list, and so that
     /// the parent (and the ancestors that would cancel it) live as long as the child.
@@ -325,20 +325,15 @@ impl Node {
         }
     }
 
-    /// Whether the node is done or past its deadline, without recording anything: for a
-    /// caller that must not walk the tree (the park layer's `validate`, under its queue lock).
+    /// Whether the node is done or past its deadline, without recording anything (a passed
+    /// deadline makes the node done, whatever error it then records): for a caller that must
+    /// not walk the tree, as one holding its `lists` lock (which `expire` would take) or the
+    /// park layer's `validate`, under its queue lock.
     #[inline]
     fn is_done_or_expired(&self) -> bool {
-        // Acquire: as in `err`.
+        // Acquire: as in `err`; for a caller holding the `lists` lock, which orders the state
+        // already, more than it needs, so that one check serves both callers.
         self.state.load(Ordering::Acquire) != ACTIVE || self.deadline.is_some_and(deadline_passed)
-    }
-
-    /// Whether the node is done or past its deadline, for a caller that holds its `lists`
-    /// lock (which `expire` would take): no `finish` runs meanwhile, and a deadline that has
-    /// passed makes the node done, whatever the error then recorded.
-    fn is_done_locked(&self) -> bool {
-        // Relaxed: `state` changes only under the lock, which the caller holds.
-        self.state.load(Ordering::Relaxed) != ACTIVE || self.deadline.is_some_and(deadline_passed)
     }
 
     /// Lists `child` as a child, or, when this node is already done (or past its deadline),
@@ -346,7 +341,7 @@ impl Node {
     fn adopt(&self, child: &Arc<Node>) {
         {
             let mut lists = self.lists.lock();
-            if !self.is_done_locked() {
+            if !self.is_done_or_expired() {
                 // Relaxed: under this node's lock, the only place `slot` is used.
                 child.slot.store(lists.children.len(), Ordering::Relaxed);
                 lists.children.push(Arc::clone(child));
@@ -880,7 +875,7 @@ impl Cancellation for Context {
             return true; // never cancelled: nothing will ever need waking.
         };
         let mut lists = node.lists.lock();
-        if node.is_done_locked() {
+        if node.is_done_or_expired() {
             return false;
         }
         lists.wakers.push(waker);
