@@ -10,6 +10,7 @@ mod bench;
 mod jobs;
 mod loom;
 mod miri;
+mod tsan;
 
 use std::env;
 use std::fmt;
@@ -39,10 +40,16 @@ Commands:
                            cargo +nightly miri test -p CRATE --all-features TARGET
                            (installs nightly's miri and rust-src through rustup when missing)
   doc                      cargo doc --workspace --no-deps --all-features, RUSTDOCFLAGS=\"-D warnings\"
+  tsan                     the library crates' tests under ThreadSanitizer:
+                           cargo +nightly test -Zbuild-std --target HOST --workspace
+                           --exclude gosync --exclude gosync-benches --exclude xtask
+                           --all-features --tests, RUSTFLAGS=\"-Zsanitizer=thread\",
+                           RUST_BACKTRACE=0, GOSYNC_TESTKIT_SLOW=1 (a 300 s hang limit)
+                           (installs nightly's rust-src through rustup when missing)
   bench [ARGS]...          the benchmark driver (see `cargo xtask bench --help`)
   help, --help, -h         print this message
 
-Steps (for --skip): fmt, clippy, test, loom, miri, doc
+Steps (for --skip): fmt, clippy, test, loom, miri, tsan, doc
 
 Environment:
   LOOM_MAX_PREEMPTIONS  loom's bound on preemptions per execution (default 3)
@@ -50,9 +57,10 @@ Environment:
                         each job's output is printed whole when it ends
   MIRIFLAGS             miri's flags (default -Zmiri-disable-isolation: tests read the clock);
                         crates on crossbeam-epoch add -Zmiri-tree-borrows -Zmiri-ignore-leaks
-  CARGO_TARGET_DIR      the build directory (default target/); loom and miri build in its loom/
-                        and miri/ subdirectories so their flags do not invalidate the main build
-  RUSTFLAGS, RUSTDOCFLAGS  kept; the loom and doc steps append their flags
+  CARGO_TARGET_DIR      the build directory (default target/); loom, miri and tsan build in its
+                        loom/, miri/ and tsan/ subdirectories so their flags do not invalidate
+                        the main build
+  RUSTFLAGS, RUSTDOCFLAGS  kept; the loom, tsan and doc steps append their flags
 ";
 
 /// Where the workspace's library crates live; the loom and miri steps go over these.
@@ -146,17 +154,19 @@ enum Step {
     Test,
     Loom,
     Miri,
+    Tsan,
     Doc,
 }
 
 impl Step {
     /// The order `verify` runs them in: cheap checks first, the slow model checkers late.
-    const ALL: [Step; 6] = [
+    const ALL: [Step; 7] = [
         Step::Fmt,
         Step::Clippy,
         Step::Test,
         Step::Loom,
         Step::Miri,
+        Step::Tsan,
         Step::Doc,
     ];
 
@@ -168,6 +178,7 @@ impl Step {
             Step::Loom => "loom",
             Step::Miri => "miri",
             Step::Doc => "doc",
+            Step::Tsan => "tsan",
         }
     }
 
@@ -200,6 +211,7 @@ impl Step {
             }
             Step::Loom => loom::loom(ws, args),
             Step::Miri => miri::miri(ws, args),
+            Step::Tsan => tsan::tsan(ws),
             Step::Doc => {
                 Cmd::cargo(&["doc", "--workspace", "--no-deps", "--all-features"])
                     .env("RUSTDOCFLAGS", append_flags("RUSTDOCFLAGS", "-D warnings"))

@@ -52,7 +52,9 @@ use std::time::{Duration, Instant};
 /// Tests may also use it as "forever" for a timed operation that is expected to succeed
 /// (`try_lock_for(LIMIT)`), so that a bug fails the test rather than hanging it. Under miri,
 /// which interprets every step and shares two cores with the rest of the verify run, it is
-/// 300 s: still a hang detector, never a speed check.
+/// 300 s: still a hang detector, never a speed check. So it is when this crate is built with
+/// `GOSYNC_TESTKIT_SLOW` set, as `cargo xtask tsan` does: ThreadSanitizer slows a stress test
+/// several times over.
 ///
 /// # Examples
 ///
@@ -63,7 +65,13 @@ use std::time::{Duration, Instant};
 /// tx.send(7).unwrap();
 /// assert_eq!(rx.recv_timeout(gosync_testkit::LIMIT), Ok(7));
 /// ```
-pub const LIMIT: Duration = Duration::from_secs(if cfg!(miri) { 300 } else { 20 });
+pub const LIMIT: Duration = Duration::from_secs(
+    if cfg!(miri) || option_env!("GOSYNC_TESTKIT_SLOW").is_some() {
+        300
+    } else {
+        20
+    },
+);
 
 /// Joins `handle` and returns the thread's result, failing the test if the thread is still
 /// running after [`LIMIT`].
