@@ -43,9 +43,11 @@ Commands:
   tsan                     the library crates' tests under ThreadSanitizer:
                            cargo +nightly test -Zbuild-std --target HOST --workspace
                            --exclude gosync --exclude gosync-benches --exclude xtask
-                           --all-features --tests, RUSTFLAGS=\"-Zsanitizer=thread\",
-                           RUST_BACKTRACE=0, GOSYNC_TESTKIT_SLOW=1 (a 300 s hang limit)
-                           (installs nightly's rust-src through rustup when missing)
+                           --all-features --tests --no-fail-fast,
+                           RUSTFLAGS=\"-Zsanitizer=thread\", RUST_BACKTRACE=0,
+                           GOSYNC_TESTKIT_SLOW=1 (a 300 s hang limit); installs nightly's
+                           rust-src through rustup when missing; passes with a note on a
+                           host without ThreadSanitizer
   bench [ARGS]...          the benchmark driver (see `cargo xtask bench --help`)
   help, --help, -h         print this message
 
@@ -177,8 +179,8 @@ impl Step {
             Step::Test => "test",
             Step::Loom => "loom",
             Step::Miri => "miri",
-            Step::Doc => "doc",
             Step::Tsan => "tsan",
+            Step::Doc => "doc",
         }
     }
 

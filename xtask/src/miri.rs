@@ -26,7 +26,7 @@ const CROSSBEAM_EPOCH_MIRIFLAGS: &str = "-Zmiri-tree-borrows -Zmiri-ignore-leaks
 /// test step: under miri they cost minutes and exercise little unsafe code).
 pub(crate) fn miri(ws: &Workspace, selected: &[String]) -> Result<String, String> {
     let crates = ws.select_crates(selected)?;
-    ensure_nightly(ws)?;
+    ensure_miri(ws)?;
     let target_dir = ws.display_path(&ws.target_dir.join("miri"));
     Cmd::cargo(&["+nightly", "miri", "setup"])
         .env("CARGO_TARGET_DIR", target_dir.clone())
@@ -214,9 +214,8 @@ fn top_level_items(list: &str) -> Vec<&str> {
 }
 
 /// Makes `cargo +nightly miri` available: installs nightly with miri and rust-src, or adds the
-/// two components to an installed nightly. The sanitizer run (`tsan.rs`) needs the same nightly
-/// with rust-src, for `-Zbuild-std`.
-pub(crate) fn ensure_nightly(ws: &Workspace) -> Result<(), String> {
+/// two components to an installed nightly.
+fn ensure_miri(ws: &Workspace) -> Result<(), String> {
     let probe = Cmd::cargo(&["+nightly", "miri", "--version"]);
     if probe.succeeds_quietly(ws) {
         return Ok(());
@@ -251,7 +250,7 @@ pub(crate) fn ensure_nightly(ws: &Workspace) -> Result<(), String> {
 
 /// Whether `rustup toolchain list` output names the toolchain `+nightly` selects: `nightly` or
 /// `nightly-<host>`, not a dated `nightly-YYYY-MM-DD-<host>`.
-fn lists_nightly(list: &str) -> bool {
+pub(crate) fn lists_nightly(list: &str) -> bool {
     list.lines().any(|line| {
         let name = line.split_whitespace().next().unwrap_or("");
         name == "nightly"

@@ -3,7 +3,9 @@
 //! two cancels of one tree, and handles being dropped (nodes leaving their parent) against a
 //! cancel of an ancestor or of the node itself (a cancelled node leaves its parent at once),
 //! and a deadline seen passed (recorded lazily, by whoever looks first) against a cancel of an
-//! ancestor, a child being created, a waiter and the node's own cancel.
+//! ancestor, a child being created and the node's own cancel. (A wait on a context whose
+//! deadline has passed returns before it parks, so no model parks against one: loom has no
+//! clock to let a deadline pass during a model.)
 //!
 //! Run as `cargo xtask verify` does (the debug assertions check every slot a detach reads):
 //! `RUSTFLAGS="--cfg gosync_loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=3 cargo test -p gosync-context --test loom --release`
@@ -246,8 +248,8 @@ fn leaf_cancel_races_its_parent_losing_its_handles() {
 /// A context whose deadline has passed, not yet looked at, is read, given a child and reached
 /// by its parent's cancel, on three threads. The deadline came first, so the context and the
 /// new child end with `DeadlineExceeded` whichever thread records it (reading the clock is
-/// deterministic here: the deadline is already past when the model starts), the parent with
-/// `Canceled`, and the expired context leaves its parent's list.
+/// deterministic here: the deadline is already past when the model starts), and the parent
+/// with `Canceled`.
 #[test]
 fn a_passed_deadline_races_a_parent_cancel_and_a_new_child() {
     loom::model(|| {
@@ -264,31 +266,22 @@ fn a_passed_deadline_races_a_parent_cancel_and_a_new_child() {
         canceller.join().unwrap();
         assert_eq!(expired.err(), Some(ContextError::DeadlineExceeded));
         assert_eq!(root.err(), Some(ContextError::Canceled));
-        assert_eq!(root.listed_children(), 0);
     });
 }
 
-/// A waiter and a reader see a passed deadline at once while the context's own `cancel` runs:
-/// the waiter returns, and all three agree on `DeadlineExceeded` (the deadline came before the
-/// cancel, which looks at the clock first).
+/// A reader sees a passed deadline while the context's own `cancel` runs: both agree on
+/// `DeadlineExceeded` (the deadline came before the cancel, which looks at the clock first),
+/// and the expired context leaves its parent's list, whichever of the two recorded it.
 #[test]
-fn a_passed_deadline_races_a_waiter_and_its_own_cancel() {
+fn a_passed_deadline_races_its_own_cancel() {
     loom::model(|| {
         let (root, _cancel) = Context::background().with_cancel();
         let (expired, expired_cancel) = root.with_deadline(Instant::now());
-        let waiter = {
-            let expired = expired.clone();
-            thread::spawn(move || {
-                expired.wait();
-                expired.err()
-            })
-        };
         let reader = {
             let expired = expired.clone();
             thread::spawn(move || expired.err())
         };
         expired_cancel.cancel();
-        assert_eq!(waiter.join().unwrap(), Some(ContextError::DeadlineExceeded));
         assert_eq!(reader.join().unwrap(), Some(ContextError::DeadlineExceeded));
         assert_eq!(expired.err(), Some(ContextError::DeadlineExceeded));
         assert_eq!(root.listed_children(), 0);
