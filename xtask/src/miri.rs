@@ -221,26 +221,7 @@ fn ensure_miri(ws: &Workspace) -> Result<(), String> {
         return Ok(());
     }
     println!("--- `cargo +nightly miri` does not run: installing it through rustup");
-    let list = Command::new("rustup")
-        .args(["toolchain", "list"])
-        .current_dir(&ws.root)
-        .output()
-        .map_err(|error| format!("miri is missing and rustup could not start: {error}"))?;
-    if lists_nightly(&String::from_utf8_lossy(&list.stdout)) {
-        Cmd::rustup(&[
-            "component",
-            "add",
-            "--toolchain",
-            "nightly",
-            "miri",
-            "rust-src",
-        ])
-        .run(ws)?;
-    } else {
-        Cmd::rustup(&["toolchain", "install", "nightly", "--profile", "minimal"])
-            .args(&["--component", "miri,rust-src"])
-            .run(ws)?;
-    }
+    add_nightly_components(ws, &["miri", "rust-src"])?;
     if probe.succeeds_quietly(ws) {
         Ok(())
     } else {
@@ -248,9 +229,28 @@ fn ensure_miri(ws: &Workspace) -> Result<(), String> {
     }
 }
 
+/// Adds `components` to nightly through rustup, installing nightly (minimal profile) with them
+/// when it is not installed.
+pub(crate) fn add_nightly_components(ws: &Workspace, components: &[&str]) -> Result<(), String> {
+    let list = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .current_dir(&ws.root)
+        .output()
+        .map_err(|error| format!("rustup could not start: {error}"))?;
+    if lists_nightly(&String::from_utf8_lossy(&list.stdout)) {
+        Cmd::rustup(&["component", "add", "--toolchain", "nightly"])
+            .args(components)
+            .run(ws)
+    } else {
+        Cmd::rustup(&["toolchain", "install", "nightly", "--profile", "minimal"])
+            .args(&["--component", &components.join(",")])
+            .run(ws)
+    }
+}
+
 /// Whether `rustup toolchain list` output names the toolchain `+nightly` selects: `nightly` or
 /// `nightly-<host>`, not a dated `nightly-YYYY-MM-DD-<host>`.
-pub(crate) fn lists_nightly(list: &str) -> bool {
+fn lists_nightly(list: &str) -> bool {
     list.lines().any(|line| {
         let name = line.split_whitespace().next().unwrap_or("");
         name == "nightly"

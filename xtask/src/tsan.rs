@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::miri::lists_nightly;
+use crate::miri::add_nightly_components;
 use crate::{append_flags, Cmd, Workspace};
 
 /// Runs every test target of the library crates under ThreadSanitizer.
@@ -59,18 +59,7 @@ fn ensure_rust_src(ws: &Workspace) -> Result<(), String> {
         return Ok(());
     }
     println!("--- nightly's rust-src is missing: installing it through rustup");
-    let list = Command::new("rustup")
-        .args(["toolchain", "list"])
-        .current_dir(&ws.root)
-        .output()
-        .map_err(|error| format!("rust-src is missing and rustup could not start: {error}"))?;
-    if lists_nightly(&String::from_utf8_lossy(&list.stdout)) {
-        Cmd::rustup(&["component", "add", "--toolchain", "nightly", "rust-src"]).run(ws)?;
-    } else {
-        Cmd::rustup(&["toolchain", "install", "nightly", "--profile", "minimal"])
-            .args(&["--component", "rust-src"])
-            .run(ws)?;
-    }
+    add_nightly_components(ws, &["rust-src"])?;
     if nightly_library_sources(ws).is_some_and(|library| library.is_dir()) {
         Ok(())
     } else {
