@@ -343,6 +343,37 @@ fn ensure_cargo_subcommand(
     }
 }
 
+/// Adds `components` to nightly through rustup, installing nightly (minimal profile) with them
+/// when it is not installed.
+fn add_nightly_components(ws: &Workspace, components: &[&str]) -> Result<(), String> {
+    let list = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .current_dir(&ws.root)
+        .output()
+        .map_err(|error| format!("rustup could not start: {error}"))?;
+    if lists_nightly(&String::from_utf8_lossy(&list.stdout)) {
+        Cmd::rustup(&["component", "add", "--toolchain", "nightly"])
+            .args(components)
+            .run(ws)
+    } else {
+        Cmd::rustup(&["toolchain", "install", "nightly", "--profile", "minimal"])
+            .args(&["--component", &components.join(",")])
+            .run(ws)
+    }
+}
+
+/// Whether `rustup toolchain list` output names the toolchain `+nightly` selects: `nightly` or
+/// `nightly-<host>`, not a dated `nightly-YYYY-MM-DD-<host>`.
+fn lists_nightly(list: &str) -> bool {
+    list.lines().any(|line| {
+        let name = line.split_whitespace().next().unwrap_or("");
+        name == "nightly"
+            || name
+                .strip_prefix("nightly-")
+                .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()))
+    })
+}
+
 /// `$name` from the environment with `extra` appended.
 fn append_flags(name: &str, extra: &str) -> String {
     match env::var(name) {
@@ -603,6 +634,19 @@ fn shell_quote(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nightly_is_found_in_the_toolchain_list() {
+        let list = "stable-x86_64-unknown-linux-gnu (active, default)\n\
+                    nightly-x86_64-unknown-linux-gnu\n";
+        assert!(lists_nightly(list));
+        assert!(!lists_nightly(
+            "stable-x86_64-unknown-linux-gnu (default)\n"
+        ));
+        assert!(!lists_nightly(
+            "nightly-2025-01-01-x86_64-unknown-linux-gnu\n"
+        ));
+    }
 
     #[test]
     fn package_name_reads_the_package_table() {

@@ -3,10 +3,9 @@
 
 use std::env;
 use std::fs;
-use std::process::Command;
 
 use super::jobs::{self, source_bytes};
-use super::{Cmd, Crate, Workspace};
+use super::{add_nightly_components, Cmd, Crate, Workspace};
 
 /// The default of `MIRIFLAGS`: the tests read the clock (`Instant`), which miri's isolation forbids.
 const DEFAULT_MIRIFLAGS: &str = "-Zmiri-disable-isolation";
@@ -229,55 +228,11 @@ fn ensure_miri(ws: &Workspace) -> Result<(), String> {
     }
 }
 
-/// Adds `components` to nightly through rustup, installing nightly (minimal profile) with them
-/// when it is not installed.
-pub(crate) fn add_nightly_components(ws: &Workspace, components: &[&str]) -> Result<(), String> {
-    let list = Command::new("rustup")
-        .args(["toolchain", "list"])
-        .current_dir(&ws.root)
-        .output()
-        .map_err(|error| format!("rustup could not start: {error}"))?;
-    if lists_nightly(&String::from_utf8_lossy(&list.stdout)) {
-        Cmd::rustup(&["component", "add", "--toolchain", "nightly"])
-            .args(components)
-            .run(ws)
-    } else {
-        Cmd::rustup(&["toolchain", "install", "nightly", "--profile", "minimal"])
-            .args(&["--component", &components.join(",")])
-            .run(ws)
-    }
-}
-
-/// Whether `rustup toolchain list` output names the toolchain `+nightly` selects: `nightly` or
-/// `nightly-<host>`, not a dated `nightly-YYYY-MM-DD-<host>`.
-fn lists_nightly(list: &str) -> bool {
-    list.lines().any(|line| {
-        let name = line.split_whitespace().next().unwrap_or("");
-        name == "nightly"
-            || name
-                .strip_prefix("nightly-")
-                .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use super::*;
-
-    #[test]
-    fn nightly_is_found_in_the_toolchain_list() {
-        let list = "stable-x86_64-unknown-linux-gnu (active, default)\n\
-                    nightly-x86_64-unknown-linux-gnu\n";
-        assert!(lists_nightly(list));
-        assert!(!lists_nightly(
-            "stable-x86_64-unknown-linux-gnu (default)\n"
-        ));
-        assert!(!lists_nightly(
-            "nightly-2025-01-01-x86_64-unknown-linux-gnu\n"
-        ));
-    }
 
     #[test]
     fn a_crate_has_a_job_for_its_lib_and_each_test_but_loom() {

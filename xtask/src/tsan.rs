@@ -13,8 +13,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::miri::add_nightly_components;
-use crate::{append_flags, Cmd, Workspace};
+use crate::{add_nightly_components, append_flags, Cmd, Workspace};
 
 /// Runs every test target of the library crates under ThreadSanitizer.
 pub(crate) fn tsan(ws: &Workspace) -> Result<String, String> {
@@ -25,19 +24,14 @@ pub(crate) fn tsan(ws: &Workspace) -> Result<String, String> {
     }
     let target_dir = ws.target_dir.join("tsan");
     Cmd::cargo(&["+nightly", "test", "-Zbuild-std", "--target", &host])
+        .args(&["--workspace", "--all-features", "--tests", "--no-fail-fast"])
         .args(&[
-            "--workspace",
             "--exclude",
             "gosync",
             "--exclude",
             "gosync-benches",
-        ])
-        .args(&[
             "--exclude",
             "xtask",
-            "--all-features",
-            "--tests",
-            "--no-fail-fast",
         ])
         .env("RUSTFLAGS", append_flags("RUSTFLAGS", "-Zsanitizer=thread"))
         .env("CARGO_TARGET_DIR", target_dir.display().to_string())
